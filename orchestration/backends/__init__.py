@@ -1,0 +1,1 @@
+"""Where the lifecycle runs: `local` (Docker on this machine) or `aws` (SageMaker)."""

@@ -1,0 +1,224 @@
+"""The backend interface: the lifecycle's steps, independent of where they run.
+
+The local backend (Docker on this machine) and the AWS backend (boto3 against
+SageMaker) implement `Backend`, so the CLI and `orchestration.lifecycle` never
+know which one runs. Specs and results are plain frozen dataclasses holding
+strings and numbers only, so they can be logged, stored as JSON and compared
+in tests.
+
+Locations are strings: a local folder on the local backend, an ``s3://`` URI on
+AWS. `Backend.fetch` brings any location back to a folder on this machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from container.errors import ByocError
+
+# Job and endpoint states, spelled as SageMaker spells them.
+COMPLETED = "Completed"
+FAILED = "Failed"
+STOPPED = "Stopped"
+IN_PROGRESS = "InProgress"
+IN_SERVICE = "InService"
+CREATING = "Creating"
+UPDATING = "Updating"
+DELETING = "Deleting"
+
+# Processing-job commands of the image (its ContainerArguments).
+PROCESSING_COMMANDS = ("baseline", "monitor")
+
+Progress = Callable[[str], None]
+
+
+def no_progress(message: str) -> None:
+    """A `Progress` callback that discards messages."""
+
+
+class BackendError(ByocError):
+    """A backend cannot do what was asked (engine down, resource missing, ...)."""
+
+    code = "backend_error"
+
+
+class ResourceNotFound(BackendError):
+    """A job or endpoint of that name does not exist on this backend."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class JobFailed(BackendError):
+    """A job ended Failed; `reason` holds the job's failure reason."""
+
+    code = "job_failed"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    job_name: str
+    image: str  # image tag (local) or ECR URI (aws)
+    hyperparameters: dict[str, str]  # strings, as SageMaker passes them
+    channels: dict[str, str]  # channel -> local folder or s3:// prefix
+    content_type: str = "text/csv"
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    max_runtime_seconds: int = 3600
+    output_location: str = ""  # local folder or s3:// prefix for model.tar.gz
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = {k: v for k, v in self.hyperparameters.items() if not isinstance(v, str)}
+        if bad:
+            raise BackendError(
+                f"hyperparameters must be strings, as SageMaker passes them; "
+                f"got non-strings for {sorted(bad)}"
+            )
+
+
+@dataclass(frozen=True)
+class TrainingJobResult:
+    job_name: str
+    status: str  # Completed | Failed | Stopped
+    model_artifact: str | None  # path or s3:// URI of model.tar.gz
+    failure_reason: str | None
+    metrics: dict[str, float]  # from `name=value` stdout lines / FinalMetricDataList
+    duration_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    destination: str  # local folder or s3:// prefix
+    sampling_percentage: int = 100
+    modes: tuple[str, ...] = ("Input", "Output")
+    csv_content_types: tuple[str, ...] = ("text/csv",)
+    json_content_types: tuple[str, ...] = ("application/json",)
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    endpoint_name: str
+    model_name: str
+    model_artifact: str
+    image: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    capture: CaptureSpec | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    variant_name: str = "AllTraffic"
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    endpoint_name: str
+    status: str  # InService | Failed | ...
+    url: str | None = None  # local: http://127.0.0.1:PORT
+    capture_destination: str | None = None
+    model_name: str | None = None
+    failure_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProcessingJobSpec:
+    job_name: str
+    image: str
+    command: str  # "baseline" | "monitor" (ContainerArguments)
+    # container path under /opt/ml/processing/ (e.g. "input/endpoint",
+    # "baseline/stats") -> local folder / s3 URI
+    inputs: dict[str, str]
+    output_location: str  # where /opt/ml/processing/output goes
+    environment: dict[str, str]  # the Model Monitor contract variables
+    instance_type: str = "ml.m5.large"
+    max_runtime_seconds: int = 3600
+
+    def __post_init__(self) -> None:
+        if self.command not in PROCESSING_COMMANDS:
+            raise BackendError(
+                f"processing command {self.command!r} is not one of "
+                f"{', '.join(PROCESSING_COMMANDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class ProcessingJobResult:
+    job_name: str
+    status: str  # Completed | Failed
+    exit_message: str | None  # /opt/ml/output/message
+    output_location: str
+    failure_reason: str | None = None
+    duration_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where the lifecycle's jobs and endpoints run."""
+
+    name: str  # "local" | "aws"
+
+    def upload_data(self, local_dir: Path, prefix: str) -> str:
+        """Make a local folder available to jobs; returns its folder / s3 prefix."""
+        ...
+
+    def ensure_image(self) -> str:
+        """Make sure the image exists where jobs run; returns its tag / ECR URI."""
+        ...
+
+    def run_training_job(
+        self, spec: TrainingJobSpec, progress: Progress
+    ) -> TrainingJobResult:
+        """Run `train` to the end, reporting progress; never raises on job failure."""
+        ...
+
+    def create_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
+        """Start serving `spec.model_artifact`; returns once InService or Failed."""
+        ...
+
+    def update_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
+        """Switch an existing endpoint to a new model version."""
+        ...
+
+    def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        inference_id: str | None = None,
+    ) -> bytes:
+        """One request to /invocations; a 4xx/5xx raises `BackendError`."""
+        ...
+
+    def run_processing_job(
+        self, spec: ProcessingJobSpec, progress: Progress
+    ) -> ProcessingJobResult:
+        """Run `baseline` or `monitor` to the end; never raises on job failure."""
+        ...
+
+    def fetch(self, location: str, local_dir: Path) -> Path:
+        """Bring an artifact or report location to a folder on this machine."""
+        ...
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        """Stop and remove an endpoint (its containers or AWS resources)."""
+        ...
+
+    def status(self) -> dict:
+        """Jobs and endpoints with their states, as plain JSON-able data."""
+        ...
