@@ -8,6 +8,10 @@ in tests.
 
 Locations are strings: a local folder on the local backend, an ``s3://`` URI on
 AWS. `Backend.fetch` brings any location back to a folder on this machine.
+
+Each backend module exposes ``create_backend(config: ProjectConfig) -> Backend``
+(`orchestration.config.ProjectConfig`); `orchestration.backends.get_backend`
+picks the module by name, so the CLI imports boto3 or docker only when needed.
 """
 
 from __future__ import annotations
@@ -151,6 +155,20 @@ class ProcessingJobSpec:
                 f"processing command {self.command!r} is not one of "
                 f"{', '.join(PROCESSING_COMMANDS)}"
             )
+
+
+PROCESSING_ROOT = "/opt/ml/processing"
+
+
+def processing_container_path(key: str) -> str:
+    """Where a `ProcessingJobSpec.inputs` key is mounted inside the container.
+
+    Keys are relative to /opt/ml/processing ("input/endpoint",
+    "baseline/stats"); an absolute key is taken as it is.
+    """
+    if key.startswith("/"):
+        return key
+    return f"{PROCESSING_ROOT}/{key.strip('/')}"
 
 
 @dataclass(frozen=True)
