@@ -1,0 +1,54 @@
+# sklearn-byoc: one image that follows the SageMaker container contract for
+# tabular scikit-learn models. Commands: train, serve, baseline, monitor.
+#
+# Any Python 3.11 base works; a Debian base built from packages does too
+# (docker/build_base_image.sh), since everything installs into a venv.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---- build stage: resolve and install the pinned runtime into /opt/venv -------
+FROM ${BASE_IMAGE} AS build
+RUN python3 -m venv /opt/venv
+COPY docker/requirements.txt /tmp/requirements.txt
+# An extra CA bundle (corporate proxy, re-signing gateway) or a pip.conf
+# (private index) can be given as build secrets; neither lands in a layer.
+RUN --mount=type=secret,id=pip_cert \
+    --mount=type=secret,id=pip_conf \
+    PIP_CERT=$( [ -s /run/secrets/pip_cert ] && echo /run/secrets/pip_cert ) \
+    PIP_CONFIG_FILE=$( [ -s /run/secrets/pip_conf ] && echo /run/secrets/pip_conf || echo /dev/null ) \
+    /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
+        --require-virtualenv -r /tmp/requirements.txt \
+ && { /opt/venv/bin/pip uninstall -y -q pip setuptools 2>/dev/null || true; }
+# Test suites and build-only files are dead weight at run time.
+RUN find /opt/venv -depth \( -name tests -o -name '*.pyx' -o -name '*.pxd' \
+        -o -name '*.h' -o -name '*.cmake' \) -path '*/site-packages/*' -prune -exec rm -rf {} + ; \
+    find /opt/venv/lib -name include -path '*pyarrow/include' -prune -exec rm -rf {} +
+
+# ---- runtime stage ---------------------------------------------------------------
+FROM ${BASE_IMAGE}
+LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true \
+      org.opencontainers.image.title="sklearn-byoc" \
+      org.opencontainers.image.description="SageMaker bring-your-own-container image for tabular scikit-learn models"
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/opt/program \
+    PATH=/opt/venv/bin:$PATH \
+    LANG=C.UTF-8
+
+COPY --from=build /opt/venv /opt/venv
+COPY docker/entrypoint.sh /opt/program/entrypoint.sh
+COPY container /opt/program/container
+# Byte-compile now: a --read-only container cannot write .pyc files, and a warm
+# import is part of the start-up time SageMaker's health check waits for.
+# The commands are also on PATH, for jobs that set ContainerEntrypoint.
+RUN /opt/venv/bin/python -m compileall -q /opt/program/container \
+ && for command in train serve baseline monitor; do \
+        printf '#!/bin/sh\nexec /opt/program/entrypoint.sh %s "$@"\n' "$command" \
+            > /usr/local/bin/$command; \
+        chmod 0755 /usr/local/bin/$command; \
+    done \
+ && chmod 0755 /opt/program/entrypoint.sh
+
+WORKDIR /opt/program
+EXPOSE 8080
+ENTRYPOINT ["/opt/program/entrypoint.sh"]
