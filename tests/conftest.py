@@ -36,7 +36,12 @@ def penguins() -> pd.DataFrame:
     return pd.read_csv(PENGUINS_CSV)
 
 
-PENGUIN_NUMERICS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+PENGUIN_NUMERICS = [
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+]
 PENGUIN_CATEGORICALS = ["island", "sex"]
 
 
@@ -62,13 +67,19 @@ def build_penguins_bundle(model_dir: Path, penguins: pd.DataFrame) -> Path:
             ),
         ]
     )
-    pipeline = Pipeline([("preprocess", pre), ("model", DecisionTreeClassifier(random_state=0))])
+    pipeline = Pipeline(
+        [("preprocess", pre), ("model", DecisionTreeClassifier(random_state=0))]
+    )
     pipeline.fit(data[features], data["species"])
     schema = Schema(
         features=tuple(
             [Feature(n, "numeric") for n in PENGUIN_NUMERICS]
             + [
-                Feature(n, "categorical", tuple(sorted(data[n].dropna().astype(str).unique())))
+                Feature(
+                    n,
+                    "categorical",
+                    tuple(sorted(data[n].dropna().astype(str).unique())),
+                )
                 for n in PENGUIN_CATEGORICALS
             ]
         ),
@@ -99,3 +110,68 @@ def penguins_model_dir(tmp_path_factory: pytest.TempPathFactory, penguins) -> Pa
 def write_json(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
+
+
+# --- Docker --------------------------------------------------------------------------
+# Tests that need an engine (or the built image) skip only when no engine answers
+# AND the environment does not demand one; CI sets REQUIRE_DOCKER=1, so there a
+# missing engine fails the run instead of skipping it into green.
+DOCKER_FIXTURES = {"docker_client", "image"}
+DEFAULT_IMAGE = "sklearn-byoc:latest"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.docker)
+
+
+def _docker_unavailable(reason: str) -> None:
+    import os
+
+    if os.environ.get("REQUIRE_DOCKER"):
+        pytest.fail(f"REQUIRE_DOCKER is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A Docker SDK client to a live engine (skip/fail as described above)."""
+    try:
+        import docker
+    except ImportError:
+        _docker_unavailable("the docker Python package is not installed")
+    try:
+        client = docker.from_env(timeout=300)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no engine"
+        _docker_unavailable(f"no Docker engine answers ({type(exc).__name__}: {exc})")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def image(docker_client) -> str:
+    """The image under test: $SKLEARN_BYOC_IMAGE, built with `make image` if absent."""
+    import os
+    import subprocess
+
+    import docker.errors
+
+    name = os.environ.get("SKLEARN_BYOC_IMAGE", DEFAULT_IMAGE)
+    try:
+        docker_client.images.get(name)
+    except docker.errors.ImageNotFound:
+        repo, _, tag = name.partition(":")
+        subprocess.run(
+            [
+                "make",
+                "-C",
+                str(REPO_ROOT),
+                "image",
+                f"IMAGE_REPO={repo}",
+                f"IMAGE_TAG={tag or 'latest'}",
+            ],
+            check=True,
+        )
+    return name
