@@ -1,0 +1,433 @@
+"""config/*.yaml → typed project settings, with errors that name the key.
+
+A project config says where the data is, how to train, which model group and
+endpoint to use, how to monitor and alert, and (for the AWS backend) which
+account resources to use. Unknown keys are errors, so a typo such as
+``hyperparameter:`` fails at load time instead of being silently ignored.
+Relative paths are resolved against the repository root (the config folder's
+parent), so the CLI works from any working directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from container.errors import ByocError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "config" / "penguins.yaml"
+APPROVAL_METRIC_DIRECTIONS = ("max", "min")
+
+
+class ConfigError(ByocError):
+    """The project config is missing, malformed or has an invalid value."""
+
+    code = "invalid_config"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float = 0.7
+    validation: float = 0.15
+    test: float = 0.15
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class AnnotationsConfig:
+    manifest: Path
+    label_attribute: str  # Ground Truth's label attribute name, e.g. species-label
+    id_field: str = "source"  # manifest field holding the record id
+    min_confidence: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    raw: Path
+    schema: Path
+    processed: Path
+    split: SplitConfig = field(default_factory=SplitConfig)
+    annotations: AnnotationsConfig | None = None
+    max_rejected_fraction: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    hyperparameters: dict[str, str]
+    instance_type: str = "ml.m5.large"
+    max_runtime_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class ApprovalRule:
+    """Approve a new version automatically when its metric clears the bar."""
+
+    metric: str
+    threshold: float
+    direction: str = "max"  # max: higher is better
+    not_worse_than_approved: bool = True
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    model_group: str
+    auto_approval: ApprovalRule | None = None
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    capture_sampling_percentage: int = 100
+    environment: dict[str, str] = field(default_factory=dict)
+    startup_timeout_seconds: int = 120
+
+
+@dataclass(frozen=True)
+class DriftConfig:
+    """How the demo's deliberately drifted traffic differs from held-out data."""
+
+    numeric_shift: dict[str, float] = field(default_factory=dict)  # added to a column
+    categorical_override: dict[str, str] = field(default_factory=dict)  # set a column
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    schedule_minutes: int = 60
+    window_minutes: int = 60
+    instance_type: str = "ml.m5.large"
+    drift: DriftConfig = field(default_factory=DriftConfig)
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    kind: str  # violations | feature_drift | error_rate
+    min_violations: int = 1
+    features: tuple[str, ...] = ()
+    max_error_rate: float = 0.05
+
+
+ALERT_KINDS = ("violations", "feature_drift", "error_rate")
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    rules: tuple[AlertRule, ...] = ()
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True)
+class AwsConfig:
+    region: str
+    role_arn: str
+    bucket: str
+    prefix: str = "sklearn-byoc"
+    ecr_repository: str = "sklearn-byoc"
+    sns_topic_name: str = "sklearn-byoc-alerts"
+    alert_email: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # backend-specific extras
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    project: str
+    source: Path  # the YAML file this came from
+    backend: str
+    state_dir: Path
+    image: str
+    data: DataConfig
+    training: TrainingConfig
+    registry: RegistryConfig
+    endpoint: EndpointConfig
+    monitoring: MonitoringConfig
+    alerts: AlertsConfig
+    aws: AwsConfig | None = None
+
+    @property
+    def target(self) -> str:
+        return self.training.hyperparameters.get("target", "")
+
+
+# --- a small typed reader that names the key on every error ------------------
+class _Section:
+    """One mapping of the YAML file, read key by key; leftovers are errors."""
+
+    def __init__(self, data: Any, path: str, source: Path):
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: {path or 'the file'} must be a mapping of keys")
+        self.data = dict(data)
+        self.path = path
+        self.source = source
+        self._seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {self.key(name)} {problem}")
+
+    def raw(self, name: str, required: bool = False) -> Any:
+        self._seen.add(name)
+        if required and self.data.get(name) is None:
+            raise self.fail(name, "is required")
+        return self.data.get(name)
+
+    def str(self, name: str, default: str | None = None, required: bool = False) -> Any:
+        value = self.raw(name, required)
+        if value is None:
+            return default
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(name, f"must be a string, got {value!r}")
+        return str(value)
+
+    def number(
+        self, name: str, default: float, low: float | None = None,
+        high: float | None = None, integer: bool = False,
+    ) -> Any:
+        value = self.raw(name)
+        if value is None:
+            return default
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(name, f"must be {kind}, got {value!r}")
+        if integer and value != int(value):
+            raise self.fail(name, f"must be {kind}, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise self.fail(name, f"must be between {low} and {high}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def path_(self, name: str, root: Path, required: bool = False) -> Path | None:
+        value = self.str(name, required=required)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (root / path)
+
+    def section(self, name: str, required: bool = False) -> _Section | None:
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        return _Section(value, self.key(name), self.source)
+
+    def string_map(self, name: str) -> dict[str, str]:
+        value = self.raw(name)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(name, "must be a mapping")
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, dict | list) or v is None:
+                raise self.fail(f"{name}.{k}", f"must be a single value, got {v!r}")
+            # SageMaker passes every hyperparameter as a string; so do we.
+            out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+        return out
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            raise ConfigError(
+                f"{self.source}: unknown key {self.key(unknown[0])!r}"
+                f" (known keys here: {', '.join(sorted(self._seen))})"
+            )
+
+
+def load_config(path: Path | str | None = None, backend: str | None = None) -> ProjectConfig:
+    """Read a project config; `backend` overrides the file's `backend:` key."""
+    source = Path(path) if path else DEFAULT_CONFIG
+    if not source.is_file():
+        raise ConfigError(f"config file {source} does not exist")
+    try:
+        data = yaml.safe_load(source.read_text())
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{source}: not valid YAML{at}: {exc}") from None
+    root = source.resolve().parent.parent
+    top = _Section(data, "", source)
+    config = ProjectConfig(
+        project=top.str("project", required=True),
+        source=source,
+        backend=backend or top.str("backend", "local"),
+        state_dir=top.path_("state_dir", root) or root / ".state",
+        image=top.str("image", "sklearn-byoc:latest"),
+        data=_data(top.section("data", required=True), root),
+        training=_training(top.section("training", required=True)),
+        registry=_registry(top.section("registry", required=True)),
+        endpoint=_endpoint(top.section("endpoint", required=True)),
+        monitoring=_monitoring(top.section("monitoring") or _Section({}, "monitoring", source)),
+        alerts=_alerts(top.section("alerts") or _Section({}, "alerts", source)),
+        aws=_aws(top.section("aws")),
+    )
+    top.done()
+    if config.backend not in ("local", "aws"):
+        raise top.fail("backend", f"must be local or aws, got {config.backend!r}")
+    if config.backend == "aws" and config.aws is None:
+        raise ConfigError(f"{source}: the aws backend needs an `aws:` section "
+                          "(see config/aws-example.yaml)")
+    return config
+
+
+def _data(s: _Section, root: Path) -> DataConfig:
+    split_s = s.section("split") or _Section({}, s.key("split"), s.source)
+    split = SplitConfig(
+        train=split_s.number("train", 0.7, 0.05, 0.95),
+        validation=split_s.number("validation", 0.15, 0.0, 0.9),
+        test=split_s.number("test", 0.15, 0.01, 0.9),
+        seed=split_s.number("seed", 42, 0, 2**31 - 1, integer=True),
+    )
+    split_s.done()
+    total = split.train + split.validation + split.test
+    if abs(total - 1.0) > 1e-6:
+        raise split_s.fail("train", f"+ validation + test must add up to 1, got {total:g}")
+    ann_s = s.section("annotations")
+    annotations = None
+    if ann_s is not None:
+        annotations = AnnotationsConfig(
+            manifest=ann_s.path_("manifest", root, required=True),
+            label_attribute=ann_s.str("label_attribute", required=True),
+            id_field=ann_s.str("id_field", "source"),
+            min_confidence=ann_s.number("min_confidence", 0.0, 0.0, 1.0),
+        )
+        ann_s.done()
+    out = DataConfig(
+        raw=s.path_("raw", root, required=True),
+        schema=s.path_("schema", root, required=True),
+        processed=s.path_("processed", root) or root / "data" / "processed",
+        split=split,
+        annotations=annotations,
+        max_rejected_fraction=s.number("max_rejected_fraction", 0.1, 0.0, 1.0),
+    )
+    s.done()
+    return out
+
+
+def _training(s: _Section) -> TrainingConfig:
+    hps = s.string_map("hyperparameters")
+    if "target" not in hps:
+        raise s.fail("hyperparameters.target", "is required (the label column)")
+    out = TrainingConfig(
+        hyperparameters=hps,
+        instance_type=s.str("instance_type", "ml.m5.large"),
+        max_runtime_seconds=s.number("max_runtime_seconds", 900, 1, 432000, integer=True),
+    )
+    s.done()
+    return out
+
+
+def _registry(s: _Section) -> RegistryConfig:
+    rule_s = s.section("auto_approval")
+    rule = None
+    if rule_s is not None:
+        rule = ApprovalRule(
+            metric=rule_s.str("metric", required=True),
+            threshold=rule_s.number("threshold", 0.0),
+            direction=rule_s.str("direction", "max"),
+            not_worse_than_approved=rule_s.bool("not_worse_than_approved", True),
+        )
+        if rule.direction not in APPROVAL_METRIC_DIRECTIONS:
+            raise rule_s.fail("direction", f"must be max or min, got {rule.direction!r}")
+        rule_s.done()
+    out = RegistryConfig(model_group=s.str("model_group", required=True), auto_approval=rule)
+    s.done()
+    return out
+
+
+def _endpoint(s: _Section) -> EndpointConfig:
+    out = EndpointConfig(
+        name=s.str("name", required=True),
+        instance_type=s.str("instance_type", "ml.m5.large"),
+        instance_count=s.number("instance_count", 1, 1, 100, integer=True),
+        capture_sampling_percentage=s.number(
+            "capture_sampling_percentage", 100, 0, 100, integer=True
+        ),
+        environment=s.string_map("environment"),
+        startup_timeout_seconds=s.number("startup_timeout_seconds", 120, 1, 3600, integer=True),
+    )
+    s.done()
+    return out
+
+
+def _monitoring(s: _Section) -> MonitoringConfig:
+    drift_s = s.section("drift") or _Section({}, s.key("drift"), s.source)
+    shifts = drift_s.raw("numeric_shift") or {}
+    if not isinstance(shifts, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in shifts.values()
+    ):
+        raise drift_s.fail("numeric_shift", "must map column names to numbers")
+    drift = DriftConfig(
+        numeric_shift={str(k): float(v) for k, v in shifts.items()},
+        categorical_override=drift_s.string_map("categorical_override"),
+    )
+    drift_s.done()
+    out = MonitoringConfig(
+        schedule_minutes=s.number("schedule_minutes", 60, 1, 10080, integer=True),
+        window_minutes=s.number("window_minutes", 60, 1, 10080, integer=True),
+        instance_type=s.str("instance_type", "ml.m5.large"),
+        drift=drift,
+    )
+    s.done()
+    return out
+
+
+def _alerts(s: _Section) -> AlertsConfig:
+    raw_rules = s.raw("rules") or []
+    if not isinstance(raw_rules, list):
+        raise s.fail("rules", "must be a list of rules")
+    rules = []
+    for i, item in enumerate(raw_rules):
+        r = _Section(item, s.key(f"rules[{i}]"), s.source)
+        rule = AlertRule(
+            name=r.str("name", required=True),
+            kind=r.str("kind", required=True),
+            min_violations=r.number("min_violations", 1, 1, 10**6, integer=True),
+            features=tuple(str(f) for f in (r.raw("features") or [])),
+            max_error_rate=r.number("max_error_rate", 0.05, 0.0, 1.0),
+        )
+        if rule.kind not in ALERT_KINDS:
+            raise r.fail("kind", f"must be one of {', '.join(ALERT_KINDS)}, got {rule.kind!r}")
+        r.done()
+        rules.append(rule)
+    webhook = s.str("webhook_url")
+    if webhook is not None and not webhook.startswith(("http://", "https://")):
+        raise s.fail("webhook_url", f"must be an http(s) URL, got {webhook!r}")
+    s.done()
+    return AlertsConfig(rules=tuple(rules), webhook_url=webhook)
+
+
+def _aws(s: _Section | None) -> AwsConfig | None:
+    if s is None:
+        return None
+    options = s.raw("options") or {}
+    if not isinstance(options, dict):
+        raise s.fail("options", "must be a mapping")
+    out = AwsConfig(
+        region=s.str("region", required=True),
+        role_arn=s.str("role_arn", required=True),
+        bucket=s.str("bucket", required=True),
+        prefix=s.str("prefix", "sklearn-byoc"),
+        ecr_repository=s.str("ecr_repository", "sklearn-byoc"),
+        sns_topic_name=s.str("sns_topic_name", "sklearn-byoc-alerts"),
+        alert_email=s.str("alert_email"),
+        options=dict(options),
+    )
+    if not out.role_arn.startswith("arn:"):
+        raise s.fail("role_arn", f"must be an IAM role ARN (arn:aws:iam::...), got {out.role_arn!r}")
+    s.done()
+    return out
