@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.image.docker_helpers import PAYLOADS, free_port, serving, wait_for_ping
+from tests.image.docker_helpers import PAYLOADS, free_port, serving
 
 SPECIES = {"Adelie", "Chinstrap", "Gentoo"}
 
@@ -147,18 +147,8 @@ def test_sigterm_answers_in_flight_requests_and_exits_quickly(
         server.container.stop(timeout=25)  # SIGTERM, then SIGKILL after 25 s
         stopped_after = time.monotonic() - started
         sender.join(timeout=30)
-        exit_code = server.container.attrs and server.container.wait()["StatusCode"]
+        exit_code = server.container.wait(timeout=30)["StatusCode"]
     assert "error" not in results, results.get("error")
     assert len(results["lines"]) == 60_000
     assert stopped_after < 10, f"serve took {stopped_after:.1f} s to stop"
     assert exit_code == 0
-
-
-def test_ready_soon_after_start(docker_client, image, trained_model_dir):
-    with serving(docker_client, image, trained_model_dir) as server:
-        # SageMaker's startup window is minutes; we aim for about a second. The
-        # precise number is a benchmark; this guards against slow-start regressions
-        # of an order of magnitude (e.g. training-time imports in the server path).
-        assert server.seconds_to_first_ping < 15
-        connected, ready = wait_for_ping(server.url, 5)
-        assert ready < 2
