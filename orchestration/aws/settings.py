@@ -1,0 +1,141 @@
+"""The `aws:` section of a project config, typed and validated.
+
+Every key is named once here. `AwsSettings.from_mapping` rejects unknown keys
+and wrong types with a message that names the key, so a typo in a YAML file
+fails before any AWS call is made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from orchestration.aws.errors import AwsConfigError
+
+DEFAULT_METRIC_NAMES = (
+    "train:accuracy",
+    "validation:accuracy",
+    "validation:f1_macro",
+    "validation:log_loss",
+    "test:accuracy",
+    "test:f1_macro",
+)
+# Where SageMaker publishes the metrics a monitoring container writes under
+# /opt/ml/output/metrics/cloudwatch. The BYOC page spells it
+# "/aws/sagemaker/Endpoint/data-metrics", AWS's own examples and alarms use
+# the spelling below; the key lets users follow what their account shows.
+DEFAULT_DRIFT_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    region: str
+    role_arn: str  # the SageMaker execution role jobs and endpoints assume
+    bucket: str
+    prefix: str = "sklearn-byoc"
+    ecr_repository: str = "sklearn-byoc"
+    image_tag: str = "latest"
+    # Set for emulators (moto, LocalStack); None talks to AWS itself.
+    endpoint_url: str | None = None
+    profile: str | None = None
+    poll_seconds: float = 30.0
+    wait_timeout_seconds: float = 3 * 3600.0
+    training_volume_gb: int = 10
+    processing_volume_gb: int = 20
+    metric_names: tuple[str, ...] = DEFAULT_METRIC_NAMES
+    model_package_group: str = "sklearn-byoc-penguins"
+    schedule_expression: str = "cron(0 * ? * * *)"  # hourly, on the hour
+    drift_namespace: str = DEFAULT_DRIFT_NAMESPACE
+    drift_threshold: float = 0.1
+    alarm_topic: str = "sklearn-byoc-alerts"
+    alarm_emails: tuple[str, ...] = ()
+    build_and_push: bool = False  # run ./build_and_push.sh when the image is missing
+    tags: dict[str, str] = field(default_factory=lambda: {"project": "sklearn-byoc"})
+
+    @property
+    def data_prefix(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], where: str = "aws") -> AwsSettings:
+        """Build from a config section; errors name `where.key`."""
+        if not isinstance(raw, Mapping):
+            raise AwsConfigError(f"{where}: expected a mapping of keys, got {raw!r}")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise AwsConfigError(
+                f"{where}: unknown key(s) {', '.join(unknown)}; "
+                f"known keys are {', '.join(sorted(known))}"
+            )
+        for required in ("region", "role_arn", "bucket"):
+            if raw.get(required) in (None, ""):
+                raise AwsConfigError(f"{where}.{required} is required")
+        values = {name: _coerce(where, name, value, cls) for name, value in raw.items()}
+        settings = cls(**values)
+        settings.validate(where)
+        return settings
+
+    def validate(self, where: str = "aws") -> None:
+        if not _REGION.match(self.region):
+            raise AwsConfigError(
+                f"{where}.region={self.region!r} is not a region name like us-east-1"
+            )
+        if not _ROLE_ARN.match(self.role_arn):
+            raise AwsConfigError(
+                f"{where}.role_arn={self.role_arn!r} is not an IAM role ARN like "
+                "arn:aws:iam::123456789012:role/SageMakerExecution"
+            )
+        if not _BUCKET.match(self.bucket):
+            raise AwsConfigError(
+                f"{where}.bucket={self.bucket!r} is not an S3 bucket name "
+                "(3-63 lower-case letters, digits, dots, hyphens)"
+            )
+        if self.poll_seconds < 0 or self.wait_timeout_seconds <= 0:
+            raise AwsConfigError(
+                f"{where}.poll_seconds must be >= 0 and "
+                f"{where}.wait_timeout_seconds > 0"
+            )
+        if not 0 < self.drift_threshold <= 1:
+            raise AwsConfigError(
+                f"{where}.drift_threshold={self.drift_threshold} must be in (0, 1]"
+            )
+
+
+def _coerce(where: str, name: str, value: Any, cls: type) -> Any:
+    default = next(f for f in fields(cls) if f.name == name)
+    key = f"{where}.{name}"
+    annotation = str(default.type)
+    if annotation.startswith("tuple"):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) for v in value
+        ):
+            raise AwsConfigError(f"{key} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if annotation.startswith("dict"):
+        if not isinstance(value, Mapping):
+            raise AwsConfigError(f"{key} must be a mapping of strings, got {value!r}")
+        return {str(k): str(v) for k, v in value.items()}
+    if annotation == "bool":
+        if not isinstance(value, bool):
+            raise AwsConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if annotation in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise AwsConfigError(f"{key} must be a number, got {value!r}")
+        if annotation == "int" and int(value) != value:
+            raise AwsConfigError(f"{key} must be a whole number, got {value!r}")
+        return int(value) if annotation == "int" else float(value)
+    if value is None and "None" in annotation:
+        return None
+    if not isinstance(value, str):
+        raise AwsConfigError(f"{key} must be a string, got {value!r}")
+    return value

@@ -1,0 +1,462 @@
+"""The AWS backend: the lifecycle's steps as SageMaker resources, through boto3.
+
+Implements `orchestration.backends.base.Backend` with the small modules of
+`orchestration.aws` (one per AWS concern) and adds what only AWS has: a
+monitoring schedule running the image's `monitor`, a CloudWatch drift alarm
+notifying SNS, and the SageMaker Model Registry. Every boto3 failure leaves
+here as a `BackendError` that names the step and what AWS said.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orchestration.aws import alarms, ecr, hosting, monitoring, processing, s3, training
+from orchestration.aws.clients import AwsClients
+from orchestration.aws.errors import AwsCallFailed, aws_call, describe, is_not_found
+from orchestration.aws.naming import timestamped
+from orchestration.aws.registry import AwsModelRegistry
+from orchestration.aws.settings import AwsSettings
+from orchestration.aws.waiting import wait_for
+from orchestration.backends.base import (
+    COMPLETED,
+    IN_SERVICE,
+    BackendError,
+    EndpointInfo,
+    EndpointSpec,
+    ProcessingJobResult,
+    ProcessingJobSpec,
+    Progress,
+    ResourceNotFound,
+    TrainingJobResult,
+    TrainingJobSpec,
+    no_progress,
+)
+
+STATUS_LIST_SIZE = 20
+
+
+class AwsBackend:
+    """SageMaker training, hosting and processing, addressed through S3 URIs."""
+
+    name = "aws"
+
+    def __init__(
+        self,
+        settings: AwsSettings,
+        clients: AwsClients | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.settings = settings
+        self.clients = clients or AwsClients(settings)
+        self._sleep = sleep
+
+    # --- data and image ----------------------------------------------------
+    def upload_data(self, local_dir: Path, prefix: str) -> str:
+        target = (
+            prefix
+            if s3.is_s3_uri(prefix)
+            else s3.join(self.settings.data_prefix, prefix)
+        )
+        return s3.upload_dir(self.clients.s3, Path(local_dir), target)
+
+    def ensure_image(self) -> str:
+        settings = self.settings
+        repository_uri = ecr.ensure_repository(
+            self.clients.ecr, settings.ecr_repository, settings.tags
+        )
+        image = f"{repository_uri}:{settings.image_tag}"
+        if ecr.image_digest(
+            self.clients.ecr, settings.ecr_repository, settings.image_tag
+        ):
+            return image
+        if settings.build_and_push:
+            ecr.run_build_and_push(
+                settings.ecr_repository, settings.image_tag, settings.region
+            )
+            if ecr.image_digest(
+                self.clients.ecr, settings.ecr_repository, settings.image_tag
+            ):
+                return image
+        raise BackendError(
+            f"image {image} is not in ECR: run ./build_and_push.sh "
+            f"{settings.ecr_repository} {settings.image_tag}, or set "
+            "aws.build_and_push: true to let this step run it"
+        )
+
+    def image_digest(self) -> str | None:
+        """The ECR digest of the configured tag, recorded as lineage of each run."""
+        return ecr.image_digest(
+            self.clients.ecr, self.settings.ecr_repository, self.settings.image_tag
+        )
+
+    # --- training ------------------------------------------------------------
+    def run_training_job(
+        self, spec: TrainingJobSpec, progress: Progress = no_progress
+    ) -> TrainingJobResult:
+        channel_uris = {
+            channel: self._as_s3(location, f"jobs/{spec.job_name}/input/{channel}")
+            for channel, location in spec.channels.items()
+        }
+        output_uri = (
+            spec.output_location
+            if s3.is_s3_uri(spec.output_location)
+            else training.default_output_uri(self.settings.data_prefix)
+        )
+        request = training.training_request(
+            spec,
+            self.settings.role_arn,
+            channel_uris,
+            output_uri,
+            self.settings.metric_names,
+            self.settings.training_volume_gb,
+            self.settings.tags,
+        )
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"creating training job {spec.job_name}"):
+            sagemaker.create_training_job(**request)
+        progress(f"training job {spec.job_name} created; image {spec.image}")
+        try:
+            description = self._wait(
+                lambda: sagemaker.describe_training_job(TrainingJobName=spec.job_name),
+                lambda d: d["TrainingJobStatus"],
+                training.TERMINAL,
+                progress,
+                f"training job {spec.job_name}",
+                training.progress_detail,
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C must not leave an instance billing on AWS.
+            self.stop_training_job(spec.job_name)
+            progress(f"training job {spec.job_name}: stop requested")
+            raise
+        result = training.result_from_description(description)
+        if result.status != COMPLETED:
+            progress(
+                f"training job {spec.job_name} {result.status}: {result.failure_reason}"
+            )
+        return result
+
+    def stop_training_job(self, job_name: str) -> None:
+        with aws_call(f"stopping training job {job_name}"):
+            self.clients.sagemaker.stop_training_job(TrainingJobName=job_name)
+
+    # --- hosting --------------------------------------------------------------
+    def create_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
+        config_name = self._create_model_and_config(spec)
+        with aws_call(f"creating endpoint {spec.endpoint_name}"):
+            self.clients.sagemaker.create_endpoint(
+                EndpointName=spec.endpoint_name,
+                EndpointConfigName=config_name,
+                Tags=[
+                    {"Key": k, "Value": v}
+                    for k, v in sorted(self.settings.tags.items())
+                ],
+            )
+        return self._wait_endpoint(spec, no_progress)
+
+    def update_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
+        previous = self._describe_endpoint(spec.endpoint_name)
+        old_config = previous["EndpointConfigName"]
+        old_models = self._models_of(old_config)
+        config_name = self._create_model_and_config(spec)
+        with aws_call(f"updating endpoint {spec.endpoint_name}"):
+            self.clients.sagemaker.update_endpoint(
+                EndpointName=spec.endpoint_name, EndpointConfigName=config_name
+            )
+        info = self._wait_endpoint(spec, no_progress)
+        if info.status == IN_SERVICE:
+            # The old config and model serve nothing now; the registry keeps the
+            # version, so a rollback is another update, not these leftovers.
+            self._delete_config_and_models(
+                old_config, [m for m in old_models if m != spec.model_name]
+            )
+        return info
+
+    def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        inference_id: str | None = None,
+    ) -> bytes:
+        request: dict[str, Any] = {
+            "EndpointName": endpoint_name,
+            "Body": body,
+            "ContentType": content_type,
+            "Accept": accept,
+        }
+        if inference_id:
+            request["InferenceId"] = inference_id
+        try:
+            response = self.clients.runtime.invoke_endpoint(**request)
+        except ClientError as exc:
+            raise _invocation_error(endpoint_name, exc) from exc
+        except BotoCoreError as exc:
+            raise AwsCallFailed(
+                f"invoking endpoint {endpoint_name} failed: {exc}"
+            ) from exc
+        return response["Body"].read()
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        description = self._describe_endpoint(endpoint_name)
+        sagemaker = self.clients.sagemaker
+        # SageMaker refuses to delete an endpoint that schedules still watch.
+        for schedule in monitoring.schedules_for_endpoint(sagemaker, endpoint_name):
+            monitoring.delete_schedule(sagemaker, schedule)
+            self._wait_gone(
+                lambda name=schedule: sagemaker.describe_monitoring_schedule(
+                    MonitoringScheduleName=name
+                ),
+                f"monitoring schedule {schedule}",
+            )
+        alarms.delete_alarms(
+            self.clients.cloudwatch, [alarms.alarm_name_for(endpoint_name)]
+        )
+        config = description["EndpointConfigName"]
+        models = self._models_of(config)
+        with aws_call(f"deleting endpoint {endpoint_name}"):
+            sagemaker.delete_endpoint(EndpointName=endpoint_name)
+        self._delete_config_and_models(config, models)
+
+    # --- processing (baseline, monitor) ---------------------------------------
+    def run_processing_job(
+        self, spec: ProcessingJobSpec, progress: Progress = no_progress
+    ) -> ProcessingJobResult:
+        input_uris = {
+            relative: self._as_s3(
+                location, f"jobs/{spec.job_name}/{relative.strip('/')}"
+            )
+            for relative, location in spec.inputs.items()
+        }
+        if not s3.is_s3_uri(spec.output_location):
+            spec = replace(
+                spec,
+                output_location=s3.join(
+                    self.settings.data_prefix, "jobs", spec.job_name, "output"
+                ),
+            )
+        request = processing.processing_request(
+            spec,
+            self.settings.role_arn,
+            input_uris,
+            self.settings.processing_volume_gb,
+            self.settings.tags,
+        )
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"creating processing job {spec.job_name}"):
+            sagemaker.create_processing_job(**request)
+        progress(f"processing job {spec.job_name} ({spec.command}) created")
+        description = self._wait(
+            lambda: sagemaker.describe_processing_job(ProcessingJobName=spec.job_name),
+            lambda d: d["ProcessingJobStatus"],
+            processing.TERMINAL,
+            progress,
+            f"processing job {spec.job_name}",
+            lambda d: d.get("ExitMessage") or d.get("FailureReason"),
+        )
+        return processing.result_from_description(description)
+
+    def fetch(self, location: str, local_dir: Path) -> Path:
+        return s3.download(self.clients.s3, location, Path(local_dir))
+
+    # --- AWS only: schedule, alarm, registry -----------------------------------
+    def create_monitoring_schedule(
+        self, spec: monitoring.ScheduleSpec, progress: Progress = no_progress
+    ) -> str:
+        sagemaker = self.clients.sagemaker
+        monitoring.create_schedule(
+            sagemaker, spec, self.settings.role_arn, self.settings.tags
+        )
+        self._wait(
+            lambda: sagemaker.describe_monitoring_schedule(
+                MonitoringScheduleName=spec.schedule_name
+            ),
+            lambda d: d["MonitoringScheduleStatus"],
+            monitoring.SCHEDULE_TERMINAL,
+            progress,
+            f"monitoring schedule {spec.schedule_name}",
+            lambda d: d.get("FailureReason"),
+        )
+        return spec.schedule_name
+
+    def create_drift_alarm(
+        self, endpoint_name: str, schedule_name: str, features: tuple[str, ...]
+    ) -> dict[str, str]:
+        """An alarm on the largest feature drift, notifying the configured topic."""
+        settings = self.settings
+        topic_arn = alarms.ensure_topic(
+            self.clients.sns, settings.alarm_topic, settings.alarm_emails, settings.tags
+        )
+        name = alarms.put_alarm(
+            self.clients.cloudwatch,
+            alarms.DriftAlarmSpec(
+                alarm_name=alarms.alarm_name_for(endpoint_name),
+                endpoint_name=endpoint_name,
+                schedule_name=schedule_name,
+                features=features,
+                topic_arn=topic_arn,
+                namespace=settings.drift_namespace,
+                threshold=settings.drift_threshold,
+            ),
+        )
+        return {"alarm_name": name, "topic_arn": topic_arn}
+
+    def registry(self) -> AwsModelRegistry:
+        return AwsModelRegistry(
+            self.clients.sagemaker,
+            self.clients.s3,
+            self.settings.model_package_group,
+            s3.join(self.settings.data_prefix, "registry"),
+        )
+
+    def new_name(self, base: str) -> str:
+        return timestamped(base)
+
+    # --- status ------------------------------------------------------------------
+    def status(self) -> dict:
+        sagemaker = self.clients.sagemaker
+        newest = {"SortBy": "CreationTime", "SortOrder": "Descending"}
+        with aws_call("listing SageMaker jobs and endpoints"):
+            jobs = sagemaker.list_training_jobs(MaxResults=STATUS_LIST_SIZE, **newest)
+            processing_jobs = sagemaker.list_processing_jobs(
+                MaxResults=STATUS_LIST_SIZE, **newest
+            )
+            endpoints = sagemaker.list_endpoints(MaxResults=STATUS_LIST_SIZE, **newest)
+            schedules = sagemaker.list_monitoring_schedules(
+                MaxResults=STATUS_LIST_SIZE, **newest
+            )
+        return {
+            "backend": self.name,
+            "region": self.settings.region,
+            "training_jobs": [
+                {"name": j["TrainingJobName"], "status": j["TrainingJobStatus"]}
+                for j in jobs["TrainingJobSummaries"]
+            ],
+            "processing_jobs": [
+                {"name": j["ProcessingJobName"], "status": j["ProcessingJobStatus"]}
+                for j in processing_jobs["ProcessingJobSummaries"]
+            ],
+            "endpoints": [
+                {"name": e["EndpointName"], "status": e["EndpointStatus"]}
+                for e in endpoints["Endpoints"]
+            ],
+            "monitoring_schedules": [
+                {
+                    "name": s["MonitoringScheduleName"],
+                    "status": s["MonitoringScheduleStatus"],
+                    "endpoint": s.get("EndpointName"),
+                }
+                for s in schedules["MonitoringScheduleSummaries"]
+            ],
+        }
+
+    # --- helpers -------------------------------------------------------------------
+    def _as_s3(self, location: str, default_prefix: str) -> str:
+        """An S3 URI for a job input: used as is, or uploaded from a local folder."""
+        if s3.is_s3_uri(location):
+            return location
+        return self.upload_data(Path(location), default_prefix)
+
+    def _wait(
+        self, describe_call, status_of, terminal, progress, what, detail_of
+    ) -> dict:
+        with aws_call(f"waiting for {what}"):
+            return wait_for(
+                describe_call,
+                status_of,
+                terminal,
+                progress,
+                what,
+                poll_seconds=self.settings.poll_seconds,
+                timeout_seconds=self.settings.wait_timeout_seconds,
+                detail_of=detail_of,
+                sleep=self._sleep,
+            )
+
+    def _wait_gone(self, describe_call: Callable[[], Any], what: str) -> None:
+        deadline = time.monotonic() + self.settings.wait_timeout_seconds
+        while time.monotonic() < deadline:
+            try:
+                describe_call()
+            except ClientError as exc:
+                if is_not_found(exc):
+                    return
+                raise describe(exc, f"waiting for {what} to be deleted") from exc
+            self._sleep(self.settings.poll_seconds)
+        raise BackendError(f"{what} was not deleted within the wait timeout")
+
+    def _create_model_and_config(self, spec: EndpointSpec) -> str:
+        sagemaker = self.clients.sagemaker
+        tags = self.settings.tags
+        model = hosting.model_request(spec, self.settings.role_arn, tags)
+        config_name = timestamped(spec.endpoint_name)
+        config = hosting.endpoint_config_request(spec, config_name, tags)
+        with aws_call(f"creating model {spec.model_name}"):
+            sagemaker.create_model(**model)
+        with aws_call(f"creating endpoint config {config_name}"):
+            sagemaker.create_endpoint_config(**config)
+        return config_name
+
+    def _wait_endpoint(self, spec: EndpointSpec, progress: Progress) -> EndpointInfo:
+        sagemaker = self.clients.sagemaker
+        description = self._wait(
+            lambda: sagemaker.describe_endpoint(EndpointName=spec.endpoint_name),
+            lambda d: d["EndpointStatus"],
+            hosting.TERMINAL,
+            progress,
+            f"endpoint {spec.endpoint_name}",
+            lambda d: d.get("FailureReason"),
+        )
+        info = hosting.endpoint_info(description, self.settings.region)
+        return replace(info, model_name=spec.model_name)
+
+    def _describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
+        try:
+            return self.clients.sagemaker.describe_endpoint(EndpointName=endpoint_name)
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise ResourceNotFound(
+                    f"endpoint {endpoint_name} does not exist"
+                ) from exc
+            raise describe(exc, f"describing endpoint {endpoint_name}") from exc
+
+    def _models_of(self, config_name: str) -> list[str]:
+        try:
+            config = self.clients.sagemaker.describe_endpoint_config(
+                EndpointConfigName=config_name
+            )
+        except ClientError as exc:
+            if is_not_found(exc):
+                return []
+            raise describe(exc, f"describing endpoint config {config_name}") from exc
+        return [v["ModelName"] for v in config["ProductionVariants"]]
+
+    def _delete_config_and_models(self, config_name: str, models: list[str]) -> None:
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"deleting endpoint config {config_name}"):
+            sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+        for model in models:
+            with aws_call(f"deleting model {model}"):
+                sagemaker.delete_model(ModelName=model)
+
+
+def _invocation_error(endpoint_name: str, exc: ClientError) -> AwsCallFailed:
+    """ModelError carries the container's own 4xx/5xx status and body: pass them on."""
+    error = exc.response.get("Error", {})
+    original = exc.response.get("OriginalMessage") or error.get("Message", "")
+    status = exc.response.get("OriginalStatusCode") or exc.response.get(
+        "ResponseMetadata", {}
+    ).get("HTTPStatusCode", 500)
+    return AwsCallFailed(
+        f"endpoint {endpoint_name} answered {status}: {original}",
+        error_code=error.get("Code", ""),
+        status_code=int(status),
+    )
