@@ -56,7 +56,16 @@ def run_build_and_push(
     if not script.is_file():
         raise BackendError(f"{script} is missing: cannot build and push the image")
     completed = subprocess.run(  # noqa: S603 - our own script, fixed arguments
-        ["bash", str(script), repository, tag],
+        [
+            "bash",
+            str(script),
+            "--repository",
+            repository,
+            "--tag",
+            tag,
+            "--region",
+            region,
+        ],
         env={**_environ(), "AWS_DEFAULT_REGION": region, "AWS_REGION": region},
         check=False,
     )

@@ -1,112 +1,83 @@
-"""Model versions in SageMaker's Model Registry.
+"""Model versions in SageMaker's Model Registry (`ModelRegistry` on AWS).
 
-A model package group holds the versions of one project. Each version
-records the image and model.tar.gz (InferenceSpecification), the evaluation
-metrics (a JSON file on S3 referenced by ModelMetrics, plus the numbers as
-customer metadata so they show in the console and in `list_versions`), and
-lineage: the training job, data hashes, image digest and code revision.
-Deployment asks for approved versions only.
+A model group is a model package group; each version is a model package
+recording the image and model.tar.gz (InferenceSpecification), the
+evaluation metrics (a JSON file on S3 referenced by ModelMetrics, and the
+numbers again as customer metadata so `list` needs no S3 reads) and lineage
+(run, data hashes, image digest, code revision). New versions start
+`PendingManualApproval`; deployment takes approved versions only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orchestration.aws import s3
 from orchestration.aws.errors import aws_call, describe, is_not_found
-from orchestration.backends.base import BackendError
+from orchestration.registry import (
+    APPROVAL_STATUSES,
+    PENDING,
+    ModelVersion,
+    RegistryError,
+    VersionNotFound,
+)
 
-APPROVED = "Approved"
-REJECTED = "Rejected"
-PENDING = "PendingManualApproval"
-APPROVAL_STATES = (APPROVED, REJECTED, PENDING)
-# Short names the CLI accepts, as the local registry spells them.
-APPROVAL_ALIASES = {"approved": APPROVED, "rejected": REJECTED, "pending": PENDING}
 CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 RESPONSE_TYPES = ["text/csv", "application/json"]
-
-
-@dataclass(frozen=True)
-class AwsModelVersion:
-    group: str
-    version: int
-    arn: str
-    approval: str
-    model_artifact: str | None
-    image: str | None
-    metrics: dict[str, float]
-    lineage: dict[str, str]
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
-
-
-def approval_status(value: str) -> str:
-    status = APPROVAL_ALIASES.get(value.lower(), value)
-    if status not in APPROVAL_STATES:
-        raise BackendError(
-            f"approval {value!r} is not one of approved, rejected, pending"
-        )
-    return status
+METRIC_KEY = "metric:"
+LINEAGE_KEY = "lineage:"
+# CustomerMetadataProperties: at most 50 entries, values of at most 256 chars.
+MAX_METADATA_ENTRIES = 50
+MAX_METADATA_VALUE = 256
 
 
 class AwsModelRegistry:
-    """Register, approve and list versions in one model package group."""
+    """The `ModelRegistry` protocol over SageMaker model package groups."""
 
-    def __init__(self, sagemaker: Any, s3_client: Any, group: str, metrics_prefix: str):
+    def __init__(self, sagemaker: Any, s3_client: Any, metrics_prefix: str):
         self.sagemaker = sagemaker
         self.s3 = s3_client
-        self.group = group
         self.metrics_prefix = metrics_prefix
 
-    def ensure_group(self, description: str = "sklearn-byoc model versions") -> str:
+    def ensure_group(self, group: str) -> str:
         try:
             return self.sagemaker.describe_model_package_group(
-                ModelPackageGroupName=self.group
+                ModelPackageGroupName=group
             )["ModelPackageGroupArn"]
         except ClientError as exc:
             if not is_not_found(exc):
-                raise describe(
-                    exc, f"describing model package group {self.group}"
-                ) from exc
-        with aws_call(f"creating model package group {self.group}"):
+                raise describe(exc, f"describing model package group {group}") from exc
+        with aws_call(f"creating model package group {group}"):
             return self.sagemaker.create_model_package_group(
-                ModelPackageGroupName=self.group,
-                ModelPackageGroupDescription=description,
+                ModelPackageGroupName=group,
+                ModelPackageGroupDescription="sklearn-byoc model versions",
             )["ModelPackageGroupArn"]
 
     def register(
         self,
+        group: str,
         model_artifact: str,
         image: str,
         metrics: dict[str, float],
-        lineage: dict[str, str],
-        approval: str = PENDING,
-        description: str = "",
-    ) -> AwsModelVersion:
-        """Create a new version; it starts pending unless `approval` says otherwise."""
+        lineage: dict[str, Any],
+    ) -> ModelVersion:
+        """A new version, pending approval, with its metrics and lineage."""
         s3.parse_s3_uri(model_artifact)
-        self.ensure_group()
-        run = lineage.get("training_job", "run")
+        self.ensure_group(group)
+        run = str(lineage.get("run_id") or lineage.get("training_job") or "run")
         metrics_uri = s3.put_json(
             self.s3,
-            s3.join(self.metrics_prefix, self.group, run, "evaluation.json"),
+            s3.join(self.metrics_prefix, group, run, "evaluation.json"),
             {"metrics": metrics, "lineage": lineage},
         )
-        metadata = {f"metric:{k}": f"{v:.6g}" for k, v in sorted(metrics.items())}
-        metadata.update(
-            {f"lineage:{k}": str(v)[:256] for k, v in sorted(lineage.items())}
-        )
-        with aws_call(f"registering a version in {self.group}"):
+        with aws_call(f"registering a version in model group {group}"):
             arn = self.sagemaker.create_model_package(
-                ModelPackageGroupName=self.group,
-                ModelPackageDescription=description or f"trained by {run}",
-                ModelApprovalStatus=approval_status(approval),
+                ModelPackageGroupName=group,
+                ModelPackageDescription=f"trained by {run}"[:1024],
+                ModelApprovalStatus=PENDING,
                 InferenceSpecification={
                     "Containers": [{"Image": image, "ModelDataUrl": model_artifact}],
                     "SupportedContentTypes": CONTENT_TYPES,
@@ -120,83 +91,104 @@ class AwsModelRegistry:
                         }
                     }
                 },
-                CustomerMetadataProperties=metadata,
+                CustomerMetadataProperties=metadata_properties(metrics, lineage),
             )["ModelPackageArn"]
-        return self.get(arn)
+        return self._describe(arn)
+
+    def get(self, group: str, version: int) -> ModelVersion:
+        for summary in self._summaries(group):
+            if summary["ModelPackageVersion"] == version:
+                return self._describe(summary["ModelPackageArn"])
+        known = [s["ModelPackageVersion"] for s in self._summaries(group)]
+        raise VersionNotFound(
+            f"model group {group!r} has no version {version}; "
+            f"versions: {sorted(known) or 'none'}"
+        )
+
+    def list(self, group: str) -> list[ModelVersion]:
+        versions = [
+            self._describe(s["ModelPackageArn"]) for s in self._summaries(group)
+        ]
+        return sorted(versions, key=lambda v: v.version)
 
     def set_approval(
-        self, version: int | str, approval: str, reason: str = ""
-    ) -> AwsModelVersion:
-        arn = self._arn(version)
+        self, group: str, version: int, approval: str, reason: str = ""
+    ) -> ModelVersion:
+        if approval not in APPROVAL_STATUSES:
+            raise RegistryError(
+                f"approval {approval!r} is not one of {', '.join(APPROVAL_STATUSES)}"
+            )
+        arn = self.get(group, version).arn
         request: dict[str, Any] = {
             "ModelPackageArn": arn,
-            "ModelApprovalStatus": approval_status(approval),
+            "ModelApprovalStatus": approval,
         }
         if reason:
             request["ApprovalDescription"] = reason[:1024]
-        with aws_call(f"setting approval of {arn}"):
+        with aws_call(f"setting the approval of {group} version {version}"):
             self.sagemaker.update_model_package(**request)
-        return self.get(arn)
+        return self._describe(arn)
 
-    def get(self, version: int | str) -> AwsModelVersion:
-        arn = self._arn(version)
-        with aws_call(f"describing model package {arn}"):
-            found = self.sagemaker.describe_model_package(ModelPackageName=arn)
-        return _version_from(found)
-
-    def list_versions(self) -> list[AwsModelVersion]:
-        summaries = self.list_versions_summaries()
-        return sorted(
-            (self.get(s["ModelPackageArn"]) for s in summaries), key=lambda v: v.version
-        )
-
-    def latest_approved(self) -> AwsModelVersion | None:
-        approved = [v for v in self.list_versions() if v.approval == APPROVED]
-        return approved[-1] if approved else None
-
-    def _arn(self, version: int | str) -> str:
-        if isinstance(version, str) and version.startswith("arn:"):
-            return version
-        try:
-            number = int(version)
-        except ValueError:
-            raise BackendError(
-                f"model version {version!r} is neither a number nor an ARN"
-            ) from None
-        for v in self.list_versions_summaries():
-            if v["ModelPackageVersion"] == number:
-                return v["ModelPackageArn"]
-        raise BackendError(f"model group {self.group} has no version {number}")
-
-    def list_versions_summaries(self) -> list[dict[str, Any]]:
+    def _summaries(self, group: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
-        with aws_call(f"listing versions of {self.group}"):
+        try:
             pages = self.sagemaker.get_paginator("list_model_packages").paginate(
-                ModelPackageGroupName=self.group
+                ModelPackageGroupName=group
             )
             for page in pages:
                 found += page["ModelPackageSummaryList"]
+        except ClientError as exc:
+            if is_not_found(exc):
+                return []
+            raise describe(exc, f"listing versions of model group {group}") from exc
         return found
 
+    def _describe(self, arn: str) -> ModelVersion:
+        with aws_call(f"describing model package {arn}"):
+            found = self.sagemaker.describe_model_package(ModelPackageName=arn)
+        return version_from_description(found)
 
-def _version_from(found: dict[str, Any]) -> AwsModelVersion:
+
+def metadata_properties(
+    metrics: dict[str, float], lineage: dict[str, Any]
+) -> dict[str, str]:
+    """Metrics and lineage as string properties, within SageMaker's limits."""
+    properties = {
+        f"{METRIC_KEY}{k}": repr(float(v)) for k, v in sorted(metrics.items())
+    }
+    for key, value in sorted(lineage.items()):
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        properties[f"{LINEAGE_KEY}{key}"] = text[:MAX_METADATA_VALUE]
+    if len(properties) > MAX_METADATA_ENTRIES:
+        raise RegistryError(
+            f"{len(properties)} metrics and lineage entries exceed the Model "
+            f"Registry's {MAX_METADATA_ENTRIES} metadata properties; "
+            "report fewer metrics"
+        )
+    return properties
+
+
+def version_from_description(found: dict[str, Any]) -> ModelVersion:
     containers = (found.get("InferenceSpecification") or {}).get("Containers") or [{}]
     metadata = found.get("CustomerMetadataProperties") or {}
-    return AwsModelVersion(
+    created = found.get("CreationTime")
+    return ModelVersion(
         group=found["ModelPackageGroupName"],
         version=int(found["ModelPackageVersion"]),
-        arn=found["ModelPackageArn"],
-        approval=found["ModelApprovalStatus"],
-        model_artifact=containers[0].get("ModelDataUrl"),
-        image=containers[0].get("Image"),
+        model_artifact=containers[0].get("ModelDataUrl", ""),
+        image=containers[0].get("Image", ""),
         metrics={
-            k.removeprefix("metric:"): float(v)
+            k.removeprefix(METRIC_KEY): float(v)
             for k, v in metadata.items()
-            if k.startswith("metric:")
+            if k.startswith(METRIC_KEY)
         },
+        approval=found["ModelApprovalStatus"],
+        created_at=created.isoformat() if created is not None else "",
         lineage={
-            k.removeprefix("lineage:"): v
+            k.removeprefix(LINEAGE_KEY): v
             for k, v in metadata.items()
-            if k.startswith("lineage:")
+            if k.startswith(LINEAGE_KEY)
         },
+        approval_reason=found.get("ApprovalDescription", ""),
+        arn=found["ModelPackageArn"],
     )

@@ -14,14 +14,20 @@ from typing import Any
 
 from orchestration.aws.errors import AwsConfigError
 
-DEFAULT_METRIC_NAMES = (
-    "train:accuracy",
-    "validation:accuracy",
-    "validation:f1_macro",
-    "validation:log_loss",
-    "test:accuracy",
-    "test:f1_macro",
+# `train` prints one `split:metric=value` line per metric (container.evaluation);
+# SageMaker needs one MetricDefinition per name (at most 40 per job).
+METRIC_SPLITS = ("train", "validation", "test")
+METRIC_KINDS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "roc_auc_ovr",
+    "log_loss",
+    "rmse",
+    "mae",
+    "r2",
 )
+DEFAULT_METRIC_NAMES = tuple(f"{s}:{m}" for s in METRIC_SPLITS for m in METRIC_KINDS)
 # Where SageMaker publishes the metrics a monitoring container writes under
 # /opt/ml/output/metrics/cloudwatch. The BYOC page spells it
 # "/aws/sagemaker/Endpoint/data-metrics", AWS's own examples and alarms use
@@ -49,7 +55,6 @@ class AwsSettings:
     training_volume_gb: int = 10
     processing_volume_gb: int = 20
     metric_names: tuple[str, ...] = DEFAULT_METRIC_NAMES
-    model_package_group: str = "sklearn-byoc-penguins"
     schedule_expression: str = "cron(0 * ? * * *)"  # hourly, on the hour
     drift_namespace: str = DEFAULT_DRIFT_NAMESPACE
     drift_threshold: float = 0.1
@@ -81,6 +86,36 @@ class AwsSettings:
         settings = cls(**values)
         settings.validate(where)
         return settings
+
+    @classmethod
+    def from_config(cls, aws: Any, image: str | None = None) -> AwsSettings:
+        """From `orchestration.config.AwsConfig`: its named keys plus `options`.
+
+        `options` holds the keys of this class that the shared config does not
+        name (poll_seconds, metric_names, drift_threshold, ...); its errors
+        name `aws.options.<key>`. The image tag comes from the project's
+        `image:` (``sklearn-byoc:1.2`` -> tag ``1.2``) unless options set it.
+        """
+        raw: dict[str, Any] = {
+            "region": aws.region,
+            "role_arn": aws.role_arn,
+            "bucket": aws.bucket,
+            "prefix": aws.prefix,
+            "ecr_repository": aws.ecr_repository,
+            "alarm_topic": aws.sns_topic_name,
+        }
+        if aws.alert_email:
+            raw["alarm_emails"] = [aws.alert_email]
+        if image and ":" in image.rsplit("/", 1)[-1]:
+            raw["image_tag"] = image.rsplit(":", 1)[1]
+        options = dict(aws.options or {})
+        clash = sorted(set(options) & {"region", "role_arn", "bucket"})
+        if clash:
+            raise AwsConfigError(
+                f"aws.options.{clash[0]}: set it as aws.{clash[0]}, not under options"
+            )
+        extra = cls.from_mapping({**raw, **options}, where="aws.options")
+        return extra
 
     def validate(self, where: str = "aws") -> None:
         if not _REGION.match(self.region):

@@ -19,7 +19,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestration.aws import alarms, ecr, hosting, monitoring, processing, s3, training
 from orchestration.aws.clients import AwsClients
-from orchestration.aws.errors import AwsCallFailed, aws_call, describe, is_not_found
+from orchestration.aws.errors import (
+    AwsCallFailed,
+    AwsConfigError,
+    aws_call,
+    describe,
+    is_not_found,
+)
 from orchestration.aws.naming import timestamped
 from orchestration.aws.registry import AwsModelRegistry
 from orchestration.aws.settings import AwsSettings
@@ -313,7 +319,6 @@ class AwsBackend:
         return AwsModelRegistry(
             self.clients.sagemaker,
             self.clients.s3,
-            self.settings.model_package_group,
             s3.join(self.settings.data_prefix, "registry"),
         )
 
@@ -446,6 +451,16 @@ class AwsBackend:
         for model in models:
             with aws_call(f"deleting model {model}"):
                 sagemaker.delete_model(ModelName=model)
+
+
+def create_backend(config: Any) -> AwsBackend:
+    """The backend factory `orchestration.backends.get_backend` calls."""
+    if getattr(config, "aws", None) is None:
+        raise AwsConfigError(
+            "the aws backend needs an `aws:` section in the config "
+            "(see config/aws-example.yaml)"
+        )
+    return AwsBackend(AwsSettings.from_config(config.aws, image=config.image))
 
 
 def _invocation_error(endpoint_name: str, exc: ClientError) -> AwsCallFailed:
