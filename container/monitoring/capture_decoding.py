@@ -1,0 +1,157 @@
+"""Turn captured payloads into DataFrames, named from the baseline.
+
+Payloads are decoded by `container.codecs.decode`, the same function the
+server reads requests with, so a record is analysed exactly as it was scored.
+Decoding one record at a time costs more than parsing the capture file, so
+records are grouped: CSV payloads of a chunk are joined into one body, and
+single-record JSON payloads (one list or object) into one JSON Lines body,
+each decoded in one call. A group that fails falls back to one call per
+record, which isolates the bad ones; they are counted, not fatal.
+
+Naming: columns the payload names keep their names. Positional columns take
+the baseline's feature names when the counts match, else `_c0`, `_c1`, ...
+The model's output (endpointOutput) joins the data only when asked for in
+captureIndexNames and the baseline has room for it: it then comes first, as
+in a baseline dataset with output_columns_position START.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+
+import pandas as pd
+
+from container.errors import ByocError
+from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
+from container.monitoring.datasets import spark_names
+
+CHUNK_RECORDS = 20_000
+_ENVELOPE = re.compile(r'^\s*\{\s*"(instances|inputs|dataframe_split|dataframe_records)"')
+
+
+def _codecs():
+    from container import codecs
+
+    return codecs
+
+
+def payload_bytes(payload: Payload) -> bytes:
+    if payload.encoding == "BASE64":
+        return base64.b64decode(payload.data, validate=True)
+    return payload.data.encode("utf-8")
+
+
+def capture_frames(
+    records: Iterable[CaptureRecord],
+    baseline_names: Sequence[str],
+    scan: CaptureScan,
+    include_output: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """DataFrames of the decoded records, a chunk at a time."""
+    iterator = iter(records)
+    while chunk := list(islice(iterator, CHUNK_RECORDS)):
+        frame = _decode_chunk(chunk, baseline_names, scan, include_output)
+        if frame is not None and len(frame):
+            yield frame
+
+
+def _decode_chunk(chunk: list[CaptureRecord], names: Sequence[str], scan: CaptureScan,
+                  include_output: bool) -> pd.DataFrame | None:
+    with_input = [r for r in chunk if r.input is not None]
+    if len(with_input) < len(chunk):
+        for _ in range(len(chunk) - len(with_input)):
+            scan.problem("record", "no endpointInput captured", "undecodable")
+    if not with_input:
+        return None
+    inputs = decode_payloads([r.input for r in with_input], names, scan)
+    if inputs is None:
+        return None
+    inputs = name_columns(inputs, names, reserved=0)
+    outputs_fit = include_output and len(names) > inputs.shape[1]
+    if not outputs_fit or any(r.output is None for r in with_input):
+        return inputs
+    outputs = decode_payloads([r.output for r in with_input], None, scan, count=False)
+    if outputs is None or len(outputs) != len(inputs):
+        return inputs  # predictions that do not line up with rows are left out
+    spare = [n for n in names if n not in set(map(str, inputs.columns))]
+    outputs.columns = (spare[: outputs.shape[1]] if len(spare) >= outputs.shape[1]
+                       else [f"_output{i}" for i in range(outputs.shape[1])])
+    return pd.concat([outputs.reset_index(drop=True), inputs.reset_index(drop=True)],
+                     axis=1)
+
+
+def name_columns(frame: pd.DataFrame, names: Sequence[str], reserved: int) -> pd.DataFrame:
+    """Positional columns → baseline names (when the count fits) or `_cN`."""
+    positional = [c for c in frame.columns if not isinstance(c, str)]
+    if not positional:
+        return frame
+    if len(frame.columns) == len(names) - reserved and len(positional) == len(frame.columns):
+        chosen = list(names[reserved:])
+    elif len(positional) == len(frame.columns) and len(frame.columns) < len(names):
+        # Fewer values than the baseline: named in order, the rest go missing.
+        chosen = list(names[: len(frame.columns)])
+    else:
+        chosen = spark_names(len(frame.columns)) if len(positional) == len(
+            frame.columns) else [str(c) for c in frame.columns]
+    frame.columns = chosen
+    return frame
+
+
+def decode_payloads(payloads: list[Payload], names: Sequence[str] | None,
+                    scan: CaptureScan, count: bool = True) -> pd.DataFrame | None:
+    """Decode many payloads into one frame; undecodable ones are counted in `scan`."""
+    codecs = _codecs()
+    csv_group: list[bytes] = []
+    lines_group: list[bytes] = []
+    single: list[Payload] = []
+    header_words = set(names or ())
+    for payload in payloads:
+        kind = codecs.media_type(payload.content_type)
+        if payload.encoding == "BASE64":
+            single.append(payload)
+        elif kind == codecs.CSV and not _starts_with_header(payload.data, header_words):
+            csv_group.append(payload.data.encode("utf-8"))
+        elif kind == codecs.JSON and _is_single_json_record(payload.data):
+            lines_group.append(payload.data.encode("utf-8"))
+        else:
+            single.append(payload)
+    frames = []
+    for group, content_type in ((csv_group, codecs.CSV), (lines_group, codecs.JSONLINES)):
+        if not group:
+            continue
+        try:
+            frames.append(codecs.decode(b"\n".join(group), content_type, names))
+        except (ByocError, ValueError):
+            single.extend(Payload(content_type, "CSV", g.decode("utf-8")) for g in group)
+    for payload in single:
+        try:
+            frames.append(codecs.decode(payload_bytes(payload), payload.content_type, names))
+        except (ByocError, ValueError, binascii.Error) as exc:
+            if count:
+                reason = getattr(exc, "message", None) or str(exc)
+                scan.problem(f"{payload.content_type or 'no content type'} payload",
+                             reason.splitlines()[0][:300], "undecodable")
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def _starts_with_header(data: str, names: set[str]) -> bool:
+    first = data.lstrip().split("\n", 1)[0]
+    return bool(names) and any(f.strip().strip('"') in names for f in first.split(","))
+
+
+def _is_single_json_record(data: str) -> bool:
+    text = data.strip()
+    if "\n" in text or not text:
+        return False
+    if text[0] == "{":
+        return not _ENVELOPE.match(text)
+    return text[0] == "[" and not text[1:].lstrip().startswith(("[", "{"))
