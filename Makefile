@@ -13,7 +13,7 @@ IMAGE       := $(IMAGE_REPO):$(IMAGE_TAG)
 PIP_CERT_FILE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 export PIP_CERT_FILE
 
-.PHONY: help setup engine base-image image demo test test-fast bench lint lock clean
+.PHONY: help setup tools engine base-image image demo test test-fast bench lint lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed  ## create .venv with everything the tools and tests need
 
-engine:  ## make sure a Docker engine answers (starts dockerd as root if needed)
+tools:  ## install missing host tools (docker.io, docker-registry, debootstrap)
+	@bash docker/install_host_tools.sh
+
+engine: tools  ## make sure a Docker engine answers (starts dockerd as root if needed)
 	@bash docker/ensure_engine.sh
 
 base-image: engine  ## pull python:3.11-slim, or build an equivalent from Debian packages
