@@ -1,0 +1,225 @@
+"""How good a trained pipeline is: metrics, confusion matrix, per-class report, HTML.
+
+Metrics are plain floats keyed by name, computed per data split (train,
+validation, test). The HTML report is self-contained (inline SVG, no scripts,
+no external files) so it opens anywhere, including from an S3 download.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "f1_macro",
+    "roc_auc_ovr",
+    "log_loss",
+)
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+
+
+def classification_metrics(
+    y_true: pd.Series,
+    y_pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[Any],
+) -> dict[str, float]:
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        f1_score,
+        log_loss,
+        roc_auc_score,
+    )
+
+    labels = list(classes)
+    metrics = {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        "f1_macro": float(
+            f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)
+        ),
+    }
+    if proba is not None:
+        metrics["log_loss"] = float(log_loss(y_true, proba, labels=labels))
+        present = set(pd.unique(y_true))
+        # ROC AUC is undefined unless every class appears in the evaluated rows.
+        if present == set(labels):
+            if len(labels) == 2:
+                auc = roc_auc_score(y_true == labels[1], proba[:, 1])
+            else:
+                auc = roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+            metrics["roc_auc_ovr"] = float(auc)
+    return metrics
+
+
+def regression_metrics(y_true: pd.Series, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    metrics = {
+        "rmse": float(math.sqrt(mean_squared_error(y_true, y_pred))),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+    }
+    if len(y_true) >= 2:  # R² is undefined for a single row
+        metrics["r2"] = float(r2_score(y_true, y_pred))
+    return metrics
+
+
+def classification_details(
+    y_true: pd.Series, y_pred: np.ndarray, classes: Sequence[Any]
+) -> dict[str, Any]:
+    """Confusion matrix (rows: true class, columns: predicted) and per-class scores."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(classes)
+    matrix = confusion_matrix(y_true, y_pred, labels=labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, zero_division=0
+    )
+    return {
+        "labels": labels,
+        "confusion_matrix": matrix.astype(int).tolist(),
+        "per_class": {
+            str(label): {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, label in enumerate(labels)
+        },
+    }
+
+
+def evaluate(
+    pipeline: Any, features: pd.DataFrame, target: pd.Series, problem_type: str
+) -> tuple[dict[str, float], dict[str, Any] | None]:
+    """Metrics for one split, plus the classification details (None for regression)."""
+    predicted = pipeline.predict(features)
+    if problem_type == "regression":
+        return regression_metrics(target, predicted), None
+    classes = list(pipeline.classes_)
+    proba = (
+        pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
+    )
+    metrics = classification_metrics(target, predicted, proba, classes)
+    return metrics, classification_details(target, predicted, classes)
+
+
+def metric_lines(metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """One stable ``split:metric=value`` line per metric, for MetricDefinitions regexes."""
+    return [
+        f"{split}:{name}={value:.6g}"
+        for split, values in metrics.items()
+        for name, value in values.items()
+    ]
+
+
+# --- the HTML report -----------------------------------------------------------------------
+CELL = 46
+LABEL_WIDTH = 120
+
+
+def _confusion_svg(details: Mapping[str, Any]) -> str:
+    labels = [str(label) for label in details["labels"]]
+    matrix = np.asarray(details["confusion_matrix"])
+    size = len(labels)
+    width = LABEL_WIDTH + CELL * size + 10
+    height = LABEL_WIDTH + CELL * size + 10
+    row_totals = matrix.sum(axis=1, keepdims=True).clip(min=1)
+    shares = matrix / row_totals
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="confusion matrix" font-family="sans-serif" font-size="12">'
+    ]
+    for j, label in enumerate(labels):
+        x = LABEL_WIDTH + CELL * j + CELL / 2
+        parts.append(
+            f'<text x="{x}" y="{LABEL_WIDTH - 6}" transform="rotate(-45 {x} {LABEL_WIDTH - 6})">'
+            f"{html.escape(label)}</text>"
+        )
+    for i, label in enumerate(labels):
+        y = LABEL_WIDTH + CELL * i
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 6}" y="{y + CELL / 2 + 4}" text-anchor="end">'
+            f"{html.escape(label)}</text>"
+        )
+        for j in range(size):
+            share = float(shares[i, j])
+            # Correct predictions in blue, errors in red, darker for a larger share.
+            hue = 210 if i == j else 0
+            light = 96 - 50 * share
+            text_colour = "#fff" if share > 0.6 else "#000"
+            x = LABEL_WIDTH + CELL * j
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" '
+                f'fill="hsl({hue},70%,{light:.0f}%)" stroke="#fff"/>'
+                f'<text x="{x + CELL / 2}" y="{y + CELL / 2 + 4}" text-anchor="middle" '
+                f'fill="{text_colour}">{int(matrix[i, j])}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    names = list(dict.fromkeys(n for values in metrics.values() for n in values))
+    head = "".join(f"<th>{html.escape(split)}</th>" for split in metrics)
+    rows = []
+    for name in names:
+        cells = "".join(
+            f"<td>{values[name]:.4f}</td>" if name in values else "<td>–</td>"
+            for values in metrics.values()
+        )
+        rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def _per_class_table(details: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{s['precision']:.3f}</td>"
+        f"<td>{s['recall']:.3f}</td><td>{s['f1']:.3f}</td><td>{s['support']}</td></tr>"
+        for label, s in details["per_class"].items()
+    )
+    return (
+        "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+        f"<th>support</th></tr>{rows}</table>"
+    )
+
+
+def render_report(
+    title: str,
+    metrics: Mapping[str, Mapping[str, float]],
+    details: Mapping[str, Mapping[str, Any]],
+    facts: Mapping[str, Any],
+) -> str:
+    """A self-contained HTML page: facts, metrics per split, confusion matrices."""
+    fact_rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in facts.items()
+    )
+    sections = []
+    for split, split_details in details.items():
+        sections.append(
+            f"<section><h2>{html.escape(split)}: confusion matrix</h2>"
+            "<p>Rows: true class; columns: predicted class; colour: share of the row.</p>"
+            f"{_confusion_svg(split_details)}{_per_class_table(split_details)}</section>"
+        )
+    style = (
+        "body{font-family:sans-serif;margin:2em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}"
+        "th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+        "th:first-child{text-align:left}"
+    )
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{style}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><table>{fact_rows}</table>"
+        f"<h2>Metrics</h2>{_metrics_table(metrics)}{''.join(sections)}</body></html>"
+    )

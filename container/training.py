@@ -1,0 +1,656 @@
+"""`train`: hyperparameters + channels → a validated, evaluated, self-describing bundle.
+
+Run as ``python -m container.training`` (the image's `train` command). It reads
+only the SageMaker contract (/opt/ml files and environment variables) and
+writes only its outputs:
+
+- /opt/ml/model: model.joblib + model.json, through `container.artifact`;
+- /opt/ml/output/data: metrics.json, evaluation.json, report.html and, with a
+  hyperparameter search, search_trials.json;
+- stdout: one ``<split>:<metric>=<value>`` line per metric;
+- /opt/ml/output/failure on failure (reason first, at most 1024 characters).
+
+A failed or stopped job leaves no bundle behind. SIGTERM (StopTrainingJob,
+MaxRuntimeInSeconds) interrupts the fit, removes what was written and exits
+with 143 well inside SageMaker's 120 s grace period.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from container.errors import ByocError, JobInputError
+from container.paths import OptMl
+from container.settings import TrainingEnvironment
+
+FAILURE_LIMIT = 1024
+EXIT_FAILED = 1
+EXIT_STOPPED = 128 + signal.SIGTERM  # what a shell reports for a SIGTERM-ed process
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+# SageMaker sends SIGKILL 120 s after SIGTERM; if the fit has not given control
+# back by then, clean up from the watcher thread and exit anyway.
+STOP_DEADLINE_SECONDS = 90.0
+METRICS_FILE = "metrics.json"
+EVALUATION_FILE = "evaluation.json"
+REPORT_FILE = "report.html"
+SEARCH_TRIALS_FILE = "search_trials.json"
+
+
+class TrainingStopped(BaseException):
+    """SIGTERM arrived: unwind everything (BaseException so no `except Exception` eats it)."""
+
+
+class ConfigError(JobInputError):
+    code = "invalid_job_config"
+
+
+def log(message: str) -> None:
+    print(f"[train] {message}", file=sys.stderr, flush=True)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- stopping on SIGTERM ---------------------------------------------------------------
+class StopGuard:
+    """Turns SIGTERM into `TrainingStopped` in the main thread, with a hard deadline.
+
+    SIGTERM is blocked in every thread and received by a watcher thread, so it
+    is seen even while the main thread is deep in a long C-level fit. The
+    watcher interrupts the main thread; if the main thread has not cleaned up
+    within STOP_DEADLINE_SECONDS, the watcher removes the bundle, writes the
+    failure file and exits the process itself.
+    """
+
+    def __init__(self, opt_ml: OptMl, model_dir: Path):
+        self.opt_ml = opt_ml
+        self.model_dir = model_dir
+        self.stopping = threading.Event()
+        self.finished = threading.Event()
+        # Held while the bundle is written, so the watcher never deletes half of it.
+        self.commit_lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+
+    def _raise_stop(self, signum: int, frame: Any) -> None:
+        raise TrainingStopped()
+
+    def _watch(self) -> None:
+        while not self.finished.is_set():
+            if signal.sigtimedwait({signal.SIGTERM}, 0.2) is None:
+                continue
+            log("SIGTERM received: stopping training")
+            self.stopping.set()
+            import _thread
+
+            _thread.interrupt_main(signal.SIGTERM)
+            if self.finished.wait(STOP_DEADLINE_SECONDS):
+                return
+            self.commit_lock.acquire(timeout=10)
+            from container.artifact import remove_bundle
+
+            remove_bundle(self.model_dir)
+            write_failure(self.opt_ml, stopped_reason())
+            os._exit(EXIT_STOPPED)
+
+    @contextmanager
+    def installed(self) -> Iterator[StopGuard]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self  # signals can only be handled from the main thread
+            return
+        previous_handler = signal.signal(signal.SIGTERM, self._raise_stop)
+        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        self._watcher = threading.Thread(
+            target=self._watch, name="sigterm-watch", daemon=True
+        )
+        self._watcher.start()
+        try:
+            yield self
+        finally:
+            self.finished.set()
+            self._watcher.join()
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def stopped_reason() -> str:
+    return (
+        "Training stopped: SIGTERM received (StopTrainingJob or MaxRuntimeInSeconds) "
+        "before the model was saved; no model was written."
+    )
+
+
+# --- outputs ----------------------------------------------------------------------------
+def truncate_reason(reason: str) -> str:
+    """At most FAILURE_LIMIT characters, and bytes, as SageMaker keeps only that much."""
+    reason = reason.strip() or "Training failed for an unknown reason."
+    while len(reason) > FAILURE_LIMIT or len(reason.encode()) > FAILURE_LIMIT:
+        reason = reason[: min(len(reason), FAILURE_LIMIT) - 4].rstrip() + " ..."
+    return reason
+
+
+def write_failure(opt_ml: OptMl, reason: str) -> None:
+    path = opt_ml.failure_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(truncate_reason(reason))
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def read_hyperparameters(opt_ml: OptMl) -> dict[str, str]:
+    path = opt_ml.hyperparameters_file
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a JSON object of hyperparameters, e.g. "
+            '{"target": "species", "max_depth": "5"}'
+        )
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+# --- the job ---------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Split:
+    name: str
+    features: Any  # pd.DataFrame
+    target: Any  # pd.Series
+
+
+@contextmanager
+def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[phase] = round(time.perf_counter() - start, 4)
+
+
+@contextmanager
+def recorded_warnings(sink: list[str]) -> Iterator[None]:
+    """Fit warnings (convergence, ...) go to the log and the manifest, not to the void."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for item in caught:
+        text = f"{item.category.__name__}: {item.message}"
+        if text not in sink:
+            sink.append(text)
+            log(f"warning: {text}")
+
+
+def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, Any]:
+    """Train and save the bundle; returns the manifest. Raises ByocError on bad input."""
+    from container import data as data_io
+    from container import estimators
+    from container.features import (
+        build_preprocessor,
+        build_schema,
+        check_target,
+        infer_kinds,
+        infer_problem_type,
+        resolve_column,
+        resolve_target,
+        select_columns,
+    )
+
+    started_at = utc_now()
+    timings: dict[str, float] = {}
+    fit_warnings: list[str] = []
+
+    hyperparameters, overridden = estimators.merge_hyperparameters(
+        read_hyperparameters(opt_ml), env.hyperparameters
+    )
+    for key in overridden:
+        log(
+            f"hyperparameter {key}: hyperparameters.json wins over SM_HPS/SM_HP_{key.upper()}"
+        )
+    config = estimators.parse_config(hyperparameters)
+    if config.ignored:
+        log(f"ignoring SageMaker-internal hyperparameters {list(config.ignored)}")
+
+    with timed(timings, "read"):
+        specs = data_io.discover_channels(opt_ml, env.channels)
+        train_spec = data_io.train_channel(specs, opt_ml)
+        used = {train_spec.name, *data_io.EVALUATION_CHANNELS}
+        unused = sorted(set(specs) - used)
+        if unused:
+            log(
+                f"channels {unused} are not read by train (it reads train, validation, test)"
+            )
+        channels = {"train": data_io.read_channel(train_spec, config.header)}
+        for name in data_io.EVALUATION_CHANNELS:
+            if name in specs:
+                channels[name] = data_io.read_channel(specs[name], config.header)
+    for name, channel in channels.items():
+        log(
+            f"channel {name}: {len(channel.frame)} rows from {len(channel.files)} file(s)"
+        )
+
+    with timed(timings, "prepare"):
+        train = channels["train"]
+        frame = train.frame
+        columns = list(frame.columns)
+        target = resolve_target(columns, config.target, train.has_header)
+        roles = select_columns(columns, target, config.features, config.drop_columns)
+        forced = [
+            resolve_column(columns, c, "categorical_features entry")
+            for c in config.categorical_features
+        ]
+        outside = sorted(set(forced) - set(roles.features))
+        if outside:
+            raise data_io.DataError(
+                f"categorical_features names {outside}, which are not feature columns "
+                f"(features: {list(roles.features)})"
+            )
+        for name, channel in channels.items():
+            if name != "train":
+                check_same_columns(name, channel, train)
+
+        if frame[target].isna().all():
+            raise data_io.DataError(
+                f"target column {target!r} is entirely empty in channel 'train'; every "
+                "row needs a target value"
+            )
+        problem_type = infer_problem_type(frame[target].dropna(), config.problem_type)
+        estimator = estimators.build_estimator(config, problem_type)
+        if config.search:
+            estimators.check_search_space(config, estimator)
+
+        kinds = infer_kinds(
+            frame.loc[frame[target].notna()],
+            roles.features,
+            forced,
+            config.max_invalid_fraction,
+        )
+        splits = {
+            name: make_split(name, channel.frame, target, kinds, problem_type, config)
+            for name, channel in channels.items()
+        }
+        check_target(splits["train"].target, problem_type)
+        if len(splits["train"].target) < config.min_rows:
+            raise data_io.DataError(
+                f"channel 'train' has {len(splits['train'].target)} usable rows (with a "
+                f"target value); at least min_rows={config.min_rows} are needed"
+            )
+        if "validation" not in splits and config.validation_fraction > 0:
+            splits["train"], splits["validation"] = hold_out(
+                splits["train"],
+                config.validation_fraction,
+                problem_type,
+                config.random_state,
+            )
+        if problem_type == "classification":
+            check_known_classes(splits)
+        schema = build_schema(splits["train"].features, kinds, target, problem_type)
+        log(
+            f"{problem_type} of {target!r} with {config.algorithm}: "
+            f"{len(schema.numeric_features)} numeric, "
+            f"{len(schema.categorical_features)} categorical features"
+        )
+
+    from sklearn.pipeline import Pipeline
+
+    algorithm = estimators.ALGORITHMS[config.algorithm]
+    pipeline = Pipeline(
+        [
+            (
+                "preprocess",
+                build_preprocessor(
+                    schema, algorithm.scale_numerics, algorithm.dense_input
+                ),
+            ),
+            ("model", estimator),
+        ]
+    )
+    train_split = splits["train"]
+    log("fitting")
+    search_record = None
+    with recorded_warnings(fit_warnings):
+        if config.search:
+            with timed(timings, "fit_estimator"):
+                pipeline, search_record = fit_with_search(
+                    pipeline, train_split, config, problem_type
+                )
+        else:
+            with timed(timings, "fit_preprocess"):
+                transformed = pipeline[0].fit_transform(
+                    train_split.features, train_split.target
+                )
+            with timed(timings, "fit_estimator"):
+                pipeline[-1].fit(transformed, train_split.target)
+    log("fitted")
+
+    from container.evaluation import evaluate, metric_lines, render_report
+
+    metrics: dict[str, dict[str, float]] = {}
+    details: dict[str, Any] = {}
+    with timed(timings, "evaluate"), recorded_warnings(fit_warnings):
+        for name, split in splits.items():
+            metrics[name], split_details = evaluate(
+                pipeline, split.features, split.target, problem_type
+            )
+            if split_details is not None:
+                details[name] = split_details
+    for line in metric_lines(metrics):
+        print(line, flush=True)
+
+    if problem_type == "classification":
+        schema = dataclasses.replace(schema, classes=tuple(pipeline.classes_))
+        schema = dataclasses.replace(
+            schema, classes=tuple(_json_label(c) for c in schema.classes)
+        )
+    data_description = {name: channel.to_dict() for name, channel in channels.items()}
+    for name, split in splits.items():
+        data_description.setdefault(name, {"held_out_from": "train"})
+        data_description[name]["rows_used"] = int(len(split.target))
+
+    manifest = {
+        "schema": schema.to_dict(),
+        "problem_type": problem_type,
+        "target": target,
+        "algorithm": config.algorithm,
+        "estimator": type(pipeline[-1]).__name__,
+        "estimator_params": _json_safe(pipeline[-1].get_params(deep=False)),
+        "hyperparameters": config.to_dict(),
+        "metrics": metrics,
+        "data": data_description,
+        "search": search_record,
+        "warnings": fit_warnings,
+        "training_job_name": env.job_name,
+        "training_job_arn": env.job_arn,
+        "started_at": started_at,
+    }
+
+    output_dir = (
+        Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
+    )
+    write_json(output_dir / METRICS_FILE, metrics)
+    if details:
+        write_json(output_dir / EVALUATION_FILE, details)
+    if search_record:
+        write_json(output_dir / SEARCH_TRIALS_FILE, search_record)
+    facts = {
+        "training job": env.job_name or "(local)",
+        "target": target,
+        "problem type": problem_type,
+        "algorithm": config.algorithm,
+        "rows": ", ".join(f"{n}: {len(s.target)}" for n, s in splits.items()),
+    }
+    (output_dir / REPORT_FILE).write_text(
+        render_report(
+            f"Training report: {env.job_name or 'local job'}", metrics, details, facts
+        )
+    )
+
+    from container.artifact import save_bundle
+
+    with guard.commit_lock:
+        if guard.stopping.is_set():
+            raise TrainingStopped()
+        with timed(timings, "save"):
+            manifest["finished_at"] = utc_now()
+            manifest["timings_seconds"] = timings
+            save_bundle(guard.model_dir, pipeline, manifest)
+    log(f"model saved to {guard.model_dir}")
+    return manifest
+
+
+def _json_label(value: Any) -> Any:
+    from container.features import json_label
+
+    return json_label(value)
+
+
+def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
+    safe = {}
+    for key, value in params.items():
+        if value is None or isinstance(value, bool | int | float | str):
+            safe[key] = value
+        else:
+            safe[key] = repr(value)
+    return safe
+
+
+def check_same_columns(name: str, channel: Any, train: Any) -> None:
+    from container.data import DataError
+
+    expected, got = list(train.frame.columns), list(channel.frame.columns)
+    if set(expected) == set(got):
+        return
+    if train.has_header != channel.has_header:
+        which = "has" if train.has_header else "has no"
+        raise DataError(
+            f"channel {name!r} columns differ from train: train {which} header row but "
+            f"{name} {'does not' if train.has_header else 'does'}; give both the same layout"
+        )
+    missing = [c for c in expected if c not in got]
+    extra = [c for c in got if c not in expected]
+    raise DataError(
+        f"channel {name!r} columns differ from train: missing {missing}, extra {extra} "
+        f"({len(got)} columns vs {len(expected)} in train). Validation and test data "
+        "must hold the same columns as the training data."
+    )
+
+
+def make_split(
+    name: str,
+    frame: Any,
+    target: str,
+    kinds: dict[str, str],
+    problem_type: str,
+    config: Any,
+) -> Split:
+    from container.data import DataError
+    from container.features import coerce_features, prepare_target
+
+    present = frame[target].notna()
+    dropped = int((~present).sum())
+    if dropped:
+        log(f"channel {name}: dropping {dropped} row(s) without a target value")
+    if not present.any():
+        raise DataError(
+            f"target column {target!r} is entirely empty in channel {name!r}"
+        )
+    kept = frame.loc[present]
+    features = coerce_features(kept, kinds, name, config.max_invalid_fraction)
+    labels = prepare_target(kept[target], problem_type, name)  # type: ignore[arg-type]
+    return Split(name, features.reset_index(drop=True), labels.reset_index(drop=True))
+
+
+def hold_out(
+    split: Split, fraction: float, problem_type: str, seed: int | None
+) -> tuple[Split, Split]:
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if problem_type == "classification" and split.target.value_counts().min() >= 2:
+        stratify = split.target
+    x_fit, x_val, y_fit, y_val = train_test_split(
+        split.features,
+        split.target,
+        test_size=fraction,
+        random_state=seed,
+        stratify=stratify,
+    )
+    return (
+        Split("train", x_fit.reset_index(drop=True), y_fit.reset_index(drop=True)),
+        Split("validation", x_val.reset_index(drop=True), y_val.reset_index(drop=True)),
+    )
+
+
+def check_known_classes(splits: dict[str, Split]) -> None:
+    from container.data import DataError
+
+    known = set(splits["train"].target.unique())
+    for name, split in splits.items():
+        unseen = sorted(str(c) for c in set(split.target.unique()) - known)
+        if unseen:
+            raise DataError(
+                f"channel {name!r} has target classes {unseen} that never occur in the "
+                f"training data (classes: {sorted(str(c) for c in known)}); the model "
+                "cannot predict them"
+            )
+
+
+def fit_with_search(
+    pipeline: Any, split: Split, config: Any, problem_type: str
+) -> tuple[Any, dict[str, Any]]:
+    """Grid or random search with cross-validation; every trial is recorded."""
+    from sklearn.metrics import get_scorer, get_scorer_names
+    from sklearn.model_selection import (
+        GridSearchCV,
+        KFold,
+        ParameterGrid,
+        RandomizedSearchCV,
+        StratifiedKFold,
+    )
+
+    from container.estimators import HyperparameterError
+
+    scoring = config.search_scoring or (
+        "accuracy"
+        if problem_type == "classification"
+        else "neg_root_mean_squared_error"
+    )
+    try:
+        get_scorer(scoring)
+    except ValueError:
+        raise HyperparameterError(
+            f"hyperparameter search_scoring={scoring!r} is invalid: expected one of "
+            f"scikit-learn's scorer names, e.g. {', '.join(sorted(get_scorer_names())[:12])}, ..."
+        ) from None
+    if problem_type == "classification":
+        smallest = int(split.target.value_counts().min())
+        if smallest < config.search_cv:
+            from container.data import DataError
+
+            raise DataError(
+                f"search_cv={config.search_cv} folds need at least {config.search_cv} rows of "
+                f"every class, but the rarest class has {smallest}; lower search_cv"
+            )
+        cv = StratifiedKFold(
+            config.search_cv, shuffle=True, random_state=config.random_state
+        )
+    else:
+        cv = KFold(config.search_cv, shuffle=True, random_state=config.random_state)
+    space = {f"model__{k}": v for k, v in config.search.items()}
+    common = {"scoring": scoring, "cv": cv, "refit": True, "error_score": "raise"}
+    if config.search_strategy == "random":
+        iterations = min(config.search_iterations, len(ParameterGrid(space)))
+        search = RandomizedSearchCV(
+            pipeline,
+            space,
+            n_iter=iterations,
+            random_state=config.random_state,
+            **common,
+        )
+    else:
+        search = GridSearchCV(pipeline, space, **common)
+    search.fit(split.features, split.target)
+    results = search.cv_results_
+    trials = [
+        {
+            "params": {
+                k.removeprefix("model__"): v for k, v in results["params"][i].items()
+            },
+            "mean_score": float(results["mean_test_score"][i]),
+            "std_score": float(results["std_test_score"][i]),
+            "rank": int(results["rank_test_score"][i]),
+            "mean_fit_seconds": float(results["mean_fit_time"][i]),
+        }
+        for i in range(len(results["params"]))
+    ]
+    record = {
+        "strategy": config.search_strategy,
+        "scoring": scoring,
+        "cv_folds": config.search_cv,
+        "best_params": {
+            k.removeprefix("model__"): v for k, v in search.best_params_.items()
+        },
+        "best_score": float(search.best_score_),
+        "trials": trials,
+    }
+    for trial in trials:
+        log(f"search trial {trial['params']}: {scoring}={trial['mean_score']:.4f}")
+    return search.best_estimator_, record
+
+
+# --- the command ----------------------------------------------------------------------------------
+def main() -> int:
+    """Run the training job; 0 on success, non-zero (and a failure file) otherwise."""
+    opt_ml = OptMl.from_env()
+    opt_ml.failure_file.unlink(missing_ok=True)  # a stale reason from an earlier run
+    try:
+        env = TrainingEnvironment.from_env()
+    except ByocError as exc:
+        return fail(opt_ml, opt_ml.model_dir, exc.message, EXIT_FAILED)
+    model_dir = Path(env.model_dir) if env.model_dir else opt_ml.model_dir
+    guard = StopGuard(opt_ml, model_dir)
+    with guard.installed():
+        try:
+            run(opt_ml, env, guard)
+        except TrainingStopped:
+            return fail(opt_ml, model_dir, stopped_reason(), EXIT_STOPPED)
+        except KeyboardInterrupt:
+            return fail(
+                opt_ml, model_dir, "Training interrupted (SIGINT).", EXIT_INTERRUPTED
+            )
+        except ByocError as exc:
+            return fail(opt_ml, model_dir, exc.message, EXIT_FAILED)
+        except MemoryError:
+            traceback.print_exc(file=sys.stderr)
+            return fail(
+                opt_ml,
+                model_dir,
+                "Out of memory while training: use a larger instance type, fewer rows or "
+                "columns, or a lighter algorithm.",
+                EXIT_FAILED,
+            )
+        except Exception as exc:  # noqa: BLE001 - the edge: anything else is reported
+            traceback.print_exc(file=sys.stderr)
+            reason = (
+                f"Internal error while training: {type(exc).__name__}: {exc}. The job log "
+                "holds the traceback."
+            )
+            return fail(opt_ml, model_dir, reason, EXIT_FAILED)
+        finally:
+            guard.finished.set()
+    return 0
+
+
+def fail(opt_ml: OptMl, model_dir: Path, reason: str, code: int) -> int:
+    from container.artifact import remove_bundle
+
+    remove_bundle(model_dir)
+    write_failure(opt_ml, reason)
+    log(f"FAILED: {truncate_reason(reason)}")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
