@@ -103,7 +103,9 @@ def media_params(content_type: str | None) -> dict[str, str]:
 
 
 def _invalid(content_type: str, problem: str) -> InvalidInput:
-    return InvalidInput(f"{problem}. Expected {content_type}: {_EXAMPLES[content_type]}.")
+    return InvalidInput(
+        f"{problem}. Expected {content_type}: {_EXAMPLES[content_type]}."
+    )
 
 
 # --- decoding ------------------------------------------------------------------
@@ -133,8 +135,9 @@ def _text(body: bytes, kind: str) -> str:
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _invalid(kind, f"the body is not valid UTF-8 ({exc.reason} at byte "
-                             f"{exc.start})") from None
+        raise _invalid(
+            kind, f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def _positional_columns(width: int, feature_names: list[str] | None) -> list[Any]:
@@ -172,8 +175,11 @@ def _decode_csv(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
         frame = _csv_large(body, header is not None, len(header_fields))
     if header is not None:
         if frame.shape[1] != len(header):
-            raise _invalid(CSV, f"the header has {len(header)} fields but the records "
-                                f"have {frame.shape[1]}")
+            raise _invalid(
+                CSV,
+                f"the header has {len(header)} fields but the records "
+                f"have {frame.shape[1]}",
+            )
         frame.columns = header
     else:
         frame.columns = _positional_columns(frame.shape[1], feature_names)
@@ -195,8 +201,11 @@ def _csv_small(text: str, skip_header: bool) -> pd.DataFrame:
     width = len(rows[0])
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
-            raise _invalid(CSV, f"record {number} has {len(row)} values but record 1 "
-                                f"has {width}; every record needs the same count")
+            raise _invalid(
+                CSV,
+                f"record {number} has {len(row)} values but record 1 "
+                f"has {width}; every record needs the same count",
+            )
     columns = [_typed_column(values) for values in zip(*rows, strict=True)]
     return pd.DataFrame(dict(enumerate(columns)))
 
@@ -251,13 +260,19 @@ def _csv_large(body: bytes, skip_header: bool, width: int) -> pd.DataFrame:
         strings_can_be_null=False,
     )
     try:
-        table = pacsv.read_csv(io.BytesIO(body), read_options=read, convert_options=convert)
+        table = pacsv.read_csv(
+            io.BytesIO(body), read_options=read, convert_options=convert
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         message = str(exc).replace("CSV parse error: ", "")
-        raise _invalid(CSV, f"the CSV could not be parsed: {message}; every record "
-                            f"needs {width} values") from None
-    return pd.DataFrame({i: _typed_arrow_column(table.column(n)) for i, n in
-                         enumerate(names)})
+        raise _invalid(
+            CSV,
+            f"the CSV could not be parsed: {message}; every record "
+            f"needs {width} values",
+        ) from None
+    return pd.DataFrame(
+        {i: _typed_arrow_column(table.column(n)) for i, n in enumerate(names)}
+    )
 
 
 def _typed_arrow_column(column: Any) -> Any:
@@ -285,8 +300,11 @@ def _decode_json(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _invalid(JSON, f"the body is not valid JSON ({exc.msg} at line "
-                             f"{exc.lineno} column {exc.colno})") from None
+        raise _invalid(
+            JSON,
+            f"the body is not valid JSON ({exc.msg} at line "
+            f"{exc.lineno} column {exc.colno})",
+        ) from None
     except RecursionError:
         raise _invalid(JSON, "the JSON is nested too deeply") from None
     return _from_json_payload(payload, feature_names)
@@ -296,8 +314,10 @@ def _from_json_payload(payload: Any, feature_names: list[str] | None) -> pd.Data
     if isinstance(payload, list):
         return _from_records(payload, feature_names, "the list")
     if not isinstance(payload, dict):
-        raise _invalid(JSON, f"the body is a JSON {type(payload).__name__}, not an "
-                             f"object or a list")
+        raise _invalid(
+            JSON,
+            f"the body is a JSON {type(payload).__name__}, not an object or a list",
+        )
     keys = [k for k in _JSON_KEYS if k in payload]
     if len(keys) > 1:
         raise _invalid(JSON, f"the object has {keys}; send only one of them")
@@ -310,15 +330,20 @@ def _from_json_payload(payload: Any, feature_names: list[str] | None) -> pd.Data
     if key == "inputs" and isinstance(value, dict):
         return _from_columns(value)
     if not isinstance(value, list):
-        raise _invalid(JSON, f'"{key}" holds a {type(value).__name__}; it must hold a '
-                             f"list of records")
+        raise _invalid(
+            JSON,
+            f'"{key}" holds a {type(value).__name__}; it must hold a list of records',
+        )
     return _from_records(value, feature_names, f'"{key}"')
 
 
 def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-        raise _invalid(JSON, '"dataframe_split" must be an object with "data" (a list '
-                             'of rows) and optionally "columns"')
+        raise _invalid(
+            JSON,
+            '"dataframe_split" must be an object with "data" (a list '
+            'of rows) and optionally "columns"',
+        )
     columns = value.get("columns")
     rows = value["data"]
     if rows and not all(isinstance(r, list) for r in rows):
@@ -330,8 +355,11 @@ def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise _invalid(JSON, '"dataframe_split.columns" must be a list of strings')
     if rows and len(columns) != frame.shape[1]:
-        raise _invalid(JSON, f'"dataframe_split" has {len(columns)} columns but its '
-                             f"rows have {frame.shape[1]} values")
+        raise _invalid(
+            JSON,
+            f'"dataframe_split" has {len(columns)} columns but its '
+            f"rows have {frame.shape[1]} values",
+        )
     _refuse_duplicates(columns)
     if not rows:
         return pd.DataFrame(columns=columns)
@@ -344,8 +372,11 @@ def _from_columns(value: dict[str, Any]) -> pd.DataFrame:
         return _from_records([value], None, '"inputs"')
     lengths = {len(v) for v in value.values()}
     if len(lengths) > 1:
-        raise _invalid(JSON, f'the columns of "inputs" have different lengths '
-                             f"{sorted(lengths)}; each must hold one value per record")
+        raise _invalid(
+            JSON,
+            f'the columns of "inputs" have different lengths '
+            f"{sorted(lengths)}; each must hold one value per record",
+        )
     frame = pd.DataFrame(value)
     _refuse_nested(frame, JSON)
     return frame
@@ -363,8 +394,11 @@ def _from_records(
     if not any(isinstance(i, (dict, list)) for i in items):
         # A flat list of scalars is one record (the common `json.dumps(row)`).
         return _from_rows([items], feature_names, where)
-    raise _invalid(JSON, f"{where} mixes lists, objects and single values; send a list "
-                         f"of rows (lists) or a list of objects")
+    raise _invalid(
+        JSON,
+        f"{where} mixes lists, objects and single values; send a list "
+        f"of rows (lists) or a list of objects",
+    )
 
 
 def _from_objects(items: list[dict[str, Any]], kind: str) -> pd.DataFrame:
@@ -376,7 +410,9 @@ def _from_objects(items: list[dict[str, Any]], kind: str) -> pd.DataFrame:
 
 
 def _from_rows(
-    rows: list[list[Any]], feature_names: list[str] | None, where: str,
+    rows: list[list[Any]],
+    feature_names: list[str] | None,
+    where: str,
     kind: str = JSON,
 ) -> pd.DataFrame:
     if not rows:
@@ -384,8 +420,11 @@ def _from_rows(
     width = len(rows[0])
     for number, row in enumerate(rows, start=1):
         if len(row) != width:
-            raise _invalid(kind, f"{where}: record {number} has {len(row)} values but "
-                                 f"record 1 has {width}; every record needs the same count")
+            raise _invalid(
+                kind,
+                f"{where}: record {number} has {len(row)} values but "
+                f"record 1 has {width}; every record needs the same count",
+            )
     if width == 0:
         raise _invalid(kind, f"{where}: the records hold no values")
     frame = pd.DataFrame(rows)
@@ -408,9 +447,12 @@ def _refuse_nested(frame: pd.DataFrame, kind: str) -> None:
         nested = series.map(lambda v: isinstance(v, (list, dict)))
         if nested.any():
             row = int(np.flatnonzero(nested.to_numpy())[0]) + 1
-            raise _invalid(kind, f"record {row} holds a list or object in column "
-                                 f"{column!r}; each value must be a number, a string or "
-                                 f"null")
+            raise _invalid(
+                kind,
+                f"record {row} holds a list or object in column "
+                f"{column!r}; each value must be a number, a string or "
+                f"null",
+            )
 
 
 # JSON Lines ----------------------------------------------------------------------
@@ -423,8 +465,10 @@ def _decode_jsonlines(body: bytes, feature_names: list[str] | None) -> pd.DataFr
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise _invalid(JSONLINES, f"line {number} is not valid JSON ({exc.msg} at "
-                                      f"column {exc.colno})") from None
+            raise _invalid(
+                JSONLINES,
+                f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})",
+            ) from None
         except RecursionError:
             raise _invalid(JSONLINES, f"line {number} is nested too deeply") from None
         records.append(record if isinstance(record, (list, dict)) else [record])
@@ -434,7 +478,9 @@ def _decode_jsonlines(body: bytes, feature_names: list[str] | None) -> pd.DataFr
         return _from_objects(records, JSONLINES)
     if all(isinstance(r, list) for r in records):
         return _from_rows(records, feature_names, "the lines", JSONLINES)
-    raise _invalid(JSONLINES, "the lines mix lists and objects; use one form throughout")
+    raise _invalid(
+        JSONLINES, "the lines mix lists and objects; use one form throughout"
+    )
 
 
 # NPY --------------------------------------------------------------------------------
@@ -445,11 +491,16 @@ def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     try:
         array = np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as exc:
-        problem = ("the array holds Python objects, which are refused for safety"
-                   if "pickle" in str(exc) else f"the body is not a .npy array ({exc})")
+        problem = (
+            "the array holds Python objects, which are refused for safety"
+            if "pickle" in str(exc)
+            else f"the body is not a .npy array ({exc})"
+        )
         raise _invalid(NPY, problem) from None
     except Exception as exc:  # noqa: BLE001 - np.load raises many types on junk
-        raise _invalid(NPY, f"the body is not a .npy array ({type(exc).__name__})") from None
+        raise _invalid(
+            NPY, f"the body is not a .npy array ({type(exc).__name__})"
+        ) from None
     if not isinstance(array, np.ndarray):
         raise _invalid(NPY, "the body is an .npz archive, not a single array")
     if array.dtype.names:
@@ -461,13 +512,18 @@ def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     if array.ndim == 1:
         array = array.reshape(1, -1)
     if array.ndim != 2:
-        raise _invalid(NPY, f"the array is {array.ndim}-D; send 1-D (one record) or 2-D "
-                            f"(one row per record)")
+        raise _invalid(
+            NPY,
+            f"the array is {array.ndim}-D; send 1-D (one record) or 2-D "
+            f"(one row per record)",
+        )
     if array.shape[1] == 0:
         raise _invalid(NPY, "the records hold no values")
     if array.dtype.kind in "SUV":
         array = array.astype(str).astype(object)
-    return pd.DataFrame(array, columns=_positional_columns(array.shape[1], feature_names))
+    return pd.DataFrame(
+        array, columns=_positional_columns(array.shape[1], feature_names)
+    )
 
 
 _DECODERS = {
@@ -513,16 +569,21 @@ def encode(
     if kind == JSON:
         out: dict[str, Any] = {"predictions": labels}
         if probabilities is not None:
-            out["probabilities"] = [dict(zip(names, row, strict=True))
-                                    for row in probabilities.tolist()]
+            out["probabilities"] = [
+                dict(zip(names, row, strict=True)) for row in probabilities.tolist()
+            ]
         return json.dumps(out, allow_nan=False).encode()
     if kind == JSONLINES:
         if probabilities is None:
             lines = [json.dumps({"prediction": p}, allow_nan=False) for p in labels]
         else:
             lines = [
-                json.dumps({"prediction": p, "probabilities": dict(zip(names, row,
-                                                                       strict=True))})
+                json.dumps(
+                    {
+                        "prediction": p,
+                        "probabilities": dict(zip(names, row, strict=True)),
+                    }
+                )
                 for p, row in zip(labels, probabilities.tolist(), strict=True)
             ]
         return "\n".join(lines).encode()
@@ -560,8 +621,12 @@ def _encode_npy(
     return buffer.getvalue()
 
 
-def capture_text(body: bytes, content_type: str | None,
-                 csv_types: Sequence[str], json_types: Sequence[str]) -> tuple[str, str]:
+def capture_text(
+    body: bytes,
+    content_type: str | None,
+    csv_types: Sequence[str],
+    json_types: Sequence[str],
+) -> tuple[str, str]:
     """(data, encoding) for a captured payload, as SageMaker's capture records it.
 
     Listed CSV and JSON types are kept as text; anything else (or text that is
