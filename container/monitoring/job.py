@@ -1,0 +1,175 @@
+"""The processing-job contract, shared by `baseline` and `monitor`.
+
+Parses `dataset_format`, names headerless columns from a model bundle's
+schema, writes outputs atomically, and turns any failure into what SageMaker
+shows a user: one line in /opt/ml/output/message (and /opt/ml/output/failure),
+one line on stderr, and a non-zero exit. Command-line flags override the
+environment so the same commands run outside SageMaker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from container.errors import ByocError
+from container.monitoring.datasets import DatasetFormat, NameChoices
+from container.monitoring.errors import MonitoringInputError
+from container.paths import OptMl
+
+FORMAT_KEYS = {"csv": "csv", "json": "json", "parquet": "parquet",
+               "sagemakerCaptureJson": "capture"}
+MESSAGE_LIMIT = 1024
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag gives one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetFormat:
+    """`dataset_format` JSON, e.g. {"csv": {"header": true}} or
+    {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput"]}}."""
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MonitoringInputError(f"dataset_format is not valid JSON: {exc.msg}") from None
+    keys = [k for k in FORMAT_KEYS if isinstance(doc, dict) and k in doc]
+    if len(keys) != 1:
+        raise MonitoringInputError(
+            f"dataset_format={raw!r} must be an object with exactly one of "
+            f"{', '.join(FORMAT_KEYS)}, e.g. {{\"csv\": {{\"header\": true}}}}"
+        )
+    key = keys[0]
+    options = doc[key] or {}
+    if not isinstance(options, dict):
+        raise MonitoringInputError(f"dataset_format.{key} must be an object of options")
+    kind = FORMAT_KEYS[key]
+    if kind == "json" and options.get("lines") is False:
+        raise MonitoringInputError(
+            "dataset_format json with lines=false is not supported: give JSON Lines "
+            "(one object per line)"
+        )
+    position = str(options.get("output_columns_position", "START")).upper()
+    if position not in ("START", "END"):
+        raise MonitoringInputError(
+            f"dataset_format output_columns_position={position!r}: expected START or END"
+        )
+    index_names = options.get("captureIndexNames") or options.get("capture_index_names")
+    index_names = tuple(index_names) if index_names else default.capture_index_names
+    unknown = set(index_names) - {"endpointInput", "endpointOutput"}
+    if unknown:
+        raise MonitoringInputError(
+            f"captureIndexNames has {sorted(unknown)}: expected endpointInput and/or "
+            f"endpointOutput"
+        )
+    return DatasetFormat(
+        kind=kind,  # type: ignore[arg-type]
+        header=_header_flag(options.get("header", True)),
+        output_columns_position=position,
+        capture_index_names=index_names,
+    )
+
+
+def _header_flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise MonitoringInputError(f"dataset_format header={value!r}: expected true or false")
+
+
+def schema_name_choices(model_dir: Path | None, position: str = "START") -> NameChoices | None:
+    """Column names for headerless data from a model bundle: the features, or the
+    target and the features (target first for START, last for END)."""
+    if model_dir is None or not Path(model_dir).is_dir():
+        return None
+    from container.artifact import read_manifest
+    from container.schema import Schema
+
+    manifest = read_manifest(Path(model_dir))
+    try:
+        schema = Schema.from_dict(manifest["schema"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MonitoringInputError(f"{model_dir}/model.json has no valid schema: {exc}") from None
+    features = schema.feature_names
+    with_target = [schema.target, *features] if position == "START" else [
+        *features, schema.target]
+    return [features, with_target]
+
+
+def model_dir_for_job(flag: str | None, opt_ml: OptMl) -> Path | None:
+    """--model-dir, else a processing input folder named `model` when mounted."""
+    if flag:
+        path = Path(flag)
+        if not path.is_dir():
+            raise MonitoringInputError(f"--model-dir {flag} is not a folder")
+        return path
+    mounted = opt_ml.processing_input_dir / "model"
+    return mounted if mounted.is_dir() else None
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    if not path.is_file():
+        raise MonitoringInputError(f"{what} file {path} does not exist")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MonitoringInputError(f"{what} file {path} is not valid JSON: {exc}") from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, doc: Any) -> None:
+    write_atomic(path, json.dumps(doc, indent=2) + "\n")
+
+
+def write_message(opt_ml: OptMl, message: str) -> None:
+    write_atomic(opt_ml.message_file, message[:MESSAGE_LIMIT] + "\n")
+
+
+def run_job(name: str, opt_ml: OptMl, work: Callable[[], str]) -> int:
+    """Run `work` (which returns the success message); map failures to exit codes."""
+    try:
+        message = work()
+    except ByocError as exc:
+        return _fail(name, opt_ml, exc.message, 1)
+    except MemoryError:
+        return _fail(name, opt_ml, "ran out of memory; use a larger instance", 1)
+    except Exception as exc:  # noqa: BLE001 - last resort: a message, never a traceback
+        return _fail(name, opt_ml, f"internal error {type(exc).__name__}: {exc}", 1)
+    write_message(opt_ml, message)
+    print(message)
+    return 0
+
+
+def _fail(name: str, opt_ml: OptMl, reason: str, code: int) -> int:
+    line = " ".join(reason.split())
+    try:
+        write_message(opt_ml, f"Failed: {line}")
+        write_atomic(opt_ml.failure_file, line[:MESSAGE_LIMIT] + "\n")
+    except OSError:
+        pass  # the stderr line below still tells the user
+    print(f"{name}: error: {line}", file=sys.stderr)
+    return code
