@@ -1,0 +1,519 @@
+"""The lifecycle's steps, backend-agnostic: prepare → train → register → approve →
+deploy → predict → baseline → monitor → alert → teardown.
+
+Each step is a function of a `Project` (config, backend, registry, tracker,
+alerts and a `say` callback for progress) that says what it did and records
+what later steps need in ``<state_dir>/<project>.lifecycle.json``, so the CLI
+can run one step per invocation and pick up where it left off. `run` chains
+them the way the demo does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from container import settings
+from container.errors import ByocError
+from orchestration import dataprep, registry, traffic
+from orchestration.alerts import LocalAlerts, MonitoringOutcome, evaluate
+from orchestration.backends import get_backend
+from orchestration.backends.base import (
+    COMPLETED,
+    IN_SERVICE,
+    Backend,
+    BackendError,
+    CaptureSpec,
+    EndpointSpec,
+    JobFailed,
+    ProcessingJobSpec,
+    TrainingJobSpec,
+)
+from orchestration.config import ProjectConfig
+from orchestration.tracking import Run, Tracker, code_revision
+
+Say = Callable[[str], None]
+CHANNELS = ("train", "validation", "test")
+CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
+                                                                 "endpointOutput"]}}
+BASELINE_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
+ENDPOINT_DATA = "input/endpoint"
+BASELINE_DATA = "input/baseline_dataset_input"
+
+
+class LifecycleError(ByocError):
+    """A step cannot run yet (an earlier step is missing) or its job failed."""
+
+    code = "lifecycle_error"
+
+
+@dataclass
+class Project:
+    config: ProjectConfig
+    backend: Backend
+    registry: registry.ModelRegistry
+    tracker: Tracker
+    alerts: LocalAlerts
+    say: Say = print
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def state_file(self) -> Path:
+        return self.config.state_dir / f"{self.config.project}.lifecycle.json"
+
+    def load_state(self) -> None:
+        self.state = json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
+
+    def save(self, **updates: Any) -> None:
+        """Merge `updates` into the lifecycle state and write it atomically."""
+        self.state.update(updates)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".lifecycle.", dir=self.state_file.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.state, fh, indent=2, default=str)
+        os.replace(tmp, self.state_file)
+
+    def need(self, key: str, step: str) -> Any:
+        if key not in self.state:
+            raise LifecycleError(f"nothing to use from `{step}` yet: run "
+                                 f"`python -m orchestration {step}` first")
+        return self.state[key]
+
+    def location(self, *parts: str) -> str:
+        """Where a job writes: a folder under the state dir, or an S3 prefix on AWS."""
+        if self.backend.name == "aws" and self.config.aws is not None:
+            aws = self.config.aws
+            return "s3://" + "/".join([aws.bucket, aws.prefix.strip("/"), *parts])
+        return str(self.config.state_dir.resolve() / "local" / Path(*parts))
+
+
+def open_project(config: ProjectConfig, say: Say = print,
+                 backend: Backend | None = None) -> Project:
+    """Build the backend, registry, tracker and alerts the config asks for."""
+    backend = backend or get_backend(config.backend, config)
+    if config.backend == "aws":
+        # The AWS backend builds its Model Registry client from its own sessions.
+        model_registry: registry.ModelRegistry = backend.registry()  # type: ignore[attr-defined]
+    else:
+        model_registry = registry.LocalRegistry(config.state_dir)
+    project = Project(config, backend, model_registry, Tracker(config.state_dir),
+                      LocalAlerts(config.state_dir, config.alerts, say), say)
+    project.load_state()
+    return project
+
+
+def _stamp() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
+
+
+def job_name(project: Project, kind: str) -> str:
+    """A SageMaker-valid, unique job name (63 characters at most)."""
+    return f"{project.config.project}-{kind}-{_stamp()}"[:63]
+
+
+# --- prepare ---------------------------------------------------------------------
+def prepare(p: Project) -> dataprep.PreparedData:
+    data = dataprep.prepare(p.config.data)
+    m = data.manifest
+    rows = ", ".join(f"{k} {m['files'][k]['rows']}" for k in CHANNELS)
+    p.say(f"prepared {m['raw']['rows']} raw rows → {rows} (stratified on "
+          f"{m['split']['stratify']}, seed {m['split']['seed']}); rejected "
+          f"{m['rejected_rows']}; Ground Truth labels joined: "
+          f"{m['annotations'].get('joined', 0)}")
+    channels = {
+        name: p.backend.upload_data(data.split_dir(name), f"data/processed/{name}")
+        for name in (*CHANNELS, dataprep.BASELINE_DIR)
+    }
+    p.save(prepared={"folder": str(data.folder), "channels": channels,
+                     "data_hashes": data.data_hashes, "raw_sha256": m["raw"]["sha256"]})
+    p.say(f"  data in {data.folder} (manifest.json, validation_report.json)")
+    return data
+
+
+# --- train -------------------------------------------------------------------------
+def train(p: Project, progress: Say | None = None) -> Run:
+    prepared = p.need("prepared", "prepare")
+    image = p.backend.ensure_image()
+    name = job_name(p, "train")
+    cfg = p.config.training
+    spec = TrainingJobSpec(
+        job_name=name, image=image, hyperparameters=dict(cfg.hyperparameters),
+        channels={c: prepared["channels"][c] for c in CHANNELS},
+        instance_type=cfg.instance_type, max_runtime_seconds=cfg.max_runtime_seconds,
+        output_location=p.location("training"),
+    )
+    p.say(f"training job {name} on {p.backend.name} ({cfg.hyperparameters.get('algorithm')})")
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = p.backend.run_training_job(spec, progress or (lambda line: None))
+    run = p.tracker.record(Run(
+        run_id=name, project=p.config.project, job_name=name, backend=p.backend.name,
+        status=result.status, started_at=started,
+        duration_seconds=round(result.duration_seconds, 3),
+        hyperparameters=dict(cfg.hyperparameters), metrics=result.metrics,
+        data_hashes=prepared["data_hashes"], image=image,
+        image_digest=_image_digest(p.backend),
+        code_revision=code_revision(), model_artifact=result.model_artifact,
+        failure_reason=result.failure_reason,
+    ))
+    if result.status != COMPLETED:
+        raise JobFailed(f"training job {name} {result.status}: {result.failure_reason}",
+                        result.failure_reason)
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())
+                      if k.startswith(("validation:", "test:")))
+    p.say(f"  {result.status} in {result.duration_seconds:.1f} s: {shown}")
+    p.say(f"  model: {result.model_artifact}")
+    p.save(last_run=run.run_id)
+    return run
+
+
+def _image_digest(backend: Backend) -> str | None:
+    digest = getattr(backend, "image_digest", None)
+    return digest() if callable(digest) else digest
+
+
+# --- register / approve ----------------------------------------------------------------
+def register(p: Project) -> registry.ModelVersion:
+    run_id = p.need("last_run", "train")
+    run = p.tracker.get(run_id)
+    group = p.config.registry.model_group
+    lineage = {"run_id": run.run_id, "training_job": run.job_name,
+               "data_hashes": run.data_hashes, "image_digest": run.image_digest,
+               "code_revision": run.code_revision,
+               "raw_sha256": p.state.get("prepared", {}).get("raw_sha256")}
+    version = p.registry.register(group, run.model_artifact or "", run.image or "",
+                                  run.metrics, lineage)
+    p.say(f"registered {group} version {version.version} from run {run.run_id}")
+    rule = p.config.registry.auto_approval
+    if rule is not None:
+        approved = registry.latest(p.registry, group, registry.APPROVED)
+        decision, reason = registry.auto_approval(rule, version, approved)
+        version = p.registry.set_approval(group, version.version, decision, reason)
+        p.say(f"  {decision}: {reason}")
+    p.save(last_version=version.version)
+    return version
+
+
+def approve(p: Project, version: int | None = None, reject: bool = False,
+            reason: str = "") -> registry.ModelVersion:
+    group = p.config.registry.model_group
+    number = version if version is not None else p.need("last_version", "register")
+    status = registry.REJECTED if reject else registry.APPROVED
+    updated = p.registry.set_approval(group, number, status,
+                                      reason or f"{status.lower()} by hand")
+    p.say(f"{group} version {number}: {status}")
+    return updated
+
+
+# --- deploy / predict -------------------------------------------------------------------
+def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
+    group = p.config.registry.model_group
+    if version is None:
+        chosen = registry.latest(p.registry, group, registry.APPROVED)
+        if chosen is None:
+            raise LifecycleError(f"no approved version in {group}: `approve` one first "
+                                 f"(versions: {[v.version for v in p.registry.list(group)]})")
+    else:
+        chosen = p.registry.get(group, version)
+        if chosen.approval != registry.APPROVED:
+            raise LifecycleError(f"{group} version {version} is {chosen.approval}: only "
+                                 f"approved versions are deployed (`approve --version "
+                                 f"{version}`)")
+    ep = p.config.endpoint
+    capture = p.location("capture")
+    spec = EndpointSpec(
+        endpoint_name=ep.name, model_name=f"{group}-v{chosen.version}-{_stamp()}"[:63],
+        model_artifact=chosen.model_artifact, image=chosen.image or p.backend.ensure_image(),
+        instance_type=ep.instance_type, instance_count=ep.instance_count,
+        capture=CaptureSpec(destination=capture,
+                            sampling_percentage=ep.capture_sampling_percentage),
+        environment=dict(ep.environment),
+    )
+    deployed = p.state.get("endpoint")
+    if deployed and deployed.get("name") == ep.name:
+        p.say(f"updating endpoint {ep.name} to {group} version {chosen.version}")
+        info = p.backend.update_endpoint(spec)
+    else:
+        p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
+        info = p.backend.create_endpoint(spec)
+    if info.status != IN_SERVICE:
+        raise LifecycleError(f"endpoint {ep.name} is {info.status}: {info.failure_reason}")
+    p.say(f"  {info.status} at {info.url or info.endpoint_name}; capturing to {capture}")
+    endpoint = {"name": ep.name, "version": chosen.version, "capture": capture,
+                "url": info.url, "invocations": 0, "errors": 0}
+    p.save(endpoint=endpoint)
+    return endpoint
+
+
+def _held_out(p: Project) -> pd.DataFrame:
+    prepared = p.need("prepared", "prepare")
+    table = pd.read_csv(Path(prepared["folder"]) / "test" / "test.csv", dtype=str,
+                        keep_default_na=False)
+    return table
+
+
+def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
+    """One request per row; counts errors instead of stopping at the first."""
+    endpoint = p.need("endpoint", "deploy")
+    result = traffic.TrafficResult()
+    for index, (_, row) in enumerate(rows.iterrows()):
+        try:
+            body = p.backend.invoke_endpoint(endpoint["name"], traffic.csv_line(row),
+                                             "text/csv", "text/csv",
+                                             inference_id=f"{label}-{index}")
+            result.predictions.append(traffic.first_prediction(body))
+        except BackendError as exc:
+            result.errors += 1
+            result.predictions.append("")
+            result.error_messages.append(exc.message)
+        result.sent += 1
+    endpoint["invocations"] += result.sent
+    endpoint["errors"] += result.errors
+    p.save(endpoint=endpoint)
+    return result
+
+
+def predict(p: Project, drifted: bool = False, limit: int | None = None
+            ) -> tuple[traffic.TrafficResult, tuple[str, str]]:
+    """Send the held-out rows (or their drifted copy); returns the result and time window."""
+    table = _held_out(p)
+    target = p.config.target
+    features = table.drop(columns=[target])
+    if drifted:
+        features = traffic.drift(features, p.config.monitoring.drift)
+    if limit is not None:
+        features, table = features.head(limit), table.head(limit)
+    # Capture times have one-second resolution: keep windows a whole second apart.
+    time.sleep(max(0.0, 1.05 - (time.time() % 1)))
+    start = _iso(datetime.now(UTC))
+    label = "drifted" if drifted else "held-out"
+    result = send(p, features, label)
+    end = _iso(datetime.now(UTC) + timedelta(seconds=1))
+    time.sleep(max(0.0, 1.05 - (time.time() % 1)))
+    accuracy = None if drifted else result.accuracy(table[target].tolist())
+    shown = f", accuracy {accuracy:.3f}" if accuracy is not None else ""
+    p.say(f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: "
+          f"{result.errors} errors{shown}; e.g. {result.predictions[:3]}")
+    p.save(**{f"window_{label}": [start, end]})
+    return result, (start, end)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- baseline / monitor ------------------------------------------------------------------
+def baseline(p: Project, progress: Say | None = None) -> str:
+    prepared = p.need("prepared", "prepare")
+    name = job_name(p, "baseline")
+    output = p.location("baseline", name)
+    inside = f"/opt/ml/processing/{BASELINE_DATA}"
+    spec = ProcessingJobSpec(
+        job_name=name, image=p.backend.ensure_image(), command="baseline",
+        inputs={BASELINE_DATA: prepared["channels"][dataprep.BASELINE_DIR]},
+        output_location=output,
+        environment={
+            settings.DATASET_FORMAT: json.dumps(BASELINE_FORMAT),
+            settings.DATASET_SOURCE: inside,
+            settings.OUTPUT_PATH: "/opt/ml/processing/output",
+            settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
+        },
+        instance_type=p.config.monitoring.instance_type,
+    )
+    p.say(f"baseline job {name} on the training features")
+    result = p.backend.run_processing_job(spec, progress or (lambda line: None))
+    if result.status != COMPLETED:
+        raise JobFailed(f"baseline job {name} failed: {result.failure_reason}",
+                        result.failure_reason)
+    local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
+    p.say(f"  {result.exit_message or result.status}: statistics.json and "
+          f"constraints.json in {local}")
+    p.save(baseline={"job": name, "location": output, "local": str(local)})
+    return output
+
+
+@dataclass(frozen=True)
+class MonitorReport:
+    job_name: str
+    status: str
+    exit_message: str | None
+    violations: list[dict[str, str]]
+    folder: Path
+    alerts: list[Any]
+
+    @property
+    def report_html(self) -> Path | None:
+        found = sorted(self.folder.rglob("*.html"))
+        return found[0] if found else None
+
+
+def monitor(p: Project, start: str | None = None, end: str | None = None,
+            progress: Say | None = None, schedule_name: str | None = None) -> MonitorReport:
+    base = p.need("baseline", "baseline")
+    endpoint = p.need("endpoint", "deploy")
+    if end is None:
+        end = _iso(datetime.now(UTC) + timedelta(seconds=1))
+    if start is None:
+        window = timedelta(minutes=p.config.monitoring.window_minutes)
+        start = _iso(datetime.fromisoformat(end.replace("Z", "+00:00")) - window)
+    name = job_name(p, "monitor")
+    output = p.location("monitoring", name)
+    base_local = Path(base["local"])
+    inputs = {ENDPOINT_DATA: endpoint["capture"]}
+    inputs["baseline/stats"] = _baseline_file(p, base, base_local, "statistics.json")
+    inputs["baseline/constraints"] = _baseline_file(p, base, base_local, "constraints.json")
+    spec = ProcessingJobSpec(
+        job_name=name, image=p.backend.ensure_image(), command="monitor", inputs=inputs,
+        output_location=output,
+        environment={
+            settings.DATASET_FORMAT: json.dumps(CAPTURE_FORMAT),
+            settings.DATASET_SOURCE: f"/opt/ml/processing/{ENDPOINT_DATA}",
+            settings.OUTPUT_PATH: "/opt/ml/processing/output",
+            settings.START_TIME: start, settings.END_TIME: end,
+            settings.PUBLISH_CLOUDWATCH_METRICS: "Enabled",
+            settings.MONITOR_ENDPOINT_NAME: endpoint["name"],
+            settings.MONITORING_SCHEDULE_NAME: schedule_name or f"{endpoint['name']}-adhoc",
+            settings.BASELINE_STATISTICS:
+                "/opt/ml/processing/baseline/stats/statistics.json",
+            settings.BASELINE_CONSTRAINTS:
+                "/opt/ml/processing/baseline/constraints/constraints.json",
+        },
+        instance_type=p.config.monitoring.instance_type,
+    )
+    p.say(f"monitoring job {name} over {start} → {end}")
+    result = p.backend.run_processing_job(spec, progress or (lambda line: None))
+    if result.status != COMPLETED:
+        raise JobFailed(f"monitoring job {name} failed: {result.failure_reason}",
+                        result.failure_reason)
+    local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
+    violations = _violations(local)
+    report = MonitorReport(name, result.status, result.exit_message, violations, local, [])
+    p.say(f"  {result.exit_message or result.status}")
+    for v in violations:
+        p.say(f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: "
+              f"{v.get('description')}")
+    outcome = MonitoringOutcome(endpoint["name"], name, violations,
+                                str(report.report_html or local),
+                                endpoint.get("invocations", 0), endpoint.get("errors", 0))
+    raised = evaluate(p.config.alerts.rules, outcome)
+    p.alerts.deliver(raised)
+    if not raised:
+        p.say("  no alert raised")
+    if report.report_html:
+        p.say(f"  report: {report.report_html}")
+    p.save(last_monitor={"job": name, "violations": len(violations), "folder": str(local),
+                         "alerts": [a.rule for a in raised]})
+    return MonitorReport(name, result.status, result.exit_message, violations, local, raised)
+
+
+def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
+    """The baseline output holding `filename`: a local copy the job can mount."""
+    matches = sorted(local.rglob(filename))
+    if not matches:
+        raise LifecycleError(f"the baseline job {base['job']} left no {filename} in "
+                             f"{local}: rerun `baseline`")
+    if p.backend.name == "aws":
+        return f"{base['location']}/{matches[0].relative_to(local).as_posix()}"
+    # A file location: the job gets a copy of just that file in the mounted folder.
+    return str(matches[0])
+
+
+def _violations(folder: Path) -> list[dict[str, str]]:
+    found = sorted(folder.rglob("constraint_violations.json"))
+    if not found:
+        return []
+    return json.loads(found[0].read_text()).get("violations", [])
+
+
+# --- status / teardown --------------------------------------------------------------------
+def status(p: Project) -> dict[str, Any]:
+    group = p.config.registry.model_group
+    return {
+        "project": p.config.project,
+        "backend": p.backend.status(),
+        "model_versions": [
+            {"version": v.version, "approval": v.approval, "metrics": v.metrics}
+            for v in p.registry.list(group)
+        ],
+        "runs": len(p.tracker.list(p.config.project)),
+        "lifecycle": p.state,
+    }
+
+
+def teardown(p: Project) -> list[str]:
+    """Delete the endpoint and every container this project still has."""
+    removed = []
+    endpoint = p.state.get("endpoint")
+    if endpoint:
+        try:
+            p.backend.delete_endpoint(endpoint["name"])
+            removed.append(endpoint["name"])
+        except BackendError as exc:
+            p.say(f"  endpoint {endpoint['name']}: {exc.message}")
+    cleanup = getattr(p.backend, "cleanup", None)
+    if cleanup is not None:
+        removed += cleanup()
+    p.state.pop("endpoint", None)
+    p.save()
+    p.say(f"teardown: removed {len(removed)} endpoint(s)/container(s)"
+          + (f" ({', '.join(r[:12] for r in removed)})" if removed else ""))
+    return removed
+
+
+# --- the whole lifecycle ----------------------------------------------------------------
+def run(p: Project, keep: bool = False) -> dict[str, Any]:
+    """Every step in order, as the demo runs them; tears down unless `keep`."""
+    timings: dict[str, float] = {}
+    summary: dict[str, Any] = {}
+
+    def step(title: str, fn: Callable[[], Any]) -> Any:
+        p.say(f"\n== {title}")
+        started = time.monotonic()
+        value = fn()
+        timings[title] = round(time.monotonic() - started, 2)
+        return value
+
+    total = time.monotonic()
+    try:
+        step("image", lambda: p.say(f"image {p.backend.ensure_image()} ready"))
+        step("prepare", lambda: prepare(p))
+        run_ = step("train", lambda: train(p))
+        version = step("register", lambda: register(p))
+        if version.approval != registry.APPROVED:
+            step("approve", lambda: approve(p, version.version,
+                                            reason="approved by the demo run"))
+        step("deploy", lambda: deploy(p))
+        held = step("predict held-out traffic", lambda: predict(p))
+        step("baseline", lambda: baseline(p))
+        healthy = step("monitor held-out window",
+                       lambda: monitor(p, *held[1], schedule_name="demo-held-out"))
+        drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
+        found = step("monitor drifted window",
+                     lambda: monitor(p, *drifted[1], schedule_name="demo-drifted"))
+        summary = {
+            "metrics": run_.metrics, "model_version": version.version,
+            "held_out_violations": len(healthy.violations),
+            "drift_violations": found.violations,
+            "alerts": [a.to_dict() for a in found.alerts],
+            "report": str(found.report_html or found.folder),
+        }
+    finally:
+        if not keep:
+            step("teardown", lambda: teardown(p))
+    summary["timings_seconds"] = timings
+    summary["total_seconds"] = round(time.monotonic() - total, 2)
+    out = p.config.state_dir / f"{p.config.project}.run-summary.json"
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out}")
+    if "report" in summary:
+        p.say(f"drift report: {summary['report']}")
+    return summary

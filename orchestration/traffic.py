@@ -1,0 +1,64 @@
+"""Requests for an endpoint: held-out rows as they are, or deliberately drifted.
+
+The demo sends the test split to show a healthy endpoint, then the same rows
+shifted as `monitoring.drift` says (heavier birds, one island) so that the
+monitor has real drift to find. Each row is one headerless CSV request, the
+way SageMaker clients send single records, so each becomes one capture record.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from container.errors import ByocError
+from orchestration.config import DriftConfig
+
+
+class TrafficError(ByocError):
+    code = "invalid_traffic"
+
+
+@dataclass
+class TrafficResult:
+    sent: int = 0
+    errors: int = 0
+    predictions: list[str] = field(default_factory=list)
+    error_messages: list[str] = field(default_factory=list)
+
+    def accuracy(self, labels: list[str]) -> float | None:
+        pairs = [(p, y) for p, y in zip(self.predictions, labels, strict=False) if p]
+        if not pairs:
+            return None
+        return sum(p == str(y) for p, y in pairs) / len(pairs)
+
+
+def drift(rows: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:
+    """A copy of `rows` with numeric columns shifted and categorical ones overridden."""
+    out = rows.copy()
+    for column, shift in config.numeric_shift.items():
+        if column not in out.columns:
+            raise TrafficError(f"monitoring.drift.numeric_shift names unknown column "
+                               f"{column!r}; columns are {list(out.columns)}")
+        out[column] = pd.to_numeric(out[column], errors="coerce") + shift
+    for column, value in config.categorical_override.items():
+        if column not in out.columns:
+            raise TrafficError(f"monitoring.drift.categorical_override names unknown "
+                               f"column {column!r}; columns are {list(out.columns)}")
+        out[column] = value
+    return out
+
+
+def csv_line(row: pd.Series) -> bytes:
+    """One headerless CSV record; missing values stay empty, as clients send them."""
+    buffer = io.StringIO()
+    row.to_frame().T.to_csv(buffer, header=False, index=False, lineterminator="\n")
+    return buffer.getvalue().encode()
+
+
+def first_prediction(body: bytes) -> str:
+    """The predicted label from a CSV (or single-value) response."""
+    text = body.decode(errors="replace").strip()
+    return text.splitlines()[0].split(",")[0].strip().strip('"') if text else ""
