@@ -64,9 +64,12 @@ _HINTS = {
 def is_not_found(exc: ClientError) -> bool:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
-    # SageMaker answers a missing resource with ValidationException + "Could not find".
+    # SageMaker often answers a missing resource with a ValidationException
+    # ("Could not find endpoint ...", "... does not exist").
+    lowered = message.lower()
     return code in _NOT_FOUND_CODES or (
-        code == "ValidationException" and "could not find" in message.lower()
+        code == "ValidationException"
+        and ("could not find" in lowered or "does not exist" in lowered)
     )
 
 

@@ -118,10 +118,16 @@ class AwsModelRegistry:
             raise RegistryError(
                 f"approval {approval!r} is not one of {', '.join(APPROVAL_STATUSES)}"
             )
-        arn = self.get(group, version).arn
+        current = self.get(group, version)
+        arn = current.arn
         request: dict[str, Any] = {
             "ModelPackageArn": arn,
             "ModelApprovalStatus": approval,
+            # SageMaker merges these, so re-sending is a no-op there; emulators
+            # that replace them (moto 5) would otherwise drop metrics and lineage.
+            "CustomerMetadataProperties": metadata_properties(
+                current.metrics, current.lineage
+            ),
         }
         if reason:
             request["ApprovalDescription"] = reason[:1024]

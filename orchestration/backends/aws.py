@@ -445,12 +445,26 @@ class AwsBackend:
         return [v["ModelName"] for v in config["ProductionVariants"]]
 
     def _delete_config_and_models(self, config_name: str, models: list[str]) -> None:
+        # Already gone is fine: a teardown retried after a partial failure
+        # must finish the job rather than stop at what the first try removed.
         sagemaker = self.clients.sagemaker
-        with aws_call(f"deleting endpoint config {config_name}"):
-            sagemaker.delete_endpoint_config(EndpointConfigName=config_name)
+        _delete_if_present(
+            lambda: sagemaker.delete_endpoint_config(EndpointConfigName=config_name),
+            f"deleting endpoint config {config_name}",
+        )
         for model in models:
-            with aws_call(f"deleting model {model}"):
-                sagemaker.delete_model(ModelName=model)
+            _delete_if_present(
+                lambda model=model: sagemaker.delete_model(ModelName=model),
+                f"deleting model {model}",
+            )
+
+
+def _delete_if_present(delete: Callable[[], Any], action: str) -> None:
+    try:
+        delete()
+    except ClientError as exc:
+        if not is_not_found(exc):
+            raise describe(exc, action) from exc
 
 
 def create_backend(config: Any) -> AwsBackend:
