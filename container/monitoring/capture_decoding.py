@@ -91,9 +91,11 @@ def name_columns(frame: pd.DataFrame, names: Sequence[str], reserved: int) -> pd
         return frame
     if len(frame.columns) == len(names) - reserved and len(positional) == len(frame.columns):
         chosen = list(names[reserved:])
-    elif len(positional) == len(frame.columns) and len(frame.columns) < len(names):
-        # Fewer values than the baseline: named in order, the rest go missing.
-        chosen = list(names[: len(frame.columns)])
+    elif len(positional) == len(frame.columns) and names:
+        # Fewer values than the baseline: named in order, the rest go missing. More:
+        # the baseline's names, then Spark's for the extra positions.
+        width = len(frame.columns)
+        chosen = list(names[:width]) + [f"_c{i}" for i in range(len(names), width)]
     else:
         chosen = spark_names(len(frame.columns)) if len(positional) == len(
             frame.columns) else [str(c) for c in frame.columns]
