@@ -101,7 +101,7 @@ def test_execution_role_trusts_only_sagemaker():
     (statement,) = trust["Statement"]
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
     assert statement["Action"] == "sts:AssumeRole"
-    role = allowed_actions(load("sagemaker-execution-role.json"))
+    role = allowed_actions(load("sagemaker-execution-role"))
     # What jobs and endpoints need at run time, and no control-plane actions.
     assert {"s3:GetObject", "s3:PutObject", "ecr:BatchGetImage"} <= role
     assert "cloudwatch:PutMetricData" in role
