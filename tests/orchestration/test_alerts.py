@@ -1,0 +1,95 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from orchestration.alerts import LocalAlerts, MonitoringOutcome, evaluate, post_webhook
+from orchestration.config import AlertRule, AlertsConfig
+
+DRIFT = {"feature_name": "body_mass_g", "constraint_check_type": "baseline_drift_check",
+         "description": "Numerical distance: 0.7 exceeds numerical threshold: 0.1"}
+DOMAIN = {"feature_name": "island", "constraint_check_type": "categorical_values_check",
+          "description": "..."}
+RULES = (
+    AlertRule("any-drift", "feature_drift"),
+    AlertRule("mass-drift", "feature_drift", features=("body_mass_g",)),
+    AlertRule("sex-drift", "feature_drift", features=("sex",)),
+    AlertRule("many", "violations", min_violations=2),
+    AlertRule("errors", "error_rate", max_error_rate=0.1),
+)
+
+
+def outcome(violations, invocations=10, errors=0):
+    return MonitoringOutcome("ep", "job", violations, "/r/report.html", invocations, errors)
+
+
+def test_no_violations_raise_nothing():
+    assert evaluate(RULES, outcome([])) == []
+
+
+def test_rules_fire_on_what_they_watch():
+    alerts = evaluate(RULES, outcome([DRIFT, DOMAIN], errors=2))
+    assert [a.rule for a in alerts] == ["any-drift", "mass-drift", "many", "errors"]
+    assert "body_mass_g" in alerts[0].summary
+    assert "2 constraint violation(s)" in alerts[2].summary
+    assert "20.0%" in alerts[3].summary
+
+
+def test_one_violation_is_below_a_limit_of_two():
+    assert evaluate(RULES, outcome([DOMAIN])) == []
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+
+    def do_POST(self):  # noqa: N802 - the http.server API
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((self.headers["Content-Type"], json.loads(body)))
+        self.send_response(Receiver.status)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.received = []
+    Receiver.status = 200
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+def test_alerts_go_to_the_log_the_console_and_the_webhook(tmp_path, receiver):
+    lines = []
+    sink = LocalAlerts(tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append)
+    alerts = evaluate(RULES[:1], outcome([DRIFT]))
+    assert sink.deliver(alerts) == []
+    assert lines == ["ALERT [any-drift] data drift on ep: body_mass_g"]
+    assert sink.history()[0]["rule"] == "any-drift"
+    content_type, payload = Receiver.received[0]
+    assert content_type == "application/json"
+    assert "data drift on ep" in payload["text"]  # Slack's incoming-webhook field
+    assert payload["alert"]["details"]["violations"] == [DRIFT]
+
+
+def test_a_failing_webhook_is_reported_not_raised(tmp_path, receiver):
+    Receiver.status = 500
+    lines = []
+    sink = LocalAlerts(tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append)
+    problems = sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))
+    assert len(problems) == 1 and "HTTP 500" in problems[0]
+    assert sink.history()  # still logged
+
+
+def test_an_unreachable_webhook_is_a_one_line_problem():
+    problem = post_webhook("http://127.0.0.1:9/hook", {"text": "x"})
+    assert problem is not None and problem.startswith("http://127.0.0.1:9/hook: ")
+    assert "\n" not in problem
