@@ -70,27 +70,41 @@ def _decode_chunk(chunk: list[CaptureRecord], names: Sequence[str], scan: Captur
     inputs = decode_payloads([r.input for r in with_input], names, scan)
     if inputs is None:
         return None
-    inputs = name_columns(inputs, names, reserved=0)
-    outputs_fit = include_output and len(names) > inputs.shape[1]
-    if not outputs_fit or any(r.output is None for r in with_input):
-        return inputs
-    outputs = decode_payloads([r.output for r in with_input], None, scan, count=False)
-    if outputs is None or len(outputs) != len(inputs):
-        return inputs  # predictions that do not line up with rows are left out
-    spare = [n for n in names if n not in set(map(str, inputs.columns))]
-    outputs.columns = (spare[: outputs.shape[1]] if len(spare) >= outputs.shape[1]
-                       else [f"_output{i}" for i in range(outputs.shape[1])])
-    return pd.concat([outputs.reset_index(drop=True), inputs.reset_index(drop=True)],
+    if include_output and all(r.output is not None for r in with_input):
+        joined = _join_output(inputs, [r.output for r in with_input], names, scan)
+        if joined is not None:
+            return joined
+    return name_columns(inputs, names)
+
+
+def _join_output(inputs: pd.DataFrame, outputs: list[Payload], names: Sequence[str],
+                 scan: CaptureScan) -> pd.DataFrame | None:
+    """Inputs with the model's output columns in front, or None if they do not fit."""
+    decoded = decode_payloads(outputs, None, scan, count=False)
+    if decoded is None or len(decoded) != len(inputs):
+        return None  # predictions that do not line up with rows are left out
+    width = decoded.shape[1]
+    if all(not isinstance(c, str) for c in inputs.columns):
+        if len(names) != inputs.shape[1] + width:
+            return None
+        inputs.columns = list(names[width:])
+        decoded.columns = list(names[:width])
+    else:
+        spare = [n for n in names if n not in set(map(str, inputs.columns))]
+        if len(spare) < width:
+            return None
+        decoded.columns = spare[:width]
+    return pd.concat([decoded.reset_index(drop=True), inputs.reset_index(drop=True)],
                      axis=1)
 
 
-def name_columns(frame: pd.DataFrame, names: Sequence[str], reserved: int) -> pd.DataFrame:
+def name_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     """Positional columns → baseline names (when the count fits) or `_cN`."""
     positional = [c for c in frame.columns if not isinstance(c, str)]
     if not positional:
         return frame
-    if len(frame.columns) == len(names) - reserved and len(positional) == len(frame.columns):
-        chosen = list(names[reserved:])
+    if len(frame.columns) == len(names) and len(positional) == len(frame.columns):
+        chosen = list(names)
     elif len(positional) == len(frame.columns) and names:
         # Fewer values than the baseline: named in order, the rest go missing. More:
         # the baseline's names, then Spark's for the extra positions.
