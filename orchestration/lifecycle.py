@@ -460,13 +460,13 @@ def teardown(p: Project) -> list[str]:
         except BackendError as exc:
             p.say(f"  endpoint {endpoint['name']}: {exc.message}")
     cleanup = getattr(p.backend, "cleanup", None)
-    if cleanup is not None:
-        removed += cleanup()
+    containers = cleanup() if cleanup is not None else []
     p.state.pop("endpoint", None)
     p.save()
-    p.say(f"teardown: removed {len(removed)} endpoint(s)/container(s)"
-          + (f" ({', '.join(r[:12] for r in removed)})" if removed else ""))
-    return removed
+    p.say(f"teardown: deleted endpoint(s) {removed or 'none'}; removed "
+          f"{len(containers)} other container(s)"
+          + (f" ({', '.join(c[:12] for c in containers)})" if containers else ""))
+    return removed + containers
 
 
 # --- the whole lifecycle ----------------------------------------------------------------
