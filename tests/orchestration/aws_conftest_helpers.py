@@ -174,7 +174,10 @@ def apply_updates_to_moto(backend: AwsBackend) -> None:
 
 def push_fake_image(backend: AwsBackend, tag: str = "latest") -> None:
     ecr = backend.clients.ecr
-    ecr.create_repository(repositoryName=REPOSITORY)
+    if REPOSITORY not in [
+        r["repositoryName"] for r in ecr.describe_repositories()["repositories"]
+    ]:
+        ecr.create_repository(repositoryName=REPOSITORY)
     ecr.put_image(
         repositoryName=REPOSITORY, imageManifest=json.dumps(FAKE_MANIFEST), imageTag=tag
     )
