@@ -25,37 +25,72 @@ CLASSIFICATION_METRICS = (
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 
 
+def class_codes(values: Any, classes: Sequence[Any]) -> np.ndarray:
+    """Each value's position in `classes` (-1 if absent), by one vectorised hash lookup."""
+    return pd.Index(list(classes)).get_indexer(pd.Series(values).to_numpy())
+
+
+def confusion(true_codes: np.ndarray, predicted_codes: np.ndarray, size: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class, counted with one bincount."""
+    known = (true_codes >= 0) & (predicted_codes >= 0)
+    flat = true_codes[known] * size + predicted_codes[known]
+    return np.bincount(flat, minlength=size * size).reshape(size, size)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    # scikit-learn's zero_division=0: a score with nothing to divide by is 0.
+    out = np.zeros_like(numerator, dtype=float)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+def per_class_scores(matrix: np.ndarray) -> dict[str, np.ndarray]:
+    true_positives = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    precision = _ratio(true_positives, matrix.sum(axis=0))
+    recall = _ratio(true_positives, support)
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
 def classification_metrics(
     y_true: pd.Series,
     y_pred: np.ndarray,
     proba: np.ndarray | None,
     classes: Sequence[Any],
 ) -> dict[str, float]:
-    from sklearn.metrics import (
-        accuracy_score,
-        balanced_accuracy_score,
-        f1_score,
-        log_loss,
-        roc_auc_score,
-    )
+    """Accuracy, balanced accuracy and macro F1 from one confusion matrix; log loss and
+    one-vs-rest ROC AUC from the probabilities.
 
-    labels = list(classes)
+    Computed from integer class codes rather than through scikit-learn's metric
+    functions, which each re-derive the label set from a million-row array; the
+    results are the same (tests compare them).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    size = len(classes)
+    true_codes = class_codes(y_true, classes)
+    matrix = confusion(true_codes, class_codes(y_pred, classes), size)
+    scores = per_class_scores(matrix)
+    present = scores["support"] > 0
     metrics = {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
-        "f1_macro": float(
-            f1_score(y_true, y_pred, average="macro", labels=labels, zero_division=0)
-        ),
+        "accuracy": float(np.trace(matrix) / max(matrix.sum(), 1)),
+        "balanced_accuracy": float(scores["recall"][present].mean()),
+        "f1_macro": float(scores["f1"].mean()),
     }
     if proba is not None:
-        metrics["log_loss"] = float(log_loss(y_true, proba, labels=labels))
-        present = set(pd.unique(y_true))
+        eps = np.finfo(proba.dtype).eps
+        rows = np.arange(len(true_codes))
+        chosen = np.clip(proba[rows, true_codes] / proba.sum(axis=1), eps, 1 - eps)
+        metrics["log_loss"] = float(-np.mean(np.log(chosen)))
         # ROC AUC is undefined unless every class appears in the evaluated rows.
-        if present == set(labels):
-            if len(labels) == 2:
-                auc = roc_auc_score(y_true == labels[1], proba[:, 1])
+        if present.all():
+            if size == 2:
+                auc = roc_auc_score(true_codes == 1, proba[:, 1])
             else:
-                auc = roc_auc_score(y_true, proba, multi_class="ovr", labels=labels)
+                auc = roc_auc_score(
+                    true_codes, proba, multi_class="ovr", labels=list(range(size))
+                )
             metrics["roc_auc_ovr"] = float(auc)
     return metrics
 
@@ -76,22 +111,18 @@ def classification_details(
     y_true: pd.Series, y_pred: np.ndarray, classes: Sequence[Any]
 ) -> dict[str, Any]:
     """Confusion matrix (rows: true class, columns: predicted) and per-class scores."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     labels = list(classes)
-    matrix = confusion_matrix(y_true, y_pred, labels=labels)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, zero_division=0
-    )
+    matrix = confusion(class_codes(y_true, labels), class_codes(y_pred, labels), len(labels))
+    scores = per_class_scores(matrix)
     return {
         "labels": labels,
         "confusion_matrix": matrix.astype(int).tolist(),
         "per_class": {
             str(label): {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
+                "precision": float(scores["precision"][i]),
+                "recall": float(scores["recall"][i]),
+                "f1": float(scores["f1"][i]),
+                "support": int(scores["support"][i]),
             }
             for i, label in enumerate(labels)
         },
@@ -102,13 +133,15 @@ def evaluate(
     pipeline: Any, features: pd.DataFrame, target: pd.Series, problem_type: str
 ) -> tuple[dict[str, float], dict[str, Any] | None]:
     """Metrics for one split, plus the classification details (None for regression)."""
-    predicted = pipeline.predict(features)
+    # Transform once, then ask the estimator: predict and predict_proba through the
+    # pipeline would run the preprocessing twice.
+    model = pipeline[-1]
+    transformed = pipeline[:-1].transform(features)
+    predicted = model.predict(transformed)
     if problem_type == "regression":
         return regression_metrics(target, predicted), None
-    classes = list(pipeline.classes_)
-    proba = (
-        pipeline.predict_proba(features) if hasattr(pipeline, "predict_proba") else None
-    )
+    classes = list(model.classes_)
+    proba = model.predict_proba(transformed) if hasattr(model, "predict_proba") else None
     metrics = classification_metrics(target, predicted, proba, classes)
     return metrics, classification_details(target, predicted, classes)
 

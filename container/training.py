@@ -203,6 +203,31 @@ def recorded_warnings(sink: list[str]) -> Iterator[None]:
             log(f"warning: {text}")
 
 
+# Imported while the data is read: scikit-learn takes about a second to import,
+# and reading (pyarrow, gzip, hashing) mostly runs outside the GIL.
+WARM_IMPORTS = (
+    "sklearn.pipeline",
+    "sklearn.compose",
+    "sklearn.impute",
+    "sklearn.preprocessing",
+    "sklearn.metrics",
+    "sklearn.ensemble",
+)
+
+
+def warm_up_imports() -> None:
+    import importlib
+
+    def load() -> None:
+        for name in WARM_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the real import later reports it
+                return
+
+    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+
+
 def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, Any]:
     """Train and save the bundle; returns the manifest. Raises ByocError on bad input."""
     from container import data as data_io
@@ -219,6 +244,7 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     )
 
     started_at = utc_now()
+    warm_up_imports()
     timings: dict[str, float] = {}
     fit_warnings: list[str] = []
 
@@ -281,8 +307,9 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         if config.search:
             estimators.check_search_space(config, estimator)
 
+        labelled = frame if frame[target].notna().all() else frame.loc[frame[target].notna()]
         kinds = infer_kinds(
-            frame.loc[frame[target].notna()],
+            labelled,
             roles.features,
             forced,
             config.max_invalid_fraction,
@@ -476,7 +503,7 @@ def make_split(
         raise DataError(
             f"target column {target!r} is entirely empty in channel {name!r}"
         )
-    kept = frame.loc[present]
+    kept = frame if dropped == 0 else frame.loc[present]
     features = coerce_features(kept, kinds, name, config.max_invalid_fraction)
     labels = prepare_target(kept[target], problem_type, name)  # type: ignore[arg-type]
     return Split(name, features.reset_index(drop=True), labels.reset_index(drop=True))
