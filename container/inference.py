@@ -207,7 +207,7 @@ def _flag(raw: str, where: str) -> bool:
 
 
 def custom_attribute(custom_attributes: str | None, key: str) -> str | None:
-    """A key=value pair from X-Amzn-SageMaker-Custom-Attributes (',' or ';' separated)."""
+    """A key=value pair from X-Amzn-SageMaker-Custom-Attributes (, or ; between)."""
     if not custom_attributes:
         return None
     for part in custom_attributes.replace(";", ",").split(","):
@@ -249,7 +249,7 @@ def _is_classifier(bundle: Any) -> bool:
     )
 
 
-# --- columns ---------------------------------------------------------------------------
+# --- columns --------------------------------------------------------------------------
 def align(frame: pd.DataFrame, schema: Any) -> tuple[pd.DataFrame, list[str]]:
     """The schema's features, in order and typed; plus the ignored extra columns."""
     names = schema.feature_names
@@ -405,7 +405,7 @@ def numeric_csv_rows(body: bytes, width: int) -> np.ndarray | None:
     return rows
 
 
-# --- prediction ------------------------------------------------------------------------
+# --- prediction -----------------------------------------------------------------------
 def predict(
     bundle: Any, features: pd.DataFrame | np.ndarray, with_probabilities: bool
 ) -> tuple[np.ndarray, np.ndarray | None, list[Any] | None]:
@@ -442,7 +442,7 @@ def predict(
     return predictions, probabilities, classes
 
 
-# --- errors ------------------------------------------------------------------------------
+# --- errors ---------------------------------------------------------------------------
 def error_body(code: str, message: str, error_id: str | None = None) -> bytes:
     error: dict[str, str] = {"code": code, "message": message}
     if error_id:
@@ -488,9 +488,9 @@ def _header_list(values: list[str]) -> str:
     return text if len(text) <= _HEADER_LIMIT else text[: _HEADER_LIMIT - 3] + "..."
 
 
-# --- start-up check ---------------------------------------------------------------------
+# --- start-up check -------------------------------------------------------------------
 def canary_body(schema: Any) -> bytes:
-    """One plausible record for the schema, as JSON: used to prove the model predicts."""
+    """One plausible record for the schema, as JSON: proof that the model predicts."""
     record: dict[str, Any] = {}
     for feature in schema.features:
         if feature.kind == "categorical":
