@@ -279,3 +279,24 @@ def test_status_lists_jobs_endpoints_and_schedules(backend, tmp_path):
     ]
     assert status["endpoints"] == []  # torn down by the flow
     assert status["monitoring_schedules"] == []
+
+
+def test_aws_analyzer_baseline_is_a_processing_job_on_awss_image(backend, tmp_path):
+    from orchestration.aws.aws_analyzer import suggest_baseline_with_aws_analyzer
+
+    data_uri = backend.upload_data(write_processed(tmp_path / "p"), "data/processed")
+    described = suggest_baseline_with_aws_analyzer(
+        backend.clients.session,
+        backend.clients.sagemaker,
+        helpers.ROLE_ARN,
+        data_uri + "train.csv",
+        f"s3://{BUCKET}/penguins/aws-baseline",
+        "penguins-aws-baseline-1",
+        wait=False,  # the SDK's own waiter sleeps between polls
+    )
+    image = described["AppSpecification"]["ImageUri"]
+    assert image.endswith("/sagemaker-model-monitor-analyzer")  # AWS's, not ours
+    (dataset,) = described["ProcessingInputs"]
+    assert dataset["S3Input"]["S3Uri"] == data_uri + "train.csv"
+    output = described["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
+    assert output["S3Uri"] == f"s3://{BUCKET}/penguins/aws-baseline"
