@@ -287,3 +287,23 @@ def test_settings_from_the_project_config():
         AwsSettings.from_config(
             SimpleNamespace(**{**aws.__dict__, "options": {"region": "us-east-1"}})
         )
+
+
+# --- the backend as the CLI gets it ---
+def test_the_example_config_builds_an_aws_backend_that_fits_the_interface():
+    from pathlib import Path
+
+    from orchestration.backends import get_backend
+    from orchestration.backends.base import Backend
+    from orchestration.config import load_config
+
+    example = Path(__file__).resolve().parents[2] / "config" / "aws-example.yaml"
+    backend = get_backend("aws", load_config(example))
+    assert isinstance(backend, Backend)
+    assert backend.name == "aws"
+    assert backend.settings.region == "eu-west-1"
+    assert (
+        backend.settings.data_prefix
+        == "s3://my-sklearn-byoc-bucket/sklearn-byoc/penguins"
+    )
+    assert backend.settings.image_tag == "latest"
