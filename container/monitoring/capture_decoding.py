@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from container.errors import ByocError
 from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
 from container.monitoring.datasets import spark_names
 
 CHUNK_RECORDS = 20_000
+_NUMBER_START = frozenset("0123456789-+.")
 _ENVELOPE = re.compile(r'^\s*\{\s*"(instances|inputs|dataframe_split|dataframe_records)"')
 
 
@@ -121,28 +125,36 @@ def decode_payloads(payloads: list[Payload], names: Sequence[str] | None,
                     scan: CaptureScan, count: bool = True) -> pd.DataFrame | None:
     """Decode many payloads into one frame; undecodable ones are counted in `scan`."""
     codecs = _codecs()
-    csv_group: list[bytes] = []
-    lines_group: list[bytes] = []
+    csv_group: list[str] = []
+    lines_group: list[str] = []
     single: list[Payload] = []
     header_words = set(names or ())
+    kinds: dict[str, str] = {}
     for payload in payloads:
-        kind = codecs.media_type(payload.content_type)
+        kind = kinds.get(payload.content_type)
+        if kind is None:
+            kind = kinds[payload.content_type] = codecs.media_type(payload.content_type)
         if payload.encoding == "BASE64":
             single.append(payload)
         elif kind == codecs.CSV and not _starts_with_header(payload.data, header_words):
-            csv_group.append(payload.data.encode("utf-8"))
+            csv_group.append(payload.data)
         elif kind == codecs.JSON and _is_single_json_record(payload.data):
-            lines_group.append(payload.data.encode("utf-8"))
+            lines_group.append(payload.data)
         else:
             single.append(payload)
     frames = []
     for group, content_type in ((csv_group, codecs.CSV), (lines_group, codecs.JSONLINES)):
         if not group:
             continue
+        fast = _fast_csv("\n".join(group), names) if content_type == codecs.CSV else None
+        if fast is not None:
+            frames.append(fast)
+            continue
         try:
-            frames.append(codecs.decode(b"\n".join(group), content_type, names))
+            frames.append(codecs.decode("\n".join(group).encode("utf-8"), content_type,
+                                        names))
         except (ByocError, ValueError):
-            single.extend(Payload(content_type, "CSV", g.decode("utf-8")) for g in group)
+            single.extend(Payload(content_type, "CSV", g) for g in group)
     for payload in single:
         try:
             frames.append(codecs.decode(payload_bytes(payload), payload.content_type, names))
@@ -159,9 +171,43 @@ def decode_payloads(payloads: list[Payload], names: Sequence[str] | None,
     return pd.concat(frames, ignore_index=True, sort=False)
 
 
+_PLAIN_TYPES = (pa.int64(), pa.float64(), pa.string(), pa.null())
+
+
+def _fast_csv(text: str, names: Sequence[str] | None) -> pd.DataFrame | None:
+    """Headerless CSV of plain numbers and text, read by pyarrow in one go.
+
+    The codec types values in Python-visible steps that cost ten times more at
+    this size; for data that is only numbers, text and the codec's missing
+    tokens both give the same values. Anything else (ragged rows, dates,
+    booleans) returns None and goes through the codec.
+    """
+    codecs = _codecs()
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True),
+            convert_options=pacsv.ConvertOptions(
+                null_values=sorted(codecs.MISSING_TOKENS), strings_can_be_null=True,
+                true_values=[], false_values=[]),
+        )
+    except (pa.ArrowInvalid, UnicodeError):
+        return None
+    if any(t not in _PLAIN_TYPES for t in table.schema.types):
+        return None
+    frame = table.to_pandas()
+    width = frame.shape[1]
+    frame.columns = list(names) if names is not None and len(names) == width else list(
+        range(width))
+    return frame
+
+
 def _starts_with_header(data: str, names: set[str]) -> bool:
+    # A line starting like a number is data; column names do not start so.
+    if not names or data[:1] in _NUMBER_START:
+        return False
     first = data.lstrip().split("\n", 1)[0]
-    return bool(names) and any(f.strip().strip('"') in names for f in first.split(","))
+    return not names.isdisjoint(map(str.strip, first.replace('"', "").split(",")))
 
 
 def _is_single_json_record(data: str) -> bool:

@@ -1,0 +1,176 @@
+"""Benchmark `baseline` and `monitor` against the cost of merely reading their input.
+
+    .venv/bin/python benchmarks/bench_monitoring.py            # full: 1M-row baseline
+    .venv/bin/python benchmarks/bench_monitoring.py --quick    # 100k rows, 20k records
+
+Ratios, not absolute times, are the result: each job is compared with a
+reference measured in the same run on the same files (pyarrow's multi-threaded
+CSV read for `baseline`; `json.loads` of every capture line for `monitor`).
+Every measurement runs in its own child process so peak RSS is that of one
+job, and timing starts after imports. Best of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- data ----------------------------------------------------------------------
+def write_table_csv(path: Path, rows: int, seed: int = 0) -> None:
+    """rows x 10 columns: 5 Fractional, 3 Integral, 2 String."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    columns = {f"f{i}": rng.normal(i, 1 + i, rows).round(3) for i in range(5)}
+    columns.update({f"i{i}": rng.integers(0, 1000 * (i + 1), rows) for i in range(3)})
+    columns["colour"] = rng.choice(np.array(["red", "green", "blue", "grey"]), rows)
+    columns["city"] = rng.choice(np.array([f"city{j}" for j in range(50)]), rows)
+    pacsv.write_csv(pa.table(columns), path)
+
+
+def write_capture(folder: Path, records: int, seed: int = 1) -> None:
+    """`records` captured CSV requests (one row each) spread over 4 hour folders."""
+    rng = np.random.default_rng(seed)
+    per_hour = records // 4
+    for hour in range(4):
+        target = folder / "bench-endpoint" / "AllTraffic" / f"2026/04/18/{hour:02d}"
+        target.mkdir(parents=True, exist_ok=True)
+        f = rng.normal(0, 1, (per_hour, 5)).round(3)
+        n = rng.integers(0, 1000, (per_hour, 3))
+        colours = rng.choice(np.array(["red", "green", "blue", "grey"]), per_hour)
+        cities = rng.choice(np.array([f"city{j}" for j in range(50)]), per_hour)
+        with (target / "00-00-000-bench.jsonl").open("w") as fh:
+            for r in range(per_hour):
+                data = ",".join([*map(str, f[r]), *map(str, n[r]), colours[r], cities[r]])
+                fh.write(json.dumps({
+                    "captureData": {"endpointInput": {
+                        "observedContentType": "text/csv", "mode": "INPUT",
+                        "data": data, "encoding": "CSV"}},
+                    "eventMetadata": {"eventId": str(r),
+                                      "inferenceTime": f"2026-04-18T{hour:02d}:"
+                                                       f"{r % 60:02d}:00Z"},
+                    "eventVersion": "0"}) + "\n")
+
+
+# --- child measurements ------------------------------------------------------------
+def child(task: str, args: list[str]) -> None:
+    """Run one measured task in this process and print its seconds."""
+    os.environ["SKLEARN_BYOC_OPT_ML"] = args[-1]
+    if task == "read_csv":
+        import pyarrow.csv as pacsv
+
+        start = time.perf_counter()
+        pacsv.read_csv(args[0])
+    elif task == "read_csv_pandas":
+        import pandas as pd
+
+        start = time.perf_counter()
+        pd.read_csv(args[0])
+    elif task == "parse_lines":
+        start = time.perf_counter()
+        for path in sorted(Path(args[0]).rglob("*.jsonl")):
+            with path.open() as fh:
+                for line in fh:
+                    json.loads(line)
+    elif task == "baseline":
+        from container.monitoring import baseline
+
+        start = time.perf_counter()
+        assert baseline.main(["--dataset", args[0], "--output", args[1]]) == 0
+    elif task == "monitor":
+        from container.monitoring import monitor
+
+        start = time.perf_counter()
+        code = monitor.main(["--dataset", args[0], "--output", args[1],
+                             "--baseline-statistics", f"{args[2]}/statistics.json",
+                             "--baseline-constraints", f"{args[2]}/constraints.json"])
+        assert code == 0
+    else:
+        raise SystemExit(f"unknown task {task}")
+    print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def measure(task: str, *args: str, repeat: int = 1) -> dict[str, float]:
+    """Best time of `repeat` child runs, and the largest peak RSS among them."""
+    best, peak = float("inf"), 0.0
+    for _ in range(repeat):
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--child", task, *args],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"{task} failed (exit {proc.returncode})")
+        best = min(best, json.loads(out.decode().strip().splitlines()[-1])["seconds"])
+        peak = max(peak, usage.ru_maxrss / 1024)  # KiB → MiB on Linux
+    return {"seconds": round(best, 3), "peak_rss_mib": round(peak, 1)}
+
+
+def run(rows_list: list[int], records_list: list[int], repeat: int) -> dict:
+    results: dict = {"machine": {"cpus": os.cpu_count()}, "baseline": [], "monitor": []}
+    with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
+        root = Path(tmp)
+        opt_ml = root / "opt_ml"
+        (opt_ml / "output").mkdir(parents=True)
+        for rows in rows_list:
+            data = root / f"table-{rows}.csv"
+            write_table_csv(data, rows)
+            read = measure("read_csv", str(data), str(opt_ml), repeat=repeat)
+            read_pandas = measure("read_csv_pandas", str(data), str(opt_ml), repeat=1)
+            job = measure("baseline", str(data), str(root / f"base-{rows}"), str(opt_ml),
+                          repeat=repeat)
+            results["baseline"].append({
+                "rows": rows, "columns": 10, "csv_mib": round(data.stat().st_size / 2**20, 1),
+                "pyarrow_read": read, "pandas_read": read_pandas, "baseline": job,
+                "ratio_vs_pyarrow_read": round(job["seconds"] / read["seconds"], 2),
+                "ratio_vs_pandas_read": round(job["seconds"] / read_pandas["seconds"], 2),
+            })
+            print(json.dumps(results["baseline"][-1]), flush=True)
+        base = root / f"base-{rows_list[0]}"
+        for records in records_list:
+            capture = root / f"capture-{records}"
+            write_capture(capture, records)
+            parse = measure("parse_lines", str(capture), str(opt_ml), repeat=repeat)
+            job = measure("monitor", str(capture), str(root / f"mon-{records}"), str(base),
+                          str(opt_ml), repeat=repeat)
+            results["monitor"].append({
+                "records": records, "json_parse": parse, "monitor": job,
+                "ratio_vs_json_parse": round(job["seconds"] / parse["seconds"], 2),
+            })
+            print(json.dumps(results["monitor"][-1]), flush=True)
+    return results
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--json", default=None, help="write results here as JSON")
+    args = parser.parse_args()
+    rows = [100_000] if args.quick else [100_000, 1_000_000]
+    records = [20_000] if args.quick else [10_000, 100_000]
+    results = run(rows, records, args.repeat)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
