@@ -130,13 +130,22 @@ def classification_details(
 
 
 def evaluate(
-    pipeline: Any, features: pd.DataFrame, target: pd.Series, problem_type: str
+    pipeline: Any,
+    features: pd.DataFrame,
+    target: pd.Series,
+    problem_type: str,
+    transformed: Any = None,
 ) -> tuple[dict[str, float], dict[str, Any] | None]:
-    """Metrics for one split, plus the classification details (None for regression)."""
+    """Metrics for one split, plus the classification details (None for regression).
+
+    `transformed`, when given, is `features` already preprocessed by the
+    pipeline (the training rows right after fitting), so it is not redone.
+    """
     # Transform once, then ask the estimator: predict and predict_proba through the
     # pipeline would run the preprocessing twice.
     model = pipeline[-1]
-    transformed = pipeline[:-1].transform(features)
+    if transformed is None:
+        transformed = pipeline[:-1].transform(features)
     predicted = model.predict(transformed)
     if problem_type == "regression":
         return regression_metrics(target, predicted), None

@@ -357,6 +357,7 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     train_split = splits["train"]
     log("fitting")
     search_record = None
+    transformed = None  # the preprocessed training rows, reused to evaluate them
     with recorded_warnings(fit_warnings):
         if config.search:
             with timed(timings, "fit_estimator"):
@@ -379,7 +380,11 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     with timed(timings, "evaluate"), recorded_warnings(fit_warnings):
         for name, split in splits.items():
             metrics[name], split_details = evaluate(
-                pipeline, split.features, split.target, problem_type
+                pipeline,
+                split.features,
+                split.target,
+                problem_type,
+                transformed=transformed if name == "train" else None,
             )
             if split_details is not None:
                 details[name] = split_details
