@@ -70,33 +70,49 @@ def _violations_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | Non
     if count < rule.min_violations:
         return None
     kinds = sorted({v.get("constraint_check_type", "?") for v in outcome.violations})
-    return Alert(rule.name, rule.kind, outcome.endpoint_name, outcome.job_name,
-                 f"{count} constraint violation(s) on {outcome.endpoint_name} "
-                 f"({', '.join(kinds)}); limit {rule.min_violations}",
-                 {"violations": outcome.violations, "report": outcome.report_location})
+    return Alert(
+        rule.name,
+        rule.kind,
+        outcome.endpoint_name,
+        outcome.job_name,
+        f"{count} constraint violation(s) on {outcome.endpoint_name} "
+        f"({', '.join(kinds)}); limit {rule.min_violations}",
+        {"violations": outcome.violations, "report": outcome.report_location},
+    )
 
 
 def _drift_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | None:
     drifted = [
-        v for v in outcome.violations
+        v
+        for v in outcome.violations
         if v.get("constraint_check_type") == DRIFT_CHECK
         and (not rule.features or v.get("feature_name") in rule.features)
     ]
     if len(drifted) < rule.min_violations:
         return None
     names = sorted({v.get("feature_name", "?") for v in drifted})
-    return Alert(rule.name, rule.kind, outcome.endpoint_name, outcome.job_name,
-                 f"data drift on {outcome.endpoint_name}: {', '.join(names)}",
-                 {"violations": drifted, "report": outcome.report_location})
+    return Alert(
+        rule.name,
+        rule.kind,
+        outcome.endpoint_name,
+        outcome.job_name,
+        f"data drift on {outcome.endpoint_name}: {', '.join(names)}",
+        {"violations": drifted, "report": outcome.report_location},
+    )
 
 
 def _error_rate_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | None:
     if outcome.invocations == 0 or outcome.error_rate <= rule.max_error_rate:
         return None
-    return Alert(rule.name, rule.kind, outcome.endpoint_name, outcome.job_name,
-                 f"error rate {outcome.error_rate:.1%} on {outcome.endpoint_name} "
-                 f"({outcome.errors}/{outcome.invocations}) above {rule.max_error_rate:.1%}",
-                 {"errors": outcome.errors, "invocations": outcome.invocations})
+    return Alert(
+        rule.name,
+        rule.kind,
+        outcome.endpoint_name,
+        outcome.job_name,
+        f"error rate {outcome.error_rate:.1%} on {outcome.endpoint_name} "
+        f"({outcome.errors}/{outcome.invocations}) above {rule.max_error_rate:.1%}",
+        {"errors": outcome.errors, "invocations": outcome.invocations},
+    )
 
 
 _RULES: dict[str, Callable[[AlertRule, MonitoringOutcome], Alert | None]] = {
@@ -111,10 +127,14 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     return {
         "text": f":rotating_light: [{alert.rule}] {alert.summary}",
         "attachments": [
-            {"color": "danger",
-             "fields": [{"title": "endpoint", "value": alert.endpoint_name, "short": True},
-                        {"title": "job", "value": alert.job_name, "short": True},
-                        {"title": "raised at", "value": alert.raised_at, "short": True}]}
+            {
+                "color": "danger",
+                "fields": [
+                    {"title": "endpoint", "value": alert.endpoint_name, "short": True},
+                    {"title": "job", "value": alert.job_name, "short": True},
+                    {"title": "raised at", "value": alert.raised_at, "short": True},
+                ],
+            }
         ],
         "alert": alert.to_dict(),
     }
@@ -123,14 +143,15 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
 class LocalAlerts:
     """Delivers alerts to the alerts log, the console and an optional webhook."""
 
-    def __init__(self, state_dir: Path, config: AlertsConfig,
-                 say: Callable[[str], None] = print):
+    def __init__(
+        self, state_dir: Path, config: AlertsConfig, say: Callable[[str], None] = print
+    ):
         self.log_path = Path(state_dir) / ALERTS_LOG
         self.config = config
         self.say = say
 
     def deliver(self, alerts: list[Alert]) -> list[str]:
-        """Send each alert everywhere configured; returns delivery problems (never raises)."""
+        """Send each alert everywhere configured; returns problems, never raises."""
         problems = []
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for alert in alerts:
@@ -147,7 +168,9 @@ class LocalAlerts:
     def history(self) -> list[dict[str, Any]]:
         if not self.log_path.is_file():
             return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+        return [
+            json.loads(line) for line in self.log_path.read_text().splitlines() if line
+        ]
 
 
 def post_webhook(url: str, payload: dict[str, Any]) -> str | None:

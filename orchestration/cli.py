@@ -46,54 +46,77 @@ def _common(suppress: bool = False) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(
         add_help=False, argument_default=argparse.SUPPRESS if suppress else None
     )
-    common.add_argument("--config", type=Path,
-                        help="project config (default: config/penguins.yaml)")
-    common.add_argument("--backend", choices=("local", "aws"),
-                        help="where to run (default: the config's `backend`)")
-    common.add_argument("--image",
-                        help="image tag to use instead of the config's `image`")
-    common.add_argument("--state-dir", type=Path,
-                        help="project state folder instead of the config's `state_dir`")
+    common.add_argument(
+        "--config", type=Path, help="project config (default: config/penguins.yaml)"
+    )
+    common.add_argument(
+        "--backend",
+        choices=("local", "aws"),
+        help="where to run (default: the config's `backend`)",
+    )
+    common.add_argument(
+        "--image", help="image tag to use instead of the config's `image`"
+    )
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        help="project state folder instead of the config's `state_dir`",
+    )
     common.add_argument("--quiet", action="store_true", help="hide job logs")
-    common.add_argument("--debug", action="store_true",
-                        help="show tracebacks for unexpected errors")
+    common.add_argument(
+        "--debug", action="store_true", help="show tracebacks for unexpected errors"
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m orchestration", parents=[_common()],
+        prog="python -m orchestration",
+        parents=[_common()],
         description="Take a scikit-learn model through the SageMaker lifecycle, "
-                    "locally on Docker or on AWS.",
-        epilog=STEPS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "locally on Docker or on AWS.",
+        epilog=STEPS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return steps.add_parser(name, parents=[_common(suppress=True)], help=help_,
-                                description=help_)
+        return steps.add_parser(
+            name, parents=[_common(suppress=True)], help=help_, description=help_
+        )
 
     add("prepare", "validate raw data and write train/validation/test splits")
     add("train", "run a training job and record the run")
     add("register", "register the last trained model (auto-approval rule applied)")
     approve = add("approve", "approve or reject a model version")
-    approve.add_argument("--version", type=int, help="version (default: last registered)")
+    approve.add_argument(
+        "--version", type=int, help="version (default: last registered)"
+    )
     approve.add_argument("--reject", action="store_true", help="reject instead")
     approve.add_argument("--reason", default="", help="why, kept in the registry")
     deploy = add("deploy", "deploy the latest approved version (or --version)")
     deploy.add_argument("--version", type=int)
     predict = add("predict", "send held-out rows to the endpoint, one request each")
-    predict.add_argument("--drifted", action="store_true",
-                         help="shift the rows as monitoring.drift says")
+    predict.add_argument(
+        "--drifted", action="store_true", help="shift the rows as monitoring.drift says"
+    )
     predict.add_argument("--limit", type=int, help="send at most this many rows")
     add("baseline", "compute baseline statistics and constraints")
     monitor = add("monitor", "check captured traffic against the baseline")
-    monitor.add_argument("--start", help="window start, ISO 8601 UTC (default: end - window)")
+    monitor.add_argument(
+        "--start", help="window start, ISO 8601 UTC (default: end - window)"
+    )
     monitor.add_argument("--end", help="window end, ISO 8601 UTC (default: now)")
     schedule = add("schedule", "run `monitor` for each due window (local schedule)")
-    schedule.add_argument("--once", action="store_true", help="run due windows and exit")
-    schedule.add_argument("--max-runs", type=int, default=None,
-                          help="stop after this many monitoring runs")
+    schedule.add_argument(
+        "--once", action="store_true", help="run due windows and exit"
+    )
+    schedule.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        help="stop after this many monitoring runs",
+    )
     status = add("status", "show jobs, endpoints and model versions")
     status.add_argument("--json", action="store_true")
     add("teardown", "delete the endpoint and remove every container")
@@ -158,11 +181,14 @@ def dispatch(args: argparse.Namespace) -> int:
     elif step == "monitor":
         lifecycle.monitor(project, args.start, args.end, progress)
     elif step == "schedule":
-        schedule.run_schedule(project, once=args.once, max_runs=args.max_runs,
-                              progress=progress)
+        schedule.run_schedule(
+            project, once=args.once, max_runs=args.max_runs, progress=progress
+        )
     elif step == "status":
         data = lifecycle.status(project)
-        print(json.dumps(data, indent=2, default=str) if args.json else _status_text(data))
+        print(
+            json.dumps(data, indent=2, default=str) if args.json else _status_text(data)
+        )
     elif step == "teardown":
         lifecycle.teardown(project)
     elif step == "run":
@@ -172,8 +198,10 @@ def dispatch(args: argparse.Namespace) -> int:
     elif step == "models":
         for v in project.registry.list(project.config.registry.model_group):
             metric = _headline(v.metrics)
-            print(f"v{v.version}  {v.approval:<22} {metric}  {v.created_at}  "
-                  f"run={v.lineage.get('run_id')}")
+            print(
+                f"v{v.version}  {v.approval:<22} {metric}  {v.created_at}  "
+                f"run={v.lineage.get('run_id')}"
+            )
     elif step == "alerts":
         for alert in project.alerts.history():
             print(f"{alert['raised_at']}  [{alert['rule']}] {alert['summary']}")
@@ -193,13 +221,16 @@ def _runs(project, args: argparse.Namespace, runs_html) -> None:
     runs = project.tracker.list(project.config.project)
     if args.action == "list":
         for r in runs:
-            print(f"{r.run_id}  {r.status:<9} {r.duration_seconds or 0:7.1f}s  "
-                  f"{_headline(r.metrics)}  {r.code_revision or ''}")
+            print(
+                f"{r.run_id}  {r.status:<9} {r.duration_seconds or 0:7.1f}s  "
+                f"{_headline(r.metrics)}  {r.code_revision or ''}"
+            )
         if not runs:
             print("no runs yet: `python -m orchestration train`")
         return
-    chosen = ([project.tracker.get(i) for i in args.run_ids] if args.run_ids
-              else runs[-2:])
+    chosen = (
+        [project.tracker.get(i) for i in args.run_ids] if args.run_ids else runs[-2:]
+    )
     if len(chosen) < 2:
         raise ByocError("runs compare needs two runs: train twice, or name two run ids")
     table = compare(chosen)
@@ -212,11 +243,15 @@ def _runs(project, args: argparse.Namespace, runs_html) -> None:
 def _status_text(data: dict[str, Any]) -> str:
     lines = [f"project {data['project']} on {data['backend']['backend']}"]
     for ep in data["backend"].get("endpoints", []):
-        lines.append(f"  endpoint {ep['endpoint_name']}: {ep['status']} {ep.get('url') or ''}")
+        lines.append(
+            f"  endpoint {ep['endpoint_name']}: {ep['status']} {ep.get('url') or ''}"
+        )
     for job in data["backend"].get("jobs", [])[-10:]:
         lines.append(f"  job {job['job_name']}: {job['status']}")
     for v in data["model_versions"]:
-        lines.append(f"  model v{v['version']}: {v['approval']} {_headline(v['metrics'])}")
+        lines.append(
+            f"  model v{v['version']}: {v['approval']} {_headline(v['metrics'])}"
+        )
     lines.append(f"  runs recorded: {data['runs']}")
     return "\n".join(lines)
 
@@ -229,14 +264,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; `python -m orchestration teardown` removes what is "
-              "still running", file=sys.stderr)
+        print(
+            "error: interrupted; `python -m orchestration teardown` removes what is "
+            "still running",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for "
-              f"the traceback)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for "
+            f"the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

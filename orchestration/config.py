@@ -162,7 +162,9 @@ class _Section:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{source}: {path or 'the file'} must be a mapping of keys")
+            raise ConfigError(
+                f"{source}: {path or 'the file'} must be a mapping of keys"
+            )
         self.data = dict(data)
         self.path = path
         self.source = source
@@ -189,8 +191,12 @@ class _Section:
         return str(value)
 
     def number(
-        self, name: str, default: float, low: float | None = None,
-        high: float | None = None, integer: bool = False,
+        self,
+        name: str,
+        default: float,
+        low: float | None = None,
+        high: float | None = None,
+        integer: bool = False,
     ) -> Any:
         value = self.raw(name)
         if value is None:
@@ -248,7 +254,9 @@ class _Section:
             )
 
 
-def load_config(path: Path | str | None = None, backend: str | None = None) -> ProjectConfig:
+def load_config(
+    path: Path | str | None = None, backend: str | None = None
+) -> ProjectConfig:
     """Read a project config; `backend` overrides the file's `backend:` key."""
     source = Path(path) if path else DEFAULT_CONFIG
     if not source.is_file():
@@ -271,7 +279,9 @@ def load_config(path: Path | str | None = None, backend: str | None = None) -> P
         training=_training(top.section("training", required=True)),
         registry=_registry(top.section("registry", required=True)),
         endpoint=_endpoint(top.section("endpoint", required=True)),
-        monitoring=_monitoring(top.section("monitoring") or _Section({}, "monitoring", source)),
+        monitoring=_monitoring(
+            top.section("monitoring") or _Section({}, "monitoring", source)
+        ),
         alerts=_alerts(top.section("alerts") or _Section({}, "alerts", source)),
         aws=_aws(top.section("aws")),
     )
@@ -279,8 +289,10 @@ def load_config(path: Path | str | None = None, backend: str | None = None) -> P
     if config.backend not in ("local", "aws"):
         raise top.fail("backend", f"must be local or aws, got {config.backend!r}")
     if config.backend == "aws" and config.aws is None:
-        raise ConfigError(f"{source}: the aws backend needs an `aws:` section "
-                          "(see config/aws-example.yaml)")
+        raise ConfigError(
+            f"{source}: the aws backend needs an `aws:` section "
+            "(see config/aws-example.yaml)"
+        )
     return config
 
 
@@ -295,7 +307,9 @@ def _data(s: _Section, root: Path) -> DataConfig:
     split_s.done()
     total = split.train + split.validation + split.test
     if abs(total - 1.0) > 1e-6:
-        raise split_s.fail("train", f"+ validation + test must add up to 1, got {total:g}")
+        raise split_s.fail(
+            "train", f"+ validation + test must add up to 1, got {total:g}"
+        )
     ann_s = s.section("annotations")
     annotations = None
     if ann_s is not None:
@@ -325,7 +339,9 @@ def _training(s: _Section) -> TrainingConfig:
     out = TrainingConfig(
         hyperparameters=hps,
         instance_type=s.str("instance_type", "ml.m5.large"),
-        max_runtime_seconds=s.number("max_runtime_seconds", 900, 1, 432000, integer=True),
+        max_runtime_seconds=s.number(
+            "max_runtime_seconds", 900, 1, 432000, integer=True
+        ),
     )
     s.done()
     return out
@@ -342,9 +358,13 @@ def _registry(s: _Section) -> RegistryConfig:
             not_worse_than_approved=rule_s.bool("not_worse_than_approved", True),
         )
         if rule.direction not in APPROVAL_METRIC_DIRECTIONS:
-            raise rule_s.fail("direction", f"must be max or min, got {rule.direction!r}")
+            raise rule_s.fail(
+                "direction", f"must be max or min, got {rule.direction!r}"
+            )
         rule_s.done()
-    out = RegistryConfig(model_group=s.str("model_group", required=True), auto_approval=rule)
+    out = RegistryConfig(
+        model_group=s.str("model_group", required=True), auto_approval=rule
+    )
     s.done()
     return out
 
@@ -358,7 +378,9 @@ def _endpoint(s: _Section) -> EndpointConfig:
             "capture_sampling_percentage", 100, 0, 100, integer=True
         ),
         environment=s.string_map("environment"),
-        startup_timeout_seconds=s.number("startup_timeout_seconds", 120, 1, 3600, integer=True),
+        startup_timeout_seconds=s.number(
+            "startup_timeout_seconds", 120, 1, 3600, integer=True
+        ),
     )
     s.done()
     return out
@@ -401,7 +423,9 @@ def _alerts(s: _Section) -> AlertsConfig:
             max_error_rate=r.number("max_error_rate", 0.05, 0.0, 1.0),
         )
         if rule.kind not in ALERT_KINDS:
-            raise r.fail("kind", f"must be one of {', '.join(ALERT_KINDS)}, got {rule.kind!r}")
+            raise r.fail(
+                "kind", f"must be one of {', '.join(ALERT_KINDS)}, got {rule.kind!r}"
+            )
         r.done()
         rules.append(rule)
     webhook = s.str("webhook_url")
@@ -428,6 +452,9 @@ def _aws(s: _Section | None) -> AwsConfig | None:
         options=dict(options),
     )
     if not out.role_arn.startswith("arn:"):
-        raise s.fail("role_arn", f"must be an IAM role ARN (arn:aws:iam::...), got {out.role_arn!r}")
+        raise s.fail(
+            "role_arn",
+            f"must be an IAM role ARN (arn:aws:iam::...), got {out.role_arn!r}",
+        )
     s.done()
     return out

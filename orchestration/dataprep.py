@@ -94,7 +94,9 @@ def load_raw_schema(path: Path) -> RawSchema:
             )
         unknown = set(rule) - (set(ColumnRule.__dataclass_fields__) - {"name"})
         if unknown:
-            raise DataValidationError(f"{path}: columns.{name} has unknown key {sorted(unknown)[0]!r}")
+            raise DataValidationError(
+                f"{path}: columns.{name} has unknown key {sorted(unknown)[0]!r}"
+            )
         columns.append(
             ColumnRule(
                 name=str(name),
@@ -161,17 +163,23 @@ class ValidationReport:
         }
 
 
-def _record_failure(report: ValidationReport, column: str, check: str, bad: pd.Series,
-                    values: pd.Series) -> None:
+def _record_failure(
+    report: ValidationReport, column: str, check: str, bad: pd.Series, values: pd.Series
+) -> None:
     count = int(bad.sum())
     if count == 0:
         return
     examples = values[bad].astype(str).head(3).tolist()
-    report.failures.setdefault(column, {})[check] = {"rows": count, "examples": examples}
+    report.failures.setdefault(column, {})[check] = {
+        "rows": count,
+        "examples": examples,
+    }
 
 
-def validate(raw: pd.DataFrame, schema: RawSchema) -> tuple[ValidationReport, pd.Series]:
-    """Check every rule; return the report and a per-row reason ('' when the row is fine)."""
+def validate(
+    raw: pd.DataFrame, schema: RawSchema
+) -> tuple[ValidationReport, pd.Series]:
+    """Check every rule; return the report and each row's reason ('' if fine)."""
     report = ValidationReport(rows=len(raw))
     declared = [c.name for c in schema.columns]
     report.missing_columns = [c for c in declared if c not in raw.columns]
@@ -194,7 +202,11 @@ def validate(raw: pd.DataFrame, schema: RawSchema) -> tuple[ValidationReport, pd
             numbers = pd.to_numeric(values, errors="coerce")
             flag(rule.name, f"not a {rule.type}", present & numbers.isna())
             if rule.type == "integer":
-                flag(rule.name, "not a whole number", numbers.notna() & (numbers % 1 != 0))
+                flag(
+                    rule.name,
+                    "not a whole number",
+                    numbers.notna() & (numbers % 1 != 0),
+                )
             if rule.min is not None:
                 flag(rule.name, f"below minimum {rule.min}", numbers < rule.min)
             if rule.max is not None:
@@ -207,13 +219,13 @@ def validate(raw: pd.DataFrame, schema: RawSchema) -> tuple[ValidationReport, pd
             flag(rule.name, f"not one of {list(rule.allowed)}", outside)
         if rule.pattern:
             pattern = re.compile(rule.pattern)
-            mismatch = present & ~values.astype(str).map(lambda v: bool(pattern.search(v)))
+            mismatch = present & ~values.astype(str).str.contains(pattern, regex=True)
             flag(rule.name, f"does not match {rule.pattern}", mismatch)
     report.rejected_rows = int((reasons != "").sum())
     return report, reasons
 
 
-# --- cleaning, annotations, features ---------------------------------------------------
+# --- cleaning, annotations, features ----------------------------------------
 def record_ids(raw: pd.DataFrame, schema: RawSchema) -> pd.Series:
     parts = [raw[c].astype(str) for c in schema.id_from]
     ids = parts[0]
@@ -233,7 +245,9 @@ def clean(raw: pd.DataFrame, schema: RawSchema) -> pd.DataFrame:
         # stays Integral for the baseline and the monitor alike.
         values = raw[rule.name]
         if rule.recode:
-            values = values.map(lambda v, m=rule.recode: m.get(str(v), v) if pd.notna(v) else v)
+            values = values.map(
+                lambda v, m=rule.recode: m.get(str(v), v) if pd.notna(v) else v
+            )
         out[name] = values
     return out[[schema.id_name, schema.target, *schema.features]]
 
@@ -251,7 +265,9 @@ def read_ground_truth(config: AnnotationsConfig) -> pd.DataFrame:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataValidationError(f"{path}:{number}: not valid JSON: {exc}") from None
+            raise DataValidationError(
+                f"{path}:{number}: not valid JSON: {exc}"
+            ) from None
         meta = item.get(meta_key) or {}
         if config.id_field not in item or "class-name" not in meta:
             raise DataValidationError(
@@ -269,9 +285,12 @@ def read_ground_truth(config: AnnotationsConfig) -> pd.DataFrame:
 
 
 def apply_annotations(
-    table: pd.DataFrame, labels: pd.DataFrame, schema: RawSchema, config: AnnotationsConfig
+    table: pd.DataFrame,
+    labels: pd.DataFrame,
+    schema: RawSchema,
+    config: AnnotationsConfig,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Human labels fill or replace the target where confident enough; counts reported."""
+    """Confident human labels fill or replace the target; returns counts too."""
     confident = labels[labels["confidence"] >= config.min_confidence]
     confident = confident.drop_duplicates("id", keep="last").set_index("id")["label"]
     ids = table[schema.id_name]
@@ -285,7 +304,9 @@ def apply_annotations(
     summary = {
         "manifest": _relative(config.manifest),
         "records": int(len(labels)),
-        "below_min_confidence": int((labels["confidence"] < config.min_confidence).sum()),
+        "below_min_confidence": int(
+            (labels["confidence"] < config.min_confidence).sum()
+        ),
         "joined": int(matched.sum()),
         "agreed": int((matched & ~changed & ~filled).sum()),
         "relabelled": int(changed.sum()),
@@ -296,8 +317,9 @@ def apply_annotations(
 
 
 # --- splitting and writing ---------------------------------------------------------
-def stratified_split(table: pd.DataFrame, target: str, split_fractions: dict[str, float],
-                     seed: int) -> dict[str, pd.DataFrame]:
+def stratified_split(
+    table: pd.DataFrame, target: str, split_fractions: dict[str, float], seed: int
+) -> dict[str, pd.DataFrame]:
     """Train/validation/test with each class in the same proportions, reproducibly."""
     from sklearn.model_selection import train_test_split
 
@@ -305,7 +327,8 @@ def stratified_split(table: pd.DataFrame, target: str, split_fractions: dict[str
     rare = counts[counts < 3]
     if not rare.empty:
         raise DataValidationError(
-            f"class(es) {sorted(rare.index.astype(str))} have fewer than 3 rows: a stratified "
+            f"class(es) {sorted(rare.index.astype(str))} have fewer than 3 rows: "
+            f"a stratified "
             f"train/validation/test split needs at least 3 per class"
         )
     test_size = split_fractions["test"]
@@ -358,21 +381,31 @@ def prepare(config: DataConfig) -> PreparedData:
     if rejected_share > config.max_rejected_fraction:
         worst = _worst_failures(report)
         raise DataValidationError(
-            f"{report.rejected_rows} of {len(raw)} rows ({rejected_share:.0%}) fail the schema, "
-            f"more than max_rejected_fraction {config.max_rejected_fraction:.0%}; most common: "
+            f"{report.rejected_rows} of {len(raw)} rows ({rejected_share:.0%}) fail "
+            f"the schema, "
+            f"more than max_rejected_fraction {config.max_rejected_fraction:.0%}; "
+            f"most common: "
             f"{worst}"
         )
     kept = raw[reasons == ""]
     table = clean(kept, schema)
     if config.annotations is not None:
         labels = read_ground_truth(config.annotations)
-        table, report.annotations = apply_annotations(table, labels, schema, config.annotations)
-    measured = table[list(schema.require_any)].notna().any(axis=1) if schema.require_any else True
+        table, report.annotations = apply_annotations(
+            table, labels, schema, config.annotations
+        )
+    measured = (
+        table[list(schema.require_any)].notna().any(axis=1)
+        if schema.require_any
+        else True
+    )
     report.dropped_no_measurements = int((~measured).sum()) if schema.require_any else 0
     table = table[measured & table[schema.target].notna()]
     fractions = {s: getattr(config.split, s) for s in SPLITS}
     splits = stratified_split(table, schema.target, fractions, config.split.seed)
-    rejected = raw[reasons != ""].assign(rejection_reason=reasons[reasons != ""].str.rstrip("; "))
+    rejected = raw[reasons != ""].assign(
+        rejection_reason=reasons[reasons != ""].str.rstrip("; ")
+    )
     return _write(config, schema, splits, report, rejected, fractions)
 
 
@@ -382,12 +415,19 @@ def _worst_failures(report: ValidationReport) -> str:
         for column, checks in report.failures.items()
         for check, detail in checks.items()
     ]
-    return "; ".join(f"{text} ({n} rows)" for n, text in sorted(items, reverse=True)[:3])
+    return "; ".join(
+        f"{text} ({n} rows)" for n, text in sorted(items, reverse=True)[:3]
+    )
 
 
-def _write(config: DataConfig, schema: RawSchema, splits: dict[str, pd.DataFrame],
-           report: ValidationReport, rejected: pd.DataFrame,
-           fractions: dict[str, float]) -> PreparedData:
+def _write(
+    config: DataConfig,
+    schema: RawSchema,
+    splits: dict[str, pd.DataFrame],
+    report: ValidationReport,
+    rejected: pd.DataFrame,
+    fractions: dict[str, float],
+) -> PreparedData:
     target = Path(config.processed)
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=target))
@@ -397,7 +437,9 @@ def _write(config: DataConfig, schema: RawSchema, splits: dict[str, pd.DataFrame
             # One folder per split: a SageMaker channel is a folder (an S3 prefix).
             path = staging / name / f"{name}.csv"
             path.parent.mkdir()
-            frame.drop(columns=[schema.id_name]).to_csv(path, index=False, lineterminator="\n")
+            frame.drop(columns=[schema.id_name]).to_csv(
+                path, index=False, lineterminator="\n"
+            )
             files[name] = _file_entry(path, staging, frame, schema)
         ids = staging / "ids.csv"
         pd.concat(
@@ -405,18 +447,34 @@ def _write(config: DataConfig, schema: RawSchema, splits: dict[str, pd.DataFrame
         ).to_csv(ids, index=False, lineterminator="\n")
         baseline = staging / BASELINE_DIR / "baseline.csv"
         baseline.parent.mkdir()
-        splits["train"][list(schema.features)].to_csv(baseline, index=False, lineterminator="\n")
-        files[BASELINE_DIR] = {"path": f"{BASELINE_DIR}/baseline.csv",
-                               "sha256": sha256_file(baseline), "rows": len(splits["train"])}
+        splits["train"][list(schema.features)].to_csv(
+            baseline, index=False, lineterminator="\n"
+        )
+        files[BASELINE_DIR] = {
+            "path": f"{BASELINE_DIR}/baseline.csv",
+            "sha256": sha256_file(baseline),
+            "rows": len(splits["train"]),
+        }
         rejected.to_csv(staging / REJECTED_FILE, index=False, lineterminator="\n")
-        (staging / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        (staging / REPORT_FILE).write_text(
+            json.dumps(report.to_dict(), indent=2) + "\n"
+        )
         manifest = {
-            "raw": {"path": _relative(config.raw), "sha256": sha256_file(config.raw),
-                    "rows": report.rows},
+            "raw": {
+                "path": _relative(config.raw),
+                "sha256": sha256_file(config.raw),
+                "rows": report.rows,
+            },
             "schema": schema.to_dict(),
-            "split": {**fractions, "seed": config.split.seed, "stratify": schema.target},
-            "classes": {n: f[schema.target].value_counts().sort_index().to_dict()
-                        for n, f in splits.items()},
+            "split": {
+                **fractions,
+                "seed": config.split.seed,
+                "stratify": schema.target,
+            },
+            "classes": {
+                n: f[schema.target].value_counts().sort_index().to_dict()
+                for n, f in splits.items()
+            },
             "files": files,
             "rejected_rows": report.rejected_rows,
             "annotations": report.annotations,

@@ -43,11 +43,13 @@ from orchestration.tracking import Run, Tracker, code_revision
 
 Say = Callable[[str], None]
 CHANNELS = ("train", "validation", "test")
-CAPTURE_FORMAT = {"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
-                                                                 "endpointOutput"]}}
+CAPTURE_FORMAT = {
+    "sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}
+}
 BASELINE_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
 ENDPOINT_DATA = "input/endpoint"
 BASELINE_DATA = "input/baseline_dataset_input"
+BASELINE_FILES = "/opt/ml/processing/baseline"
 
 
 class LifecycleError(ByocError):
@@ -71,7 +73,9 @@ class Project:
         return self.config.state_dir / f"{self.config.project}.lifecycle.json"
 
     def load_state(self) -> None:
-        self.state = json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
+        self.state = (
+            json.loads(self.state_file.read_text()) if self.state_file.is_file() else {}
+        )
 
     def save(self, **updates: Any) -> None:
         """Merge `updates` into the lifecycle state and write it atomically."""
@@ -84,8 +88,10 @@ class Project:
 
     def need(self, key: str, step: str) -> Any:
         if key not in self.state:
-            raise LifecycleError(f"nothing to use from `{step}` yet: run "
-                                 f"`python -m orchestration {step}` first")
+            raise LifecycleError(
+                f"nothing to use from `{step}` yet: run "
+                f"`python -m orchestration {step}` first"
+            )
         return self.state[key]
 
     def location(self, *parts: str) -> str:
@@ -96,8 +102,9 @@ class Project:
         return str(self.config.state_dir.resolve() / "local" / Path(*parts))
 
 
-def open_project(config: ProjectConfig, say: Say = print,
-                 backend: Backend | None = None) -> Project:
+def open_project(
+    config: ProjectConfig, say: Say = print, backend: Backend | None = None
+) -> Project:
     """Build the backend, registry, tracker and alerts the config asks for."""
     backend = backend or get_backend(config.backend, config)
     if config.backend == "aws":
@@ -105,8 +112,14 @@ def open_project(config: ProjectConfig, say: Say = print,
         model_registry: registry.ModelRegistry = backend.registry()  # type: ignore[attr-defined]
     else:
         model_registry = registry.LocalRegistry(config.state_dir)
-    project = Project(config, backend, model_registry, Tracker(config.state_dir),
-                      LocalAlerts(config.state_dir, config.alerts, say), say)
+    project = Project(
+        config,
+        backend,
+        model_registry,
+        Tracker(config.state_dir),
+        LocalAlerts(config.state_dir, config.alerts, say),
+        say,
+    )
     project.load_state()
     return project
 
@@ -126,16 +139,24 @@ def prepare(p: Project) -> dataprep.PreparedData:
     data = dataprep.prepare(p.config.data)
     m = data.manifest
     rows = ", ".join(f"{k} {m['files'][k]['rows']}" for k in CHANNELS)
-    p.say(f"prepared {m['raw']['rows']} raw rows → {rows} (stratified on "
-          f"{m['split']['stratify']}, seed {m['split']['seed']}); rejected "
-          f"{m['rejected_rows']}; Ground Truth labels joined: "
-          f"{m['annotations'].get('joined', 0)}")
+    p.say(
+        f"prepared {m['raw']['rows']} raw rows → {rows} (stratified on "
+        f"{m['split']['stratify']}, seed {m['split']['seed']}); rejected "
+        f"{m['rejected_rows']}; Ground Truth labels joined: "
+        f"{m['annotations'].get('joined', 0)}"
+    )
     channels = {
         name: p.backend.upload_data(data.split_dir(name), f"data/processed/{name}")
         for name in (*CHANNELS, dataprep.BASELINE_DIR)
     }
-    p.save(prepared={"folder": str(data.folder), "channels": channels,
-                     "data_hashes": data.data_hashes, "raw_sha256": m["raw"]["sha256"]})
+    p.save(
+        prepared={
+            "folder": str(data.folder),
+            "channels": channels,
+            "data_hashes": data.data_hashes,
+            "raw_sha256": m["raw"]["sha256"],
+        }
+    )
     p.say(f"  data in {data.folder} (manifest.json, validation_report.json)")
     return data
 
@@ -147,29 +168,49 @@ def train(p: Project, progress: Say | None = None) -> Run:
     name = job_name(p, "train")
     cfg = p.config.training
     spec = TrainingJobSpec(
-        job_name=name, image=image, hyperparameters=dict(cfg.hyperparameters),
+        job_name=name,
+        image=image,
+        hyperparameters=dict(cfg.hyperparameters),
         channels={c: prepared["channels"][c] for c in CHANNELS},
-        instance_type=cfg.instance_type, max_runtime_seconds=cfg.max_runtime_seconds,
+        instance_type=cfg.instance_type,
+        max_runtime_seconds=cfg.max_runtime_seconds,
         output_location=p.location("training"),
     )
-    p.say(f"training job {name} on {p.backend.name} ({cfg.hyperparameters.get('algorithm')})")
+    p.say(
+        f"training job {name} on {p.backend.name} "
+        f"({cfg.hyperparameters.get('algorithm')})"
+    )
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     result = p.backend.run_training_job(spec, progress or (lambda line: None))
-    run = p.tracker.record(Run(
-        run_id=name, project=p.config.project, job_name=name, backend=p.backend.name,
-        status=result.status, started_at=started,
-        duration_seconds=round(result.duration_seconds, 3),
-        hyperparameters=dict(cfg.hyperparameters), metrics=result.metrics,
-        data_hashes=prepared["data_hashes"], image=image,
-        image_digest=_image_digest(p.backend),
-        code_revision=code_revision(), model_artifact=result.model_artifact,
-        failure_reason=result.failure_reason,
-    ))
+    run = p.tracker.record(
+        Run(
+            run_id=name,
+            project=p.config.project,
+            job_name=name,
+            backend=p.backend.name,
+            status=result.status,
+            started_at=started,
+            duration_seconds=round(result.duration_seconds, 3),
+            hyperparameters=dict(cfg.hyperparameters),
+            metrics=result.metrics,
+            data_hashes=prepared["data_hashes"],
+            image=image,
+            image_digest=_image_digest(p.backend),
+            code_revision=code_revision(),
+            model_artifact=result.model_artifact,
+            failure_reason=result.failure_reason,
+        )
+    )
     if result.status != COMPLETED:
-        raise JobFailed(f"training job {name} {result.status}: {result.failure_reason}",
-                        result.failure_reason)
-    shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items())
-                      if k.startswith(("validation:", "test:")))
+        raise JobFailed(
+            f"training job {name} {result.status}: {result.failure_reason}",
+            result.failure_reason,
+        )
+    shown = ", ".join(
+        f"{k}={v:.4g}"
+        for k, v in sorted(result.metrics.items())
+        if k.startswith(("validation:", "test:"))
+    )
     p.say(f"  {result.status} in {result.duration_seconds:.1f} s: {shown}")
     p.say(f"  model: {result.model_artifact}")
     p.save(last_run=run.run_id)
@@ -181,17 +222,22 @@ def _image_digest(backend: Backend) -> str | None:
     return digest() if callable(digest) else digest
 
 
-# --- register / approve ----------------------------------------------------------------
+# --- register / approve ---------------------------------------------------------------
 def register(p: Project) -> registry.ModelVersion:
     run_id = p.need("last_run", "train")
     run = p.tracker.get(run_id)
     group = p.config.registry.model_group
-    lineage = {"run_id": run.run_id, "training_job": run.job_name,
-               "data_hashes": run.data_hashes, "image_digest": run.image_digest,
-               "code_revision": run.code_revision,
-               "raw_sha256": p.state.get("prepared", {}).get("raw_sha256")}
-    version = p.registry.register(group, run.model_artifact or "", run.image or "",
-                                  run.metrics, lineage)
+    lineage = {
+        "run_id": run.run_id,
+        "training_job": run.job_name,
+        "data_hashes": run.data_hashes,
+        "image_digest": run.image_digest,
+        "code_revision": run.code_revision,
+        "raw_sha256": p.state.get("prepared", {}).get("raw_sha256"),
+    }
+    version = p.registry.register(
+        group, run.model_artifact or "", run.image or "", run.metrics, lineage
+    )
     p.say(f"registered {group} version {version.version} from run {run.run_id}")
     rule = p.config.registry.auto_approval
     if rule is not None:
@@ -203,39 +249,49 @@ def register(p: Project) -> registry.ModelVersion:
     return version
 
 
-def approve(p: Project, version: int | None = None, reject: bool = False,
-            reason: str = "") -> registry.ModelVersion:
+def approve(
+    p: Project, version: int | None = None, reject: bool = False, reason: str = ""
+) -> registry.ModelVersion:
     group = p.config.registry.model_group
     number = version if version is not None else p.need("last_version", "register")
     status = registry.REJECTED if reject else registry.APPROVED
-    updated = p.registry.set_approval(group, number, status,
-                                      reason or f"{status.lower()} by hand")
+    updated = p.registry.set_approval(
+        group, number, status, reason or f"{status.lower()} by hand"
+    )
     p.say(f"{group} version {number}: {status}")
     return updated
 
 
-# --- deploy / predict -------------------------------------------------------------------
+# --- deploy / predict -----------------------------------------------------------------
 def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
     group = p.config.registry.model_group
     if version is None:
         chosen = registry.latest(p.registry, group, registry.APPROVED)
         if chosen is None:
-            raise LifecycleError(f"no approved version in {group}: `approve` one first "
-                                 f"(versions: {[v.version for v in p.registry.list(group)]})")
+            raise LifecycleError(
+                f"no approved version in {group}: `approve` one first "
+                f"(versions: {[v.version for v in p.registry.list(group)]})"
+            )
     else:
         chosen = p.registry.get(group, version)
         if chosen.approval != registry.APPROVED:
-            raise LifecycleError(f"{group} version {version} is {chosen.approval}: only "
-                                 f"approved versions are deployed (`approve --version "
-                                 f"{version}`)")
+            raise LifecycleError(
+                f"{group} version {version} is {chosen.approval}: only "
+                f"approved versions are deployed (`approve --version "
+                f"{version}`)"
+            )
     ep = p.config.endpoint
     capture = p.location("capture")
     spec = EndpointSpec(
-        endpoint_name=ep.name, model_name=f"{group}-v{chosen.version}-{_stamp()}"[:63],
-        model_artifact=chosen.model_artifact, image=chosen.image or p.backend.ensure_image(),
-        instance_type=ep.instance_type, instance_count=ep.instance_count,
-        capture=CaptureSpec(destination=capture,
-                            sampling_percentage=ep.capture_sampling_percentage),
+        endpoint_name=ep.name,
+        model_name=f"{group}-v{chosen.version}-{_stamp()}"[:63],
+        model_artifact=chosen.model_artifact,
+        image=chosen.image or p.backend.ensure_image(),
+        instance_type=ep.instance_type,
+        instance_count=ep.instance_count,
+        capture=CaptureSpec(
+            destination=capture, sampling_percentage=ep.capture_sampling_percentage
+        ),
         environment=dict(ep.environment),
     )
     deployed = p.state.get("endpoint")
@@ -246,18 +302,29 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
         p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
         info = p.backend.create_endpoint(spec)
     if info.status != IN_SERVICE:
-        raise LifecycleError(f"endpoint {ep.name} is {info.status}: {info.failure_reason}")
-    p.say(f"  {info.status} at {info.url or info.endpoint_name}; capturing to {capture}")
-    endpoint = {"name": ep.name, "version": chosen.version, "capture": capture,
-                "url": info.url, "invocations": 0, "errors": 0}
+        raise LifecycleError(
+            f"endpoint {ep.name} is {info.status}: {info.failure_reason}"
+        )
+    p.say(
+        f"  {info.status} at {info.url or info.endpoint_name}; capturing to {capture}"
+    )
+    endpoint = {
+        "name": ep.name,
+        "version": chosen.version,
+        "capture": capture,
+        "url": info.url,
+        "invocations": 0,
+        "errors": 0,
+    }
     p.save(endpoint=endpoint)
     return endpoint
 
 
 def _held_out(p: Project) -> pd.DataFrame:
     prepared = p.need("prepared", "prepare")
-    table = pd.read_csv(Path(prepared["folder"]) / "test" / "test.csv", dtype=str,
-                        keep_default_na=False)
+    table = pd.read_csv(
+        Path(prepared["folder"]) / "test" / "test.csv", dtype=str, keep_default_na=False
+    )
     return table
 
 
@@ -267,9 +334,13 @@ def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
     result = traffic.TrafficResult()
     for index, (_, row) in enumerate(rows.iterrows()):
         try:
-            body = p.backend.invoke_endpoint(endpoint["name"], traffic.csv_line(row),
-                                             "text/csv", "text/csv",
-                                             inference_id=f"{label}-{index}")
+            body = p.backend.invoke_endpoint(
+                endpoint["name"],
+                traffic.csv_line(row),
+                "text/csv",
+                "text/csv",
+                inference_id=f"{label}-{index}",
+            )
             result.predictions.append(traffic.first_prediction(body))
         except BackendError as exc:
             result.errors += 1
@@ -282,9 +353,10 @@ def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
     return result
 
 
-def predict(p: Project, drifted: bool = False, limit: int | None = None
-            ) -> tuple[traffic.TrafficResult, tuple[str, str]]:
-    """Send the held-out rows (or their drifted copy); returns the result and time window."""
+def predict(
+    p: Project, drifted: bool = False, limit: int | None = None
+) -> tuple[traffic.TrafficResult, tuple[str, str]]:
+    """Send the held-out rows (or a drifted copy); returns result and time window."""
     table = _held_out(p)
     target = p.config.target
     features = table.drop(columns=[target])
@@ -301,8 +373,10 @@ def predict(p: Project, drifted: bool = False, limit: int | None = None
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
     accuracy = None if drifted else result.accuracy(table[target].tolist())
     shown = f", accuracy {accuracy:.3f}" if accuracy is not None else ""
-    p.say(f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: "
-          f"{result.errors} errors{shown}; e.g. {result.predictions[:3]}")
+    p.say(
+        f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: "
+        f"{result.errors} errors{shown}; e.g. {result.predictions[:3]}"
+    )
     p.save(**{f"window_{label}": [start, end]})
     return result, (start, end)
 
@@ -311,14 +385,16 @@ def _iso(moment: datetime) -> str:
     return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# --- baseline / monitor ------------------------------------------------------------------
+# --- baseline / monitor ---------------------------------------------------------------
 def baseline(p: Project, progress: Say | None = None) -> str:
     prepared = p.need("prepared", "prepare")
     name = job_name(p, "baseline")
     output = p.location("baseline", name)
     inside = f"/opt/ml/processing/{BASELINE_DATA}"
     spec = ProcessingJobSpec(
-        job_name=name, image=p.backend.ensure_image(), command="baseline",
+        job_name=name,
+        image=p.backend.ensure_image(),
+        command="baseline",
         inputs={BASELINE_DATA: prepared["channels"][dataprep.BASELINE_DIR]},
         output_location=output,
         environment={
@@ -332,11 +408,15 @@ def baseline(p: Project, progress: Say | None = None) -> str:
     p.say(f"baseline job {name} on the training features")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(f"baseline job {name} failed: {result.failure_reason}",
-                        result.failure_reason)
+        raise JobFailed(
+            f"baseline job {name} failed: {result.failure_reason}",
+            result.failure_reason,
+        )
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
-    p.say(f"  {result.exit_message or result.status}: statistics.json and "
-          f"constraints.json in {local}")
+    p.say(
+        f"  {result.exit_message or result.status}: statistics.json and "
+        f"constraints.json in {local}"
+    )
     p.save(baseline={"job": name, "location": output, "local": str(local)})
     return output
 
@@ -356,8 +436,13 @@ class MonitorReport:
         return found[0] if found else None
 
 
-def monitor(p: Project, start: str | None = None, end: str | None = None,
-            progress: Say | None = None, schedule_name: str | None = None) -> MonitorReport:
+def monitor(
+    p: Project,
+    start: str | None = None,
+    end: str | None = None,
+    progress: Say | None = None,
+    schedule_name: str | None = None,
+) -> MonitorReport:
     base = p.need("baseline", "baseline")
     endpoint = p.need("endpoint", "deploy")
     if end is None:
@@ -366,61 +451,88 @@ def monitor(p: Project, start: str | None = None, end: str | None = None,
         window = timedelta(minutes=p.config.monitoring.window_minutes)
         start = _iso(datetime.fromisoformat(end.replace("Z", "+00:00")) - window)
     name = job_name(p, "monitor")
+    schedule = schedule_name or f"{endpoint['name']}-adhoc"
     output = p.location("monitoring", name)
     base_local = Path(base["local"])
     inputs = {ENDPOINT_DATA: endpoint["capture"]}
     inputs["baseline/stats"] = _baseline_file(p, base, base_local, "statistics.json")
-    inputs["baseline/constraints"] = _baseline_file(p, base, base_local, "constraints.json")
+    inputs["baseline/constraints"] = _baseline_file(
+        p, base, base_local, "constraints.json"
+    )
     spec = ProcessingJobSpec(
-        job_name=name, image=p.backend.ensure_image(), command="monitor", inputs=inputs,
+        job_name=name,
+        image=p.backend.ensure_image(),
+        command="monitor",
+        inputs=inputs,
         output_location=output,
         environment={
             settings.DATASET_FORMAT: json.dumps(CAPTURE_FORMAT),
             settings.DATASET_SOURCE: f"/opt/ml/processing/{ENDPOINT_DATA}",
             settings.OUTPUT_PATH: "/opt/ml/processing/output",
-            settings.START_TIME: start, settings.END_TIME: end,
+            settings.START_TIME: start,
+            settings.END_TIME: end,
             settings.PUBLISH_CLOUDWATCH_METRICS: "Enabled",
             settings.MONITOR_ENDPOINT_NAME: endpoint["name"],
-            settings.MONITORING_SCHEDULE_NAME: schedule_name or f"{endpoint['name']}-adhoc",
-            settings.BASELINE_STATISTICS:
-                "/opt/ml/processing/baseline/stats/statistics.json",
-            settings.BASELINE_CONSTRAINTS:
-                "/opt/ml/processing/baseline/constraints/constraints.json",
+            settings.MONITORING_SCHEDULE_NAME: schedule,
+            settings.BASELINE_STATISTICS: f"{BASELINE_FILES}/stats/statistics.json",
+            settings.BASELINE_CONSTRAINTS: f"{BASELINE_FILES}/constraints/"
+            "constraints.json",
         },
         instance_type=p.config.monitoring.instance_type,
     )
     p.say(f"monitoring job {name} over {start} → {end}")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(f"monitoring job {name} failed: {result.failure_reason}",
-                        result.failure_reason)
+        raise JobFailed(
+            f"monitoring job {name} failed: {result.failure_reason}",
+            result.failure_reason,
+        )
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
     violations = _violations(local)
-    report = MonitorReport(name, result.status, result.exit_message, violations, local, [])
+    report = MonitorReport(
+        name, result.status, result.exit_message, violations, local, []
+    )
     p.say(f"  {result.exit_message or result.status}")
     for v in violations:
-        p.say(f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: "
-              f"{v.get('description')}")
-    outcome = MonitoringOutcome(endpoint["name"], name, violations,
-                                str(report.report_html or local),
-                                endpoint.get("invocations", 0), endpoint.get("errors", 0))
+        p.say(
+            f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: "
+            f"{v.get('description')}"
+        )
+    outcome = MonitoringOutcome(
+        endpoint["name"],
+        name,
+        violations,
+        str(report.report_html or local),
+        endpoint.get("invocations", 0),
+        endpoint.get("errors", 0),
+    )
     raised = evaluate(p.config.alerts.rules, outcome)
     p.alerts.deliver(raised)
     if not raised:
         p.say("  no alert raised")
     if report.report_html:
         p.say(f"  report: {report.report_html}")
-    p.save(last_monitor={"job": name, "violations": len(violations), "folder": str(local),
-                         "alerts": [a.rule for a in raised]})
-    return MonitorReport(name, result.status, result.exit_message, violations, local, raised)
+    p.save(
+        last_monitor={
+            "job": name,
+            "violations": len(violations),
+            "folder": str(local),
+            "alerts": [a.rule for a in raised],
+        }
+    )
+    return MonitorReport(
+        name, result.status, result.exit_message, violations, local, raised
+    )
 
 
 def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
     """The baseline output holding `filename`: a local copy the job can mount."""
     matches = sorted(local.rglob(filename))
     if not matches:
-        raise LifecycleError(f"the baseline job {base['job']} left no {filename} in "
-                             f"{local}: rerun `baseline`")
+        raise LifecycleError(
+            f"the baseline job {base['job']} left no {filename} in "
+            f"{local}: rerun `baseline`"
+        )
     if p.backend.name == "aws":
         return f"{base['location']}/{matches[0].relative_to(local).as_posix()}"
     # A file location: the job gets a copy of just that file in the mounted folder.
@@ -434,7 +546,7 @@ def _violations(folder: Path) -> list[dict[str, str]]:
     return json.loads(found[0].read_text()).get("violations", [])
 
 
-# --- status / teardown --------------------------------------------------------------------
+# --- status / teardown ----------------------------------------------------------------
 def status(p: Project) -> dict[str, Any]:
     group = p.config.registry.model_group
     return {
@@ -463,13 +575,15 @@ def teardown(p: Project) -> list[str]:
     containers = cleanup() if cleanup is not None else []
     p.state.pop("endpoint", None)
     p.save()
-    p.say(f"teardown: deleted endpoint(s) {removed or 'none'}; removed "
-          f"{len(containers)} other container(s)"
-          + (f" ({', '.join(c[:12] for c in containers)})" if containers else ""))
+    p.say(
+        f"teardown: deleted endpoint(s) {removed or 'none'}; removed "
+        f"{len(containers)} other container(s)"
+        + (f" ({', '.join(c[:12] for c in containers)})" if containers else "")
+    )
     return removed + containers
 
 
-# --- the whole lifecycle ----------------------------------------------------------------
+# --- the whole lifecycle --------------------------------------------------------------
 def run(p: Project, keep: bool = False) -> dict[str, Any]:
     """Every step in order, as the demo runs them; tears down unless `keep`."""
     timings: dict[str, float] = {}
@@ -489,18 +603,25 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
         run_ = step("train", lambda: train(p))
         version = step("register", lambda: register(p))
         if version.approval != registry.APPROVED:
-            step("approve", lambda: approve(p, version.version,
-                                            reason="approved by the demo run"))
+            step(
+                "approve",
+                lambda: approve(p, version.version, reason="approved by the demo run"),
+            )
         step("deploy", lambda: deploy(p))
         held = step("predict held-out traffic", lambda: predict(p))
         step("baseline", lambda: baseline(p))
-        healthy = step("monitor held-out window",
-                       lambda: monitor(p, *held[1], schedule_name="demo-held-out"))
+        healthy = step(
+            "monitor held-out window",
+            lambda: monitor(p, *held[1], schedule_name="demo-held-out"),
+        )
         drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
-        found = step("monitor drifted window",
-                     lambda: monitor(p, *drifted[1], schedule_name="demo-drifted"))
+        found = step(
+            "monitor drifted window",
+            lambda: monitor(p, *drifted[1], schedule_name="demo-drifted"),
+        )
         summary = {
-            "metrics": run_.metrics, "model_version": version.version,
+            "metrics": run_.metrics,
+            "model_version": version.version,
             "held_out_violations": len(healthy.violations),
             "drift_violations": found.violations,
             "alerts": [a.to_dict() for a in found.alerts],

@@ -51,38 +51,59 @@ class ModelVersion:
 
 
 class ModelRegistry(Protocol):
-    def register(self, group: str, model_artifact: str, image: str,
-                 metrics: dict[str, float], lineage: dict[str, Any]) -> ModelVersion: ...
+    def register(
+        self,
+        group: str,
+        model_artifact: str,
+        image: str,
+        metrics: dict[str, float],
+        lineage: dict[str, Any],
+    ) -> ModelVersion: ...
     def get(self, group: str, version: int) -> ModelVersion: ...
     def list(self, group: str) -> list[ModelVersion]: ...
-    def set_approval(self, group: str, version: int, approval: str,
-                     reason: str = "") -> ModelVersion: ...
+    def set_approval(
+        self, group: str, version: int, approval: str, reason: str = ""
+    ) -> ModelVersion: ...
 
 
-def latest(registry: ModelRegistry, group: str, approval: str | None = None
-           ) -> ModelVersion | None:
+def latest(
+    registry: ModelRegistry, group: str, approval: str | None = None
+) -> ModelVersion | None:
     """The newest version of a group, optionally only among those with `approval`."""
-    versions = [v for v in registry.list(group) if approval is None or v.approval == approval]
+    versions = [
+        v for v in registry.list(group) if approval is None or v.approval == approval
+    ]
     return max(versions, key=lambda v: v.version) if versions else None
 
 
-def auto_approval(rule: ApprovalRule, candidate: ModelVersion,
-                  approved: ModelVersion | None) -> tuple[str, str]:
+def auto_approval(
+    rule: ApprovalRule, candidate: ModelVersion, approved: ModelVersion | None
+) -> tuple[str, str]:
     """Apply the rule: (Approved | PendingManualApproval, why)."""
     value = candidate.metrics.get(rule.metric)
     if value is None:
-        return PENDING, (f"metric {rule.metric!r} not reported by the run "
-                         f"(it reported {sorted(candidate.metrics)})")
+        return PENDING, (
+            f"metric {rule.metric!r} not reported by the run "
+            f"(it reported {sorted(candidate.metrics)})"
+        )
     better = (lambda a, b: a >= b) if rule.direction == "max" else (lambda a, b: a <= b)
     if not better(value, rule.threshold):
         word = "below" if rule.direction == "max" else "above"
-        return PENDING, f"{rule.metric}={value:.4g} is {word} the threshold {rule.threshold:g}"
+        return (
+            PENDING,
+            f"{rule.metric}={value:.4g} is {word} the threshold {rule.threshold:g}",
+        )
     if rule.not_worse_than_approved and approved is not None:
         previous = approved.metrics.get(rule.metric)
         if previous is not None and not better(value, previous):
-            return PENDING, (f"{rule.metric}={value:.4g} is worse than approved version "
-                             f"{approved.version} ({previous:.4g})")
-    return APPROVED, f"auto-approved: {rule.metric}={value:.4g} meets {rule.threshold:g}"
+            return PENDING, (
+                f"{rule.metric}={value:.4g} is worse than approved version "
+                f"{approved.version} ({previous:.4g})"
+            )
+    return (
+        APPROVED,
+        f"auto-approved: {rule.metric}={value:.4g} meets {rule.threshold:g}",
+    )
 
 
 SCHEMA = """
@@ -107,20 +128,43 @@ class LocalRegistry:
     def __init__(self, state_dir: Path):
         self.conn = store.connect(state_dir, SCHEMA)
 
-    def register(self, group: str, model_artifact: str, image: str,
-                 metrics: dict[str, float], lineage: dict[str, Any]) -> ModelVersion:
+    def register(
+        self,
+        group: str,
+        model_artifact: str,
+        image: str,
+        metrics: dict[str, float],
+        lineage: dict[str, Any],
+    ) -> ModelVersion:
         with store.transaction(self.conn) as conn:
             (top,) = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM model_versions WHERE model_group = ?",
+                "SELECT COALESCE(MAX(version), 0) FROM model_versions "
+                "WHERE model_group = ?",
                 (group,),
             ).fetchone()
-            version = ModelVersion(group=group, version=top + 1, model_artifact=model_artifact,
-                                   image=image, metrics=dict(metrics), approval=PENDING,
-                                   created_at=store.utc_now(), lineage=dict(lineage))
+            version = ModelVersion(
+                group=group,
+                version=top + 1,
+                model_artifact=model_artifact,
+                image=image,
+                metrics=dict(metrics),
+                approval=PENDING,
+                created_at=store.utc_now(),
+                lineage=dict(lineage),
+            )
             conn.execute(
                 "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (group, version.version, model_artifact, image, store.dumps(metrics),
-                 PENDING, "", version.created_at, store.dumps(lineage)),
+                (
+                    group,
+                    version.version,
+                    model_artifact,
+                    image,
+                    store.dumps(metrics),
+                    PENDING,
+                    "",
+                    version.created_at,
+                    store.dumps(lineage),
+                ),
             )
         return version
 
@@ -132,18 +176,21 @@ class LocalRegistry:
         if row is None:
             known = [v.version for v in self.list(group)]
             raise VersionNotFound(
-                f"model group {group!r} has no version {version}; versions: {known or 'none'}"
+                f"model group {group!r} has no version {version}; "
+                f"versions: {known or 'none'}"
             )
         return _version(row)
 
     def list(self, group: str) -> list[ModelVersion]:
         rows = self.conn.execute(
-            "SELECT * FROM model_versions WHERE model_group = ? ORDER BY version", (group,)
+            "SELECT * FROM model_versions WHERE model_group = ? ORDER BY version",
+            (group,),
         )
         return [_version(r) for r in rows]
 
-    def set_approval(self, group: str, version: int, approval: str,
-                     reason: str = "") -> ModelVersion:
+    def set_approval(
+        self, group: str, version: int, approval: str, reason: str = ""
+    ) -> ModelVersion:
         if approval not in APPROVAL_STATUSES:
             raise RegistryError(
                 f"approval {approval!r} is not one of {', '.join(APPROVAL_STATUSES)}"
@@ -163,8 +210,13 @@ class LocalRegistry:
 
 def _version(row) -> ModelVersion:
     return ModelVersion(
-        group=row["model_group"], version=row["version"], model_artifact=row["model_artifact"],
-        image=row["image"], metrics=store.loads(row["metrics"]), approval=row["approval"],
-        created_at=row["created_at"], lineage=store.loads(row["lineage"]),
+        group=row["model_group"],
+        version=row["version"],
+        model_artifact=row["model_artifact"],
+        image=row["image"],
+        metrics=store.loads(row["metrics"]),
+        approval=row["approval"],
+        created_at=row["created_at"],
+        lineage=store.loads(row["lineage"]),
         approval_reason=row["approval_reason"],
     )

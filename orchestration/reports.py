@@ -27,27 +27,37 @@ def _bars(values: list[float | None], labels: list[str]) -> str:
             f'<text x="{width + 4}" y="{y + 11}" font-size="11">{escape(text)}</text>'
         )
     height = 18 * len(values)
-    return (f'<svg width="{BAR_WIDTH + 70}" height="{height}" role="img">'
-            + "".join(rows) + "</svg>")
+    return (
+        f'<svg width="{BAR_WIDTH + 70}" height="{height}" role="img">'
+        + "".join(rows)
+        + "</svg>"
+    )
 
 
 def runs_html(runs: list[Any], table: dict[str, Any]) -> str:
-    """The `runs compare` table: metrics as bars, differing hyperparameters highlighted."""
+    """The `runs compare` table: metric bars, differing hyperparameters marked."""
     ids = [r.run_id for r in runs]
     head = "".join(f"<th>{escape(i)}</th>" for i in ids)
     legend = "".join(
         f'<span style="color:{COLOURS[i % len(COLOURS)]}">&#9632;</span> {escape(r)} '
-        for i, r in enumerate(ids))
+        for i, r in enumerate(ids)
+    )
     metric_rows = "".join(
         f"<tr><td>{escape(name)}</td><td>{_bars(values, ids)}</td></tr>"
-        for name, values in table["metrics"].items())
+        for name, values in table["metrics"].items()
+    )
     hp_rows = "".join(
-        f'<tr{" class=diff" if name in table["differing_hyperparameters"] else ""}>'
+        f"<tr{' class=diff' if name in table['differing_hyperparameters'] else ''}>"
         f"<td>{escape(name)}</td>"
-        + "".join(f"<td>{escape(str(v))}</td>" for v in values) + "</tr>"
-        for name, values in table["hyperparameters"].items())
-    data_note = ("the training data differ between these runs" if table["data_changed"]
-                 else "all runs used the same data (same sha256)")
+        + "".join(f"<td>{escape(str(v))}</td>" for v in values)
+        + "</tr>"
+        for name, values in table["hyperparameters"].items()
+    )
+    data_note = (
+        "the training data differ between these runs"
+        if table["data_changed"]
+        else "all runs used the same data (same sha256)"
+    )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Training runs compared</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;text-align:left}}
@@ -57,3 +67,84 @@ tr.diff td{{background:#fff3cd}}</style></head>
 <h2>Hyperparameters</h2><table><tr><th></th>{head}</tr>{hp_rows}</table>
 </body></html>
 """
+
+
+# --- drift picture: baseline vs current distribution of one feature ---------------
+def _feature(stats: dict[str, Any], name: str) -> dict[str, Any]:
+    for feature in stats.get("features", []):
+        if feature.get("name") == name:
+            return feature
+    raise KeyError(
+        f"feature {name!r} is not in the statistics "
+        f"({[f.get('name') for f in stats.get('features', [])]})"
+    )
+
+
+def _shares(feature: dict[str, Any]) -> list[tuple[Any, Any, float]]:
+    """(lower, upper, share) per bucket; categorical: (value, value, share)."""
+    numeric = feature.get("numerical_statistics")
+    if numeric is not None:
+        buckets = numeric["distribution"]["kll"]["buckets"]
+        total = sum(b["count"] for b in buckets) or 1
+        return [
+            (b["lower_bound"], b["upper_bound"], b["count"] / total) for b in buckets
+        ]
+    buckets = feature["string_statistics"]["distribution"]["categorical"]["buckets"]
+    total = sum(b["count"] for b in buckets) or 1
+    return [(b["value"], b["value"], b["count"] / total) for b in buckets]
+
+
+def drift_svg(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    name: str,
+    width: int = 420,
+    height: int = 160,
+) -> str:
+    """Baseline (blue) and current (orange) shares of one feature, as inline SVG."""
+    base, now = _shares(_feature(baseline, name)), _shares(_feature(current, name))
+    top = max(s for *_, s in base + now) or 1.0
+    plot_h = height - 30
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" font-family="sans-serif" font-size="10">',
+        f'<text x="4" y="12" font-size="12">{escape(name)}: baseline '
+        f'<tspan fill="#4e79a7">&#9632;</tspan> vs current '
+        f'<tspan fill="#f28e2b">&#9632;</tspan></text>',
+    ]
+    if isinstance(base[0][0], str):  # categorical: side-by-side bars per value
+        values = sorted({v for v, *_ in base} | {v for v, *_ in now})
+        slot = (width - 10) / max(len(values), 1)
+        for series, colour, offset in ((base, "#4e79a7", 0.1), (now, "#f28e2b", 0.5)):
+            shares = {v: s for v, _, s in series}
+            for i, value in enumerate(values):
+                h = plot_h * shares.get(value, 0.0) / top
+                parts.append(
+                    f'<rect x="{5 + slot * (i + offset):.1f}" '
+                    f'y="{height - 14 - h:.1f}" width="{slot * 0.38:.1f}" '
+                    f'height="{h:.1f}" fill="{colour}"/>'
+                )
+        parts += [
+            f'<text x="{5 + slot * (i + 0.3):.1f}" y="{height - 2}">'
+            f"{escape(str(v))}</text>"
+            for i, v in enumerate(values)
+        ]
+    else:  # numeric: bucket shares over a shared axis
+        low = min(b[0] for b in base + now)
+        high = max(b[1] for b in base + now)
+        span = (high - low) or 1.0
+        for series, colour in ((base, "#4e79a7"), (now, "#f28e2b")):
+            for lo, hi, share in series:
+                x = 5 + (width - 10) * (lo - low) / span
+                w = max(1.0, (width - 10) * (hi - lo) / span)
+                h = plot_h * share / top
+                parts.append(
+                    f'<rect x="{x:.1f}" y="{height - 14 - h:.1f}" width="{w:.1f}" '
+                    f'height="{h:.1f}" fill="{colour}" fill-opacity="0.55"/>'
+                )
+        parts += [
+            f'<text x="5" y="{height - 2}">{low:g}</text>',
+            f'<text x="{width - 5}" y="{height - 2}" text-anchor="end">{high:g}</text>',
+        ]
+    parts.append("</svg>")
+    return "".join(parts)

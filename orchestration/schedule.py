@@ -25,9 +25,10 @@ from orchestration.backends.base import JobFailed
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def due_windows(last_end: datetime | None, now: datetime, minutes: int,
-                max_windows: int = 24) -> list[tuple[datetime, datetime]]:
-    """Whole windows ending at or before `now`, after `last_end` (the latest if None)."""
+def due_windows(
+    last_end: datetime | None, now: datetime, minutes: int, max_windows: int = 24
+) -> list[tuple[datetime, datetime]]:
+    """Whole windows ending by `now`, after `last_end` (only the latest if None)."""
     period = timedelta(minutes=minutes)
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
     latest_end = epoch + ((now - epoch) // period) * period
@@ -41,8 +42,11 @@ def due_windows(last_end: datetime | None, now: datetime, minutes: int,
     return windows[-max_windows:]
 
 
-def run_due(project: lifecycle.Project, now: datetime | None = None,
-            progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_due(
+    project: lifecycle.Project,
+    now: datetime | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Monitor every due window once; returns one record per execution."""
     minutes = project.config.monitoring.schedule_minutes
     last = project.state.get("schedule_last_end")
@@ -52,24 +56,34 @@ def run_due(project: lifecycle.Project, now: datetime | None = None,
     for start, end in due_windows(last_end, now or datetime.now(UTC), minutes):
         window = (start.strftime(ISO), end.strftime(ISO))
         try:
-            report = lifecycle.monitor(project, *window, progress=progress,
-                                       schedule_name=name)
-            executions.append({"window": window, "status": report.status,
-                               "violations": len(report.violations),
-                               "alerts": [a.rule for a in report.alerts]})
+            report = lifecycle.monitor(
+                project, *window, progress=progress, schedule_name=name
+            )
+            executions.append(
+                {
+                    "window": window,
+                    "status": report.status,
+                    "violations": len(report.violations),
+                    "alerts": [a.rule for a in report.alerts],
+                }
+            )
         except JobFailed as exc:
             project.say(f"  window {window[0]} → {window[1]}: Failed: {exc.reason}")
-            executions.append({"window": window, "status": "Failed",
-                               "failure_reason": exc.reason})
+            executions.append(
+                {"window": window, "status": "Failed", "failure_reason": exc.reason}
+            )
         project.save(schedule_last_end=window[1])
     if not executions:
         project.say("no monitoring window is due yet")
     return executions
 
 
-def run_schedule(project: lifecycle.Project, once: bool = False,
-                 max_runs: int | None = None,
-                 progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def run_schedule(
+    project: lifecycle.Project,
+    once: bool = False,
+    max_runs: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Local: monitor due windows now, then (unless `once`) at each boundary."""
     if project.backend.name == "aws":
         return [create_aws_schedule(project)]
@@ -77,7 +91,9 @@ def run_schedule(project: lifecycle.Project, once: bool = False,
     period = project.config.monitoring.schedule_minutes * 60
     while not once and (max_runs is None or len(executions) < max_runs):
         wait = period - (time.time() % period) + 1
-        project.say(f"next monitoring window closes in {wait / 60:.1f} min (Ctrl-C to stop)")
+        project.say(
+            f"next monitoring window closes in {wait / 60:.1f} min (Ctrl-C to stop)"
+        )
         time.sleep(wait)
         executions += run_due(project, progress=progress)
     return executions
@@ -91,10 +107,14 @@ def create_aws_schedule(project: lifecycle.Project) -> dict[str, Any]:
     endpoint = project.need("endpoint", "deploy")
     name = f"{endpoint['name']}-monitoring"
     minutes = project.config.monitoring.schedule_minutes
-    expression = ("cron(0 * ? * * *)" if minutes == 60 else
-                  f"cron(0 */{max(1, minutes // 60)} ? * * *)")
+    expression = (
+        "cron(0 * ? * * *)"
+        if minutes == 60
+        else f"cron(0 */{max(1, minutes // 60)} ? * * *)"
+    )
     spec = ScheduleSpec(
-        schedule_name=name, endpoint_name=endpoint["name"],
+        schedule_name=name,
+        endpoint_name=endpoint["name"],
         image=project.backend.ensure_image(),
         statistics_uri=f"{base['location']}/statistics.json",
         constraints_uri=f"{base['location']}/constraints.json",
@@ -106,7 +126,9 @@ def create_aws_schedule(project: lifecycle.Project) -> dict[str, Any]:
     backend.create_monitoring_schedule(spec)
     features = tuple(project.state.get("features", ()))
     alarm = backend.create_drift_alarm(endpoint["name"], name, features)
-    project.say(f"monitoring schedule {name} ({expression}); alarm {alarm['alarm_name']} "
-                f"→ {alarm['topic_arn']}")
+    project.say(
+        f"monitoring schedule {name} ({expression}); alarm {alarm['alarm_name']} "
+        f"→ {alarm['topic_arn']}"
+    )
     project.save(schedule={"name": name, **alarm})
     return {"schedule": name, **alarm}

@@ -71,10 +71,21 @@ class Run:
 def code_revision(repo: Path = REPO_ROOT) -> str | None:
     """The git commit the code came from, marked -dirty when it has local changes."""
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=repo, capture_output=True, text=True, timeout=10).stdout
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{rev}-dirty" if dirty.strip() else rev
@@ -93,11 +104,15 @@ class Tracker:
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
         with store.transaction(self.conn) as conn:
-            conn.execute(f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row)
+            conn.execute(
+                f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row
+            )
         return run
 
     def get(self, run_id: str) -> Run:
-        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT * FROM runs WHERE run_id = ?", (run_id,)
+        ).fetchone()
         if row is None:
             raise RunNotFound(f"no run {run_id!r}: `runs list` shows the recorded runs")
         return _run(row)
@@ -108,7 +123,10 @@ class Tracker:
         if project:
             query += " WHERE project = ?"
             args = (project,)
-        return [_run(r) for r in self.conn.execute(query + " ORDER BY started_at, rowid", args)]
+        return [
+            _run(r)
+            for r in self.conn.execute(query + " ORDER BY started_at, rowid", args)
+        ]
 
     def latest(self, project: str, status: str | None = "Completed") -> Run | None:
         runs = [r for r in self.list(project) if status is None or r.status == status]
@@ -129,10 +147,14 @@ def compare(runs: list[Run]) -> dict[str, Any]:
     """Side by side: hyperparameters and metrics that differ, and all metrics."""
     hp_keys = sorted({k for r in runs for k in r.hyperparameters})
     metric_keys = sorted({k for r in runs for k in r.metrics})
-    differing = [k for k in hp_keys if len({r.hyperparameters.get(k) for r in runs}) > 1]
+    differing = [
+        k for k in hp_keys if len({r.hyperparameters.get(k) for r in runs}) > 1
+    ]
     return {
         "runs": [r.run_id for r in runs],
-        "hyperparameters": {k: [r.hyperparameters.get(k) for r in runs] for k in hp_keys},
+        "hyperparameters": {
+            k: [r.hyperparameters.get(k) for r in runs] for k in hp_keys
+        },
         "differing_hyperparameters": differing,
         "metrics": {k: [r.metrics.get(k) for r in runs] for k in metric_keys},
         "data_changed": len({store.dumps(r.data_hashes) for r in runs}) > 1,

@@ -21,6 +21,8 @@ BACKENDS = ("local", "aws")
 def get_backend(name: str, config: ProjectConfig) -> Backend:
     """The backend called `name`, built from the project config."""
     if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+        raise BackendError(
+            f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}"
+        )
     module = importlib.import_module(f"orchestration.backends.{name}")
     return module.create_backend(config)

@@ -71,15 +71,25 @@ class EndpointInvocationError(BackendError):
 
 
 def create_backend(config: ProjectConfig) -> LocalBackend:
-    return LocalBackend(config.state_dir, config.image, project=config.project,
-                        startup_timeout=config.endpoint.startup_timeout_seconds)
+    return LocalBackend(
+        config.state_dir,
+        config.image,
+        project=config.project,
+        startup_timeout=config.endpoint.startup_timeout_seconds,
+    )
 
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self, state_dir: Path, image: str, project: str = "default",
-                 startup_timeout: float = 120, client: Any = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        image: str,
+        project: str = "default",
+        startup_timeout: float = 120,
+        client: Any = None,
+    ):
         self.root = Path(state_dir).resolve() / "local"
         self.image = image
         self.project = project
@@ -128,8 +138,14 @@ class LocalBackend:
         import subprocess
 
         repo, _, tag = self.image.partition(":")
-        command = ["make", "-C", str(REPO_ROOT), "image", f"IMAGE_REPO={repo}",
-                   f"IMAGE_TAG={tag or 'latest'}"]
+        command = [
+            "make",
+            "-C",
+            str(REPO_ROOT),
+            "image",
+            f"IMAGE_REPO={repo}",
+            f"IMAGE_TAG={tag or 'latest'}",
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             raise BackendError(
@@ -155,8 +171,12 @@ class LocalBackend:
 
     # --- containers --------------------------------------------------------
     def _labels(self, kind: str, name: str) -> dict[str, str]:
-        return {f"{LABEL_PREFIX}.project": self.project, f"{LABEL_PREFIX}.kind": kind,
-                f"{LABEL_PREFIX}.name": name, f"{LABEL_PREFIX}.state": str(self.root)}
+        return {
+            f"{LABEL_PREFIX}.project": self.project,
+            f"{LABEL_PREFIX}.kind": kind,
+            f"{LABEL_PREFIX}.name": name,
+            f"{LABEL_PREFIX}.state": str(self.root),
+        }
 
     def _remove(self, container_id: str | None) -> None:
         if not container_id:
@@ -168,28 +188,41 @@ class LocalBackend:
         except docker.errors.NotFound:
             pass
 
-    def _run_job(self, job_name: str, kind: str, command: str, opt_ml: Path,
-                 environment: dict[str, str], max_runtime: float,
-                 progress: Progress) -> tuple[int | None, list[str], bool]:
+    def _run_job(
+        self,
+        job_name: str,
+        kind: str,
+        command: str,
+        opt_ml: Path,
+        environment: dict[str, str],
+        max_runtime: float,
+        progress: Progress,
+    ) -> tuple[int | None, list[str], bool]:
         """Run one job container to the end; (exit code, log lines, timed out)."""
         container = self.client.containers.create(
-            self.image, [command], environment=environment,
+            self.image,
+            [command],
+            environment=environment,
             volumes={str(opt_ml): {"bind": "/opt/ml", "mode": "rw"}},
-            labels=self._labels(kind, job_name), detach=True,
+            labels=self._labels(kind, job_name),
+            detach=True,
         )
         self.state.set_job_container(job_name, container.id)
         lines: list[str] = []
         try:
             container.start()
-            reader = threading.Thread(target=self._stream, args=(container, lines, progress),
-                                      daemon=True)
+            reader = threading.Thread(
+                target=self._stream, args=(container, lines, progress), daemon=True
+            )
             reader.start()
             timed_out = False
             try:
                 exit_code = container.wait(timeout=max_runtime)["StatusCode"]
             except Exception:  # noqa: BLE001 - the SDK raises a requests timeout
                 timed_out = True
-                progress(f"{job_name}: max runtime {max_runtime:g} s exceeded, stopping")
+                progress(
+                    f"{job_name}: max runtime {max_runtime:g} s exceeded, stopping"
+                )
                 container.stop(timeout=self.stop_grace_seconds)
                 exit_code = None
             reader.join(timeout=10)
@@ -224,15 +257,18 @@ class LocalBackend:
         return job_dir
 
     # --- training ------------------------------------------------------------
-    def run_training_job(self, spec: TrainingJobSpec, progress: Progress) -> TrainingJobResult:
+    def run_training_job(
+        self, spec: TrainingJobSpec, progress: Progress
+    ) -> TrainingJobResult:
         started = time.monotonic()
         job_dir = self._new_job_dir(spec.job_name, "training-job", spec)
         opt_ml = job_dir / "opt_ml"
         try:
             for sub in ("model", "output/data", "checkpoints"):
                 (opt_ml / sub).mkdir(parents=True, exist_ok=True)
-            artifacts.write_training_config(opt_ml, spec.hyperparameters,
-                                            sorted(spec.channels), spec.content_type)
+            artifacts.write_training_config(
+                opt_ml, spec.hyperparameters, sorted(spec.channels), spec.content_type
+            )
             for channel, location in spec.channels.items():
                 artifacts.copy_tree(Path(location), opt_ml / "input" / "data" / channel)
             environment = {
@@ -241,38 +277,66 @@ class LocalBackend:
                 **spec.environment,
             }
             exit_code, lines, timed_out = self._run_job(
-                spec.job_name, "training-job", "train", opt_ml, environment,
-                spec.max_runtime_seconds, progress,
+                spec.job_name,
+                "training-job",
+                "train",
+                opt_ml,
+                environment,
+                spec.max_runtime_seconds,
+                progress,
             )
-            result = self._training_result(spec, opt_ml, exit_code, lines, timed_out,
-                                           time.monotonic() - started)
+            result = self._training_result(
+                spec, opt_ml, exit_code, lines, timed_out, time.monotonic() - started
+            )
         except BaseException as exc:
             self.state.finish_job(spec.job_name, FAILED, {"failure_reason": str(exc)})
             raise
         self.state.finish_job(spec.job_name, result.status, result.to_dict())
         return result
 
-    def _training_result(self, spec: TrainingJobSpec, opt_ml: Path, exit_code: int | None,
-                         lines: list[str], timed_out: bool, duration: float
-                         ) -> TrainingJobResult:
+    def _training_result(
+        self,
+        spec: TrainingJobSpec,
+        opt_ml: Path,
+        exit_code: int | None,
+        lines: list[str],
+        timed_out: bool,
+        duration: float,
+    ) -> TrainingJobResult:
         metrics = dict(m for m in map(artifacts.parse_metric, lines) if m)
         if timed_out:
-            return TrainingJobResult(spec.job_name, STOPPED, None,
-                                     f"MaxRuntimeExceeded: stopped after "
-                                     f"{spec.max_runtime_seconds} s", metrics, duration)
+            return TrainingJobResult(
+                spec.job_name,
+                STOPPED,
+                None,
+                f"MaxRuntimeExceeded: stopped after {spec.max_runtime_seconds} s",
+                metrics,
+                duration,
+            )
         if exit_code != 0:
             reason = artifacts.read_head(opt_ml / "output" / "failure")
             return TrainingJobResult(
-                spec.job_name, FAILED, None,
-                f"AlgorithmError: {reason}" if reason else
-                f"AlgorithmError: Exit Code: {exit_code}", metrics, duration)
-        output = Path(spec.output_location or self.root / "artifacts") / spec.job_name / "output"
+                spec.job_name,
+                FAILED,
+                None,
+                f"AlgorithmError: {reason}"
+                if reason
+                else f"AlgorithmError: Exit Code: {exit_code}",
+                metrics,
+                duration,
+            )
+        output = (
+            Path(spec.output_location or self.root / "artifacts")
+            / spec.job_name
+            / "output"
+        )
         tarball = artifacts.make_tarball(opt_ml / "model", output / "model.tar.gz")
         data = opt_ml / "output" / "data"
         if any(data.iterdir()):
             artifacts.make_tarball(data, output / "output.tar.gz")
-        return TrainingJobResult(spec.job_name, COMPLETED, str(tarball), None, metrics,
-                                 duration)
+        return TrainingJobResult(
+            spec.job_name, COMPLETED, str(tarball), None, metrics, duration
+        )
 
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:sagemaker:local:{FAKE_ACCOUNT}:{kind}/{name}"
@@ -312,14 +376,21 @@ class LocalBackend:
             volumes[str(capture_dir)] = {"bind": CAPTURE_MOUNT, "mode": "rw"}
             environment.update(self._capture_environment(spec))
         container = self.client.containers.create(
-            self.image, ["serve"], environment=environment, volumes=volumes,
+            self.image,
+            ["serve"],
+            environment=environment,
+            volumes=volumes,
             ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
-            labels=self._labels("endpoint", spec.endpoint_name), detach=True,
+            labels=self._labels("endpoint", spec.endpoint_name),
+            detach=True,
         )
         # Recorded before it starts, so teardown finds it even if we crash now.
-        fields = dict(container_id=container.id, model_name=spec.model_name,
-                      model_artifact=spec.model_artifact,
-                      capture_destination=str(capture_dir) if capture_dir else None)
+        fields = dict(
+            container_id=container.id,
+            model_name=spec.model_name,
+            model_artifact=spec.model_artifact,
+            capture_destination=str(capture_dir) if capture_dir else None,
+        )
         if previous is None:
             self.state.save_endpoint(spec.endpoint_name, **fields)
         container.start()
@@ -327,15 +398,29 @@ class LocalBackend:
         if failure is not None:
             self._remove(container.id)
             if previous is not None:  # SageMaker keeps serving the old version
-                self.state.save_endpoint(spec.endpoint_name, status=IN_SERVICE,
-                                         failure_reason=f"update failed: {failure}")
-                raise BackendError(f"update of {spec.endpoint_name} failed, still serving "
-                                   f"the previous version: {failure}")
-            record = self.state.save_endpoint(spec.endpoint_name, status=FAILED,
-                                              container_id=None, failure_reason=failure)
+                self.state.save_endpoint(
+                    spec.endpoint_name,
+                    status=IN_SERVICE,
+                    failure_reason=f"update failed: {failure}",
+                )
+                raise BackendError(
+                    f"update of {spec.endpoint_name} failed, still serving "
+                    f"the previous version: {failure}"
+                )
+            record = self.state.save_endpoint(
+                spec.endpoint_name,
+                status=FAILED,
+                container_id=None,
+                failure_reason=failure,
+            )
             return self._info(record)
-        record = self.state.save_endpoint(spec.endpoint_name, status=IN_SERVICE, url=url,
-                                          failure_reason=None, **fields)
+        record = self.state.save_endpoint(
+            spec.endpoint_name,
+            status=IN_SERVICE,
+            url=url,
+            failure_reason=None,
+            **fields,
+        )
         if previous is not None and previous != container.id:
             self._remove(previous)
         return self._info(record)
@@ -366,7 +451,9 @@ class LocalBackend:
                 return None, f"the container exited during start-up: {logs[-800:]}"
             if url is None:
                 bindings = container.attrs["NetworkSettings"]["Ports"] or {}
-                host = (bindings.get(f"{CONTAINER_PORT}/tcp") or [{}])[0].get("HostPort")
+                host = (bindings.get(f"{CONTAINER_PORT}/tcp") or [{}])[0].get(
+                    "HostPort"
+                )
                 url = f"http://127.0.0.1:{host}" if host else None
             if url is not None:
                 try:
@@ -376,14 +463,19 @@ class LocalBackend:
                     pass
             time.sleep(0.2)
         logs = container.logs(tail=20).decode(errors="replace").strip()
-        return None, (f"/ping did not answer 200 within {self.startup_timeout:g} s: "
-                      f"{logs[-800:]}")
+        return None, (
+            f"/ping did not answer 200 within {self.startup_timeout:g} s: {logs[-800:]}"
+        )
 
     def _info(self, record: Any) -> EndpointInfo:
-        return EndpointInfo(endpoint_name=record.endpoint_name, status=record.status,
-                            url=record.url, capture_destination=record.capture_destination,
-                            model_name=record.model_name,
-                            failure_reason=record.failure_reason)
+        return EndpointInfo(
+            endpoint_name=record.endpoint_name,
+            status=record.status,
+            url=record.url,
+            capture_destination=record.capture_destination,
+            model_name=record.model_name,
+            failure_reason=record.failure_reason,
+        )
 
     def describe_endpoint(self, endpoint_name: str) -> EndpointInfo:
         record = self.state.endpoint(endpoint_name)
@@ -391,27 +483,40 @@ class LocalBackend:
             raise ResourceNotFound(f"no endpoint {endpoint_name!r}")
         return self._info(record)
 
-    def invoke_endpoint(self, endpoint_name: str, body: bytes, content_type: str,
-                        accept: str, inference_id: str | None = None) -> bytes:
+    def invoke_endpoint(
+        self,
+        endpoint_name: str,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        inference_id: str | None = None,
+    ) -> bytes:
         import requests
 
         record = self.state.endpoint(endpoint_name)
         if record is None or record.status != IN_SERVICE or not record.url:
             state = record.status if record else "missing"
-            raise ResourceNotFound(f"endpoint {endpoint_name!r} is not InService ({state})")
+            raise ResourceNotFound(
+                f"endpoint {endpoint_name!r} is not InService ({state})"
+            )
         headers = {"Content-Type": content_type, "Accept": accept}
         if inference_id:
             headers["X-Amzn-SageMaker-Inference-Id"] = inference_id
         try:
-            response = requests.post(f"{record.url}/invocations", data=body,
-                                     headers=headers, timeout=60)
+            response = requests.post(
+                f"{record.url}/invocations", data=body, headers=headers, timeout=60
+            )
         except requests.RequestException as exc:
-            raise BackendError(f"endpoint {endpoint_name!r} did not answer: {exc}") from None
+            raise BackendError(
+                f"endpoint {endpoint_name!r} did not answer: {exc}"
+            ) from None
         if response.status_code >= 400:
             raise EndpointInvocationError(
                 f"ModelError: received {response.status_code} from the container of "
                 f"{endpoint_name}: {response.text[:500]}",
-                response.status_code, response.text)
+                response.status_code,
+                response.text,
+            )
         return response.content
 
     def delete_endpoint(self, endpoint_name: str) -> None:
@@ -420,11 +525,14 @@ class LocalBackend:
             raise ResourceNotFound(f"no endpoint {endpoint_name!r} to delete")
         self._remove(record.container_id)
         self.state.delete_endpoint(endpoint_name)
-        shutil.rmtree(self.root / "endpoints" / endpoint_name / "models", ignore_errors=True)
+        shutil.rmtree(
+            self.root / "endpoints" / endpoint_name / "models", ignore_errors=True
+        )
 
     # --- processing --------------------------------------------------------------
-    def run_processing_job(self, spec: ProcessingJobSpec,
-                           progress: Progress) -> ProcessingJobResult:
+    def run_processing_job(
+        self, spec: ProcessingJobSpec, progress: Progress
+    ) -> ProcessingJobResult:
         started = time.monotonic()
         job_dir = self._new_job_dir(spec.job_name, "processing-job", spec)
         opt_ml = job_dir / "opt_ml"
@@ -435,25 +543,46 @@ class LocalBackend:
             for key, location in spec.inputs.items():
                 inside = processing_container_path(key)
                 if not inside.startswith("/opt/ml/"):
-                    raise BackendError(f"processing input {key!r} must be under /opt/ml")
-                artifacts.copy_tree(Path(location), opt_ml / inside[len("/opt/ml/"):])
+                    raise BackendError(
+                        f"processing input {key!r} must be under /opt/ml"
+                    )
+                artifacts.copy_tree(Path(location), opt_ml / inside[len("/opt/ml/") :])
             exit_code, lines, timed_out = self._run_job(
-                spec.job_name, "processing-job", spec.command, opt_ml,
-                dict(spec.environment), spec.max_runtime_seconds, progress)
+                spec.job_name,
+                "processing-job",
+                spec.command,
+                opt_ml,
+                dict(spec.environment),
+                spec.max_runtime_seconds,
+                progress,
+            )
             message = artifacts.read_head(opt_ml / "output" / "message")
             if exit_code == 0:
                 self._publish(output_dir, Path(spec.output_location))
-                result = ProcessingJobResult(spec.job_name, COMPLETED, message,
-                                             spec.output_location,
-                                             duration_seconds=time.monotonic() - started)
+                result = ProcessingJobResult(
+                    spec.job_name,
+                    COMPLETED,
+                    message,
+                    spec.output_location,
+                    duration_seconds=time.monotonic() - started,
+                )
             else:
-                reason = ("MaxRuntimeExceeded" if timed_out else
-                          message or artifacts.read_head(opt_ml / "output" / "failure")
-                          or f"AlgorithmError: Exit Code: {exit_code}; "
-                             f"{' | '.join(lines[-3:])}")
-                result = ProcessingJobResult(spec.job_name, FAILED, message,
-                                             spec.output_location, failure_reason=reason,
-                                             duration_seconds=time.monotonic() - started)
+                reason = (
+                    "MaxRuntimeExceeded"
+                    if timed_out
+                    else message
+                    or artifacts.read_head(opt_ml / "output" / "failure")
+                    or f"AlgorithmError: Exit Code: {exit_code}; "
+                    f"{' | '.join(lines[-3:])}"
+                )
+                result = ProcessingJobResult(
+                    spec.job_name,
+                    FAILED,
+                    message,
+                    spec.output_location,
+                    failure_reason=reason,
+                    duration_seconds=time.monotonic() - started,
+                )
         except BaseException as exc:
             self.state.finish_job(spec.job_name, FAILED, {"failure_reason": str(exc)})
             raise
@@ -480,12 +609,23 @@ class LocalBackend:
             if record.status == IN_SERVICE and not info["container_running"]:
                 info["status"] = "OutOfService"
             endpoints.append(info)
-        jobs = [{"job_name": j["job_name"], "kind": j["kind"], "status": j["status"],
-                 "started_at": j["started_at"], "ended_at": j["ended_at"],
-                 "failure_reason": (j["result"] or {}).get("failure_reason")}
-                for j in self.state.jobs()]
-        return {"backend": self.name, "image": self.image, "jobs": jobs,
-                "endpoints": endpoints}
+        jobs = [
+            {
+                "job_name": j["job_name"],
+                "kind": j["kind"],
+                "status": j["status"],
+                "started_at": j["started_at"],
+                "ended_at": j["ended_at"],
+                "failure_reason": (j["result"] or {}).get("failure_reason"),
+            }
+            for j in self.state.jobs()
+        ]
+        return {
+            "backend": self.name,
+            "image": self.image,
+            "jobs": jobs,
+            "endpoints": endpoints,
+        }
 
     def _running(self, container_id: str | None) -> bool:
         if not container_id:
@@ -498,7 +638,7 @@ class LocalBackend:
             return False
 
     def cleanup(self) -> list[str]:
-        """Remove every container still recorded (endpoints, interrupted jobs), by id."""
+        """Remove every container still recorded (endpoints, stray jobs), by id."""
         removed = []
         for record in self.state.endpoints():
             self.delete_endpoint(record.endpoint_name)
@@ -507,7 +647,8 @@ class LocalBackend:
         for job in self.state.jobs():
             if job["container_id"]:
                 self._remove(job["container_id"])
-                self.state.finish_job(job["job_name"], STOPPED,
-                                      {"failure_reason": "stopped by teardown"})
+                self.state.finish_job(
+                    job["job_name"], STOPPED, {"failure_reason": "stopped by teardown"}
+                )
                 removed.append(job["container_id"])
         return removed

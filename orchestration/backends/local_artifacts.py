@@ -24,8 +24,11 @@ METRIC_LINE = re.compile(
     r"^\s*(?P<name>[A-Za-z_][\w.:/-]*)\s*=\s*"
     r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
 )
-RESOURCE_CONFIG = {"current_host": "algo-1", "hosts": ["algo-1"],
-                   "network_interface_name": "eth0"}
+RESOURCE_CONFIG = {
+    "current_host": "algo-1",
+    "hosts": ["algo-1"],
+    "network_interface_name": "eth0",
+}
 
 
 def parse_metric(line: str) -> tuple[str, float] | None:
@@ -35,17 +38,29 @@ def parse_metric(line: str) -> tuple[str, float] | None:
     return match["name"], float(match["value"])
 
 
-def write_training_config(opt_ml: Path, hyperparameters: dict[str, str],
-                          channels: list[str], content_type: str) -> None:
+def write_training_config(
+    opt_ml: Path,
+    hyperparameters: dict[str, str],
+    channels: list[str],
+    content_type: str,
+) -> None:
     """The three config files SageMaker writes for a training job."""
     config = opt_ml / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (config / "inputdataconfig.json").write_text(json.dumps({
-        channel: {"ContentType": content_type, "TrainingInputMode": "File",
-                  "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
-        for channel in channels
-    }))
+    (config / "inputdataconfig.json").write_text(
+        json.dumps(
+            {
+                channel: {
+                    "ContentType": content_type,
+                    "TrainingInputMode": "File",
+                    "S3DistributionType": "FullyReplicated",
+                    "RecordWrapperType": "None",
+                }
+                for channel in channels
+            }
+        )
+    )
     (config / "resourceconfig.json").write_text(json.dumps(RESOURCE_CONFIG))
 
 
@@ -91,12 +106,14 @@ def extract_tarball(tarball: Path, destination: Path) -> Path:
                 target = (root / member.name).resolve()
                 if not (target == root or root in target.parents):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which would land outside the "
+                        f"{tarball} holds {member.name!r}, which would land outside "
+                        "the "
                         f"model folder; refusing to extract it"
                     )
                 if not (member.isfile() or member.isdir()):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which is not a plain file or folder"
+                        f"{tarball} holds {member.name!r}, which is not a plain file "
+                        "or folder"
                     )
             tar.extractall(root, filter="data")
     except tarfile.TarError as exc:

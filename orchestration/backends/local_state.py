@@ -74,8 +74,10 @@ class LocalState:
 
     def set_job_container(self, job_name: str, container_id: str) -> None:
         with store.transaction(self.conn) as conn:
-            conn.execute("UPDATE local_jobs SET container_id = ? WHERE job_name = ?",
-                         (container_id, job_name))
+            conn.execute(
+                "UPDATE local_jobs SET container_id = ? WHERE job_name = ?",
+                (container_id, job_name),
+            )
 
     def finish_job(self, job_name: str, status: str, result: dict[str, Any]) -> None:
         with store.transaction(self.conn) as conn:
@@ -118,7 +120,8 @@ class LocalState:
                 )
             sets = ", ".join(f"{k} = ?" for k in values)
             conn.execute(
-                f"UPDATE local_endpoints SET {sets}, updated_at = ? WHERE endpoint_name = ?",
+                f"UPDATE local_endpoints SET {sets}, updated_at = ? "
+                "WHERE endpoint_name = ?",
                 (*values.values(), now, name),
             )
         record = self.endpoint(name)
@@ -131,10 +134,19 @@ class LocalState:
 
     def live_container_ids(self) -> list[str]:
         """Every container id still recorded: running jobs and endpoints."""
-        ids = [r[0] for r in self.conn.execute(
-            "SELECT container_id FROM local_jobs WHERE container_id IS NOT NULL")]
-        ids += [r[0] for r in self.conn.execute(
-            "SELECT container_id FROM local_endpoints WHERE container_id IS NOT NULL")]
+        ids = [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT container_id FROM local_jobs WHERE container_id IS NOT NULL"
+            )
+        ]
+        ids += [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT container_id FROM local_endpoints "
+                "WHERE container_id IS NOT NULL"
+            )
+        ]
         return ids
 
     def close(self) -> None:

@@ -34,7 +34,10 @@ def webhook():
     server = HTTPServer(("127.0.0.1", 0), WebhookReceiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/alerts", WebhookReceiver.payloads
+    yield (
+        f"http://127.0.0.1:{server.server_address[1]}/alerts",
+        WebhookReceiver.payloads,
+    )
     server.shutdown()
     server.server_close()
 
@@ -59,4 +62,6 @@ def write_project(tmp_path: Path, image: str, webhook_url: str | None = None) ->
 
 def project_containers(docker_client, state_dir: Path) -> list[str]:
     label = f"sklearn-byoc.state={(state_dir / 'local').resolve()}"
-    return [c.id for c in docker_client.containers.list(all=True, filters={"label": label})]
+    return [
+        c.id for c in docker_client.containers.list(all=True, filters={"label": label})
+    ]

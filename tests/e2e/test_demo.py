@@ -11,26 +11,44 @@ from tests.e2e.conftest import project_containers, write_project
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestration", *args],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestration", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=timeout,
+    )
 
 
 def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
-        tmp_path, image, docker_client, webhook):
+    tmp_path, image, docker_client, webhook
+):
     url, received = webhook
     config = write_project(tmp_path, image, url)
     done = cli("run", "--config", str(config), "--quiet")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr
     out = done.stdout
-    for step in ("== prepare", "== train", "== register", "== deploy",
-                 "== predict held-out traffic", "== baseline", "== monitor held-out window",
-                 "== predict drifted traffic", "== monitor drifted window", "== teardown"):
+    for step in (
+        "== prepare",
+        "== train",
+        "== register",
+        "== deploy",
+        "== predict held-out traffic",
+        "== baseline",
+        "== monitor held-out window",
+        "== predict drifted traffic",
+        "== monitor drifted window",
+        "== teardown",
+    ):
         assert step in out
     summary = json.loads((tmp_path / "state" / "penguins.run-summary.json").read_text())
     assert summary["metrics"]["validation:accuracy"] >= 0.9
     assert summary["held_out_violations"] == 0  # no false alarm on held-out traffic
-    drifted = {v["feature_name"] for v in summary["drift_violations"]
-               if v["constraint_check_type"] == "baseline_drift_check"}
+    drifted = {
+        v["feature_name"]
+        for v in summary["drift_violations"]
+        if v["constraint_check_type"] == "baseline_drift_check"
+    }
     assert {"body_mass_g", "island"} <= drifted
     assert "any-drift" in {a["rule"] for a in summary["alerts"]}
     assert summary["report"].endswith("report.html")
@@ -63,8 +81,9 @@ def test_steps_run_one_cli_process_at_a_time(tmp_path, image, docker_client):
         assert "CompletedWithViolations" in monitored
         assert "[any-drift] data drift" in step("alerts")
         step("train")
-        assert "validation:accuracy" in step("runs", "compare", "--html",
-                                             str(tmp_path / "runs.html"))
+        assert "validation:accuracy" in step(
+            "runs", "compare", "--html", str(tmp_path / "runs.html")
+        )
         assert "<svg" in (tmp_path / "runs.html").read_text()
         assert "Approved" in step("register")
         assert "updating endpoint" in step("deploy")

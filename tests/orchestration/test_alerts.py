@@ -7,10 +7,16 @@ import pytest
 from orchestration.alerts import LocalAlerts, MonitoringOutcome, evaluate, post_webhook
 from orchestration.config import AlertRule, AlertsConfig
 
-DRIFT = {"feature_name": "body_mass_g", "constraint_check_type": "baseline_drift_check",
-         "description": "Numerical distance: 0.7 exceeds numerical threshold: 0.1"}
-DOMAIN = {"feature_name": "island", "constraint_check_type": "categorical_values_check",
-          "description": "..."}
+DRIFT = {
+    "feature_name": "body_mass_g",
+    "constraint_check_type": "baseline_drift_check",
+    "description": "Numerical distance: 0.7 exceeds numerical threshold: 0.1",
+}
+DOMAIN = {
+    "feature_name": "island",
+    "constraint_check_type": "categorical_values_check",
+    "description": "...",
+}
 RULES = (
     AlertRule("any-drift", "feature_drift"),
     AlertRule("mass-drift", "feature_drift", features=("body_mass_g",)),
@@ -21,7 +27,9 @@ RULES = (
 
 
 def outcome(violations, invocations=10, errors=0):
-    return MonitoringOutcome("ep", "job", violations, "/r/report.html", invocations, errors)
+    return MonitoringOutcome(
+        "ep", "job", violations, "/r/report.html", invocations, errors
+    )
 
 
 def test_no_violations_raise_nothing():
@@ -69,7 +77,9 @@ def receiver():
 
 def test_alerts_go_to_the_log_the_console_and_the_webhook(tmp_path, receiver):
     lines = []
-    sink = LocalAlerts(tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append)
+    sink = LocalAlerts(
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append
+    )
     alerts = evaluate(RULES[:1], outcome([DRIFT]))
     assert sink.deliver(alerts) == []
     assert lines == ["ALERT [any-drift] data drift on ep: body_mass_g"]
@@ -83,7 +93,9 @@ def test_alerts_go_to_the_log_the_console_and_the_webhook(tmp_path, receiver):
 def test_a_failing_webhook_is_reported_not_raised(tmp_path, receiver):
     Receiver.status = 500
     lines = []
-    sink = LocalAlerts(tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append)
+    sink = LocalAlerts(
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append
+    )
     problems = sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))
     assert len(problems) == 1 and "HTTP 500" in problems[0]
     assert sink.history()  # still logged

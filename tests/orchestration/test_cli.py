@@ -8,8 +8,23 @@ import pytest
 from orchestration.cli import STEPS_HELP, build_parser, main
 from orchestration.config import REPO_ROOT
 
-STEPS = ["prepare", "train", "register", "approve", "deploy", "predict", "baseline",
-         "monitor", "schedule", "status", "teardown", "run", "runs", "models", "alerts"]
+STEPS = [
+    "prepare",
+    "train",
+    "register",
+    "approve",
+    "deploy",
+    "predict",
+    "baseline",
+    "monitor",
+    "schedule",
+    "status",
+    "teardown",
+    "run",
+    "runs",
+    "models",
+    "alerts",
+]
 
 
 def test_every_step_has_help(capsys):
@@ -26,17 +41,25 @@ def test_options_work_before_and_after_the_step():
     parser = build_parser()
     before = parser.parse_args(["--backend", "aws", "--image", "x:1", "run"])
     after = parser.parse_args(["run", "--backend", "aws", "--image", "x:1"])
-    assert (before.backend, before.image) == (after.backend, after.image) == ("aws", "x:1")
+    assert (
+        (before.backend, before.image) == (after.backend, after.image) == ("aws", "x:1")
+    )
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["prepare", "--config", "/no/such.yaml"], "error: config file /no/such.yaml does not exist"),
+        (
+            ["prepare", "--config", "/no/such.yaml"],
+            "error: config file /no/such.yaml does not exist",
+        ),
         (["deploy"], "error: no approved version in penguins-species"),
         (["register"], "error: nothing to use from `train` yet"),
         (["monitor"], "error: nothing to use from `baseline` yet"),
-        (["approve", "--version", "3"], "error: model group 'penguins-species' has no version 3"),
+        (
+            ["approve", "--version", "3"],
+            "error: model group 'penguins-species' has no version 3",
+        ),
         (["runs", "compare"], "error: runs compare needs two runs"),
     ],
 )
@@ -51,21 +74,32 @@ def test_user_mistakes_are_one_line_errors(tmp_path, capsys, argv, message):
 def test_a_bad_config_key_is_named(tmp_path, capsys):
     bad = tmp_path / "config" / "bad.yaml"
     bad.parent.mkdir()
-    bad.write_text((REPO_ROOT / "config" / "penguins.yaml").read_text()
-                   .replace("max_runtime_seconds: 900", "max_runtime_seconds: soon"))
+    bad.write_text(
+        (REPO_ROOT / "config" / "penguins.yaml")
+        .read_text()
+        .replace("max_runtime_seconds: 900", "max_runtime_seconds: soon")
+    )
     assert main(["status", "--config", str(bad)]) == 1
-    assert "training.max_runtime_seconds must be a whole number" in capsys.readouterr().err
+    assert (
+        "training.max_runtime_seconds must be a whole number" in capsys.readouterr().err
+    )
 
 
 def test_console_module_entry_point_runs_without_a_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "orchestration", "models", "--state-dir", str(tmp_path)],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
     )
     assert done.returncode == 0 and done.stderr == ""
     bad = subprocess.run(
         [sys.executable, "-m", "orchestration", "explode"],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
     )
     assert bad.returncode == 2 and "invalid choice: 'explode'" in bad.stderr
     assert "Traceback" not in bad.stderr

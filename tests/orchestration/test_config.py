@@ -40,7 +40,10 @@ def test_aws_example_loads():
 def test_hyperparameters_become_strings_as_sagemaker_passes_them(tmp_path):
     config = load_config(write(tmp_path, MINIMAL))
     assert config.training.hyperparameters == {
-        "target": "species", "n_estimators": "10", "bootstrap": "true"}
+        "target": "species",
+        "n_estimators": "10",
+        "bootstrap": "true",
+    }
     assert config.state_dir == tmp_path / ".state"
 
 
@@ -48,15 +51,27 @@ def test_hyperparameters_become_strings_as_sagemaker_passes_them(tmp_path):
     ("text", "key"),
     [
         (MINIMAL + "extra_key: 1\n", "extra_key"),
-        (MINIMAL.replace("name: e", "name: e, instance_count: zero"),
-         "endpoint.instance_count"),
-        (MINIMAL.replace("model_group: g", "model_grup: g"), "registry.model_group is required"),
+        (
+            MINIMAL.replace("name: e", "name: e, instance_count: zero"),
+            "endpoint.instance_count",
+        ),
+        (
+            MINIMAL.replace("model_group: g", "model_grup: g"),
+            "registry.model_group is required",
+        ),
         (MINIMAL + "data2: 1\n", "data2"),
         (MINIMAL.replace("{target: species, ", "{"), "training.hyperparameters.target"),
-        (MINIMAL.replace("schema: config/s.yaml}",
-                         "schema: config/s.yaml, split: {train: 0.9, test: 0.5}}"),
-         "data.split.train"),
-        (MINIMAL + "alerts: {rules: [{name: x, kind: sometimes}]}\n", "alerts.rules[0].kind"),
+        (
+            MINIMAL.replace(
+                "schema: config/s.yaml}",
+                "schema: config/s.yaml, split: {train: 0.9, test: 0.5}}",
+            ),
+            "data.split.train",
+        ),
+        (
+            MINIMAL + "alerts: {rules: [{name: x, kind: sometimes}]}\n",
+            "alerts.rules[0].kind",
+        ),
         (MINIMAL + "alerts: {webhook_url: ftp://x}\n", "alerts.webhook_url"),
         (MINIMAL + "backend: gcp\n", "backend"),
     ],

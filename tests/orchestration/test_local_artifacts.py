@@ -23,14 +23,23 @@ def test_metric_lines(line, parsed):
 
 
 def test_training_config_files_are_sagemakers(tmp_path):
-    artifacts.write_training_config(tmp_path, {"max_depth": "5"}, ["train", "test"], "text/csv")
+    artifacts.write_training_config(
+        tmp_path, {"max_depth": "5"}, ["train", "test"], "text/csv"
+    )
     config = tmp_path / "input" / "config"
-    assert json.loads((config / "hyperparameters.json").read_text()) == {"max_depth": "5"}
+    assert json.loads((config / "hyperparameters.json").read_text()) == {
+        "max_depth": "5"
+    }
     channels = json.loads((config / "inputdataconfig.json").read_text())
-    assert channels["train"] == {"ContentType": "text/csv", "TrainingInputMode": "File",
-                                 "S3DistributionType": "FullyReplicated",
-                                 "RecordWrapperType": "None"}
-    assert json.loads((config / "resourceconfig.json").read_text())["hosts"] == ["algo-1"]
+    assert channels["train"] == {
+        "ContentType": "text/csv",
+        "TrainingInputMode": "File",
+        "S3DistributionType": "FullyReplicated",
+        "RecordWrapperType": "None",
+    }
+    assert json.loads((config / "resourceconfig.json").read_text())["hosts"] == [
+        "algo-1"
+    ]
 
 
 def test_model_tarball_round_trip(tmp_path):

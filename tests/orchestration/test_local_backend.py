@@ -266,7 +266,8 @@ def test_processing_jobs_publish_outputs_or_fail_with_the_message(
             "start_time": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "end_time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "baseline_statistics": "/opt/ml/processing/baseline/stats/statistics.json",
-            "baseline_constraints": "/opt/ml/processing/baseline/constraints/constraints.json",
+            "baseline_constraints": "/opt/ml/processing/baseline/constraints/"
+            "constraints.json",
         },
     )
     failed = backend.run_processing_job(monitor, lambda line: None)
@@ -275,7 +276,7 @@ def test_processing_jobs_publish_outputs_or_fail_with_the_message(
 
 
 def test_fetch_and_upload_are_local_folders(backend, processed, tmp_path):
-    assert backend.upload_data(processed / "train", "x") == str((processed / "train"))
+    assert backend.upload_data(processed / "train", "x") == str(processed / "train")
     copied = backend.fetch(str(processed / "train"), tmp_path / "copy")
     assert (copied / "train.csv").read_bytes() == (
         processed / "train" / "train.csv"

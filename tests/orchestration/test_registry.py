@@ -6,8 +6,13 @@ from orchestration.registry import APPROVED, PENDING, REJECTED, LocalRegistry
 
 
 def add(reg, accuracy, group="g"):
-    return reg.register(group, f"/m/{accuracy}.tar.gz", "img:1",
-                        {"validation:accuracy": accuracy}, {"run_id": f"run-{accuracy}"})
+    return reg.register(
+        group,
+        f"/m/{accuracy}.tar.gz",
+        "img:1",
+        {"validation:accuracy": accuracy},
+        {"run_id": f"run-{accuracy}"},
+    )
 
 
 def test_versions_count_up_per_group_and_survive_reopening(tmp_path):
@@ -36,7 +41,9 @@ def test_approval_is_recorded_and_latest_approved_is_found(tmp_path):
 def test_unknown_versions_and_statuses_are_clear_errors(tmp_path):
     reg = LocalRegistry(tmp_path)
     add(reg, 0.9)
-    with pytest.raises(registry.VersionNotFound, match=r"no version 7; versions: \[1\]"):
+    with pytest.raises(
+        registry.VersionNotFound, match=r"no version 7; versions: \[1\]"
+    ):
         reg.get("g", 7)
     with pytest.raises(registry.RegistryError, match="not one of Approved"):
         reg.set_approval("g", 1, "Maybe")

@@ -4,13 +4,22 @@ from orchestration.tracking import Run, RunNotFound, Tracker, code_revision, com
 
 
 def run(run_id, n_estimators, accuracy, data="abc"):
-    return Run(run_id=run_id, project="p", job_name=run_id, backend="local",
-               status="Completed", started_at=f"2026-01-01T00:00:0{run_id[-1]}Z",
-               duration_seconds=3.5, hyperparameters={"n_estimators": n_estimators,
-                                                      "target": "species"},
-               metrics={"validation:accuracy": accuracy}, data_hashes={"train": data},
-               image="img", image_digest="sha256:1", code_revision="deadbeef",
-               model_artifact="/m.tar.gz")
+    return Run(
+        run_id=run_id,
+        project="p",
+        job_name=run_id,
+        backend="local",
+        status="Completed",
+        started_at=f"2026-01-01T00:00:0{run_id[-1]}Z",
+        duration_seconds=3.5,
+        hyperparameters={"n_estimators": n_estimators, "target": "species"},
+        metrics={"validation:accuracy": accuracy},
+        data_hashes={"train": data},
+        image="img",
+        image_digest="sha256:1",
+        code_revision="deadbeef",
+        model_artifact="/m.tar.gz",
+    )
 
 
 def test_runs_are_recorded_with_everything_and_survive_reopening(tmp_path):

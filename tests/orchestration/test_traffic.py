@@ -4,12 +4,15 @@ import pytest
 from orchestration import traffic
 from orchestration.config import DriftConfig
 
-ROWS = pd.DataFrame({"island": ["Dream", "Biscoe"], "body_mass_g": ["3250", ""],
-                     "sex": ["female", ""]})
+ROWS = pd.DataFrame(
+    {"island": ["Dream", "Biscoe"], "body_mass_g": ["3250", ""], "sex": ["female", ""]}
+)
 
 
 def test_drift_shifts_and_overrides_without_touching_the_input():
-    out = traffic.drift(ROWS, DriftConfig({"body_mass_g": 1500.0}, {"island": "Torgersen"}))
+    out = traffic.drift(
+        ROWS, DriftConfig({"body_mass_g": 1500.0}, {"island": "Torgersen"})
+    )
     assert out["body_mass_g"].iloc[0] == 4750 and pd.isna(out["body_mass_g"].iloc[1])
     assert out["island"].tolist() == ["Torgersen", "Torgersen"]
     assert ROWS["body_mass_g"].tolist() == ["3250", ""]
