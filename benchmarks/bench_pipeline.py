@@ -225,6 +225,8 @@ def main() -> int:
         window_end = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
         baseline_out = work / "baseline" / "0"
 
+        base = lifecycle.BASELINE_FILES
+
         def monitor_spec(i):
             return ProcessingJobSpec(
                 f"bench-monitor-{i}",
@@ -242,8 +244,8 @@ def main() -> int:
                     "output_path": "/opt/ml/processing/output",
                     "start_time": window_start,
                     "end_time": window_end,
-                    "baseline_statistics": "/opt/ml/processing/baseline/stats/statistics.json",
-                    "baseline_constraints": "/opt/ml/processing/baseline/constraints/constraints.json",
+                    "baseline_statistics": f"{base}/stats/statistics.json",
+                    "baseline_constraints": f"{base}/constraints/constraints.json",
                 },
             )
 
