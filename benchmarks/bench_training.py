@@ -90,14 +90,18 @@ def main() -> None:
         start = time.perf_counter()
         write_dataset(data, args.rows)
         size_mb = data.stat().st_size / 1e6
-        print(f"dataset: {args.rows} rows x 20 columns, {size_mb:.0f} MB "
-              f"(written in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"dataset: {args.rows} rows x 20 columns, {size_mb:.0f} MB "
+            f"(written in {time.perf_counter() - start:.1f} s)"
+        )
         references, trains = [], []
         for i in range(args.repeats):
             references.append(time_reference(data))
             trains.append(time_train(Path(tmp) / f"opt_ml_{i}", data))
-            print(f"run {i}: read_csv {references[-1]:.2f} s, "
-                  f"train minus fit {trains[-1][0]:.2f} s")
+            print(
+                f"run {i}: read_csv {references[-1]:.2f} s, "
+                f"train minus fit {trains[-1][0]:.2f} s"
+            )
         reference = min(references)
         best_train, phases = min(trains, key=lambda t: t[0])
         print(f"reference pandas.read_csv: {reference:.2f} s")

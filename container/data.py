@@ -143,7 +143,7 @@ def read_inputdataconfig(opt_ml: OptMl) -> dict[str, dict[str, Any]]:
 def discover_channels(
     opt_ml: OptMl, env_channels: Mapping[str, str] | None = None
 ) -> dict[str, ChannelSpec]:
-    """Channels from inputdataconfig.json, SM_CHANNEL_* and the data folder's sub-folders."""
+    """Channels named by inputdataconfig.json, SM_CHANNEL_* and the data sub-folders."""
     config = read_inputdataconfig(opt_ml)
     env_channels = dict(env_channels or {})
     names = set(config) | set(env_channels)
@@ -232,7 +232,8 @@ def list_files(spec: ChannelSpec) -> list[Path]:
     """
     if spec.input_mode and spec.input_mode.lower() == "pipe":
         raise DataError(
-            f"channel {spec.name!r} uses Pipe input mode, which this image does not read: "
+            f"channel {spec.name!r} uses Pipe input mode, which this image does not "
+            f"read: "
             "use TrainingInputMode File or FastFile"
         )
     if not spec.folder.is_dir():
@@ -250,7 +251,8 @@ def list_files(spec: ChannelSpec) -> list[Path]:
     ]
     if not files:
         raise DataError(
-            f"channel {spec.name!r} has no data files under {spec.folder}: expected CSV, "
+            f"channel {spec.name!r} has no data files under {spec.folder}: expected "
+            f"CSV, "
             "JSON Lines or Parquet files (optionally .gz)"
         )
     return files
@@ -309,7 +311,7 @@ def detect_header(rows: list[list[str]]) -> bool:
     )
 
 
-# --- reading one file -------------------------------------------------------------------
+# --- reading one file -----------------------------------------------------------------
 def _read_csv(path: Path, header: bool) -> pd.DataFrame:
     try:
         # pyarrow parses in parallel and is several times faster on large files.
@@ -403,7 +405,7 @@ def read_file(
     return frame, described, has_header
 
 
-# --- a whole channel ------------------------------------------------------------------------
+# --- a whole channel ------------------------------------------------------------------
 def _check_columns_agree(
     channel: str, first: tuple[str, pd.DataFrame], other: tuple[str, pd.DataFrame]
 ) -> None:
@@ -420,13 +422,14 @@ def _check_columns_agree(
         detail.append(f"extra {extra}")
     raise DataError(
         f"channel {channel!r}: the files' columns disagree: {name} has {len(got)} "
-        f"columns but {first_name} has {len(expected)} ({'; '.join(detail)}). All files "
+        f"columns but {first_name} has {len(expected)} ({'; '.join(detail)}). All "
+        f"files "
         "of a channel must hold the same columns."
     )
 
 
 def read_channel(spec: ChannelSpec, header: bool | None = None) -> ChannelData:
-    """Read every file of a channel and concatenate them (columns in the first file's order)."""
+    """Read a channel's files and concatenate them, in the first file's column order."""
     declared, declared_header = parse_content_type(spec.content_type)
     if header is None:
         header = declared_header
@@ -442,7 +445,8 @@ def read_channel(spec: ChannelSpec, header: bool | None = None) -> ChannelData:
                 with_header = files[0].path if headers[0] else described.path
                 without = described.path if headers[0] else files[0].path
                 raise DataError(
-                    f"channel {spec.name!r}: {with_header} has a header row but {without} "
+                    f"channel {spec.name!r}: {with_header} has a header row but "
+                    f"{without} "
                     "does not; give all files a header, or none (or set the header "
                     "hyperparameter)"
                 )

@@ -41,7 +41,8 @@ class Algorithm:
         if path is None:
             usable = [a.name for a in ALGORITHMS.values() if a.supports(problem_type)]
             raise HyperparameterError(
-                f"algorithm={self.name!r} does not do {problem_type}; for {problem_type} "
+                f"algorithm={self.name!r} does not do {problem_type}; for "
+                f"{problem_type} "
                 f"use one of {usable}"
             )
         return path
@@ -154,7 +155,7 @@ class TrainingConfig:
         return out
 
 
-# --- parsing single values ---------------------------------------------------------------
+# --- parsing single values ------------------------------------------------------------
 def _fail(key: str, raw: str, expected: str) -> HyperparameterError:
     return HyperparameterError(
         f"hyperparameter {key}={raw!r} is invalid: expected {expected}"
@@ -162,7 +163,7 @@ def _fail(key: str, raw: str, expected: str) -> HyperparameterError:
 
 
 def parse_value(raw: str) -> Any:
-    """JSON-like coercion of a string hyperparameter; text that is not JSON stays text."""
+    """JSON-like coercion of a string hyperparameter; text that is no JSON stays."""
     text = raw.strip()
     lowered = text.lower()
     if lowered in ("none", "null"):
@@ -245,7 +246,7 @@ def parse_search(raw: str) -> dict[str, list[Any]]:
             "search",
             raw,
             f"a JSON object of parameter → list of values, e.g. {example}",
-        )  # noqa: B904
+        ) from None
     if not isinstance(space, dict) or not space:
         raise _fail("search", raw, f"a non-empty JSON object, e.g. {example}")
     for name, values in space.items():
@@ -258,11 +259,11 @@ def parse_search(raw: str) -> dict[str, list[Any]]:
     return space
 
 
-# --- the whole configuration ---------------------------------------------------------------
+# --- the whole configuration ----------------------------------------------------------
 def merge_hyperparameters(
     from_file: Mapping[str, str], from_env: Mapping[str, str]
 ) -> tuple[dict[str, str], list[str]]:
-    """hyperparameters.json wins over SM_HPS / SM_HP_*; returns (merged, overridden keys).
+    """hyperparameters.json wins over SM_HPS / SM_HP_*; returns (merged, overridden).
 
     The file is what the training job was created with (CreateTrainingJob's
     HyperParameters, shown in the console and recorded in lineage), so the
@@ -333,7 +334,7 @@ def _parse_option(key: str, raw: str) -> Any:
     )  # OPTIONS and this table disagree
 
 
-# --- building the estimator ----------------------------------------------------------------------
+# --- building the estimator -----------------------------------------------------------
 def estimator_class(algorithm: str, problem_type: str) -> type:
     module_name, _, class_name = (
         ALGORITHMS[algorithm].estimator_path(problem_type).partition(":")
@@ -349,7 +350,8 @@ def build_estimator(config: TrainingConfig, problem_type: str) -> Any:
     unknown = sorted(set(config.estimator_params) - set(allowed))
     if unknown:
         raise HyperparameterError(
-            f"unknown hyperparameter(s) {unknown}: not a training option ({', '.join(OPTIONS)}) "
+            f"unknown hyperparameter(s) {unknown}: not a training option "
+            f"({', '.join(OPTIONS)}) "
             f"nor a parameter of {cls.__name__} ({', '.join(sorted(allowed))})"
         )
     params = dict(config.estimator_params)
@@ -361,7 +363,7 @@ def build_estimator(config: TrainingConfig, problem_type: str) -> Any:
 
 
 def validate_params(estimator: Any) -> None:
-    """scikit-learn's own parameter check, run now rather than after the data is read."""
+    """scikit-learn's own parameter check, run before the data is read."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     check = getattr(estimator, "_validate_params", None)

@@ -26,11 +26,13 @@ REGRESSION_METRICS = ("rmse", "mae", "r2")
 
 
 def class_codes(values: Any, classes: Sequence[Any]) -> np.ndarray:
-    """Each value's position in `classes` (-1 if absent), by one vectorised hash lookup."""
+    """Each value's position in `classes` (-1 if absent), by a vectorised lookup."""
     return pd.Index(list(classes)).get_indexer(pd.Series(values).to_numpy())
 
 
-def confusion(true_codes: np.ndarray, predicted_codes: np.ndarray, size: int) -> np.ndarray:
+def confusion(
+    true_codes: np.ndarray, predicted_codes: np.ndarray, size: int
+) -> np.ndarray:
     """Rows: true class, columns: predicted class, counted with one bincount."""
     known = (true_codes >= 0) & (predicted_codes >= 0)
     flat = true_codes[known] * size + predicted_codes[known]
@@ -112,7 +114,9 @@ def classification_details(
 ) -> dict[str, Any]:
     """Confusion matrix (rows: true class, columns: predicted) and per-class scores."""
     labels = list(classes)
-    matrix = confusion(class_codes(y_true, labels), class_codes(y_pred, labels), len(labels))
+    matrix = confusion(
+        class_codes(y_true, labels), class_codes(y_pred, labels), len(labels)
+    )
     scores = per_class_scores(matrix)
     return {
         "labels": labels,
@@ -150,13 +154,15 @@ def evaluate(
     if problem_type == "regression":
         return regression_metrics(target, predicted), None
     classes = list(model.classes_)
-    proba = model.predict_proba(transformed) if hasattr(model, "predict_proba") else None
+    proba = (
+        model.predict_proba(transformed) if hasattr(model, "predict_proba") else None
+    )
     metrics = classification_metrics(target, predicted, proba, classes)
     return metrics, classification_details(target, predicted, classes)
 
 
 def metric_lines(metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
-    """One stable ``split:metric=value`` line per metric, for MetricDefinitions regexes."""
+    """One stable ``split:metric=value`` line per metric, for MetricDefinitions."""
     return [
         f"{split}:{name}={value:.6g}"
         for split, values in metrics.items()
@@ -164,7 +170,7 @@ def metric_lines(metrics: Mapping[str, Mapping[str, float]]) -> list[str]:
     ]
 
 
-# --- the HTML report -----------------------------------------------------------------------
+# --- the HTML report ------------------------------------------------------------------
 CELL = 46
 LABEL_WIDTH = 120
 
@@ -179,12 +185,14 @@ def _confusion_svg(details: Mapping[str, Any]) -> str:
     shares = matrix / row_totals
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'role="img" aria-label="confusion matrix" font-family="sans-serif" font-size="12">'
+        f'role="img" aria-label="confusion matrix" font-family="sans-serif" '
+        'font-size="12">'
     ]
     for j, label in enumerate(labels):
         x = LABEL_WIDTH + CELL * j + CELL / 2
+        y = LABEL_WIDTH - 6
         parts.append(
-            f'<text x="{x}" y="{LABEL_WIDTH - 6}" transform="rotate(-45 {x} {LABEL_WIDTH - 6})">'
+            f'<text x="{x}" y="{y}" transform="rotate(-45 {x} {y})">'
             f"{html.escape(label)}</text>"
         )
     for i, label in enumerate(labels):
@@ -250,7 +258,8 @@ def render_report(
     for split, split_details in details.items():
         sections.append(
             f"<section><h2>{html.escape(split)}: confusion matrix</h2>"
-            "<p>Rows: true class; columns: predicted class; colour: share of the row.</p>"
+            "<p>Rows: true class; columns: predicted class; colour: share of the "
+            "row.</p>"
             f"{_confusion_svg(split_details)}{_per_class_table(split_details)}</section>"
         )
     style = (

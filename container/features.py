@@ -41,7 +41,8 @@ class ColumnRoles:
 def _column_by_index(columns: Sequence[str], index: int, what: str) -> str:
     if not 0 <= index < len(columns):
         raise DataError(
-            f"{what} index {index} is out of range: the data has {len(columns)} columns "
+            f"{what} index {index} is out of range: the data has {len(columns)} "
+            f"columns "
             f"(0 to {len(columns) - 1})"
         )
     return columns[index]
@@ -74,7 +75,8 @@ def resolve_target(
             return lowered[name]
     raise DataError(
         "no target column: set the 'target' hyperparameter to a column name or 0-based "
-        f"position; without it a column named {', '.join(DEFAULT_TARGET_NAMES)} is used, "
+        f"position; without it a column named {', '.join(DEFAULT_TARGET_NAMES)} is "
+        f"used, "
         f"and the data has none of these. Columns: {list(columns)}"
     )
 
@@ -113,7 +115,7 @@ def select_columns(
     return ColumnRoles(target=target, features=tuple(chosen))
 
 
-# --- conversions shared by training and the saved pipeline -----------------------------
+# --- conversions shared by training and the saved pipeline ----------------------------
 def _is_text(series: pd.Series) -> bool:
     return series.dtype == object or isinstance(series.dtype, pd.StringDtype)
 
@@ -148,7 +150,7 @@ def to_category_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_float_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as float; None becomes NaN, text that is no number is an error."""
+    """Numeric columns as float; None becomes NaN, text that is no number fails."""
     frame = pd.DataFrame(frame)
     if all(dtype == np.float64 for dtype in frame.dtypes):
         return frame  # already what the imputer needs: skip a copy of the data
@@ -178,7 +180,8 @@ def _garbage_message(
     bad = int(invalid.sum())
     examples = list(dict.fromkeys(series[invalid].astype(str)))[:EXAMPLES_SHOWN]
     return (
-        f"column {column!r} in channel {channel!r} is numeric but {bad} of its {present} "
+        f"column {column!r} in channel {channel!r} is numeric but {bad} of its "
+        f"{present} "
         f"values ({bad / present:.1%}) are not numbers, e.g. {examples}; at most "
         f"{tolerance:.1%} may be (max_invalid_fraction={tolerance:g}; those become "
         "missing). Fix the values, raise max_invalid_fraction, or list the column in "
@@ -186,7 +189,7 @@ def _garbage_message(
     )
 
 
-# --- kinds and the schema --------------------------------------------------------------
+# --- kinds and the schema -------------------------------------------------------------
 KIND_SAMPLE_SIZE = 1000
 
 
@@ -216,7 +219,8 @@ def infer_kinds(
     empty = [c for c in features if frame[c].isna().all()]
     if empty:
         raise DataError(
-            f"feature columns {empty} are entirely empty (every value missing) in channel "
+            f"feature columns {empty} are entirely empty (every value missing) in "
+            f"channel "
             "'train'; drop them with drop_columns or fix the data"
         )
     kinds = {}
@@ -282,14 +286,15 @@ def infer_problem_type(target: pd.Series, requested: str) -> ProblemType:
 def prepare_target(
     target: pd.Series, problem_type: ProblemType, channel: str
 ) -> pd.Series:
-    """Labels as JSON-friendly ints or strings (classification) or floats (regression)."""
+    """Labels as JSON-friendly ints or strings (classification), floats (regression)."""
     name = target.name
     if problem_type == "regression":
         values, invalid = numeric_values(target)
         if invalid.any():
             examples = list(dict.fromkeys(target[invalid].astype(str)))[:EXAMPLES_SHOWN]
             raise DataError(
-                f"target {name!r} in channel {channel!r} must be numeric for regression "
+                f"target {name!r} in channel {channel!r} must be numeric for "
+                f"regression "
                 f"but holds {int(invalid.sum())} non-numbers, e.g. {examples}; set "
                 "problem_type=classification if these are classes"
             )
@@ -349,7 +354,7 @@ def build_schema(
     )
 
 
-# --- the preprocessing pipeline -----------------------------------------------------------
+# --- the preprocessing pipeline -------------------------------------------------------
 def build_preprocessor(schema: Schema, scale_numerics: bool, dense: bool) -> Any:
     """A ColumnTransformer: impute (+ scale) numerics, impute + one-hot categoricals."""
     from sklearn.compose import ColumnTransformer

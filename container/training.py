@@ -50,7 +50,7 @@ SEARCH_TRIALS_FILE = "search_trials.json"
 
 
 class TrainingStopped(BaseException):
-    """SIGTERM arrived: unwind everything (BaseException so no `except Exception` eats it)."""
+    """SIGTERM arrived: unwind (a BaseException: `except Exception` cannot eat it)."""
 
 
 class ConfigError(JobInputError):
@@ -65,7 +65,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-# --- stopping on SIGTERM ---------------------------------------------------------------
+# --- stopping on SIGTERM --------------------------------------------------------------
 class StopGuard:
     """Turns SIGTERM into `TrainingStopped` in the main thread, with a hard deadline.
 
@@ -133,9 +133,9 @@ def stopped_reason() -> str:
     )
 
 
-# --- outputs ----------------------------------------------------------------------------
+# --- outputs --------------------------------------------------------------------------
 def truncate_reason(reason: str) -> str:
-    """At most FAILURE_LIMIT characters, and bytes, as SageMaker keeps only that much."""
+    """At most FAILURE_LIMIT characters and bytes: SageMaker keeps only that much."""
     reason = reason.strip() or "Training failed for an unknown reason."
     while len(reason) > FAILURE_LIMIT or len(reason.encode()) > FAILURE_LIMIT:
         reason = reason[: min(len(reason), FAILURE_LIMIT) - 4].rstrip() + " ..."
@@ -173,7 +173,7 @@ def read_hyperparameters(opt_ml: OptMl) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
 
-# --- the job ---------------------------------------------------------------------------------
+# --- the job --------------------------------------------------------------------------
 @dataclasses.dataclass
 class Split:
     name: str
@@ -192,7 +192,7 @@ def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
 
 @contextmanager
 def recorded_warnings(sink: list[str]) -> Iterator[None]:
-    """Fit warnings (convergence, ...) go to the log and the manifest, not to the void."""
+    """Fit warnings (convergence, ...) go to the log and the manifest, not nowhere."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
@@ -229,7 +229,7 @@ def warm_up_imports() -> None:
 
 
 def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, Any]:
-    """Train and save the bundle; returns the manifest. Raises ByocError on bad input."""
+    """Train and save the bundle; returns the manifest. ByocError on bad input."""
     from container import data as data_io
     from container import estimators
     from container.features import (
@@ -253,7 +253,8 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     )
     for key in overridden:
         log(
-            f"hyperparameter {key}: hyperparameters.json wins over SM_HPS/SM_HP_{key.upper()}"
+            f"hyperparameter {key}: hyperparameters.json wins over "
+            f"SM_HPS/SM_HP_{key.upper()}"
         )
     config = estimators.parse_config(hyperparameters)
     if config.ignored:
@@ -266,7 +267,8 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         unused = sorted(set(specs) - used)
         if unused:
             log(
-                f"channels {unused} are not read by train (it reads train, validation, test)"
+                f"channels {unused} are not read by train (it reads train, "
+                f"validation, test)"
             )
         channels = {"train": data_io.read_channel(train_spec, config.header)}
         for name in data_io.EVALUATION_CHANNELS:
@@ -274,7 +276,8 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
                 channels[name] = data_io.read_channel(specs[name], config.header)
     for name, channel in channels.items():
         log(
-            f"channel {name}: {len(channel.frame)} rows from {len(channel.files)} file(s)"
+            f"channel {name}: {len(channel.frame)} rows from {len(channel.files)} "
+            f"file(s)"
         )
 
     with timed(timings, "prepare"):
@@ -307,7 +310,9 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         if config.search:
             estimators.check_search_space(config, estimator)
 
-        labelled = frame if frame[target].notna().all() else frame.loc[frame[target].notna()]
+        labelled = (
+            frame if frame[target].notna().all() else frame.loc[frame[target].notna()]
+        )
         kinds = infer_kinds(
             labelled,
             roles.features,
@@ -321,7 +326,8 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         check_target(splits["train"].target, problem_type)
         if len(splits["train"].target) < config.min_rows:
             raise data_io.DataError(
-                f"channel 'train' has {len(splits['train'].target)} usable rows (with a "
+                f"channel 'train' has {len(splits['train'].target)} usable rows (with "
+                f"a "
                 f"target value); at least min_rows={config.min_rows} are needed"
             )
         if "validation" not in splits and config.validation_fraction > 0:
@@ -478,7 +484,8 @@ def check_same_columns(name: str, channel: Any, train: Any) -> None:
         which = "has" if train.has_header else "has no"
         raise DataError(
             f"channel {name!r} columns differ from train: train {which} header row but "
-            f"{name} {'does not' if train.has_header else 'does'}; give both the same layout"
+            f"{name} {'does not' if train.has_header else 'does'}; give both the same "
+            f"layout"
         )
     missing = [c for c in expected if c not in got]
     extra = [c for c in got if c not in expected]
@@ -574,7 +581,8 @@ def fit_with_search(
     except ValueError:
         raise HyperparameterError(
             f"hyperparameter search_scoring={scoring!r} is invalid: expected one of "
-            f"scikit-learn's scorer names, e.g. {', '.join(sorted(get_scorer_names())[:12])}, ..."
+            f"scikit-learn's scorer names, e.g. "
+            f"{', '.join(sorted(get_scorer_names())[:12])}, ..."
         ) from None
     if problem_type == "classification":
         smallest = int(split.target.value_counts().min())
@@ -582,7 +590,8 @@ def fit_with_search(
             from container.data import DataError
 
             raise DataError(
-                f"search_cv={config.search_cv} folds need at least {config.search_cv} rows of "
+                f"search_cv={config.search_cv} folds need at least {config.search_cv} "
+                f"rows of "
                 f"every class, but the rarest class has {smallest}; lower search_cv"
             )
         cv = StratifiedKFold(
@@ -632,7 +641,7 @@ def fit_with_search(
     return search.best_estimator_, record
 
 
-# --- the command ----------------------------------------------------------------------------------
+# --- the command ----------------------------------------------------------------------
 def main() -> int:
     """Run the training job; 0 on success, non-zero (and a failure file) otherwise."""
     opt_ml = OptMl.from_env()
@@ -659,14 +668,16 @@ def main() -> int:
             return fail(
                 opt_ml,
                 model_dir,
-                "Out of memory while training: use a larger instance type, fewer rows or "
+                "Out of memory while training: use a larger instance type, fewer rows "
+                "or "
                 "columns, or a lighter algorithm.",
                 EXIT_FAILED,
             )
         except Exception as exc:  # noqa: BLE001 - the edge: anything else is reported
             traceback.print_exc(file=sys.stderr)
             reason = (
-                f"Internal error while training: {type(exc).__name__}: {exc}. The job log "
+                f"Internal error while training: {type(exc).__name__}: {exc}. The job "
+                f"log "
                 "holds the traceback."
             )
             return fail(opt_ml, model_dir, reason, EXIT_FAILED)

@@ -1,4 +1,4 @@
-"""Reading channels: formats, header detection, nesting, and what makes a channel unusable."""
+"""Reading channels: formats, header detection, nesting, and unusable channels."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def write(path: Path, data: bytes) -> Path:
     return path
 
 
-def spec(folder: Path, content_type: str | None = None, mode: str | None = None) -> ChannelSpec:
+def spec(
+    folder: Path, content_type: str | None = None, mode: str | None = None
+) -> ChannelSpec:
     return ChannelSpec("train", folder, content_type, mode)
 
 
@@ -99,7 +101,10 @@ def test_format_sniffed_without_extension_or_content_type(tmp_path: Path):
 
 def test_nested_files_are_concatenated_in_first_file_order(tmp_path: Path):
     write(tmp_path / "a" / "1.csv", FRAME.to_csv(index=False).encode())
-    write(tmp_path / "b" / "c" / "2.csv", FRAME[["colour", "x", "label"]].to_csv(index=False).encode())
+    write(
+        tmp_path / "b" / "c" / "2.csv",
+        FRAME[["colour", "x", "label"]].to_csv(index=False).encode(),
+    )
     channel = read_channel(spec(tmp_path))
     assert [f.path for f in channel.files] == ["a/1.csv", "b/c/2.csv"]
     assert list(channel.frame.columns) == ["label", "x", "colour"]

@@ -75,7 +75,9 @@ def test_estimator_params_are_validated_by_scikit_learn():
     assert estimator.n_estimators == 12 and estimator.random_state == 0
     with pytest.raises(HyperparameterError, match="'n_estimators' parameter.*Got -1"):
         build_estimator(parse_config({"n_estimators": "-1"}), "classification")
-    with pytest.raises(HyperparameterError, match=r"unknown hyperparameter\(s\) \['trees'\]"):
+    with pytest.raises(
+        HyperparameterError, match=r"unknown hyperparameter\(s\) \['trees'\]"
+    ):
         build_estimator(parse_config({"trees": "3"}), "regression")
 
 

@@ -60,8 +60,11 @@ def test_kinds_with_tolerance_and_forced_categoricals():
     )
     kinds = infer_kinds(frame, list(frame.columns), ["code"], tolerance=0.01)
     assert kinds == {
-        "clean": "numeric", "dirty": "numeric", "text": "categorical",
-        "code": "categorical", "flag": "categorical",
+        "clean": "numeric",
+        "dirty": "numeric",
+        "text": "categorical",
+        "code": "categorical",
+        "flag": "categorical",
     }
     with pytest.raises(DataError, match=r"'dirty'.*1 of its 200 values.*\['oops'\]"):
         infer_kinds(frame, ["dirty"], [], tolerance=0.0)
@@ -101,11 +104,16 @@ def test_problem_type(values, requested, expected):
 
 
 def test_prepare_target_gives_json_friendly_labels():
-    assert prepare_target(pd.Series([1.0, 0.0]), "classification", "train").tolist() == [1, 0]
-    assert prepare_target(pd.Series([True, False]), "classification", "train").tolist() == [
-        "True", "False"
+    assert prepare_target(
+        pd.Series([1.0, 0.0]), "classification", "train"
+    ).tolist() == [1, 0]
+    assert prepare_target(
+        pd.Series([True, False]), "classification", "train"
+    ).tolist() == ["True", "False"]
+    assert prepare_target(pd.Series(["3", "4.5"]), "regression", "train").tolist() == [
+        3.0,
+        4.5,
     ]
-    assert prepare_target(pd.Series(["3", "4.5"]), "regression", "train").tolist() == [3.0, 4.5]
 
 
 def test_preprocessor_accepts_the_serving_contract():
@@ -113,7 +121,9 @@ def test_preprocessor_accepts_the_serving_contract():
         {"mass": [1.0, 2.0, None, 4.0], "island": ["A", "B", None, "A"]}
     )
     kinds = {"mass": "numeric", "island": "categorical"}
-    schema = build_schema(coerce_features(frame, kinds, "train", 0.0), kinds, "y", "regression")
+    schema = build_schema(
+        coerce_features(frame, kinds, "train", 0.0), kinds, "y", "regression"
+    )
     assert schema.categorical_features == ["island"]
     assert schema.features[1].categories == ("A", "B")
     pre = build_preprocessor(schema, scale_numerics=True, dense=True)

@@ -17,10 +17,12 @@ from container.paths import OptMl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
-METRIC_LINE = re.compile(r"^(train|validation|test):([a-z0-9_]+)=([-+0-9.eE]+|nan|inf)$")
+METRIC_LINE = re.compile(
+    r"^(train|validation|test):([a-z0-9_]+)=([-+0-9.eE]+|nan|inf)$"
+)
 
 
-# --- building job inputs -------------------------------------------------------------------
+# --- building job inputs --------------------------------------------------------------
 def write_hyperparameters(opt_ml: OptMl, hyperparameters: dict[str, str]) -> None:
     opt_ml.hyperparameters_file.write_text(json.dumps(hyperparameters))
 
@@ -30,7 +32,11 @@ def write_inputdataconfig(opt_ml: OptMl, config: dict[str, dict[str, str]]) -> N
 
 
 def write_frame(
-    path: Path, frame: pd.DataFrame, fmt: str = "csv", header: bool = True, gz: bool = False
+    path: Path,
+    frame: pd.DataFrame,
+    fmt: str = "csv",
+    header: bool = True,
+    gz: bool = False,
 ) -> Path:
     """A DataFrame as CSV / JSON Lines / Parquet, optionally gzip-compressed."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +107,7 @@ def penguins_job(opt_ml: OptMl, penguins: pd.DataFrame) -> OptMl:
     return opt_ml
 
 
-# --- successful jobs -----------------------------------------------------------------------------
+# --- successful jobs ------------------------------------------------------------------
 def test_penguins_classification_bundle_is_complete_and_serves(
     penguins_job: OptMl, penguins: pd.DataFrame, capsys, monkeypatch
 ):
@@ -123,7 +129,11 @@ def test_penguins_classification_bundle_is_complete_and_serves(
     assert list(schema.classes) == [str(c) for c in bundle.pipeline.classes_]
     assert schema.categorical_features == ["island", "sex"]
     assert set(schema.numeric_features) == {
-        "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "year",
     }
     island = next(f for f in schema.features if f.name == "island")
     assert island.categories == ("Biscoe", "Dream", "Torgersen")
@@ -131,7 +141,9 @@ def test_penguins_classification_bundle_is_complete_and_serves(
     assert manifest["hyperparameters"]["target"] == "species"
     assert manifest["hyperparameters"]["random_state"] == 0
     assert manifest["training_job_name"] == "penguins-2024"
-    assert manifest["started_at"].endswith("Z") and manifest["finished_at"].endswith("Z")
+    assert manifest["started_at"].endswith("Z") and manifest["finished_at"].endswith(
+        "Z"
+    )
     assert manifest["started_at"] <= manifest["finished_at"]
     train_file = manifest["data"]["train"]["files"][0]
     assert train_file["path"] == "penguins.csv"
@@ -146,7 +158,13 @@ def test_penguins_classification_bundle_is_complete_and_serves(
     for library in ("python", "scikit-learn", "pandas", "numpy", "joblib"):
         assert library in manifest["libraries"]
     for split in ("train", "validation", "test"):
-        for metric in ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc_ovr", "log_loss"):
+        for metric in (
+            "accuracy",
+            "balanced_accuracy",
+            "f1_macro",
+            "roc_auc_ovr",
+            "log_loss",
+        ):
             assert metric in manifest["metrics"][split], (split, metric)
     assert manifest["metrics"]["validation"]["accuracy"] > 0.9
 
@@ -181,7 +199,11 @@ def test_regression_on_diabetes_with_validation_fraction(opt_ml: OptMl, capsys):
     write_frame(opt_ml.channel_dir("train") / "diabetes.csv", diabetes())
     write_hyperparameters(
         opt_ml,
-        {"algorithm": "hist_gradient_boosting", "max_iter": "50", "validation_fraction": "0.25"},
+        {
+            "algorithm": "hist_gradient_boosting",
+            "max_iter": "50",
+            "validation_fraction": "0.25",
+        },
     )
 
     code, stdout = run_job(opt_ml, capsys)
@@ -197,7 +219,9 @@ def test_regression_on_diabetes_with_validation_fraction(opt_ml: OptMl, capsys):
     assert set(metrics["validation"]) == {"rmse", "mae", "r2"}
     assert metrics["validation"]["r2"] > 0.2
     assert metrics["validation"]["rmse"] > metrics["validation"]["mae"] > 0
-    assert bundle.manifest["data"]["validation"]["rows_used"] == 111  # ceil(442 * 0.25), as scikit-learn rounds up
+    assert (
+        bundle.manifest["data"]["validation"]["rows_used"] == 111
+    )  # ceil(442 * 0.25), as scikit-learn rounds up
     assert bundle.manifest["data"]["train"]["rows_used"] == 331
     assert "validation:rmse" in metric_values(stdout)
     assert not (opt_ml.output_data_dir / "evaluation.json").exists()
@@ -238,7 +262,9 @@ def test_formats_nested_and_concatenated(
     half = len(penguins) // 2
     train_dir = opt_ml.channel_dir("train")
     write_frame(train_dir / "year=2007" / name, penguins.iloc[:half], fmt=fmt, gz=gz)
-    write_frame(train_dir / "year=2008" / "deep" / name, penguins.iloc[half:], fmt=fmt, gz=gz)
+    write_frame(
+        train_dir / "year=2008" / "deep" / name, penguins.iloc[half:], fmt=fmt, gz=gz
+    )
     write_text(train_dir / "_SUCCESS", "")  # a marker file, not data
     write_hyperparameters(opt_ml, {"target": "species", "algorithm": "decision_tree"})
 
@@ -254,16 +280,23 @@ def test_formats_nested_and_concatenated(
     assert manifest["schema"]["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
 
 
-def test_content_type_wins_over_extension(opt_ml: OptMl, penguins: pd.DataFrame, capsys):
+def test_content_type_wins_over_extension(
+    opt_ml: OptMl, penguins: pd.DataFrame, capsys
+):
     write_frame(opt_ml.channel_dir("train") / "blob.bin", penguins, fmt="jsonl")
     write_inputdataconfig(opt_ml, {"train": {"ContentType": "application/jsonlines"}})
     write_hyperparameters(opt_ml, {"target": "species", "algorithm": "decision_tree"})
     code, _ = run_job(opt_ml, capsys)
     assert code == 0, failure_text(opt_ml)
-    assert load_bundle(opt_ml.model_dir).manifest["data"]["train"]["files"][0]["format"] == "jsonl"
+    assert (
+        load_bundle(opt_ml.model_dir).manifest["data"]["train"]["files"][0]["format"]
+        == "jsonl"
+    )
 
 
-def test_sm_environment_variables(opt_ml: OptMl, penguins: pd.DataFrame, capsys, monkeypatch, tmp_path):
+def test_sm_environment_variables(
+    opt_ml: OptMl, penguins: pd.DataFrame, capsys, monkeypatch, tmp_path
+):
     """SM_HPS / SM_HP_* give hyperparameters, SM_CHANNEL_* relocates a channel, and
     hyperparameters.json wins where both name the same key."""
     elsewhere = tmp_path / "somewhere" / "train"
@@ -283,7 +316,8 @@ def test_sm_environment_variables(opt_ml: OptMl, penguins: pd.DataFrame, capsys,
     assert model.n_estimators == 7
     assert model.max_depth == 3  # hyperparameters.json beats SM_HPS
     assert bundle.manifest["hyperparameters"]["estimator_params"] == {
-        "max_depth": 3, "n_estimators": 7
+        "max_depth": 3,
+        "n_estimators": 7,
     }
 
 
@@ -293,7 +327,9 @@ def test_hyperparameter_search_records_every_trial(penguins_job: OptMl, capsys):
         {
             "target": "species",
             "algorithm": "decision_tree",
-            "search": json.dumps({"max_depth": [1, 3, None], "criterion": ["gini", "entropy"]}),
+            "search": json.dumps(
+                {"max_depth": [1, 3, None], "criterion": ["gini", "entropy"]}
+            ),
             "search_cv": "3",
         },
     )
@@ -305,8 +341,13 @@ def test_hyperparameter_search_records_every_trial(penguins_job: OptMl, capsys):
     assert {t["params"]["max_depth"] for t in search["trials"]} == {1, 3, None}
     best = max(search["trials"], key=lambda t: t["mean_score"])
     assert search["best_score"] == pytest.approx(best["mean_score"])
-    assert load_bundle(penguins_job.model_dir).pipeline[-1].max_depth == search["best_params"]["max_depth"]
-    trials_file = json.loads((penguins_job.output_data_dir / "search_trials.json").read_text())
+    assert (
+        load_bundle(penguins_job.model_dir).pipeline[-1].max_depth
+        == search["best_params"]["max_depth"]
+    )
+    trials_file = json.loads(
+        (penguins_job.output_data_dir / "search_trials.json").read_text()
+    )
     assert trials_file["trials"] == search["trials"]
 
 
@@ -328,7 +369,8 @@ def test_random_search_caps_iterations_to_the_space(penguins_job: OptMl, capsys)
 
 def test_convergence_warnings_are_recorded_not_raised(penguins_job: OptMl, capsys):
     write_hyperparameters(
-        penguins_job, {"target": "species", "algorithm": "logistic_regression", "max_iter": "1"}
+        penguins_job,
+        {"target": "species", "algorithm": "logistic_regression", "max_iter": "1"},
     )
     code, _ = run_job(penguins_job, capsys)
     assert code == 0, failure_text(penguins_job)
@@ -336,7 +378,7 @@ def test_convergence_warnings_are_recorded_not_raised(penguins_job: OptMl, capsy
     assert any("ConvergenceWarning" in w for w in warnings)
 
 
-# --- failures: each reason in the failure file, no bundle left --------------------------------------
+# --- failures: each reason in the failure file, no bundle left ------------------------
 def test_no_train_channel(opt_ml: OptMl, capsys):
     assert_failed_with(opt_ml, capsys, "no training data", "'train'")
 
@@ -366,12 +408,16 @@ def test_files_whose_columns_disagree(opt_ml: OptMl, penguins: pd.DataFrame, cap
 
 def test_target_missing(penguins_job: OptMl, capsys):
     write_hyperparameters(penguins_job, {"target": "kind"})
-    assert_failed_with(penguins_job, capsys, "target column 'kind' is not a column", "species")
+    assert_failed_with(
+        penguins_job, capsys, "target column 'kind' is not a column", "species"
+    )
 
 
 def test_no_target_and_no_conventional_name(penguins_job: OptMl, capsys):
     write_hyperparameters(penguins_job, {})
-    assert_failed_with(penguins_job, capsys, "no target column", "'target' hyperparameter")
+    assert_failed_with(
+        penguins_job, capsys, "no target column", "'target' hyperparameter"
+    )
 
 
 def test_target_all_null(opt_ml: OptMl, penguins: pd.DataFrame, capsys):
@@ -381,7 +427,9 @@ def test_target_all_null(opt_ml: OptMl, penguins: pd.DataFrame, capsys):
 
 
 def test_target_single_class(opt_ml: OptMl, penguins: pd.DataFrame, capsys):
-    write_frame(opt_ml.channel_dir("train") / "p.csv", penguins.assign(species="Adelie"))
+    write_frame(
+        opt_ml.channel_dir("train") / "p.csv", penguins.assign(species="Adelie")
+    )
     write_hyperparameters(opt_ml, {"target": "species"})
     assert_failed_with(opt_ml, capsys, "single class ('Adelie')", "at least two")
 
@@ -392,13 +440,19 @@ def test_feature_column_entirely_null(opt_ml: OptMl, penguins: pd.DataFrame, cap
     assert_failed_with(opt_ml, capsys, "['sex'] are entirely empty", "drop_columns")
 
 
-def test_numeric_garbage_beyond_tolerance(opt_ml: OptMl, penguins: pd.DataFrame, capsys):
+def test_numeric_garbage_beyond_tolerance(
+    opt_ml: OptMl, penguins: pd.DataFrame, capsys
+):
     dirty = penguins.copy().astype({"body_mass_g": object})
     dirty.loc[:19, "body_mass_g"] = "heavy"  # 20 of 342 present values: 5.8%
     write_frame(opt_ml.channel_dir("train") / "p.csv", dirty)
     write_hyperparameters(opt_ml, {"target": "species"})
     assert_failed_with(
-        opt_ml, capsys, "column 'body_mass_g'", "'heavy'", "at most 1.0%",
+        opt_ml,
+        capsys,
+        "column 'body_mass_g'",
+        "'heavy'",
+        "at most 1.0%",
         "max_invalid_fraction",
     )
 
@@ -428,17 +482,24 @@ def test_validation_columns_differ(penguins_job: OptMl, penguins: pd.DataFrame, 
         penguins.drop(columns=["year"]).assign(colour="blue"),
     )
     assert_failed_with(
-        penguins_job, capsys, "channel 'validation' columns differ from train",
-        "missing ['year']", "extra ['colour']",
+        penguins_job,
+        capsys,
+        "channel 'validation' columns differ from train",
+        "missing ['year']",
+        "extra ['colour']",
     )
 
 
-def test_validation_with_unseen_class(penguins_job: OptMl, penguins: pd.DataFrame, capsys):
+def test_validation_with_unseen_class(
+    penguins_job: OptMl, penguins: pd.DataFrame, capsys
+):
     write_frame(
         penguins_job.channel_dir("validation") / "v.csv",
         penguins.head(5).assign(species="Emperor"),
     )
-    assert_failed_with(penguins_job, capsys, "'validation' has target classes ['Emperor']")
+    assert_failed_with(
+        penguins_job, capsys, "'validation' has target classes ['Emperor']"
+    )
 
 
 def test_invalid_hyperparameter_value(penguins_job: OptMl, capsys):
@@ -448,12 +509,18 @@ def test_invalid_hyperparameter_value(penguins_job: OptMl, capsys):
 
 def test_unknown_hyperparameter(penguins_job: OptMl, capsys):
     write_hyperparameters(penguins_job, {"target": "species", "max_dept": "3"})
-    assert_failed_with(penguins_job, capsys, "unknown hyperparameter(s) ['max_dept']", "max_depth")
+    assert_failed_with(
+        penguins_job, capsys, "unknown hyperparameter(s) ['max_dept']", "max_depth"
+    )
 
 
 def test_algorithm_that_does_not_fit_the_problem(penguins_job: OptMl, capsys):
-    write_hyperparameters(penguins_job, {"target": "species", "algorithm": "linear_regression"})
-    assert_failed_with(penguins_job, capsys, "does not do classification", "random_forest")
+    write_hyperparameters(
+        penguins_job, {"target": "species", "algorithm": "linear_regression"}
+    )
+    assert_failed_with(
+        penguins_job, capsys, "does not do classification", "random_forest"
+    )
 
 
 def test_malformed_hyperparameters_json(penguins_job: OptMl, capsys):
@@ -467,9 +534,7 @@ def test_regression_target_with_text(opt_ml: OptMl, penguins: pd.DataFrame, caps
     assert_failed_with(opt_ml, capsys, "must be numeric for regression", "Adelie")
 
 
-def test_failure_replaces_an_earlier_bundle_and_truncates(
-    penguins_job: OptMl, capsys
-):
+def test_failure_replaces_an_earlier_bundle_and_truncates(penguins_job: OptMl, capsys):
     code, _ = run_job(penguins_job, capsys)
     assert code == 0
     assert (penguins_job.model_dir / MANIFEST_FILE).exists()
@@ -478,7 +543,9 @@ def test_failure_replaces_an_earlier_bundle_and_truncates(
     assert len(text) <= 1024 and text.endswith("...")
 
 
-def test_internal_error_reason_has_no_traceback(penguins_job: OptMl, capsys, monkeypatch):
+def test_internal_error_reason_has_no_traceback(
+    penguins_job: OptMl, capsys, monkeypatch
+):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 

@@ -46,7 +46,9 @@ def _wait_for_line(process: subprocess.Popen, marker: str, timeout: float) -> li
     raise AssertionError(f"{marker!r} never appeared on stderr: {''.join(seen)}")
 
 
-def _assert_stopped_cleanly(opt_ml: OptMl, process: subprocess.Popen, started: float) -> None:
+def _assert_stopped_cleanly(
+    opt_ml: OptMl, process: subprocess.Popen, started: float
+) -> None:
     code = process.wait(timeout=100)
     elapsed = time.monotonic() - started
     assert code == STOPPED_EXIT
