@@ -99,7 +99,17 @@ def child(task: str, args: list[str]) -> None:
         assert code == 0
     else:
         raise SystemExit(f"unknown task {task}")
-    print(json.dumps({"seconds": time.perf_counter() - start}))
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM starts afresh at exec, unlike ru_maxrss,
+    which a child inherits from the (large) benchmark process that forked it."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def measure(task: str, *args: str, repeat: int = 1) -> dict[str, float]:
@@ -111,13 +121,12 @@ def measure(task: str, *args: str, repeat: int = 1) -> dict[str, float]:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
-        out = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        out, _ = proc.communicate()
         if proc.returncode != 0:
             raise SystemExit(f"{task} failed (exit {proc.returncode})")
-        best = min(best, json.loads(out.decode().strip().splitlines()[-1])["seconds"])
-        peak = max(peak, usage.ru_maxrss / 1024)  # KiB → MiB on Linux
+        result = json.loads(out.decode().strip().splitlines()[-1])
+        best = min(best, result["seconds"])
+        peak = max(peak, result["peak_rss_mib"])
     return {"seconds": round(best, 3), "peak_rss_mib": round(peak, 1)}
 
 

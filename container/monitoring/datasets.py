@@ -13,6 +13,8 @@ names them, or by a model bundle's schema when one is given.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +80,7 @@ def profile_dataset(
     total = DatasetProfile(track_values_for=frozenset(track_values_for))
     for path in dataset_files(source):
         try:
-            part = profile_batches(read_file(path, fmt, names), track_values_for)
+            part = profile_batches(prefetch(read_file(path, fmt, names)), track_values_for)
         except pa.ArrowInvalid:
             try:
                 part = profile_batches(read_file(path, fmt, names, as_text=True),
@@ -91,6 +93,44 @@ def profile_dataset(
     if total.item_count == 0:
         raise NoDataError(f"dataset {source} holds no records")
     return total
+
+
+def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
+    """Read the next batches in a thread while the caller profiles this one.
+
+    pyarrow's streaming CSV reader parses on one core; profiling is NumPy and
+    Arrow work that also releases the GIL, so the two overlap. At most `depth`
+    batches wait, which keeps memory bounded.
+    """
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(exc)
+
+    worker = threading.Thread(target=produce, name="dataset-reader", daemon=True)
+    worker.start()
+    try:
+        while (item := slots.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
