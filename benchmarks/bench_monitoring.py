@@ -53,15 +53,30 @@ def write_capture(folder: Path, records: int, seed: int = 1) -> None:
         cities = rng.choice(np.array([f"city{j}" for j in range(50)]), per_hour)
         with (target / "00-00-000-bench.jsonl").open("w") as fh:
             for r in range(per_hour):
-                data = ",".join([*map(str, f[r]), *map(str, n[r]), colours[r], cities[r]])
-                fh.write(json.dumps({
-                    "captureData": {"endpointInput": {
-                        "observedContentType": "text/csv", "mode": "INPUT",
-                        "data": data, "encoding": "CSV"}},
-                    "eventMetadata": {"eventId": str(r),
-                                      "inferenceTime": f"2026-04-18T{hour:02d}:"
-                                                       f"{r % 60:02d}:00Z"},
-                    "eventVersion": "0"}) + "\n")
+                data = ",".join(
+                    [*map(str, f[r]), *map(str, n[r]), colours[r], cities[r]]
+                )
+                fh.write(
+                    json.dumps(
+                        {
+                            "captureData": {
+                                "endpointInput": {
+                                    "observedContentType": "text/csv",
+                                    "mode": "INPUT",
+                                    "data": data,
+                                    "encoding": "CSV",
+                                }
+                            },
+                            "eventMetadata": {
+                                "eventId": str(r),
+                                "inferenceTime": f"2026-04-18T{hour:02d}:"
+                                f"{r % 60:02d}:00Z",
+                            },
+                            "eventVersion": "0",
+                        }
+                    )
+                    + "\n"
+                )
 
 
 # --- child measurements ------------------------------------------------------------
@@ -93,9 +108,18 @@ def child(task: str, args: list[str]) -> None:
         from container.monitoring import monitor
 
         start = time.perf_counter()
-        code = monitor.main(["--dataset", args[0], "--output", args[1],
-                             "--baseline-statistics", f"{args[2]}/statistics.json",
-                             "--baseline-constraints", f"{args[2]}/constraints.json"])
+        code = monitor.main(
+            [
+                "--dataset",
+                args[0],
+                "--output",
+                args[1],
+                "--baseline-statistics",
+                f"{args[2]}/statistics.json",
+                "--baseline-constraints",
+                f"{args[2]}/constraints.json",
+            ]
+        )
         assert code == 0
     else:
         raise SystemExit(f"unknown task {task}")
@@ -118,7 +142,9 @@ def measure(task: str, *args: str, repeat: int = 1) -> dict[str, float]:
     for _ in range(repeat):
         proc = subprocess.Popen(
             [sys.executable, __file__, "--child", task, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         out, _ = proc.communicate()
@@ -141,26 +167,49 @@ def run(rows_list: list[int], records_list: list[int], repeat: int) -> dict:
             write_table_csv(data, rows)
             read = measure("read_csv", str(data), str(opt_ml), repeat=repeat)
             read_pandas = measure("read_csv_pandas", str(data), str(opt_ml), repeat=1)
-            job = measure("baseline", str(data), str(root / f"base-{rows}"), str(opt_ml),
-                          repeat=repeat)
-            results["baseline"].append({
-                "rows": rows, "columns": 10, "csv_mib": round(data.stat().st_size / 2**20, 1),
-                "pyarrow_read": read, "pandas_read": read_pandas, "baseline": job,
-                "ratio_vs_pyarrow_read": round(job["seconds"] / read["seconds"], 2),
-                "ratio_vs_pandas_read": round(job["seconds"] / read_pandas["seconds"], 2),
-            })
+            job = measure(
+                "baseline",
+                str(data),
+                str(root / f"base-{rows}"),
+                str(opt_ml),
+                repeat=repeat,
+            )
+            results["baseline"].append(
+                {
+                    "rows": rows,
+                    "columns": 10,
+                    "csv_mib": round(data.stat().st_size / 2**20, 1),
+                    "pyarrow_read": read,
+                    "pandas_read": read_pandas,
+                    "baseline": job,
+                    "ratio_vs_pyarrow_read": round(job["seconds"] / read["seconds"], 2),
+                    "ratio_vs_pandas_read": round(
+                        job["seconds"] / read_pandas["seconds"], 2
+                    ),
+                }
+            )
             print(json.dumps(results["baseline"][-1]), flush=True)
         base = root / f"base-{rows_list[0]}"
         for records in records_list:
             capture = root / f"capture-{records}"
             write_capture(capture, records)
             parse = measure("parse_lines", str(capture), str(opt_ml), repeat=repeat)
-            job = measure("monitor", str(capture), str(root / f"mon-{records}"), str(base),
-                          str(opt_ml), repeat=repeat)
-            results["monitor"].append({
-                "records": records, "json_parse": parse, "monitor": job,
-                "ratio_vs_json_parse": round(job["seconds"] / parse["seconds"], 2),
-            })
+            job = measure(
+                "monitor",
+                str(capture),
+                str(root / f"mon-{records}"),
+                str(base),
+                str(opt_ml),
+                repeat=repeat,
+            )
+            results["monitor"].append(
+                {
+                    "records": records,
+                    "json_parse": parse,
+                    "monitor": job,
+                    "ratio_vs_json_parse": round(job["seconds"] / parse["seconds"], 2),
+                }
+            )
             print(json.dumps(results["monitor"][-1]), flush=True)
     return results
 

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from container.monitoring.constraints import check_categorical_drift_method, suggest_constraints
+from container.monitoring.constraints import (
+    check_categorical_drift_method,
+    suggest_constraints,
+)
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError
 from container.monitoring.job import (
@@ -43,23 +46,48 @@ def build_parser() -> OneLineParser:
         description="Profile a dataset into SageMaker Model Monitor's statistics.json "
         "and constraints.json (flags override the processing-job environment).",
     )
-    parser.add_argument("--dataset", help="data file or folder (default: dataset_source, "
-                        "else /opt/ml/processing/input/baseline_dataset_input)")
-    parser.add_argument("--format", choices=("csv", "json", "parquet"),
-                        help="dataset format (default: from dataset_format, else csv)")
-    parser.add_argument("--dataset-format", help="dataset_format JSON, as in the contract")
+    parser.add_argument(
+        "--dataset",
+        help="data file or folder (default: dataset_source, "
+        "else /opt/ml/processing/input/baseline_dataset_input)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "json", "parquet"),
+        help="dataset format (default: from dataset_format, else csv)",
+    )
+    parser.add_argument(
+        "--dataset-format", help="dataset_format JSON, as in the contract"
+    )
     header = parser.add_mutually_exclusive_group()
-    header.add_argument("--header", dest="header", action="store_true", default=None,
-                        help="the CSV's first line names the columns (default)")
-    header.add_argument("--no-header", dest="header", action="store_false",
-                        help="the CSV has no header: columns are _c0, _c1, ... or the "
-                        "model schema's names")
-    parser.add_argument("--model-dir", help="model bundle whose schema names headerless "
-                        "columns (default: /opt/ml/processing/input/model if present)")
-    parser.add_argument("--output", help="output folder (default: output_path, else "
-                        "/opt/ml/processing/output)")
-    parser.add_argument("--categorical-drift-method", choices=("LInfinity", "ChiSquared"),
-                        help="categorical drift method written into constraints.json")
+    header.add_argument(
+        "--header",
+        dest="header",
+        action="store_true",
+        default=None,
+        help="the CSV's first line names the columns (default)",
+    )
+    header.add_argument(
+        "--no-header",
+        dest="header",
+        action="store_false",
+        help="the CSV has no header: columns are _c0, _c1, ... or the "
+        "model schema's names",
+    )
+    parser.add_argument(
+        "--model-dir",
+        help="model bundle whose schema names headerless "
+        "columns (default: /opt/ml/processing/input/model if present)",
+    )
+    parser.add_argument(
+        "--output",
+        help="output folder (default: output_path, else /opt/ml/processing/output)",
+    )
+    parser.add_argument(
+        "--categorical-drift-method",
+        choices=("LInfinity", "ChiSquared"),
+        help="categorical drift method written into constraints.json",
+    )
     return parser
 
 
@@ -71,53 +99,77 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args, opt_ml: OptMl) -> str:
     settings = MonitoringJobSettings.from_env()
-    fmt = parse_dataset_format(args.dataset_format or settings.dataset_format,
-                               DatasetFormat(kind="csv"))
+    fmt = parse_dataset_format(
+        args.dataset_format or settings.dataset_format, DatasetFormat(kind="csv")
+    )
     if fmt.kind == "capture":
         raise MonitoringInputError(
             "baseline reads a plain dataset (csv, json or parquet), not capture files; "
-            "set dataset_format to e.g. {\"csv\": {\"header\": true}}"
+            'set dataset_format to e.g. {"csv": {"header": true}}'
         )
     if args.format:
-        fmt = DatasetFormat(kind=args.format, header=fmt.header,
-                            output_columns_position=fmt.output_columns_position)
+        fmt = DatasetFormat(
+            kind=args.format,
+            header=fmt.header,
+            output_columns_position=fmt.output_columns_position,
+        )
     if args.header is not None:
-        fmt = DatasetFormat(kind=fmt.kind, header=args.header,
-                            output_columns_position=fmt.output_columns_position)
+        fmt = DatasetFormat(
+            kind=fmt.kind,
+            header=args.header,
+            output_columns_position=fmt.output_columns_position,
+        )
     method = check_categorical_drift_method(
         args.categorical_drift_method or settings.categorical_drift_method
     )
-    source = Path(args.dataset or settings.dataset_source or opt_ml.baseline_dataset_dir)
+    source = Path(
+        args.dataset or settings.dataset_source or opt_ml.baseline_dataset_dir
+    )
     output = Path(args.output or settings.output_path or opt_ml.processing_output_dir)
-    names = schema_name_choices(model_dir_for_job(args.model_dir, opt_ml),
-                                fmt.output_columns_position)
+    names = schema_name_choices(
+        model_dir_for_job(args.model_dir, opt_ml), fmt.output_columns_position
+    )
     profile = profile_dataset(source, fmt, names)
     statistics = statistics_document(profile)
     constraints = suggest_constraints(profile, method)
     html = render_report(
         "Baseline profile",
-        [("dataset", str(source)), ("records", str(profile.item_count)),
-         ("features", str(len(profile.columns)))],
+        [
+            ("dataset", str(source)),
+            ("records", str(profile.item_count)),
+            ("features", str(len(profile.columns))),
+        ],
         [],
         baseline_views(profile),
     )
     write_json(output / STATISTICS_FILE, statistics)
     write_json(output / CONSTRAINTS_FILE, constraints)
     write_atomic(output / REPORT_FILE, html)
-    return (f"Completed: Baseline of {profile.item_count} records and "
-            f"{len(profile.columns)} features written to {output}.")
+    return (
+        f"Completed: Baseline of {profile.item_count} records and "
+        f"{len(profile.columns)} features written to {output}."
+    )
 
 
 def baseline_views(profile: DatasetProfile) -> list[FeatureView]:
     views = []
     for name, column in profile.columns.items():
         kind = column.inferred_type
-        view = FeatureView(name, kind, facts={
-            "present": str(column.num_present), "missing": str(column.num_missing)})
+        view = FeatureView(
+            name,
+            kind,
+            facts={
+                "present": str(column.num_present),
+                "missing": str(column.num_missing),
+            },
+        )
         if kind in ("Integral", "Fractional"):
             view.baseline_sketch = column.sketch
-            view.facts.update(mean=f"{column.mean:.4g}", min=f"{column.minimum:.4g}",
-                              max=f"{column.maximum:.4g}")
+            view.facts.update(
+                mean=f"{column.mean:.4g}",
+                min=f"{column.minimum:.4g}",
+                max=f"{column.maximum:.4g}",
+            )
         elif kind == "String":
             view.baseline_counts = column.value_counts
             view.facts["distinct"] = str(len(column.value_counts))

@@ -34,7 +34,9 @@ from container.monitoring.datasets import spark_names
 
 CHUNK_RECORDS = 20_000
 _NUMBER_START = frozenset("0123456789-+.")
-_ENVELOPE = re.compile(r'^\s*\{\s*"(instances|inputs|dataframe_split|dataframe_records)"')
+_ENVELOPE = re.compile(
+    r'^\s*\{\s*"(instances|inputs|dataframe_split|dataframe_records)"'
+)
 
 
 def _codecs():
@@ -63,8 +65,12 @@ def capture_frames(
             yield frame
 
 
-def _decode_chunk(chunk: list[CaptureRecord], names: Sequence[str], scan: CaptureScan,
-                  include_output: bool) -> pd.DataFrame | None:
+def _decode_chunk(
+    chunk: list[CaptureRecord],
+    names: Sequence[str],
+    scan: CaptureScan,
+    include_output: bool,
+) -> pd.DataFrame | None:
     with_input = [r for r in chunk if r.input is not None]
     if len(with_input) < len(chunk):
         for _ in range(len(chunk) - len(with_input)):
@@ -81,8 +87,12 @@ def _decode_chunk(chunk: list[CaptureRecord], names: Sequence[str], scan: Captur
     return name_columns(inputs, names)
 
 
-def _join_output(inputs: pd.DataFrame, outputs: list[Payload], names: Sequence[str],
-                 scan: CaptureScan) -> pd.DataFrame | None:
+def _join_output(
+    inputs: pd.DataFrame,
+    outputs: list[Payload],
+    names: Sequence[str],
+    scan: CaptureScan,
+) -> pd.DataFrame | None:
     """Inputs with the model's output columns in front, or None if they do not fit."""
     decoded = decode_payloads(outputs, None, scan, count=False)
     if decoded is None or len(decoded) != len(inputs):
@@ -98,8 +108,9 @@ def _join_output(inputs: pd.DataFrame, outputs: list[Payload], names: Sequence[s
         if len(spare) < width:
             return None
         decoded.columns = spare[:width]
-    return pd.concat([decoded.reset_index(drop=True), inputs.reset_index(drop=True)],
-                     axis=1)
+    return pd.concat(
+        [decoded.reset_index(drop=True), inputs.reset_index(drop=True)], axis=1
+    )
 
 
 def name_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -115,14 +126,21 @@ def name_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         width = len(frame.columns)
         chosen = list(names[:width]) + [f"_c{i}" for i in range(len(names), width)]
     else:
-        chosen = spark_names(len(frame.columns)) if len(positional) == len(
-            frame.columns) else [str(c) for c in frame.columns]
+        chosen = (
+            spark_names(len(frame.columns))
+            if len(positional) == len(frame.columns)
+            else [str(c) for c in frame.columns]
+        )
     frame.columns = chosen
     return frame
 
 
-def decode_payloads(payloads: list[Payload], names: Sequence[str] | None,
-                    scan: CaptureScan, count: bool = True) -> pd.DataFrame | None:
+def decode_payloads(
+    payloads: list[Payload],
+    names: Sequence[str] | None,
+    scan: CaptureScan,
+    count: bool = True,
+) -> pd.DataFrame | None:
     """Decode many payloads into one frame; undecodable ones are counted in `scan`."""
     codecs = _codecs()
     csv_group: list[str] = []
@@ -143,26 +161,37 @@ def decode_payloads(payloads: list[Payload], names: Sequence[str] | None,
         else:
             single.append(payload)
     frames = []
-    for group, content_type in ((csv_group, codecs.CSV), (lines_group, codecs.JSONLINES)):
+    for group, content_type in (
+        (csv_group, codecs.CSV),
+        (lines_group, codecs.JSONLINES),
+    ):
         if not group:
             continue
-        fast = _fast_csv("\n".join(group), names) if content_type == codecs.CSV else None
+        fast = (
+            _fast_csv("\n".join(group), names) if content_type == codecs.CSV else None
+        )
         if fast is not None:
             frames.append(fast)
             continue
         try:
-            frames.append(codecs.decode("\n".join(group).encode("utf-8"), content_type,
-                                        names))
+            frames.append(
+                codecs.decode("\n".join(group).encode("utf-8"), content_type, names)
+            )
         except (ByocError, ValueError):
             single.extend(Payload(content_type, "CSV", g) for g in group)
     for payload in single:
         try:
-            frames.append(codecs.decode(payload_bytes(payload), payload.content_type, names))
+            frames.append(
+                codecs.decode(payload_bytes(payload), payload.content_type, names)
+            )
         except (ByocError, ValueError, binascii.Error) as exc:
             if count:
                 reason = getattr(exc, "message", None) or str(exc)
-                scan.problem(f"{payload.content_type or 'no content type'} payload",
-                             reason.splitlines()[0][:300], "undecodable")
+                scan.problem(
+                    f"{payload.content_type or 'no content type'} payload",
+                    reason.splitlines()[0][:300],
+                    "undecodable",
+                )
     frames = [f for f in frames if len(f)]
     if not frames:
         return None
@@ -188,8 +217,11 @@ def _fast_csv(text: str, names: Sequence[str] | None) -> pd.DataFrame | None:
             io.BytesIO(text.encode("utf-8")),
             read_options=pacsv.ReadOptions(autogenerate_column_names=True),
             convert_options=pacsv.ConvertOptions(
-                null_values=sorted(codecs.MISSING_TOKENS), strings_can_be_null=True,
-                true_values=[], false_values=[]),
+                null_values=sorted(codecs.MISSING_TOKENS),
+                strings_can_be_null=True,
+                true_values=[],
+                false_values=[],
+            ),
         )
     except (pa.ArrowInvalid, UnicodeError):
         return None
@@ -197,8 +229,9 @@ def _fast_csv(text: str, names: Sequence[str] | None) -> pd.DataFrame | None:
         return None
     frame = table.to_pandas()
     width = frame.shape[1]
-    frame.columns = list(names) if names is not None and len(names) == width else list(
-        range(width))
+    frame.columns = (
+        list(names) if names is not None and len(names) == width else list(range(width))
+    )
     return frame
 
 

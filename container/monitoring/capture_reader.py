@@ -58,9 +58,13 @@ class CaptureScan:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "files": self.files, "lines": self.lines, "records": self.records,
-            "outside_window": self.outside_window, "malformed_lines": self.malformed,
-            "undecodable_records": self.undecodable, "examples": self.examples,
+            "files": self.files,
+            "lines": self.lines,
+            "records": self.records,
+            "outside_window": self.outside_window,
+            "malformed_lines": self.malformed,
+            "undecodable_records": self.undecodable,
+            "examples": self.examples,
         }
 
 
@@ -75,11 +79,15 @@ def parse_time(value: str | None, name: str) -> datetime | None:
             f"{name}={value!r} is not an ISO 8601 time; expected e.g. "
             f"2026-04-18T00:00:00Z"
         ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return (
+        parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    )
 
 
 def capture_files(
-    source: Path, start: datetime | None, end: datetime | None,
+    source: Path,
+    start: datetime | None,
+    end: datetime | None,
     endpoint_name: str | None = None,
 ) -> list[Path]:
     """The .jsonl files under `source` whose hour folder overlaps [start, end)."""
@@ -130,8 +138,10 @@ def iter_records(
                     when, capture = record
                     verdict = in_window(when)
                     if verdict is None:
-                        scan.problem(f"{path.name}:{number}",
-                                     f"inferenceTime {when!r} is not an ISO 8601 time")
+                        scan.problem(
+                            f"{path.name}:{number}",
+                            f"inferenceTime {when!r} is not an ISO 8601 time",
+                        )
                     elif not verdict:
                         scan.outside_window += 1
                     else:
@@ -193,18 +203,26 @@ class _WindowTest:
     def __call__(self, raw: str | None) -> bool | None:
         if raw is None:
             return True
-        if self.fast and len(raw) >= 20 and raw[-1] == "Z" and raw[10] == "T" and (
-            len(raw) == 20 or raw[19] == "."
+        if (
+            self.fast
+            and len(raw) >= 20
+            and raw[-1] == "Z"
+            and raw[10] == "T"
+            and (len(raw) == 20 or raw[19] == ".")
         ):
             head = raw[:19]
-            return not ((self.start_text is not None and head < self.start_text)
-                        or (self.end_text is not None and head >= self.end_text))
+            return not (
+                (self.start_text is not None and head < self.start_text)
+                or (self.end_text is not None and head >= self.end_text)
+            )
         try:
             when = parse_time(raw, "inferenceTime")
         except MonitoringInputError:
             return None
-        return not ((self.start is not None and when < self.start)
-                    or (self.end is not None and when >= self.end))
+        return not (
+            (self.start is not None and when < self.start)
+            or (self.end is not None and when >= self.end)
+        )
 
 
 def _to_record(
@@ -221,11 +239,14 @@ def _to_record(
                 encoding = str(encoding).upper()
             # tuple.__new__ builds the named tuples without their Python-level
             # __new__: a measurable saving at a hundred thousand records.
-            payload = _new(Payload, (part.get("observedContentType") or "", encoding, text))
+            payload = _new(
+                Payload, (part.get("observedContentType") or "", encoding, text)
+            )
             meta = doc.get("eventMetadata")
             raw_time = meta.get("inferenceTime") if type(meta) is dict else None
-            return (str(raw_time) if raw_time else None), _new(CaptureRecord,
-                                                               (payload, None))
+            return (str(raw_time) if raw_time else None), _new(
+                CaptureRecord, (payload, None)
+            )
     except (KeyError, TypeError, AttributeError):
         pass
     return _to_record_checked(doc, path, number, scan)
@@ -251,8 +272,13 @@ def _to_record_checked(
         if not isinstance(part, dict) or not isinstance(part.get("data"), str):
             scan.problem(f"{path.name}:{number}", f"{key} has no 'data' string")
             return None
-        payloads.append(Payload(str(part.get("observedContentType") or ""),
-                                str(part.get("encoding") or "").upper(), part["data"]))
+        payloads.append(
+            Payload(
+                str(part.get("observedContentType") or ""),
+                str(part.get("encoding") or "").upper(),
+                part["data"],
+            )
+        )
     meta = doc.get("eventMetadata")
     raw_time = meta.get("inferenceTime") if isinstance(meta, dict) else None
     return (str(raw_time) if raw_time else None), CaptureRecord(*payloads)

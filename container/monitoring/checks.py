@@ -27,8 +27,14 @@ BASELINE_DRIFT = "baseline_drift_check"
 MISSING_COLUMN = "missing_column_check"
 EXTRA_COLUMN = "extra_column_check"
 CATEGORICAL_VALUES = "categorical_values_check"
-CHECK_TYPES = (DATA_TYPE, COMPLETENESS, BASELINE_DRIFT, MISSING_COLUMN, EXTRA_COLUMN,
-               CATEGORICAL_VALUES)
+CHECK_TYPES = (
+    DATA_TYPE,
+    COMPLETENESS,
+    BASELINE_DRIFT,
+    MISSING_COLUMN,
+    EXTRA_COLUMN,
+    CATEGORICAL_VALUES,
+)
 
 # Shares computed from the same data can differ in the last bits; do not call that
 # a violation.
@@ -56,8 +62,11 @@ class CheckOutcome:
 
     def add(self, feature: str, check: str, description: str) -> None:
         self.violations.append(
-            {"feature_name": feature, "constraint_check_type": check,
-             "description": description}
+            {
+                "feature_name": feature,
+                "constraint_check_type": check,
+                "description": description,
+            }
         )
 
     def document(self) -> dict[str, Any]:
@@ -83,14 +92,20 @@ def run_checks(
     current_names = list(current.columns)
     missing = [n for n in baseline_names if n not in current.columns]
     extra = [n for n in current_names if n not in constraints.features]
-    counts = (f"Number of columns in current dataset: {len(current_names)}, Number of "
-              f"columns in baseline constraints: {len(baseline_names)}")
+    counts = (
+        f"Number of columns in current dataset: {len(current_names)}, Number of "
+        f"columns in baseline constraints: {len(baseline_names)}"
+    )
     for name in missing:
-        outcome.add(name, MISSING_COLUMN,
-                    f"There are missing columns in current dataset. {counts}")
+        outcome.add(
+            name,
+            MISSING_COLUMN,
+            f"There are missing columns in current dataset. {counts}",
+        )
     for name in extra:
-        outcome.add(name, EXTRA_COLUMN,
-                    f"There are extra columns in current dataset. {counts}")
+        outcome.add(
+            name, EXTRA_COLUMN, f"There are extra columns in current dataset. {counts}"
+        )
     for name, feature in constraints.features.items():
         if name in missing:
             continue
@@ -107,8 +122,12 @@ def run_checks(
     return outcome
 
 
-def _check_type(outcome: CheckOutcome, feature: FeatureConstraints, column: ColumnProfile,
-                result: FeatureResult) -> None:
+def _check_type(
+    outcome: CheckOutcome,
+    feature: FeatureConstraints,
+    column: ColumnProfile,
+    result: FeatureResult,
+) -> None:
     if feature.inferred_type not in (INTEGRAL, FRACTIONAL):
         return  # every value is a valid String; Unknown promises nothing
     share = column.share_of_type(feature.inferred_type)
@@ -116,31 +135,42 @@ def _check_type(outcome: CheckOutcome, feature: FeatureConstraints, column: Colu
     threshold = feature.config.datatype_check_threshold
     if share < threshold - TOLERANCE:
         outcome.add(
-            feature.name, DATA_TYPE,
+            feature.name,
+            DATA_TYPE,
             f"Data type match requirement is not met. Expected data type: "
-            f"{feature.inferred_type}, Expected match: {percent(threshold)}%. Observed: "
+            f"{feature.inferred_type}, Expected match: {percent(threshold)}%. "
+            f"Observed: "
             f"Only {percent(share, threshold)}% of data is {feature.inferred_type}.",
         )
 
 
-def _check_completeness(outcome: CheckOutcome, feature: FeatureConstraints,
-                        column: ColumnProfile, item_count: int,
-                        result: FeatureResult) -> None:
+def _check_completeness(
+    outcome: CheckOutcome,
+    feature: FeatureConstraints,
+    column: ColumnProfile,
+    item_count: int,
+    result: FeatureResult,
+) -> None:
     if not item_count:
         return
     share = column.num_present / item_count
     result.completeness = share
     if feature.completeness is not None and share < feature.completeness - TOLERANCE:
         outcome.add(
-            feature.name, COMPLETENESS,
+            feature.name,
+            COMPLETENESS,
             f"Data completeness requirement is not met. Expected completeness: "
             f"{percent(feature.completeness)}%. Observed: Only "
             f"{percent(share, feature.completeness)}% of data is complete.",
         )
 
 
-def _check_domain(outcome: CheckOutcome, feature: FeatureConstraints,
-                  column: ColumnProfile, result: FeatureResult) -> None:
+def _check_domain(
+    outcome: CheckOutcome,
+    feature: FeatureConstraints,
+    column: ColumnProfile,
+    result: FeatureResult,
+) -> None:
     if feature.domains is None or not column.value_counts:
         return
     domain = set(feature.domains)
@@ -153,29 +183,38 @@ def _check_domain(outcome: CheckOutcome, feature: FeatureConstraints,
         worst = sorted(outside.items(), key=lambda kv: -kv[1])[:5]
         examples = ", ".join(f"{v!r} ({c})" for v, c in worst)
         outcome.add(
-            feature.name, CATEGORICAL_VALUES,
+            feature.name,
+            CATEGORICAL_VALUES,
             f"Categorical values requirement is not met. Expected match: "
             f"{percent(threshold)}% of data within the baseline domain "
-            f"{list(feature.domains)}. Observed: Only {percent(share, threshold)}% of data "
+            f"{list(feature.domains)}. Observed: Only {percent(share, threshold)}% "
+            f"of data "
             f"is within the domain; values outside it: {examples}.",
         )
 
 
-def _check_drift(outcome: CheckOutcome, feature: FeatureConstraints, baseline,
-                 column: ColumnProfile, result: FeatureResult) -> None:
+def _check_drift(
+    outcome: CheckOutcome,
+    feature: FeatureConstraints,
+    baseline,
+    column: ColumnProfile,
+    result: FeatureResult,
+) -> None:
     config = feature.config
     if baseline.is_numeric:
         if baseline.sketch is None or column.sketch is None:
             return
-        distance = numerical_distance(baseline.sketch, column.sketch,
-                                      config.comparison_method)
+        distance = numerical_distance(
+            baseline.sketch, column.sketch, config.comparison_method
+        )
         threshold = config.comparison_threshold
         kind = "Numerical"
     elif baseline.inferred_type == STRING:
         if not baseline.categories or not column.value_counts:
             return
-        distance = categorical_distance(baseline.categories, column.value_counts,
-                                        config.categorical_drift_method)
+        distance = categorical_distance(
+            baseline.categories, column.value_counts, config.categorical_drift_method
+        )
         threshold = config.categorical_comparison_threshold
         kind = "Categorical"
     else:
@@ -184,13 +223,15 @@ def _check_drift(outcome: CheckOutcome, feature: FeatureConstraints, baseline,
     if distance.is_p_value:
         if distance.value < threshold:
             outcome.add(
-                feature.name, BASELINE_DRIFT,
+                feature.name,
+                BASELINE_DRIFT,
                 f"Categorical distance: chi-squared p-value {distance.value} is below "
                 f"categorical threshold: {threshold}",
             )
     elif distance.value > threshold:
         outcome.add(
-            feature.name, BASELINE_DRIFT,
+            feature.name,
+            BASELINE_DRIFT,
             f"{kind} distance: {distance.value} exceeds {kind.lower()} threshold: "
             f"{threshold}",
         )

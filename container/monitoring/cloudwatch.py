@@ -35,22 +35,38 @@ def metric_lines(
     stamp = timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def metric(name: str, **value: Any) -> dict[str, Any]:
-        return {"MetricName": name, "Timestamp": stamp, "Dimensions": dimensions, **value}
+        return {
+            "MetricName": name,
+            "Timestamp": stamp,
+            "Dimensions": dimensions,
+            **value,
+        }
 
     lines = []
     for name, result in outcome.features.items():
         if result.distance is not None:
-            lines.append(metric(f"feature_baseline_drift_{name}", Value=result.distance.value))
+            lines.append(
+                metric(f"feature_baseline_drift_{name}", Value=result.distance.value)
+            )
         if result.completeness is not None:
             lines.append(metric(f"feature_non_null_{name}", Value=result.completeness))
         column = current.columns.get(name)
-        if column is not None and column.numeric_count and result.baseline_type in (
-            "Integral", "Fractional"
+        if (
+            column is not None
+            and column.numeric_count
+            and result.baseline_type in ("Integral", "Fractional")
         ):
-            lines.append(metric(f"feature_data_{name}", StatisticValues={
-                "SampleCount": float(column.numeric_count), "Sum": column.total,
-                "Minimum": column.minimum, "Maximum": column.maximum,
-            }))
+            lines.append(
+                metric(
+                    f"feature_data_{name}",
+                    StatisticValues={
+                        "SampleCount": float(column.numeric_count),
+                        "Sum": column.total,
+                        "Minimum": column.minimum,
+                        "Maximum": column.maximum,
+                    },
+                )
+            )
     return lines
 
 

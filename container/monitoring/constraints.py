@@ -51,7 +51,9 @@ class MonitoringConfig:
                 "perform_comparison": _enabled(self.perform_comparison),
                 "comparison_threshold": self.comparison_threshold,
                 "comparison_method": self.comparison_method,
-                "categorical_comparison_threshold": self.categorical_comparison_threshold,
+                "categorical_comparison_threshold": (
+                    self.categorical_comparison_threshold
+                ),
                 "categorical_drift_method": self.categorical_drift_method,
             },
         }
@@ -132,8 +134,11 @@ def parse_constraints(doc: Any, source: str = "constraints.json") -> Constraints
         raise MonitoringInputError(
             f"{source} has version {version!r}; this analyzer reads version 0.0 (or 0)"
         )
-    config = _apply_config(MonitoringConfig(), doc.get("monitoring_config") or {},
-                           f"{source}: monitoring_config")
+    config = _apply_config(
+        MonitoringConfig(),
+        doc.get("monitoring_config") or {},
+        f"{source}: monitoring_config",
+    )
     features = {}
     for index, entry in enumerate(doc["features"]):
         if not isinstance(entry, dict) or not entry.get("name"):
@@ -151,7 +156,8 @@ def _parse_feature(
     kind = entry.get("inferred_type", "Unknown")
     if kind not in KNOWN_TYPES:
         raise MonitoringInputError(
-            f"{where} has inferred_type {kind!r}; expected one of {', '.join(KNOWN_TYPES)}"
+            f"{where} has inferred_type {kind!r}; expected one of "
+            f"{', '.join(KNOWN_TYPES)}"
         )
     completeness = entry.get("completeness")
     if completeness is not None:
@@ -171,7 +177,9 @@ def _parse_feature(
     )
 
 
-def _apply_config(base: MonitoringConfig, raw: dict[str, Any], where: str) -> MonitoringConfig:
+def _apply_config(
+    base: MonitoringConfig, raw: dict[str, Any], where: str
+) -> MonitoringConfig:
     """Overlay a monitoring_config (or a feature's overrides) on `base`.
 
     Overrides may be flat or nest distribution settings under
@@ -197,7 +205,8 @@ def _apply_config(base: MonitoringConfig, raw: dict[str, Any], where: str) -> Mo
         )
     if "categorical_drift_method" in flat:
         changes["categorical_drift_method"] = _choice(
-            flat["categorical_drift_method"], CATEGORICAL_DRIFT_METHODS,
+            flat["categorical_drift_method"],
+            CATEGORICAL_DRIFT_METHODS,
             f"{where}.categorical_drift_method",
         )
     return replace(base, **changes)
@@ -208,7 +217,9 @@ def _flag(value: Any, where: str) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("enabled", "disabled"):
         return value.lower() == "enabled"
-    raise MonitoringInputError(f"{where} is {value!r}; expected 'Enabled' or 'Disabled'")
+    raise MonitoringInputError(
+        f"{where} is {value!r}; expected 'Enabled' or 'Disabled'"
+    )
 
 
 def _fraction(value: Any, where: str) -> float:
@@ -217,7 +228,9 @@ def _fraction(value: Any, where: str) -> float:
     except (TypeError, ValueError):
         number = -1.0
     if not 0.0 <= number <= 1.0 or isinstance(value, bool):
-        raise MonitoringInputError(f"{where} is {value!r}; expected a number from 0 to 1")
+        raise MonitoringInputError(
+            f"{where} is {value!r}; expected a number from 0 to 1"
+        )
     return number
 
 
@@ -225,4 +238,6 @@ def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
     for option in allowed:
         if isinstance(value, str) and value.lower() == option.lower():
             return option
-    raise MonitoringInputError(f"{where} is {value!r}; expected one of {', '.join(allowed)}")
+    raise MonitoringInputError(
+        f"{where} is {value!r}; expected one of {', '.join(allowed)}"
+    )

@@ -59,11 +59,14 @@ def dataset_files(source: Path) -> list[Path]:
         return [source]
     if not source.is_dir():
         raise MonitoringInputError(
-            f"dataset {source} does not exist: expected a file or a folder of data files"
+            f"dataset {source} does not exist: expected a file or a folder of data "
+            f"files"
         )
     files = sorted(
-        p for p in source.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(source).parts)
+        p
+        for p in source.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(source).parts)
     )
     if not files:
         raise NoDataError(f"dataset folder {source} holds no files")
@@ -80,11 +83,14 @@ def profile_dataset(
     total = DatasetProfile(track_values_for=frozenset(track_values_for))
     for path in dataset_files(source):
         try:
-            part = profile_batches(prefetch(read_file(path, fmt, names)), track_values_for)
+            part = profile_batches(
+                prefetch(read_file(path, fmt, names)), track_values_for
+            )
         except pa.ArrowInvalid:
             try:
-                part = profile_batches(read_file(path, fmt, names, as_text=True),
-                                       track_values_for)
+                part = profile_batches(
+                    read_file(path, fmt, names, as_text=True), track_values_for
+                )
             except pa.ArrowInvalid as exc:
                 raise MonitoringInputError(
                     f"{path} is not readable as {fmt.kind}: {exc}"
@@ -134,8 +140,9 @@ def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
 
 
 def _merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
-    out = DatasetProfile(item_count=a.item_count + b.item_count,
-                         track_values_for=a.track_values_for)
+    out = DatasetProfile(
+        item_count=a.item_count + b.item_count, track_values_for=a.track_values_for
+    )
     for name in list(a.columns) + [n for n in b.columns if n not in a.columns]:
         left, right = a.columns.get(name), b.columns.get(name)
         if left is not None and right is not None:
@@ -148,7 +155,9 @@ def _merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
 
 
 def read_file(
-    path: Path, fmt: DatasetFormat, names: NameChoices | None = None,
+    path: Path,
+    fmt: DatasetFormat,
+    names: NameChoices | None = None,
     as_text: bool = False,
 ) -> Iterator[pa.Table]:
     """Batches of one file as Arrow tables with their final column names.
@@ -163,12 +172,17 @@ def read_file(
     elif fmt.kind == "parquet":
         yield from _read_parquet(path, names)
     else:
-        raise MonitoringInputError(f"dataset format {fmt.kind!r} is not a plain dataset")
+        raise MonitoringInputError(
+            f"dataset format {fmt.kind!r} is not a plain dataset"
+        )
 
 
-def _read_csv(path: Path, header: bool, names: NameChoices | None,
-              as_text: bool) -> Iterator[pa.Table]:
-    read = pacsv.ReadOptions(block_size=BLOCK_BYTES, autogenerate_column_names=not header)
+def _read_csv(
+    path: Path, header: bool, names: NameChoices | None, as_text: bool
+) -> Iterator[pa.Table]:
+    read = pacsv.ReadOptions(
+        block_size=BLOCK_BYTES, autogenerate_column_names=not header
+    )
     convert = pacsv.ConvertOptions(strings_can_be_null=True)
     if as_text:
         with pacsv.open_csv(path, read_options=read) as probe:
@@ -191,8 +205,9 @@ def _read_csv(path: Path, header: bool, names: NameChoices | None,
                 yield pa.Table.from_batches([batch]).rename_columns(final)
 
 
-def _column_names(found: list[str], header: bool, names: NameChoices | None,
-                  path: Path) -> list[str]:
+def _column_names(
+    found: list[str], header: bool, names: NameChoices | None, path: Path
+) -> list[str]:
     if header:
         return found
     if not names:
@@ -207,12 +222,15 @@ def _column_names(found: list[str], header: bool, names: NameChoices | None,
     )
 
 
-def _read_json_lines(path: Path, names: NameChoices | None,
-                     as_text: bool) -> Iterator[pa.Table]:
+def _read_json_lines(
+    path: Path, names: NameChoices | None, as_text: bool
+) -> Iterator[pa.Table]:
     if path.stat().st_size == 0:
         return
     if not as_text:
-        with pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES)) as r:
+        with pajson.open_json(
+            path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES)
+        ) as r:
             for batch in r:
                 if batch.num_rows:
                     yield _name_json(pa.Table.from_batches([batch]), names)
@@ -230,8 +248,11 @@ def _read_json_lines(path: Path, names: NameChoices | None,
                     f"{path} line {number} is not JSON ({exc.msg}); expected one JSON "
                     f"object per line"
                 ) from None
-            rows.append(record if isinstance(record, dict) else
-                        dict(enumerate(record if isinstance(record, list) else [record])))
+            rows.append(
+                record
+                if isinstance(record, dict)
+                else dict(enumerate(record if isinstance(record, list) else [record]))
+            )
             if len(rows) >= JSON_FALLBACK_ROWS:
                 yield _name_json(_text_table(rows), names)
                 rows = []

@@ -48,10 +48,15 @@ def linf_robust(baseline: KllSketch, current: KllSketch) -> float:
     n, m = baseline.count, current.count
     if not n or not m:
         return 0.0
-    return max(0.0, linf_simple(baseline, current) - ROBUST_FACTOR * math.sqrt((n + m) / (n * m)))
+    return max(
+        0.0,
+        linf_simple(baseline, current) - ROBUST_FACTOR * math.sqrt((n + m) / (n * m)),
+    )
 
 
-def numerical_distance(baseline: KllSketch, current: KllSketch, method: str) -> Distance:
+def numerical_distance(
+    baseline: KllSketch, current: KllSketch, method: str
+) -> Distance:
     """`method` is constraints.json's comparison_method: Simple or Robust."""
     if method == "Simple":
         return Distance(linf_simple(baseline, current), "linf_simple")
@@ -63,7 +68,9 @@ def _shares(counts: Mapping[str, float]) -> dict[str, float]:
     return {k: v / total for k, v in counts.items()} if total else {}
 
 
-def categorical_linf(baseline: Mapping[str, float], current: Mapping[str, float]) -> float:
+def categorical_linf(
+    baseline: Mapping[str, float], current: Mapping[str, float]
+) -> float:
     base, cur = _shares(baseline), _shares(current)
     keys = set(base) | set(cur)
     return max((abs(base.get(k, 0.0) - cur.get(k, 0.0)) for k in keys), default=0.0)

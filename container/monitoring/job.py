@@ -23,8 +23,12 @@ from container.monitoring.datasets import DatasetFormat, NameChoices
 from container.monitoring.errors import MonitoringInputError
 from container.paths import OptMl
 
-FORMAT_KEYS = {"csv": "csv", "json": "json", "parquet": "parquet",
-               "sagemakerCaptureJson": "capture"}
+FORMAT_KEYS = {
+    "csv": "csv",
+    "json": "json",
+    "parquet": "parquet",
+    "sagemakerCaptureJson": "capture",
+}
 MESSAGE_LIMIT = 1024
 
 
@@ -43,12 +47,14 @@ def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetForm
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise MonitoringInputError(f"dataset_format is not valid JSON: {exc.msg}") from None
+        raise MonitoringInputError(
+            f"dataset_format is not valid JSON: {exc.msg}"
+        ) from None
     keys = [k for k in FORMAT_KEYS if isinstance(doc, dict) and k in doc]
     if len(keys) != 1:
         raise MonitoringInputError(
             f"dataset_format={raw!r} must be an object with exactly one of "
-            f"{', '.join(FORMAT_KEYS)}, e.g. {{\"csv\": {{\"header\": true}}}}"
+            f'{", ".join(FORMAT_KEYS)}, e.g. {{"csv": {{"header": true}}}}'
         )
     key = keys[0]
     options = doc[key] or {}
@@ -63,7 +69,8 @@ def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetForm
     position = str(options.get("output_columns_position", "START")).upper()
     if position not in ("START", "END"):
         raise MonitoringInputError(
-            f"dataset_format output_columns_position={position!r}: expected START or END"
+            f"dataset_format output_columns_position={position!r}: expected START "
+            f"or END"
         )
     index_names = options.get("captureIndexNames") or options.get("capture_index_names")
     index_names = tuple(index_names) if index_names else default.capture_index_names
@@ -86,10 +93,14 @@ def _header_flag(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise MonitoringInputError(f"dataset_format header={value!r}: expected true or false")
+    raise MonitoringInputError(
+        f"dataset_format header={value!r}: expected true or false"
+    )
 
 
-def schema_name_choices(model_dir: Path | None, position: str = "START") -> NameChoices | None:
+def schema_name_choices(
+    model_dir: Path | None, position: str = "START"
+) -> NameChoices | None:
     """Column names for headerless data from a model bundle: the features, or the
     target and the features (target first for START, last for END)."""
     if model_dir is None or not Path(model_dir).is_dir():
@@ -101,10 +112,15 @@ def schema_name_choices(model_dir: Path | None, position: str = "START") -> Name
     try:
         schema = Schema.from_dict(manifest["schema"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise MonitoringInputError(f"{model_dir}/model.json has no valid schema: {exc}") from None
+        raise MonitoringInputError(
+            f"{model_dir}/model.json has no valid schema: {exc}"
+        ) from None
     features = schema.feature_names
-    with_target = [schema.target, *features] if position == "START" else [
-        *features, schema.target]
+    with_target = (
+        [schema.target, *features]
+        if position == "START"
+        else [*features, schema.target]
+    )
     return [features, with_target]
 
 
@@ -125,7 +141,9 @@ def read_json_file(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MonitoringInputError(f"{what} file {path} is not valid JSON: {exc}") from None
+        raise MonitoringInputError(
+            f"{what} file {path} is not valid JSON: {exc}"
+        ) from None
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -50,7 +50,9 @@ class KllSketch:
         levels = []
         for i in range(depth):
             parts = [s.levels[i] for s in (self, other) if i < len(s.levels)]
-            levels.append(np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0])
+            levels.append(
+                np.sort(np.concatenate(parts)) if len(parts) > 1 else parts[0]
+            )
         merged = KllSketch(k=self.k, c=self.c, levels=levels)
         merged._compress()
         return merged
@@ -108,7 +110,9 @@ class KllSketch:
 
     def cdf(self, points: np.ndarray) -> np.ndarray:
         total = self.count
-        return self.rank(points) / total if total else np.zeros(len(np.atleast_1d(points)))
+        return (
+            self.rank(points) / total if total else np.zeros(len(np.atleast_1d(points)))
+        )
 
     def bucket_counts(self, edges: Sequence[float]) -> np.ndarray:
         """Estimated counts between consecutive edges; the first bucket is closed."""
@@ -142,4 +146,6 @@ class KllSketch:
 
 def _plain(value: float) -> float | int:
     """Whole numbers as JSON integers keep the file small and readable."""
-    return int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value)
+    return (
+        int(value) if float(value).is_integer() and abs(value) < 2**53 else float(value)
+    )

@@ -74,11 +74,19 @@ def build_parser() -> OneLineParser:
         description="Check captured endpoint traffic (or a dataset) against a Model "
         "Monitor baseline (flags override the processing-job environment).",
     )
-    parser.add_argument("--dataset", help="capture folder, or a data file/folder "
-                        "(default: dataset_source, else /opt/ml/processing/input/endpoint)")
-    parser.add_argument("--format", choices=("capture", "csv", "json", "parquet"),
-                        help="input format (default: from dataset_format, else capture)")
-    parser.add_argument("--dataset-format", help="dataset_format JSON, as in the contract")
+    parser.add_argument(
+        "--dataset",
+        help="capture folder, or a data file/folder "
+        "(default: dataset_source, else /opt/ml/processing/input/endpoint)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("capture", "csv", "json", "parquet"),
+        help="input format (default: from dataset_format, else capture)",
+    )
+    parser.add_argument(
+        "--dataset-format", help="dataset_format JSON, as in the contract"
+    )
     header = parser.add_mutually_exclusive_group()
     header.add_argument("--header", dest="header", action="store_true", default=None)
     header.add_argument("--no-header", dest="header", action="store_false")
@@ -86,21 +94,36 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--end-time", help="window end, ISO 8601 UTC (exclusive)")
     parser.add_argument("--baseline-statistics", help="baseline statistics.json")
     parser.add_argument("--baseline-constraints", help="baseline constraints.json")
-    parser.add_argument("--output", help="output folder (default: output_path, else "
-                        "/opt/ml/processing/output)")
+    parser.add_argument(
+        "--output",
+        help="output folder (default: output_path, else /opt/ml/processing/output)",
+    )
     publish = parser.add_mutually_exclusive_group()
-    publish.add_argument("--publish-cloudwatch-metrics", dest="publish", action="store_true",
-                         default=None, help="write CloudWatch metric lines")
-    publish.add_argument("--no-publish-cloudwatch-metrics", dest="publish",
-                         action="store_false")
-    parser.add_argument("--metrics-dir", help="CloudWatch metric folder (default: "
-                        "/opt/ml/output/metrics/cloudwatch)")
+    publish.add_argument(
+        "--publish-cloudwatch-metrics",
+        dest="publish",
+        action="store_true",
+        default=None,
+        help="write CloudWatch metric lines",
+    )
+    publish.add_argument(
+        "--no-publish-cloudwatch-metrics", dest="publish", action="store_false"
+    )
+    parser.add_argument(
+        "--metrics-dir",
+        help="CloudWatch metric folder (default: /opt/ml/output/metrics/cloudwatch)",
+    )
     parser.add_argument("--endpoint-name", help="endpoint being monitored")
     parser.add_argument("--schedule-name", help="monitoring schedule name")
-    parser.add_argument("--model-dir", help="model bundle whose schema names headerless "
-                        "columns of a plain dataset")
-    parser.add_argument("--categorical-drift-method", choices=("LInfinity", "ChiSquared"),
-                        help="override the constraints' categorical drift method")
+    parser.add_argument(
+        "--model-dir",
+        help="model bundle whose schema names headerless columns of a plain dataset",
+    )
+    parser.add_argument(
+        "--categorical-drift-method",
+        choices=("LInfinity", "ChiSquared"),
+        help="override the constraints' categorical drift method",
+    )
     return parser
 
 
@@ -112,15 +135,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args, opt_ml: OptMl) -> str:
     settings = MonitoringJobSettings.from_env()
-    fmt = parse_dataset_format(args.dataset_format or settings.dataset_format, CAPTURE_FORMAT)
+    fmt = parse_dataset_format(
+        args.dataset_format or settings.dataset_format, CAPTURE_FORMAT
+    )
     if args.format:
-        fmt = DatasetFormat(kind=args.format, header=fmt.header,
-                            output_columns_position=fmt.output_columns_position,
-                            capture_index_names=fmt.capture_index_names)
+        fmt = DatasetFormat(
+            kind=args.format,
+            header=fmt.header,
+            output_columns_position=fmt.output_columns_position,
+            capture_index_names=fmt.capture_index_names,
+        )
     if args.header is not None:
-        fmt = DatasetFormat(kind=fmt.kind, header=args.header,
-                            output_columns_position=fmt.output_columns_position,
-                            capture_index_names=fmt.capture_index_names)
+        fmt = DatasetFormat(
+            kind=fmt.kind,
+            header=args.header,
+            output_columns_position=fmt.output_columns_position,
+            capture_index_names=fmt.capture_index_names,
+        )
     start = parse_time(args.start_time or settings.start_time, "start_time")
     end = parse_time(args.end_time or settings.end_time, "end_time")
     if start and end and start >= end:
@@ -128,43 +159,67 @@ def _run(args, opt_ml: OptMl) -> str:
     statistics, constraints = _load_baseline(args, settings, opt_ml)
     drift_method = args.categorical_drift_method or settings.categorical_drift_method
     if drift_method:
-        constraints = _with_drift_method(constraints,
-                                         check_categorical_drift_method(drift_method))
+        constraints = _with_drift_method(
+            constraints, check_categorical_drift_method(drift_method)
+        )
     source = Path(args.dataset or settings.dataset_source or opt_ml.endpoint_input_dir)
     output = Path(args.output or settings.output_path or opt_ml.processing_output_dir)
     endpoint = args.endpoint_name or settings.endpoint_name
     schedule = args.schedule_name or settings.monitoring_schedule_name
     names = list(constraints.features)
-    strings = [n for n, f in constraints.features.items() if f.inferred_type == "String"]
+    strings = [
+        n for n, f in constraints.features.items() if f.inferred_type == "String"
+    ]
 
     scan = CaptureScan()
     if fmt.kind == "capture":
-        current = _profile_capture(source, fmt, start, end, endpoint, names, strings, scan)
+        current = _profile_capture(
+            source, fmt, start, end, endpoint, names, strings, scan
+        )
     else:
-        choices = [names, *(schema_name_choices(model_dir_for_job(args.model_dir, opt_ml),
-                                                fmt.output_columns_position) or [])]
+        choices = [
+            names,
+            *(
+                schema_name_choices(
+                    model_dir_for_job(args.model_dir, opt_ml),
+                    fmt.output_columns_position,
+                )
+                or []
+            ),
+        ]
         current = profile_dataset(source, fmt, choices, track_values_for=strings)
 
     outcome = run_checks(current, constraints, statistics)
-    publish = settings.publish_cloudwatch_metrics if args.publish is None else args.publish
+    publish = (
+        settings.publish_cloudwatch_metrics if args.publish is None else args.publish
+    )
     if publish and constraints.config.emit_metrics:
-        lines = metric_lines(outcome, current, end or datetime.now(UTC), endpoint, schedule)
-        write_metrics(Path(args.metrics_dir or opt_ml.cloudwatch_metrics_dir),
-                                     lines)
-    summary = _summary(outcome, current, scan, fmt, source, start, end, endpoint, schedule)
+        lines = metric_lines(
+            outcome, current, end or datetime.now(UTC), endpoint, schedule
+        )
+        write_metrics(Path(args.metrics_dir or opt_ml.cloudwatch_metrics_dir), lines)
+    summary = _summary(
+        outcome, current, scan, fmt, source, start, end, endpoint, schedule
+    )
     write_json(output / STATISTICS_FILE, statistics_document(current))
     write_json(output / VIOLATIONS_FILE, outcome.document())
     write_json(output / SUMMARY_FILE, summary)
-    write_atomic(output / REPORT_FILE, _report(summary, outcome, statistics, constraints,
-                                               current))
+    write_atomic(
+        output / REPORT_FILE,
+        _report(summary, outcome, statistics, constraints, current),
+    )
     count = len(outcome.violations)
     if count:
-        return f"CompletedWithViolations: Job completed successfully with {count} violations."
+        return (
+            f"CompletedWithViolations: Job completed successfully with {count} "
+            f"violations."
+        )
     return "Completed: Job completed successfully with no violations."
 
 
-def _load_baseline(args, settings: MonitoringJobSettings,
-                   opt_ml: OptMl) -> tuple[StatisticsFile | None, ConstraintsFile]:
+def _load_baseline(
+    args, settings: MonitoringJobSettings, opt_ml: OptMl
+) -> tuple[StatisticsFile | None, ConstraintsFile]:
     stats_path = args.baseline_statistics or settings.baseline_statistics
     cons_path = args.baseline_constraints or settings.baseline_constraints
     if stats_path is None and opt_ml.baseline_statistics_file.is_file():
@@ -176,15 +231,23 @@ def _load_baseline(args, settings: MonitoringJobSettings,
             "no baseline: give baseline_statistics and/or baseline_constraints (files "
             "written by `baseline`, or by SageMaker's suggest_baseline)"
         )
-    statistics = (parse_statistics(read_json_file(Path(stats_path), "baseline_statistics"),
-                                   stats_path) if stats_path else None)
+    statistics = (
+        parse_statistics(
+            read_json_file(Path(stats_path), "baseline_statistics"), stats_path
+        )
+        if stats_path
+        else None
+    )
     if cons_path:
         constraints = parse_constraints(
-            read_json_file(Path(cons_path), "baseline_constraints"), cons_path)
+            read_json_file(Path(cons_path), "baseline_constraints"), cons_path
+        )
     else:  # statistics alone: compare types and distributions with default settings
         constraints = ConstraintsFile(
-            features={n: FeatureConstraints(n, f.inferred_type)
-                      for n, f in statistics.features.items()},
+            features={
+                n: FeatureConstraints(n, f.inferred_type)
+                for n, f in statistics.features.items()
+            },
             config=MonitoringConfig(),
         )
     return statistics, constraints
@@ -194,33 +257,53 @@ def _with_drift_method(constraints: ConstraintsFile, method: str) -> Constraints
     from dataclasses import replace
 
     return ConstraintsFile(
-        features={n: replace(f, config=replace(f.config, categorical_drift_method=method))
-                  for n, f in constraints.features.items()},
+        features={
+            n: replace(f, config=replace(f.config, categorical_drift_method=method))
+            for n, f in constraints.features.items()
+        },
         config=replace(constraints.config, categorical_drift_method=method),
     )
 
 
-def _profile_capture(source: Path, fmt: DatasetFormat, start, end, endpoint,
-                     names: list[str], strings: list[str],
-                     scan: CaptureScan) -> DatasetProfile:
+def _profile_capture(
+    source: Path,
+    fmt: DatasetFormat,
+    start,
+    end,
+    endpoint,
+    names: list[str],
+    strings: list[str],
+    scan: CaptureScan,
+) -> DatasetProfile:
     files = capture_files(source, start, end, endpoint)
     records = iter_records(files, start, end, scan)
-    frames = capture_frames(records, names, scan,
-                            include_output="endpointOutput" in fmt.capture_index_names)
+    frames = capture_frames(
+        records, names, scan, include_output="endpointOutput" in fmt.capture_index_names
+    )
     profile = profile_batches(frames, track_values_for=strings)
     if profile.item_count == 0:
         window = f"[{start or 'the beginning'}, {end or 'now'})"
         raise NoDataError(
-            f"no captured data in {source} for the window {window}: {len(files)} capture "
-            f"files, {scan.records} records in the window, {scan.outside_window} outside it, "
+            f"no captured data in {source} for the window {window}: {len(files)} "
+            f"capture files, {scan.records} records in the window, "
+            f"{scan.outside_window} outside it, "
             f"{scan.malformed} malformed lines, {scan.undecodable} undecodable payloads"
             + (f" (first problem: {scan.examples[0]})" if scan.examples else "")
         )
     return profile
 
 
-def _summary(outcome: CheckOutcome, current: DatasetProfile, scan: CaptureScan,
-             fmt: DatasetFormat, source: Path, start, end, endpoint, schedule) -> dict:
+def _summary(
+    outcome: CheckOutcome,
+    current: DatasetProfile,
+    scan: CaptureScan,
+    fmt: DatasetFormat,
+    source: Path,
+    start,
+    end,
+    endpoint,
+    schedule,
+) -> dict:
     by_check: dict[str, int] = {}
     for violation in outcome.violations:
         key = violation["constraint_check_type"]
@@ -249,38 +332,57 @@ def _summary(outcome: CheckOutcome, current: DatasetProfile, scan: CaptureScan,
     }
 
 
-def _report(summary: dict, outcome: CheckOutcome, statistics: StatisticsFile | None,
-            constraints: ConstraintsFile, current: DatasetProfile) -> str:
-    rows = [("status", summary["status"]), ("violations", str(summary["violations"])),
-            ("records analysed", str(summary["item_count"])),
-            ("window", f"{summary['start_time'] or '-'} to {summary['end_time'] or '-'}"),
-            ("source", summary["dataset_source"])]
+def _report(
+    summary: dict,
+    outcome: CheckOutcome,
+    statistics: StatisticsFile | None,
+    constraints: ConstraintsFile,
+    current: DatasetProfile,
+) -> str:
+    rows = [
+        ("status", summary["status"]),
+        ("violations", str(summary["violations"])),
+        ("records analysed", str(summary["item_count"])),
+        ("window", f"{summary['start_time'] or '-'} to {summary['end_time'] or '-'}"),
+        ("source", summary["dataset_source"]),
+    ]
     if summary["endpoint_name"]:
         rows.append(("endpoint", summary["endpoint_name"]))
     notes = []
     capture = summary["capture"]
     if capture:
-        rows.append(("capture files / records", f"{capture['files']} / {capture['records']}"))
+        rows.append(
+            ("capture files / records", f"{capture['files']} / {capture['records']}")
+        )
         if capture["malformed_lines"] or capture["undecodable_records"]:
-            notes.append(f"{capture['malformed_lines']} malformed capture lines and "
-                         f"{capture['undecodable_records']} undecodable payloads were "
-                         f"skipped.")
+            notes.append(
+                f"{capture['malformed_lines']} malformed capture lines and "
+                f"{capture['undecodable_records']} undecodable payloads were "
+                f"skipped."
+            )
             notes.extend(capture["examples"][:5])
     by_feature: dict[str, list[str]] = {}
     for v in outcome.violations:
         by_feature.setdefault(v["feature_name"], []).append(
-            f"{v['constraint_check_type']}: {v['description']}")
+            f"{v['constraint_check_type']}: {v['description']}"
+        )
     views = []
-    for name in list(constraints.features) + [n for n in current.columns
-                                              if n not in constraints.features]:
+    for name in list(constraints.features) + [
+        n for n in current.columns if n not in constraints.features
+    ]:
         base = statistics.features.get(name) if statistics else None
         column = current.columns.get(name)
-        kind = constraints.features[name].inferred_type if name in constraints.features \
+        kind = (
+            constraints.features[name].inferred_type
+            if name in constraints.features
             else column.inferred_type
+        )
         view = FeatureView(name, kind, violations=by_feature.get(name, []))
         result = outcome.features.get(name)
         if result and result.distance:
-            view.facts["distance"] = f"{result.distance.value:.4f} ({result.distance.method})"
+            view.facts["distance"] = (
+                f"{result.distance.value:.4f} ({result.distance.method})"
+            )
             view.facts["threshold"] = f"{result.threshold}"
         if result and result.completeness is not None:
             view.facts["non-null"] = f"{result.completeness * 100:.1f}%"
@@ -293,8 +395,9 @@ def _report(summary: dict, outcome: CheckOutcome, statistics: StatisticsFile | N
         if column is None:
             view.facts["current"] = "missing"
         views.append(view)
-    return render_report("Data quality monitoring report", rows, outcome.violations,
-                         views, notes)
+    return render_report(
+        "Data quality monitoring report", rows, outcome.violations, views, notes
+    )
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ class ColumnProfile:
 
     @property
     def inferred_type(self) -> str:
-        """Deequ's rule: any text makes a String column; else any fraction Fractional."""
+        """Deequ's rule: any text makes a String column, else any fraction a
+        Fractional one."""
         if self.num_string:
             return STRING
         if self.num_fractional:
@@ -73,10 +74,12 @@ class ColumnProfile:
     @property
     def std_dev(self) -> float:
         """Population standard deviation, as Deequ computes it."""
-        return float(np.sqrt(self.m2 / self.numeric_count)) if self.numeric_count else 0.0
+        return (
+            float(np.sqrt(self.m2 / self.numeric_count)) if self.numeric_count else 0.0
+        )
 
     def share_of_type(self, expected: str) -> float:
-        """The share of present values that fit `expected` (1.0 when none are present)."""
+        """The share of present values that fit `expected` (1.0 if none are)."""
         present = self.num_present
         if not present:
             return 1.0
@@ -132,15 +135,21 @@ def profile_column(values: ColumnValues, track_values: bool = False) -> ColumnPr
             return _numeric_profile(numbers, track_values)
         if pa.types.is_null(values.type):
             return ColumnProfile(num_missing=len(values))
-        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        if not (
+            pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        ):
             values = pc.cast(values, pa.string())
         return _text_profile(values)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype(object)
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return _numeric_profile(series.to_numpy(dtype=np.float64, na_value=np.nan), track_values)
-    return _text_profile(pa.array(series.astype("string"), type=pa.string(), from_pandas=True))
+        return _numeric_profile(
+            series.to_numpy(dtype=np.float64, na_value=np.nan), track_values
+        )
+    return _text_profile(
+        pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+    )
 
 
 def _numeric_profile(numbers: np.ndarray, track_values: bool) -> ColumnProfile:
@@ -181,8 +190,9 @@ def _text_profile(text: pa.Array | pa.ChunkedArray) -> ColumnProfile:
         tracks_values=True,
     )
     _add_moments(profile, np.repeat(numbers[finite], counts[finite]))
-    _add_counts(profile.value_counts, dict(zip(uniques.tolist(), counts.tolist(),
-                                               strict=True)))
+    _add_counts(
+        profile.value_counts, dict(zip(uniques.tolist(), counts.tolist(), strict=True))
+    )
     return profile
 
 

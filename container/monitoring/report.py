@@ -43,20 +43,28 @@ def render_report(
     features: Sequence[FeatureView],
     notes: Sequence[str] = (),
 ) -> str:
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary)
+    rows = "".join(
+        f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary
+    )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1><table class='summary'>{rows}</table>",
     ]
     if notes:
-        parts.append("<ul class='notes'>" + "".join(f"<li>{escape(n)}</li>" for n in notes)
-                     + "</ul>")
+        parts.append(
+            "<ul class='notes'>"
+            + "".join(f"<li>{escape(n)}</li>" for n in notes)
+            + "</ul>"
+        )
     parts.append(_violations_table(violations))
     if features:
-        legend = (f"<p class='legend'><span style='background:{BASE_COLOUR}'></span>baseline"
-                  f"<span style='background:{CURRENT_COLOUR}'></span>current</p>"
-                  if any(_has_current(f) for f in features) else "")
+        legend = (
+            f"<p class='legend'><span style='background:{BASE_COLOUR}'></span>baseline"
+            f"<span style='background:{CURRENT_COLOUR}'></span>current</p>"
+            if any(_has_current(f) for f in features)
+            else ""
+        )
         parts.append(f"<h2>Features</h2>{legend}<div class='features'>")
         parts.extend(_feature_card(f) for f in features)
         parts.append("</div>")
@@ -76,18 +84,23 @@ def _violations_table(violations: Sequence[Mapping[str, str]]) -> str:
         f"</td><td>{escape(v['description'])}</td></tr>"
         for v in violations
     )
-    return (f"<h2>Violations ({len(violations)})</h2><table class='violations'><tr>"
-            f"<th>Feature</th><th>Check</th><th>Description</th></tr>{rows}</table>")
+    return (
+        f"<h2>Violations ({len(violations)})</h2><table class='violations'><tr>"
+        f"<th>Feature</th><th>Check</th><th>Description</th></tr>{rows}</table>"
+    )
 
 
 def _feature_card(view: FeatureView) -> str:
     flagged = " flagged" if view.violations else ""
-    facts = "".join(f"<span>{escape(k)}: <b>{escape(v)}</b></span>" for k, v in view.facts.items())
+    facts = "".join(
+        f"<span>{escape(k)}: <b>{escape(v)}</b></span>" for k, v in view.facts.items()
+    )
     charts = _charts(view)
     problems = "".join(f"<li>{escape(v)}</li>" for v in view.violations)
     return (
-        f"<section class='card{flagged}'><h3>{escape(view.name)} <small>{escape(view.kind)}"
-        f"</small></h3><div class='facts'>{facts}</div><div class='charts'>{charts}</div>"
+        f"<section class='card{flagged}'><h3>{escape(view.name)} "
+        f"<small>{escape(view.kind)}</small></h3><div class='facts'>{facts}</div>"
+        f"<div class='charts'>{charts}</div>"
         + (f"<ul class='problems'>{problems}</ul>" if problems else "")
         + "</section>"
     )
@@ -95,33 +108,50 @@ def _feature_card(view: FeatureView) -> str:
 
 def _charts(view: FeatureView) -> str:
     if view.baseline_sketch is not None or view.current_sketch is not None:
-        sketches = [s for s in (view.baseline_sketch, view.current_sketch) if s is not None]
+        sketches = [
+            s for s in (view.baseline_sketch, view.current_sketch) if s is not None
+        ]
         edges = _shared_edges(sketches)
         if edges is None:
             return "<p class='empty'>no numeric values</p>"
         labels = [_short(e) for e in edges[:-1]]
         out = []
-        for sketch, colour, caption in ((view.baseline_sketch, BASE_COLOUR, "baseline"),
-                                        (view.current_sketch, CURRENT_COLOUR, "current")):
+        for sketch, colour, caption in (
+            (view.baseline_sketch, BASE_COLOUR, "baseline"),
+            (view.current_sketch, CURRENT_COLOUR, "current"),
+        ):
             if sketch is not None:
                 counts = sketch.bucket_counts(edges)
-                out.append(_bar_chart(_normalise(counts), labels, colour, caption,
-                                      f"{_short(edges[0])} … {_short(edges[-1])}"))
+                out.append(
+                    _bar_chart(
+                        _normalise(counts),
+                        labels,
+                        colour,
+                        caption,
+                        f"{_short(edges[0])} … {_short(edges[-1])}",
+                    )
+                )
         return "".join(out)
     if view.baseline_counts is not None or view.current_counts is not None:
         base = dict(view.baseline_counts or {})
         cur = dict(view.current_counts or {})
-        ranked = sorted(set(base) | set(cur), key=lambda k: -(base.get(k, 0) + cur.get(k, 0)))
+        ranked = sorted(
+            set(base) | set(cur), key=lambda k: -(base.get(k, 0) + cur.get(k, 0))
+        )
         keys = ranked[:MAX_CATEGORIES]
         out = []
-        for counts, colour, caption in ((view.baseline_counts, BASE_COLOUR, "baseline"),
-                                        (view.current_counts, CURRENT_COLOUR, "current")):
+        for counts, colour, caption in (
+            (view.baseline_counts, BASE_COLOUR, "baseline"),
+            (view.current_counts, CURRENT_COLOUR, "current"),
+        ):
             if counts is not None:
                 total = float(sum(counts.values())) or 1.0
                 shares = np.array([counts.get(k, 0.0) / total for k in keys])
                 hidden = len(ranked) - len(keys)
                 note = f"+{hidden} more categories" if hidden > 0 else ""
-                out.append(_bar_chart(shares, [str(k) for k in keys], colour, caption, note))
+                out.append(
+                    _bar_chart(shares, [str(k) for k in keys], colour, caption, note)
+                )
         return "".join(out)
     return "<p class='empty'>no distribution recorded</p>"
 
@@ -147,8 +177,9 @@ def _short(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _bar_chart(shares: np.ndarray, labels: list[str], colour: str, caption: str,
-               note: str) -> str:
+def _bar_chart(
+    shares: np.ndarray, labels: list[str], colour: str, caption: str, note: str
+) -> str:
     """A small SVG bar chart of shares (0..1) with a title and hover labels."""
     n = max(len(shares), 1)
     top = max(float(shares.max()) if len(shares) else 0.0, 1e-12)
@@ -160,7 +191,8 @@ def _bar_chart(shares: np.ndarray, labels: list[str], colour: str, caption: str,
         x = PAD + i * step + 1
         y = PAD + inner_h - h
         bars.append(
-            f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(step - 2, 1):.1f}' height='{h:.1f}' "
+            f"<rect x='{x:.1f}' y='{y:.1f}' width='{max(step - 2, 1):.1f}' "
+            f"height='{h:.1f}' "
             f"fill='{colour}'><title>{escape(label)}: {share * 100:.1f}%</title></rect>"
         )
         if len(labels) <= MAX_CATEGORIES and not _is_number(label):
@@ -168,12 +200,16 @@ def _bar_chart(shares: np.ndarray, labels: list[str], colour: str, caption: str,
                 f"<text x='{x + step / 2 - 1:.1f}' y='{HEIGHT - PAD + 12}' "
                 f"text-anchor='middle' class='tick'>{escape(label[:10])}</text>"
             )
-    axis = (f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{WIDTH - PAD}' y2='{PAD + inner_h}' "
-            f"stroke='#888'/>")
+    axis = (
+        f"<line x1='{PAD}' y1='{PAD + inner_h}' x2='{WIDTH - PAD}' "
+        f"y2='{PAD + inner_h}' "
+        f"stroke='#888'/>"
+    )
     return (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
         f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label='{escape(caption)}'>"
-        f"<text x='{PAD}' y='16' class='cap'>{escape(caption)} (peak {top * 100:.1f}%)</text>"
+        f"<text x='{PAD}' y='16' class='cap'>{escape(caption)} "
+        f"(peak {top * 100:.1f}%)</text>"
         f"{''.join(bars)}{axis}"
         f"<text x='{PAD}' y='{HEIGHT - 4}' class='tick'>{escape(note)}</text></svg>"
     )
@@ -188,7 +224,8 @@ def _is_number(text: str) -> bool:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;
+color:#222}
 h1{font-size:22px;margin:0 0 12px}h2{font-size:17px;margin:22px 0 8px}
 table{border-collapse:collapse;font-size:13px}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}

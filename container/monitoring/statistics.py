@@ -44,12 +44,16 @@ class DatasetProfile:
     track_values_for: frozenset[str] = frozenset()
 
     def add_batch(self, batch: pa.Table | pd.DataFrame) -> None:
-        names = batch.column_names if isinstance(batch, pa.Table) else list(batch.columns)
+        names = (
+            batch.column_names if isinstance(batch, pa.Table) else list(batch.columns)
+        )
         self.item_count += batch.num_rows if isinstance(batch, pa.Table) else len(batch)
         for name in names:
             name_text = str(name)
             values = batch.column(name) if isinstance(batch, pa.Table) else batch[name]
-            part = profile_column(values, track_values=name_text in self.track_values_for)
+            part = profile_column(
+                values, track_values=name_text in self.track_values_for
+            )
             previous = self.columns.get(name_text)
             self.columns[name_text] = part if previous is None else previous.merge(part)
 
@@ -61,8 +65,12 @@ def profile_batches(
     profile = DatasetProfile(track_values_for=frozenset(track_values_for))
     for batch in batches:
         seen_before = profile.item_count
-        names = {str(n) for n in (batch.column_names if isinstance(batch, pa.Table)
-                                  else batch.columns)}
+        names = {
+            str(n)
+            for n in (
+                batch.column_names if isinstance(batch, pa.Table) else batch.columns
+            )
+        }
         absent = [n for n in profile.columns if n not in names]
         profile.add_batch(batch)
         rows = profile.item_count - seen_before
@@ -111,7 +119,9 @@ def _numerical(column: ColumnProfile, common: dict[str, int]) -> dict[str, Any]:
         max=column.maximum,
         distribution={
             "kll": {
-                "buckets": numeric_buckets(column.sketch, column.minimum, column.maximum),
+                "buckets": numeric_buckets(
+                    column.sketch, column.minimum, column.maximum
+                ),
                 "sketch": column.sketch.to_dict(),
             }
         },
@@ -119,7 +129,9 @@ def _numerical(column: ColumnProfile, common: dict[str, int]) -> dict[str, Any]:
     return out
 
 
-def numeric_buckets(sketch: KllSketch, low: float, high: float) -> list[dict[str, float]]:
+def numeric_buckets(
+    sketch: KllSketch, low: float, high: float
+) -> list[dict[str, float]]:
     """Ten equal-width buckets from min to max, counted from the sketch."""
     edges = np.linspace(low, high, NUM_BUCKETS + 1)
     counts = sketch.bucket_counts(edges) if high > low else None
@@ -127,8 +139,11 @@ def numeric_buckets(sketch: KllSketch, low: float, high: float) -> list[dict[str
         counts = np.zeros(NUM_BUCKETS)
         counts[0] = sketch.count
     return [
-        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]),
-         "count": float(counts[i])}
+        {
+            "lower_bound": float(edges[i]),
+            "upper_bound": float(edges[i + 1]),
+            "count": float(counts[i]),
+        }
         for i in range(NUM_BUCKETS)
     ]
 
@@ -174,7 +189,7 @@ class StatisticsFile:
 
 
 def parse_statistics(doc: Any, source: str = "statistics.json") -> StatisticsFile:
-    """Read a statistics.json document; raises MonitoringInputError naming the problem."""
+    """Read a statistics.json document; MonitoringInputError names any problem."""
     if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
         raise MonitoringInputError(
             f"{source} is not a SageMaker statistics file: expected an object with a "
@@ -188,8 +203,9 @@ def parse_statistics(doc: Any, source: str = "statistics.json") -> StatisticsFil
         feature = _parse_feature(entry, source)
         features[feature.name] = feature
     dataset = doc.get("dataset") or {}
-    return StatisticsFile(item_count=float(dataset.get("item_count", 0) or 0),
-                          features=features)
+    return StatisticsFile(
+        item_count=float(dataset.get("item_count", 0) or 0), features=features
+    )
 
 
 def _check_version(doc: dict[str, Any], source: str) -> None:
@@ -218,9 +234,9 @@ def _parse_feature(entry: dict[str, Any], source: str) -> FeatureStatistics:
         numeric = entry.get("numerical_statistics") or {}
         kll = (numeric.get("distribution") or {}).get("kll") or {}
         sketch = KllSketch.from_dict(kll["sketch"]) if kll.get("sketch") else None
-        buckets = ((entry.get("string_statistics") or {}).get("distribution") or {}).get(
-            "categorical", {}
-        ).get("buckets") or []
+        buckets = (
+            (entry.get("string_statistics") or {}).get("distribution") or {}
+        ).get("categorical", {}).get("buckets") or []
         return FeatureStatistics(
             name=name,
             inferred_type=kind,
@@ -235,7 +251,8 @@ def _parse_feature(entry: dict[str, Any], source: str) -> FeatureStatistics:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MonitoringInputError(
-            f"{source}: feature {name!r} has malformed statistics ({type(exc).__name__}: "
+            f"{source}: feature {name!r} has malformed statistics "
+            f"({type(exc).__name__}: "
             f"{exc})"
         ) from None
 

@@ -21,12 +21,22 @@ def capture_lines(frame: pd.DataFrame, when: str) -> str:
     lines = []
     for row in frame.itertuples(index=False):
         data = ",".join("" if pd.isna(v) else str(v) for v in row)
-        lines.append(json.dumps({
-            "captureData": {"endpointInput": {"observedContentType": "text/csv",
-                                              "mode": "INPUT", "data": data,
-                                              "encoding": "CSV"}},
-            "eventMetadata": {"eventId": "e", "inferenceTime": when},
-            "eventVersion": "0"}))
+        lines.append(
+            json.dumps(
+                {
+                    "captureData": {
+                        "endpointInput": {
+                            "observedContentType": "text/csv",
+                            "mode": "INPUT",
+                            "data": data,
+                            "encoding": "CSV",
+                        }
+                    },
+                    "eventMetadata": {"eventId": "e", "inferenceTime": when},
+                    "eventVersion": "0",
+                }
+            )
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -37,11 +47,19 @@ def baselined(docker_client, image, tmp_path_factory) -> Path:
     dataset = root / "processing" / "input" / "baseline_dataset_input"
     dataset.mkdir(parents=True)
     shutil.copy(PENGUINS, dataset / "penguins.csv")
-    run = run_job(docker_client, image, root, "baseline", environment={
-        "dataset_format": '{"csv": {"header": true, "output_columns_position": "START"}}',
-        "dataset_source": f"{OPT}/input/baseline_dataset_input",
-        "output_path": f"{OPT}/output",
-    })
+    run = run_job(
+        docker_client,
+        image,
+        root,
+        "baseline",
+        environment={
+            "dataset_format": (
+                '{"csv": {"header": true, "output_columns_position": "START"}}'
+            ),
+            "dataset_source": f"{OPT}/input/baseline_dataset_input",
+            "output_path": f"{OPT}/output",
+        },
+    )
     assert run.exit_code == 0, run.logs[-3000:]
     return root
 
@@ -52,8 +70,12 @@ def test_baseline_writes_statistics_and_constraints(baselined):
     assert stats["dataset"]["item_count"] == 344
     assert {f["name"] for f in stats["features"]} >= {"island", "body_mass_g"}
     constraints = json.loads((output / "constraints.json").read_text())
-    assert constraints["monitoring_config"]["distribution_constraints"][
-        "comparison_method"] == "Robust"
+    assert (
+        constraints["monitoring_config"]["distribution_constraints"][
+            "comparison_method"
+        ]
+        == "Robust"
+    )
     assert (output / "report.html").exists()
     assert (baselined / "output" / "message").read_text().startswith("Completed:")
 
@@ -63,12 +85,17 @@ def monitoring_tree(baselined: Path, tmp_path: Path, frame: pd.DataFrame) -> Pat
     capture = root / "processing" / "input" / "endpoint" / "penguins-ep" / "AllTraffic"
     (capture / HOUR).mkdir(parents=True)
     (capture / HOUR / "00-00-000-a.jsonl").write_text(
-        capture_lines(frame, "2026-04-18T00:30:00Z") + "not a capture line\n")
+        capture_lines(frame, "2026-04-18T00:30:00Z") + "not a capture line\n"
+    )
     # Outside the window: must not be read.
     (capture / "2026/04/18/03").mkdir(parents=True)
     (capture / "2026/04/18/03" / "x.jsonl").write_text(
-        capture_lines(frame.assign(island="Atlantis"), "2026-04-18T03:10:00Z"))
-    for kind, name in (("constraints", "constraints.json"), ("stats", "statistics.json")):
+        capture_lines(frame.assign(island="Atlantis"), "2026-04-18T03:10:00Z")
+    )
+    for kind, name in (
+        ("constraints", "constraints.json"),
+        ("stats", "statistics.json"),
+    ):
         target = root / "processing" / "baseline" / kind
         target.mkdir(parents=True)
         shutil.copy(baselined / "processing" / "output" / name, target / name)
@@ -78,7 +105,7 @@ def monitoring_tree(baselined: Path, tmp_path: Path, frame: pd.DataFrame) -> Pat
 
 MONITOR_ENV = {
     "dataset_format": '{"sagemakerCaptureJson": {"captureIndexNames": '
-                      '["endpointInput", "endpointOutput"]}}',
+    '["endpointInput", "endpointOutput"]}}',
     "dataset_source": f"{OPT}/input/endpoint",
     "output_path": f"{OPT}/output",
     "start_time": "2026-04-18T00:00:00Z",
@@ -91,19 +118,28 @@ MONITOR_ENV = {
 }
 
 
-def test_monitor_finds_drift_through_the_contract(docker_client, image, baselined,
-                                                  tmp_path):
+def test_monitor_finds_drift_through_the_contract(
+    docker_client, image, baselined, tmp_path
+):
     penguins = pd.read_csv(PENGUINS)
-    root = monitoring_tree(baselined, tmp_path,
-                           penguins.assign(body_mass_g=penguins.body_mass_g + 1500))
+    root = monitoring_tree(
+        baselined, tmp_path, penguins.assign(body_mass_g=penguins.body_mass_g + 1500)
+    )
     run = run_job(docker_client, image, root, "monitor", environment=MONITOR_ENV)
     assert run.exit_code == 0, run.logs[-3000:]
     output = root / "processing" / "output"
     violations = json.loads((output / "constraint_violations.json").read_text())
-    assert [(v["feature_name"], v["constraint_check_type"])
-            for v in violations["violations"]] == [("body_mass_g", "baseline_drift_check")]
-    assert (root / "output" / "message").read_text().startswith(
-        "CompletedWithViolations: Job completed successfully with 1 violations.")
+    assert [
+        (v["feature_name"], v["constraint_check_type"])
+        for v in violations["violations"]
+    ] == [("body_mass_g", "baseline_drift_check")]
+    assert (
+        (root / "output" / "message")
+        .read_text()
+        .startswith(
+            "CompletedWithViolations: Job completed successfully with 1 violations."
+        )
+    )
     summary = json.loads((output / "summary.json").read_text())
     assert summary["capture"]["malformed_lines"] == 1
     assert summary["item_count"] == 344
@@ -112,14 +148,20 @@ def test_monitor_finds_drift_through_the_contract(docker_client, image, baseline
     assert "<svg" in (output / "report.html").read_text()
 
 
-def test_monitor_fails_clearly_on_an_empty_window(docker_client, image, baselined,
-                                                  tmp_path):
+def test_monitor_fails_clearly_on_an_empty_window(
+    docker_client, image, baselined, tmp_path
+):
     root = monitoring_tree(baselined, tmp_path, pd.read_csv(PENGUINS))
-    env = {**MONITOR_ENV, "start_time": "2026-04-19T00:00:00Z",
-           "end_time": "2026-04-19T01:00:00Z"}
+    env = {
+        **MONITOR_ENV,
+        "start_time": "2026-04-19T00:00:00Z",
+        "end_time": "2026-04-19T01:00:00Z",
+    }
     run = run_job(docker_client, image, root, "monitor", environment=env)
     assert run.exit_code == 1
     message = (root / "output" / "message").read_text()
-    assert message.startswith("Failed: no captured data in /opt/ml/processing/input/endpoint")
+    assert message.startswith(
+        "Failed: no captured data in /opt/ml/processing/input/endpoint"
+    )
     assert "Traceback" not in run.logs
     assert not (root / "processing" / "output" / "constraint_violations.json").exists()

@@ -21,48 +21,69 @@ WINDOW = ("2026-04-18T00:00:00Z", "2026-04-18T01:00:00Z")
 def make_frame(rows: int = 3000, seed: int = 7) -> pd.DataFrame:
     """Five features of every kind the analyzer infers: Integral, Fractional, String."""
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": np.clip(rng.normal(40, 10, rows).round(), 0, None).astype(int),
-        "income": rng.lognormal(10, 0.5, rows).round(2),
-        "score": rng.normal(0, 1, rows).round(4),
-        "colour": rng.choice(["red", "green", "blue"], rows, p=[0.5, 0.3, 0.2]),
-        "visits": rng.poisson(3, rows),
-    })
+    return pd.DataFrame(
+        {
+            "age": np.clip(rng.normal(40, 10, rows).round(), 0, None).astype(int),
+            "income": rng.lognormal(10, 0.5, rows).round(2),
+            "score": rng.normal(0, 1, rows).round(4),
+            "colour": rng.choice(["red", "green", "blue"], rows, p=[0.5, 0.3, 0.2]),
+            "visits": rng.poisson(3, rows),
+        }
+    )
 
 
 def csv_field(value) -> str:
     return "" if pd.isna(value) else str(value)
 
 
-def capture_line(data: str, content_type: str = "text/csv", encoding: str = "CSV",
-                 when: str = "2026-04-18T00:30:00Z", output: str | None = None) -> str:
+def capture_line(
+    data: str,
+    content_type: str = "text/csv",
+    encoding: str = "CSV",
+    when: str = "2026-04-18T00:30:00Z",
+    output: str | None = None,
+) -> str:
     record = {
         "captureData": {
-            "endpointInput": {"observedContentType": content_type, "mode": "INPUT",
-                              "data": data, "encoding": encoding},
+            "endpointInput": {
+                "observedContentType": content_type,
+                "mode": "INPUT",
+                "data": data,
+                "encoding": encoding,
+            },
         },
         "eventMetadata": {"eventId": "e", "inferenceTime": when},
         "eventVersion": "0",
     }
     if output is not None:
         record["captureData"]["endpointOutput"] = {
-            "observedContentType": "text/csv", "mode": "OUTPUT", "data": output,
-            "encoding": "CSV"}
+            "observedContentType": "text/csv",
+            "mode": "OUTPUT",
+            "data": output,
+            "encoding": "CSV",
+        }
     return json.dumps(record)
 
 
 def csv_lines(frame: pd.DataFrame, **kwargs) -> list[str]:
-    return [capture_line(",".join(csv_field(v) for v in row), **kwargs)
-            for row in frame.itertuples(index=False)]
+    return [
+        capture_line(",".join(csv_field(v) for v in row), **kwargs)
+        for row in frame.itertuples(index=False)
+    ]
 
 
 def json_lines(frame: pd.DataFrame, **kwargs) -> list[str]:
     """One JSON object per request, missing values left out (as clients do)."""
     out = []
     for record in frame.to_dict(orient="records"):
-        clean = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()
-                 if not pd.isna(v)}
-        out.append(capture_line(json.dumps(clean), "application/json", "JSON", **kwargs))
+        clean = {
+            k: (v.item() if hasattr(v, "item") else v)
+            for k, v in record.items()
+            if not pd.isna(v)
+        }
+        out.append(
+            capture_line(json.dumps(clean), "application/json", "JSON", **kwargs)
+        )
     return out
 
 
@@ -70,8 +91,12 @@ def base64_line(payload: bytes, content_type: str) -> str:
     return capture_line(base64.b64encode(payload).decode(), content_type, "BASE64")
 
 
-def write_capture(root: Path, lines: Iterable[str], hour: str = HOUR,
-                  name: str = "00-00-000-test.jsonl") -> Path:
+def write_capture(
+    root: Path,
+    lines: Iterable[str],
+    hour: str = HOUR,
+    name: str = "00-00-000-test.jsonl",
+) -> Path:
     folder = root / "endpoint-a" / "AllTraffic" / hour
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -87,7 +112,9 @@ class MonitorRun:
     message: str
 
     def checks(self) -> set[tuple[str, str]]:
-        return {(v["feature_name"], v["constraint_check_type"]) for v in self.violations}
+        return {
+            (v["feature_name"], v["constraint_check_type"]) for v in self.violations
+        }
 
 
 @dataclass
@@ -96,15 +123,29 @@ class Baseline:
     constraints: Path
 
     def run_monitor(self, dataset: Path, output: Path, *extra: str) -> MonitorRun:
-        code = monitor.main([
-            "--dataset", str(dataset), "--output", str(output),
-            "--baseline-statistics", str(self.statistics),
-            "--baseline-constraints", str(self.constraints),
-            "--start-time", WINDOW[0], "--end-time", WINDOW[1], *extra,
-        ])
+        code = monitor.main(
+            [
+                "--dataset",
+                str(dataset),
+                "--output",
+                str(output),
+                "--baseline-statistics",
+                str(self.statistics),
+                "--baseline-constraints",
+                str(self.constraints),
+                "--start-time",
+                WINDOW[0],
+                "--end-time",
+                WINDOW[1],
+                *extra,
+            ]
+        )
         violations_file = output / "constraint_violations.json"
-        violations = (json.loads(violations_file.read_text())["violations"]
-                      if violations_file.exists() else [])
+        violations = (
+            json.loads(violations_file.read_text())["violations"]
+            if violations_file.exists()
+            else []
+        )
         from container.paths import OptMl
 
         message_file = OptMl.from_env().message_file
@@ -119,5 +160,3 @@ def run_baseline(frame: pd.DataFrame, folder: Path, *extra: str) -> Baseline:
     output = folder / "baseline"
     assert baseline.main(["--dataset", str(data), "--output", str(output), *extra]) == 0
     return Baseline(output / "statistics.json", output / "constraints.json")
-
-

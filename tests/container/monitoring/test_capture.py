@@ -30,13 +30,24 @@ def read_window(root, start=None, end=None, names=NAMES, include_output=False):
 
 
 def test_window_filters_hour_folders_and_record_times(tmp_path):
-    write_capture(tmp_path, [capture_line("1,2,x", when="2026-04-18T00:59:59Z")],
-                  hour="2026/04/18/00")
-    write_capture(tmp_path, [capture_line("2,2,x", when="2026-04-18T01:00:00Z"),
-                             capture_line("3,2,x", when="2026-04-18T01:30:00Z")],
-                  hour="2026/04/18/01")
-    write_capture(tmp_path, [capture_line("4,2,x", when="2026-04-18T02:10:00Z")],
-                  hour="2026/04/18/02")
+    write_capture(
+        tmp_path,
+        [capture_line("1,2,x", when="2026-04-18T00:59:59Z")],
+        hour="2026/04/18/00",
+    )
+    write_capture(
+        tmp_path,
+        [
+            capture_line("2,2,x", when="2026-04-18T01:00:00Z"),
+            capture_line("3,2,x", when="2026-04-18T01:30:00Z"),
+        ],
+        hour="2026/04/18/01",
+    )
+    write_capture(
+        tmp_path,
+        [capture_line("4,2,x", when="2026-04-18T02:10:00Z")],
+        hour="2026/04/18/02",
+    )
     frame, scan = read_window(tmp_path, "2026-04-18T00:30:00Z", "2026-04-18T01:30:00Z")
     assert sorted(frame["a"]) == [1, 2]
     assert scan.files == 2  # the 02 hour folder is never opened
@@ -49,9 +60,14 @@ def test_csv_json_and_base64_payloads_are_all_decoded(tmp_path):
     lines = [
         capture_line("1,2,x"),
         capture_line("2,3,y\n3,4,z"),  # one request, two records
-        capture_line(json.dumps({"instances": [[4, 5, "u"], [5, 6, "v"]]}),
-                     "application/json", "JSON"),
-        capture_line(json.dumps({"a": 6, "b": 7, "c": "w"}), "application/json", "JSON"),
+        capture_line(
+            json.dumps({"instances": [[4, 5, "u"], [5, 6, "v"]]}),
+            "application/json",
+            "JSON",
+        ),
+        capture_line(
+            json.dumps({"a": 6, "b": 7, "c": "w"}), "application/json", "JSON"
+        ),
         capture_line(json.dumps([7, 8, "t"]), "application/json", "JSON"),
         base64_line(b"8,9,s", "text/csv"),
         base64_line(npy.getvalue(), "application/x-npy"),
@@ -64,10 +80,14 @@ def test_csv_json_and_base64_payloads_are_all_decoded(tmp_path):
 
 
 def test_malformed_lines_are_counted_not_fatal(tmp_path):
-    lines = [capture_line("1,2,x"), "not json", json.dumps({"no": "capture"}),
-             capture_line("9,9,q", when="yesterday"),
-             capture_line("{oops", "application/json", "JSON"),
-             capture_line("2,3,y")]
+    lines = [
+        capture_line("1,2,x"),
+        "not json",
+        json.dumps({"no": "capture"}),
+        capture_line("9,9,q", when="yesterday"),
+        capture_line("{oops", "application/json", "JSON"),
+        capture_line("2,3,y"),
+    ]
     write_capture(tmp_path, lines)
     frame, scan = read_window(tmp_path)
     assert sorted(frame["a"]) == [1, 2]
@@ -77,8 +97,10 @@ def test_malformed_lines_are_counted_not_fatal(tmp_path):
 
 
 def test_output_is_joined_first_when_the_baseline_counts_it(tmp_path):
-    write_capture(tmp_path, [capture_line("1,2,x", output="yes"),
-                             capture_line("2,3,y", output="no")])
+    write_capture(
+        tmp_path,
+        [capture_line("1,2,x", output="yes"), capture_line("2,3,y", output="no")],
+    )
     frame, _ = read_window(tmp_path, names=["label", *NAMES], include_output=True)
     assert list(frame.columns) == ["label", *NAMES]
     assert list(frame["label"]) == ["yes", "no"]

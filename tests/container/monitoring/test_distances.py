@@ -24,8 +24,9 @@ def test_linf_simple_is_the_two_sample_ks_statistic():
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=800), rng.normal(0.2, 1, size=600)
     expected = ks_2samp(a, b).statistic
-    assert linf_simple(KllSketch.from_values(a), KllSketch.from_values(b)) == pytest.approx(
-        expected)
+    assert linf_simple(
+        KllSketch.from_values(a), KllSketch.from_values(b)
+    ) == pytest.approx(expected)
 
 
 def test_linf_robust_discounts_small_samples():
@@ -34,8 +35,12 @@ def test_linf_robust_discounts_small_samples():
     robust = linf_robust(KllSketch.from_values(a), KllSketch.from_values(b))
     assert simple == pytest.approx(0.3)
     assert robust == pytest.approx(max(0.0, 0.3 - 1.8 * math.sqrt(200 / 10_000)))
-    assert numerical_distance(KllSketch.from_values(a), KllSketch.from_values(b),
-                              "Simple").method == "linf_simple"
+    assert (
+        numerical_distance(
+            KllSketch.from_values(a), KllSketch.from_values(b), "Simple"
+        ).method
+        == "linf_simple"
+    )
 
 
 def test_identical_samples_have_distance_zero():
@@ -44,7 +49,9 @@ def test_identical_samples_have_distance_zero():
 
 
 def test_categorical_linf_is_the_largest_share_gap():
-    assert categorical_linf({"a": 50, "b": 50}, {"a": 80, "b": 20}) == pytest.approx(0.3)
+    assert categorical_linf({"a": 50, "b": 50}, {"a": 80, "b": 20}) == pytest.approx(
+        0.3
+    )
     assert categorical_linf({"a": 10}, {"a": 9, "new": 1}) == pytest.approx(0.1)
 
 

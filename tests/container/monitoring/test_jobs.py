@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from container.monitoring import baseline, monitor
+from tests.conftest import PENGUIN_CATEGORICALS, PENGUIN_NUMERICS
 from tests.container.monitoring.helpers import WINDOW, csv_lines, write_capture
 from tests.container.monitoring.test_statistics_and_constraints import (
     AWS_CONSTRAINTS,
     AWS_STATISTICS,
 )
-from tests.conftest import PENGUIN_CATEGORICALS, PENGUIN_NUMERICS
 
 
 def features(path):
@@ -30,41 +30,84 @@ def test_baseline_follows_the_processing_job_contract(opt_ml, frame, monkeypatch
     out = opt_ml.processing_output_dir
     assert features(out / "statistics.json") == list(frame.columns)
     constraints = json.loads((out / "constraints.json").read_text())
-    assert constraints["monitoring_config"]["distribution_constraints"][
-        "categorical_drift_method"] == "ChiSquared"
+    assert (
+        constraints["monitoring_config"]["distribution_constraints"][
+            "categorical_drift_method"
+        ]
+        == "ChiSquared"
+    )
     assert (out / "report.html").read_text().startswith("<!DOCTYPE html>")
-    assert opt_ml.message_file.read_text().startswith("Completed: Baseline of 3000 records")
+    assert opt_ml.message_file.read_text().startswith(
+        "Completed: Baseline of 3000 records"
+    )
 
 
 def test_headerless_csv_gets_spark_names(opt_ml, frame, tmp_path):
     frame.to_csv(tmp_path / "d.csv", index=False, header=False)
-    assert baseline.main(["--dataset", str(tmp_path / "d.csv"), "--no-header",
-                          "--output", str(tmp_path / "out")]) == 0
-    assert features(tmp_path / "out" / "statistics.json") == [f"_c{i}" for i in range(5)]
+    assert (
+        baseline.main(
+            [
+                "--dataset",
+                str(tmp_path / "d.csv"),
+                "--no-header",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    assert features(tmp_path / "out" / "statistics.json") == [
+        f"_c{i}" for i in range(5)
+    ]
 
 
 @pytest.mark.parametrize("with_target", [False, True])
-def test_headerless_csv_named_by_the_model_schema(opt_ml, penguins, penguins_model_dir,
-                                                  tmp_path, with_target):
+def test_headerless_csv_named_by_the_model_schema(
+    opt_ml, penguins, penguins_model_dir, tmp_path, with_target
+):
     columns = PENGUIN_NUMERICS + PENGUIN_CATEGORICALS
     if with_target:
         columns = ["species", *columns]  # output_columns_position START
     penguins[columns].to_csv(tmp_path / "d.csv", index=False, header=False)
-    assert baseline.main(["--dataset", str(tmp_path / "d.csv"), "--no-header",
-                          "--model-dir", str(penguins_model_dir),
-                          "--output", str(tmp_path / "out")]) == 0
+    assert (
+        baseline.main(
+            [
+                "--dataset",
+                str(tmp_path / "d.csv"),
+                "--no-header",
+                "--model-dir",
+                str(penguins_model_dir),
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
     assert features(tmp_path / "out" / "statistics.json") == columns
 
 
-def test_json_lines_and_parquet_give_the_same_statistics_as_csv(opt_ml, frame, tmp_path):
+def test_json_lines_and_parquet_give_the_same_statistics_as_csv(
+    opt_ml, frame, tmp_path
+):
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_json(tmp_path / "d.jsonl", orient="records", lines=True)
     frame.to_parquet(tmp_path / "d.parquet")
     docs = []
     for name, fmt in (("d.csv", "csv"), ("d.jsonl", "json"), ("d.parquet", "parquet")):
         out = tmp_path / fmt
-        assert baseline.main(["--dataset", str(tmp_path / name), "--format", fmt,
-                              "--output", str(out)]) == 0
+        assert (
+            baseline.main(
+                [
+                    "--dataset",
+                    str(tmp_path / name),
+                    "--format",
+                    fmt,
+                    "--output",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         docs.append(json.loads((out / "statistics.json").read_text()))
     assert docs[0] == docs[1] == docs[2]
 
@@ -73,8 +116,12 @@ def test_a_folder_of_files_is_one_dataset(opt_ml, frame, tmp_path):
     (tmp_path / "d").mkdir()
     frame.iloc[:1000].to_csv(tmp_path / "d" / "a.csv", index=False)
     frame.iloc[1000:].to_csv(tmp_path / "d" / "b.csv", index=False)
-    assert baseline.main(["--dataset", str(tmp_path / "d"), "--output",
-                          str(tmp_path / "out")]) == 0
+    assert (
+        baseline.main(
+            ["--dataset", str(tmp_path / "d"), "--output", str(tmp_path / "out")]
+        )
+        == 0
+    )
     doc = json.loads((tmp_path / "out" / "statistics.json").read_text())
     assert doc["dataset"]["item_count"] == 3000
 
@@ -82,9 +129,15 @@ def test_a_folder_of_files_is_one_dataset(opt_ml, frame, tmp_path):
 def test_a_column_that_turns_to_text_late_is_read_as_text(opt_ml, tmp_path):
     values = [str(i) for i in range(300_000)] + ["oops"]
     pd.DataFrame({"n": values}).to_csv(tmp_path / "d.csv", index=False)
-    assert baseline.main(["--dataset", str(tmp_path / "d.csv"), "--output",
-                          str(tmp_path / "out")]) == 0
-    (feature,) = json.loads((tmp_path / "out" / "statistics.json").read_text())["features"]
+    assert (
+        baseline.main(
+            ["--dataset", str(tmp_path / "d.csv"), "--output", str(tmp_path / "out")]
+        )
+        == 0
+    )
+    (feature,) = json.loads((tmp_path / "out" / "statistics.json").read_text())[
+        "features"
+    ]
     assert feature["inferred_type"] == "String"
     assert feature["string_statistics"]["common"]["num_present"] == 300_001
 
@@ -106,8 +159,9 @@ def test_bad_flag_is_one_line_and_exit_2(opt_ml, capsys):
         ({"categorical_drift_method": "Wasserstein"}, [], "LInfinity or ChiSquared"),
     ],
 )
-def test_baseline_failures_are_clear_and_write_nothing(opt_ml, frame, monkeypatch, capsys,
-                                                       env, args, expected):
+def test_baseline_failures_are_clear_and_write_nothing(
+    opt_ml, frame, monkeypatch, capsys, env, args, expected
+):
     opt_ml.baseline_dataset_dir.mkdir(parents=True)
     frame.to_csv(opt_ml.baseline_dataset_dir / "d.csv", index=False)
     for key, value in env.items():
@@ -122,23 +176,32 @@ def test_baseline_failures_are_clear_and_write_nothing(opt_ml, frame, monkeypatc
 
 def test_ragged_csv_is_refused_clearly(opt_ml, tmp_path, capsys):
     (tmp_path / "d.csv").write_text("a,b\n1,2\n3,4,5\n")
-    assert baseline.main(["--dataset", str(tmp_path / "d.csv"), "--output",
-                          str(tmp_path / "out")]) == 1
+    assert (
+        baseline.main(
+            ["--dataset", str(tmp_path / "d.csv"), "--output", str(tmp_path / "out")]
+        )
+        == 1
+    )
     assert "not readable as csv" in capsys.readouterr().err
 
 
-def test_monitor_follows_the_monitoring_job_contract(opt_ml, fitted, frame, tmp_path,
-                                                     monkeypatch):
-    write_capture(opt_ml.endpoint_input_dir, csv_lines(frame.assign(age=frame.age + 15)))
+def test_monitor_follows_the_monitoring_job_contract(
+    opt_ml, fitted, frame, tmp_path, monkeypatch
+):
+    write_capture(
+        opt_ml.endpoint_input_dir, csv_lines(frame.assign(age=frame.age + 15))
+    )
     # More data than the window: an hour later.
-    write_capture(opt_ml.endpoint_input_dir, csv_lines(frame.head(10)),
-                  hour="2026/04/18/05")
+    write_capture(
+        opt_ml.endpoint_input_dir, csv_lines(frame.head(10)), hour="2026/04/18/05"
+    )
     env = {
         "dataset_format": '{"sagemakerCaptureJson": {"captureIndexNames": '
-                          '["endpointInput", "endpointOutput"]}}',
+        '["endpointInput", "endpointOutput"]}}',
         "dataset_source": str(opt_ml.endpoint_input_dir),
         "output_path": str(tmp_path / "result"),
-        "start_time": WINDOW[0], "end_time": WINDOW[1],
+        "start_time": WINDOW[0],
+        "end_time": WINDOW[1],
         "baseline_statistics": str(fitted.statistics),
         "baseline_constraints": str(fitted.constraints),
         "publish_cloudwatch_metrics": "Enabled",
@@ -151,19 +214,26 @@ def test_monitor_follows_the_monitoring_job_contract(opt_ml, fitted, frame, tmp_
     result = tmp_path / "result"
     violations = json.loads((result / "constraint_violations.json").read_text())
     assert [v["feature_name"] for v in violations["violations"]] == ["age"]
-    assert json.loads((result / "statistics.json").read_text())["dataset"][
-        "item_count"] == 3000
+    assert (
+        json.loads((result / "statistics.json").read_text())["dataset"]["item_count"]
+        == 3000
+    )
     summary = json.loads((result / "summary.json").read_text())
     assert summary["violations"] == 1 and summary["capture"]["records"] == 3000
     assert opt_ml.message_file.read_text().startswith("CompletedWithViolations:")
-    lines = [json.loads(line) for line in
-             (opt_ml.cloudwatch_metrics_dir / "metrics.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in (opt_ml.cloudwatch_metrics_dir / "metrics.jsonl")
+        .read_text()
+        .splitlines()
+    ]
     by_name = {line["MetricName"]: line for line in lines}
     assert by_name["feature_baseline_drift_age"]["Value"] > 0.1
     assert by_name["feature_non_null_colour"]["Value"] == 1.0
     assert by_name["feature_data_age"]["StatisticValues"]["SampleCount"] == 3000
     assert {"Name": "Endpoint", "Value": "endpoint-a"} in by_name[
-        "feature_baseline_drift_age"]["Dimensions"]
+        "feature_baseline_drift_age"
+    ]["Dimensions"]
     assert by_name["feature_baseline_drift_age"]["Timestamp"] == "2026-04-18T01:00:00Z"
 
 
@@ -174,8 +244,9 @@ def test_monitor_reads_baseline_files_from_the_default_paths(opt_ml, fitted, fra
     opt_ml.baseline_constraints_file.write_text(fitted.constraints.read_text())
     write_capture(opt_ml.endpoint_input_dir, csv_lines(frame))
     assert monitor.main([]) == 0
-    assert json.loads((opt_ml.processing_output_dir / "constraint_violations.json")
-                      .read_text()) == {"violations": []}
+    assert json.loads(
+        (opt_ml.processing_output_dir / "constraint_violations.json").read_text()
+    ) == {"violations": []}
     assert not opt_ml.cloudwatch_metrics_dir.exists()  # publishing is off by default
 
 
@@ -190,32 +261,54 @@ def test_empty_window_fails_clearly(opt_ml, fitted, frame, tmp_path, capsys):
 
 def test_monitor_checks_a_plain_dataset(opt_ml, fitted, frame, tmp_path):
     frame.assign(colour=frame.colour.replace({"green": "red"})).to_csv(
-        tmp_path / "batch.csv", index=False, header=False)
-    run = fitted.run_monitor(tmp_path / "batch.csv", tmp_path / "out", "--format", "csv",
-                             "--no-header")
+        tmp_path / "batch.csv", index=False, header=False
+    )
+    run = fitted.run_monitor(
+        tmp_path / "batch.csv", tmp_path / "out", "--format", "csv", "--no-header"
+    )
     assert run.checks() == {("colour", "baseline_drift_check")}
 
 
 @pytest.mark.parametrize("domain_threshold", [0.1, 0.9])
-def test_monitor_reads_baseline_files_written_by_aws(opt_ml, tmp_path, domain_threshold):
+def test_monitor_reads_baseline_files_written_by_aws(
+    opt_ml, tmp_path, domain_threshold
+):
     statistics, constraints = tmp_path / "s.json", tmp_path / "c.json"
     statistics.write_text(json.dumps(AWS_STATISTICS))
     doc = json.loads(json.dumps(AWS_CONSTRAINTS))
     doc["monitoring_config"]["domain_content_threshold"] = domain_threshold
     constraints.write_text(json.dumps(doc))
-    current = pd.DataFrame({"length": [1.0, 2.0, 3.0, 4.0] * 25,
-                            "colour": ["red", "red", "red", "green"] * 25,
-                            "note": ["n", None, None, None] * 25,
-                            "empty": [None] * 100})
+    current = pd.DataFrame(
+        {
+            "length": [1.0, 2.0, 3.0, 4.0] * 25,
+            "colour": ["red", "red", "red", "green"] * 25,
+            "note": ["n", None, None, None] * 25,
+            "empty": [None] * 100,
+        }
+    )
     current.to_csv(tmp_path / "d.csv", index=False)
-    code = monitor.main(["--dataset", str(tmp_path / "d.csv"), "--format", "csv",
-                         "--baseline-statistics", str(statistics),
-                         "--baseline-constraints", str(constraints),
-                         "--output", str(tmp_path / "out")])
+    code = monitor.main(
+        [
+            "--dataset",
+            str(tmp_path / "d.csv"),
+            "--format",
+            "csv",
+            "--baseline-statistics",
+            str(statistics),
+            "--baseline-constraints",
+            str(constraints),
+            "--output",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
-    violations = json.loads((tmp_path / "out" / "constraint_violations.json").read_text())
-    checks = {(v["feature_name"], v["constraint_check_type"])
-              for v in violations["violations"]}
+    violations = json.loads(
+        (tmp_path / "out" / "constraint_violations.json").read_text()
+    )
+    checks = {
+        (v["feature_name"], v["constraint_check_type"])
+        for v in violations["violations"]
+    }
     # The chi-squared override sees the new category green; 75% of values are in
     # the domain, which satisfies a 10% domain_content_threshold but not 90%.
     # length, note and empty match the baseline.

@@ -38,7 +38,8 @@ def test_merge_of_batches_matches_one_sketch():
     rng = np.random.default_rng(2)
     values = rng.exponential(size=50_000)
     merged = KllSketch.from_values(values[:20_000]).merge(
-        KllSketch.from_values(values[20_000:]))
+        KllSketch.from_values(values[20_000:])
+    )
     whole = KllSketch.from_values(values)
     points = np.quantile(values, np.linspace(0.05, 0.95, 19))
     assert merged.count == 50_000

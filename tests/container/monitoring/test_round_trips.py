@@ -1,4 +1,5 @@
-"""baseline → monitor on captured traffic: the right violation each time, and nothing else."""
+"""baseline → monitor on captured traffic: the right violation each time, and
+nothing else."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ def test_same_data_gives_no_violations(fitted, frame, tmp_path):
     run = fitted.run_monitor(tmp_path / "cap", tmp_path / "out")
     assert run.code == 0
     assert run.violations == []
-    assert run.message.startswith("Completed: Job completed successfully with no violations")
+    assert run.message.startswith(
+        "Completed: Job completed successfully with no violations"
+    )
     stats = json.loads((run.output / "statistics.json").read_text())
     assert stats["dataset"]["item_count"] == len(frame)
 
@@ -37,7 +40,8 @@ def test_shifted_numeric_is_drift_only(fitted, frame, tmp_path):
     assert 0.1 < distance <= 1.0
     assert description.endswith("exceeds numerical threshold: 0.1")
     assert run.message.strip() == (
-        "CompletedWithViolations: Job completed successfully with 1 violations.")
+        "CompletedWithViolations: Job completed successfully with 1 violations."
+    )
 
 
 def test_changed_category_mix_is_drift_only(fitted, frame, tmp_path):
@@ -75,7 +79,8 @@ def test_missing_column_is_missing_column_only(fitted, frame, tmp_path):
     run = fitted.run_monitor(tmp_path / "cap", tmp_path / "out")
     assert run.checks() == {("score", "missing_column_check")}
     assert run.violations[0]["description"].startswith(
-        "There are missing columns in current dataset.")
+        "There are missing columns in current dataset."
+    )
 
 
 def test_type_change_is_data_type_only(fitted, frame, tmp_path):
@@ -86,10 +91,13 @@ def test_type_change_is_data_type_only(fitted, frame, tmp_path):
     assert run.checks() == {("age", "data_type_check")}
     assert run.violations[0]["description"] == (
         "Data type match requirement is not met. Expected data type: Integral, "
-        "Expected match: 100.0%. Observed: Only 90.0% of data is Integral.")
+        "Expected match: 100.0%. Observed: Only 90.0% of data is Integral."
+    )
 
 
-def test_fractional_values_in_an_integral_column_break_its_type(fitted, frame, tmp_path):
+def test_fractional_values_in_an_integral_column_break_its_type(
+    fitted, frame, tmp_path
+):
     typed = frame.assign(visits=frame["visits"].astype(float))
     typed.loc[typed.index % 50 == 0, "visits"] += 0.5
     write_capture(tmp_path / "cap", csv_lines(typed))
@@ -108,13 +116,16 @@ def test_new_category_values_are_categorical_values_only(fitted, frame, tmp_path
 
 
 def test_several_problems_are_all_reported(fitted, frame, tmp_path):
-    bad = frame.assign(age=frame["age"] + 15, colour=frame["colour"].replace(
-        {"green": "red"})).drop(columns=["score"])
+    bad = frame.assign(
+        age=frame["age"] + 15, colour=frame["colour"].replace({"green": "red"})
+    ).drop(columns=["score"])
     write_capture(tmp_path / "cap", json_lines(bad))
     run = fitted.run_monitor(tmp_path / "cap", tmp_path / "out")
-    assert run.checks() == {("age", "baseline_drift_check"),
-                            ("colour", "baseline_drift_check"),
-                            ("score", "missing_column_check")}
+    assert run.checks() == {
+        ("age", "baseline_drift_check"),
+        ("colour", "baseline_drift_check"),
+        ("score", "missing_column_check"),
+    }
     assert "with 3 violations" in run.message
 
 
@@ -126,7 +137,9 @@ def test_small_shift_is_caught_by_simple_but_discounted_by_robust(
 
     fitted = run_baseline(frame, tmp_path / "base")
     constraints = json.loads(fitted.constraints.read_text())
-    constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] = method
+    constraints["monitoring_config"]["distribution_constraints"][
+        "comparison_method"
+    ] = method
     fitted.constraints.write_text(json.dumps(constraints))
     # A 300-record sample shifted by ~0.3 sd: KS ≈ 0.12, Robust discount ≈ 0.11.
     sample = frame.head(300).assign(score=frame["score"].head(300) + 0.3)

@@ -1,4 +1,5 @@
-"""statistics.json and constraints.json: what `baseline` writes, and reading AWS's files."""
+"""statistics.json and constraints.json: what `baseline` writes, and reading
+AWS's files."""
 
 from __future__ import annotations
 
@@ -25,23 +26,53 @@ AWS_STATISTICS = {
     "version": 0,
     "dataset": {"item_count": 4.0},
     "features": [
-        {"name": "length", "inferred_type": "Fractional",
-         "numerical_statistics": {
-             "common": {"num_present": 4.0, "num_missing": 0.0},
-             "mean": 2.5, "sum": 10.0, "std_dev": 1.118, "min": 1.0, "max": 4.0,
-             "distribution": {"kll": {
-                 "buckets": [{"lower_bound": 1.0, "upper_bound": 1.3, "count": 1.0}],
-                 "sketch": {"parameters": {"c": 0.64, "k": 2048.0},
-                            "data": [[1.0, 2.0, 3.0, 4.0]]}}}}},
-        {"name": "colour", "inferred_type": "String",
-         "string_statistics": {"common": {"num_present": 4.0, "num_missing": 0.0},
-                               "distinct_count": 2.0,
-                               "distribution": {"categorical": {"buckets": [
-                                   {"value": "red", "count": 3.0},
-                                   {"value": "blue", "count": 1.0}]}}}},
-        {"name": "note", "inferred_type": "String",
-         "string_statistics": {"common": {"num_present": 1.0, "num_missing": 3.0},
-                               "distinct_count": 1.0}},
+        {
+            "name": "length",
+            "inferred_type": "Fractional",
+            "numerical_statistics": {
+                "common": {"num_present": 4.0, "num_missing": 0.0},
+                "mean": 2.5,
+                "sum": 10.0,
+                "std_dev": 1.118,
+                "min": 1.0,
+                "max": 4.0,
+                "distribution": {
+                    "kll": {
+                        "buckets": [
+                            {"lower_bound": 1.0, "upper_bound": 1.3, "count": 1.0}
+                        ],
+                        "sketch": {
+                            "parameters": {"c": 0.64, "k": 2048.0},
+                            "data": [[1.0, 2.0, 3.0, 4.0]],
+                        },
+                    }
+                },
+            },
+        },
+        {
+            "name": "colour",
+            "inferred_type": "String",
+            "string_statistics": {
+                "common": {"num_present": 4.0, "num_missing": 0.0},
+                "distinct_count": 2.0,
+                "distribution": {
+                    "categorical": {
+                        "buckets": [
+                            {"value": "red", "count": 3.0},
+                            {"value": "blue", "count": 1.0},
+                        ]
+                    }
+                },
+            },
+        },
+        {
+            "name": "note",
+            "inferred_type": "String",
+            "string_statistics": {
+                "common": {"num_present": 1.0, "num_missing": 3.0},
+                "distinct_count": 1.0,
+            },
+        },
         {"name": "empty", "inferred_type": "Unknown"},
     ],
 }
@@ -49,24 +80,38 @@ AWS_STATISTICS = {
 AWS_CONSTRAINTS = {
     "version": 0.0,
     "features": [
-        {"name": "length", "inferred_type": "Fractional", "completeness": 1.0,
-         "num_constraints": {"is_non_negative": True},
-         "monitoringConfigOverrides": {"comparison_threshold": 0.3}},
-        {"name": "colour", "inferred_type": "String", "completeness": 1.0,
-         "string_constraints": {"domains": ["blue", "red"]},
-         "monitoring_config_overrides": {
-             "distribution_constraints": {"categorical_drift_method": "ChiSquared"}}},
+        {
+            "name": "length",
+            "inferred_type": "Fractional",
+            "completeness": 1.0,
+            "num_constraints": {"is_non_negative": True},
+            "monitoringConfigOverrides": {"comparison_threshold": 0.3},
+        },
+        {
+            "name": "colour",
+            "inferred_type": "String",
+            "completeness": 1.0,
+            "string_constraints": {"domains": ["blue", "red"]},
+            "monitoring_config_overrides": {
+                "distribution_constraints": {"categorical_drift_method": "ChiSquared"}
+            },
+        },
         {"name": "note", "inferred_type": "String", "completeness": 0.25},
         {"name": "empty", "inferred_type": "Unknown", "completeness": 0.0},
     ],
     "monitoring_config": {
-        "evaluate_constraints": "Enabled", "emit_metrics": "Enabled",
-        "datatype_check_threshold": 0.1, "domain_content_threshold": 0.1,
-        "distribution_constraints": {"perform_comparison": "Enabled",
-                                     "comparison_threshold": 0.1,
-                                     "comparison_method": "Simple",
-                                     "categorical_comparison_threshold": 0.1,
-                                     "categorical_drift_method": "LInfinity"}},
+        "evaluate_constraints": "Enabled",
+        "emit_metrics": "Enabled",
+        "datatype_check_threshold": 0.1,
+        "domain_content_threshold": 0.1,
+        "distribution_constraints": {
+            "perform_comparison": "Enabled",
+            "comparison_threshold": 0.1,
+            "comparison_method": "Simple",
+            "categorical_comparison_threshold": 0.1,
+            "categorical_drift_method": "LInfinity",
+        },
+    },
 }
 
 
@@ -83,7 +128,9 @@ def test_reads_aws_constraints_with_both_override_spellings():
     constraints = parse_constraints(AWS_CONSTRAINTS)
     assert constraints.config.comparison_method == "Simple"
     assert constraints.features["length"].config.comparison_threshold == 0.3
-    assert constraints.features["colour"].config.categorical_drift_method == "ChiSquared"
+    assert (
+        constraints.features["colour"].config.categorical_drift_method == "ChiSquared"
+    )
     assert constraints.features["colour"].config.comparison_threshold == 0.1
     assert constraints.features["colour"].domains == ("blue", "red")
     assert constraints.features["note"].completeness == 0.25
@@ -93,10 +140,16 @@ def test_reads_aws_constraints_with_both_override_spellings():
     ("change", "named"),
     [
         (lambda d: d.update(version=1.0), "version"),
-        (lambda d: d["monitoring_config"].update(datatype_check_threshold="high"),
-         "datatype_check_threshold"),
-        (lambda d: d["monitoring_config"]["distribution_constraints"].update(
-            comparison_method="Fancy"), "comparison_method"),
+        (
+            lambda d: d["monitoring_config"].update(datatype_check_threshold="high"),
+            "datatype_check_threshold",
+        ),
+        (
+            lambda d: d["monitoring_config"]["distribution_constraints"].update(
+                comparison_method="Fancy"
+            ),
+            "comparison_method",
+        ),
         (lambda d: d["features"][0].update(inferred_type="Float"), "inferred_type"),
         (lambda d: d.pop("features"), "features"),
     ],
@@ -109,11 +162,13 @@ def test_unusable_constraints_are_refused_with_the_field_named(change, named):
 
 
 def test_statistics_document_has_the_documented_shape():
-    frame = pd.DataFrame({
-        "n": [1, 2, 3, None, 5],
-        "x": [0.5, 1.5, 2.5, 3.5, 4.5],
-        "s": ["a", "b", "a", None, "a"],
-    })
+    frame = pd.DataFrame(
+        {
+            "n": [1, 2, 3, None, 5],
+            "x": [0.5, 1.5, 2.5, 3.5, 4.5],
+            "s": ["a", "b", "a", None, "a"],
+        }
+    )
     doc = statistics_document(profile_batches([frame]))
     assert doc["version"] == 0.0 and doc["dataset"] == {"item_count": 5}
     n, x, s = doc["features"]
@@ -130,20 +185,31 @@ def test_statistics_document_has_the_documented_shape():
     assert s["inferred_type"] == "String"
     assert s["string_statistics"]["distinct_count"] == 2.0
     assert s["string_statistics"]["distribution"]["categorical"]["buckets"] == [
-        {"value": "a", "count": 3}, {"value": "b", "count": 1}]
+        {"value": "a", "count": 3},
+        {"value": "b", "count": 1},
+    ]
 
 
 def test_text_columns_are_typed_value_by_value():
     profile = profile_column(pd.Series(["1", "2.5", "x", "", None, " 7 "]))
-    assert (profile.num_integral, profile.num_fractional, profile.num_string,
-            profile.num_missing) == (2, 1, 1, 2)
+    assert (
+        profile.num_integral,
+        profile.num_fractional,
+        profile.num_string,
+        profile.num_missing,
+    ) == (2, 1, 1, 2)
     assert profile.inferred_type == "String"
     assert profile.share_of_type("Fractional") == pytest.approx(0.75)
 
 
 def test_suggested_constraints_match_the_analyzers_defaults():
-    frame = pd.DataFrame({"n": [1, -2, 3, 4] * 10, "s": ["a", "b"] * 20,
-                          "id": [str(i) for i in range(40)]})
+    frame = pd.DataFrame(
+        {
+            "n": [1, -2, 3, 4] * 10,
+            "s": ["a", "b"] * 20,
+            "id": [str(i) for i in range(40)],
+        }
+    )
     doc = suggest_constraints(profile_batches([frame]))
     by_name = {f["name"]: f for f in doc["features"]}
     assert by_name["n"]["num_constraints"] == {"is_non_negative": False}
