@@ -363,7 +363,7 @@ def build_estimator(config: TrainingConfig, problem_type: str) -> Any:
 
 
 def validate_params(estimator: Any) -> None:
-    """scikit-learn's own parameter check, run before the data is read."""
+    """scikit-learn's own parameter check, run before the fit rather than inside it."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     check = getattr(estimator, "_validate_params", None)

@@ -215,7 +215,9 @@ WARM_IMPORTS = (
 )
 
 
-def warm_up_imports() -> None:
+def warm_up_imports() -> threading.Thread:
+    """Start importing scikit-learn; join the thread before the job imports it itself,
+    so the two threads never import the same package at once."""
     import importlib
 
     def load() -> None:
@@ -225,7 +227,9 @@ def warm_up_imports() -> None:
             except Exception:  # noqa: BLE001 - the real import later reports it
                 return
 
-    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+    thread = threading.Thread(target=load, name="warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, Any]:
@@ -244,7 +248,7 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     )
 
     started_at = utc_now()
-    warm_up_imports()
+    importing = warm_up_imports()
     timings: dict[str, float] = {}
     fit_warnings: list[str] = []
 
@@ -306,6 +310,7 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
                 "row needs a target value"
             )
         problem_type = infer_problem_type(frame[target].dropna(), config.problem_type)
+        importing.join()
         estimator = estimators.build_estimator(config, problem_type)
         if config.search:
             estimators.check_search_space(config, estimator)
