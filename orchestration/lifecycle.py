@@ -36,6 +36,7 @@ from orchestration.backends.base import (
     EndpointSpec,
     JobFailed,
     ProcessingJobSpec,
+    ResourceNotFound,
     TrainingJobSpec,
 )
 from orchestration.config import ProjectConfig
@@ -295,10 +296,15 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
         environment=dict(ep.environment),
     )
     deployed = p.state.get("endpoint")
+    info = None
     if deployed and deployed.get("name") == ep.name:
         p.say(f"updating endpoint {ep.name} to {group} version {chosen.version}")
-        info = p.backend.update_endpoint(spec)
-    else:
+        try:
+            info = p.backend.update_endpoint(spec)
+        except ResourceNotFound:
+            # Deleted outside this tool since the last deploy: create it afresh.
+            p.say(f"  endpoint {ep.name} no longer exists; creating it")
+    if info is None:
         p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
         info = p.backend.create_endpoint(spec)
     if info.status != IN_SERVICE:

@@ -1,0 +1,286 @@
+"""The lifecycle steps over a small in-memory backend: the steps' own logic
+(what they pass to a backend, what they record, what they refuse), without
+Docker. The real backends are tested in test_local_backend.py, test_aws_*.py
+and tests/e2e."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestration import lifecycle, schedule
+from orchestration.backends.base import (
+    COMPLETED,
+    FAILED,
+    IN_SERVICE,
+    Backend,
+    EndpointInfo,
+    JobFailed,
+    ProcessingJobResult,
+    ResourceNotFound,
+    TrainingJobResult,
+)
+from orchestration.config import load_config
+from orchestration.registry import APPROVED, PENDING, REJECTED
+
+DRIFT = {
+    "feature_name": "body_mass_g",
+    "constraint_check_type": "baseline_drift_check",
+    "description": "Numerical distance: 0.4 exceeds numerical threshold: 0.1",
+}
+
+
+class MemoryBackend:
+    """Records every call; jobs "run" by writing the files the image would."""
+
+    name = "memory"
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.calls: list[tuple[str, object]] = []
+        self.endpoints: dict[str, object] = {}
+        self.accuracy = 0.97
+        self.violations: list[dict] = [DRIFT]
+        self.fail_monitor = False
+
+    def upload_data(self, local_dir, prefix):
+        self.calls.append(("upload_data", prefix))
+        return str(local_dir)
+
+    def ensure_image(self):
+        return "sklearn-byoc:test"
+
+    def image_digest(self):
+        return "sha256:abc"
+
+    def run_training_job(self, spec, progress):
+        self.calls.append(("train", spec))
+        progress("validation:accuracy=...")
+        artifact = Path(spec.output_location) / spec.job_name / "model.tar.gz"
+        artifact.parent.mkdir(parents=True)
+        artifact.write_bytes(b"model")
+        return TrainingJobResult(
+            spec.job_name,
+            COMPLETED,
+            str(artifact),
+            None,
+            {"validation:accuracy": self.accuracy},
+            1.5,
+        )
+
+    def create_endpoint(self, spec):
+        self.calls.append(("create_endpoint", spec))
+        self.endpoints[spec.endpoint_name] = spec
+        return EndpointInfo(spec.endpoint_name, IN_SERVICE, "http://x")
+
+    def update_endpoint(self, spec):
+        self.calls.append(("update_endpoint", spec))
+        if spec.endpoint_name not in self.endpoints:
+            raise ResourceNotFound("gone")
+        self.endpoints[spec.endpoint_name] = spec
+        return EndpointInfo(spec.endpoint_name, IN_SERVICE, "http://x")
+
+    def invoke_endpoint(
+        self, endpoint_name, body, content_type, accept, inference_id=None
+    ):
+        self.calls.append(("invoke", body))
+        return b"Adelie\n"
+
+    def run_processing_job(self, spec, progress):
+        self.calls.append((spec.command, spec))
+        out = Path(spec.output_location)
+        out.mkdir(parents=True)
+        if spec.command == "baseline":
+            (out / "statistics.json").write_text("{}")
+            (out / "constraints.json").write_text("{}")
+            return ProcessingJobResult(spec.job_name, COMPLETED, "Completed", str(out))
+        if self.fail_monitor:
+            return ProcessingJobResult(
+                spec.job_name, FAILED, None, str(out), "no captured data in the window"
+            )
+        (out / "constraint_violations.json").write_text(
+            json.dumps({"violations": self.violations})
+        )
+        return ProcessingJobResult(
+            spec.job_name,
+            COMPLETED,
+            f"CompletedWithViolations: {len(self.violations)}",
+            str(out),
+        )
+
+    def fetch(self, location, local_dir):
+        return Path(location)
+
+    def delete_endpoint(self, endpoint_name):
+        self.calls.append(("delete_endpoint", endpoint_name))
+        self.endpoints.pop(endpoint_name)
+
+    def status(self):
+        return {"backend": self.name, "endpoints": list(self.endpoints)}
+
+
+@pytest.fixture
+def project(tmp_path):
+    config = load_config()
+    config = dataclasses.replace(
+        config,
+        state_dir=tmp_path / "state",
+        data=dataclasses.replace(config.data, processed=tmp_path / "processed"),
+    )
+    backend = MemoryBackend(tmp_path)
+    assert isinstance(backend, Backend)  # the protocol, checked at runtime
+    said: list[str] = []
+    made = lifecycle.open_project(config, say=said.append, backend=backend)
+    made.said = said  # type: ignore[attr-defined]
+    return made
+
+
+def reopen(project):
+    """The same project in a new process: state comes back from the state folder."""
+    again = lifecycle.open_project(
+        project.config, say=project.say, backend=project.backend
+    )
+    again.said = project.said  # type: ignore[attr-defined]
+    return again
+
+
+def calls(project, kind):
+    return [arg for name, arg in project.backend.calls if name == kind]
+
+
+def test_training_gets_string_hyperparameters_and_the_three_channels(project):
+    lifecycle.prepare(project)
+    run = lifecycle.train(reopen(project))
+    (spec,) = calls(project, "train")
+    assert spec.hyperparameters["n_estimators"] == "100"
+    assert set(spec.channels) == {"train", "validation", "test"}
+    assert spec.max_runtime_seconds == 900
+    assert run.image_digest == "sha256:abc" and run.data_hashes["train"]
+    assert run.metrics == {"validation:accuracy": 0.97}
+
+
+def test_only_approved_versions_are_deployed(project):
+    lifecycle.prepare(project)
+    project.backend.accuracy = 0.5  # below the auto-approval threshold
+    lifecycle.train(project)
+    version = lifecycle.register(project)
+    assert version.approval == PENDING
+    assert any("below the threshold 0.9" in line for line in project.said)
+    with pytest.raises(lifecycle.LifecycleError, match="no approved version"):
+        lifecycle.deploy(project)
+    with pytest.raises(lifecycle.LifecycleError, match="is PendingManualApproval"):
+        lifecycle.deploy(project, version=1)
+    lifecycle.approve(project, 1, reject=True)
+    assert project.registry.get("penguins-species", 1).approval == REJECTED
+    lifecycle.approve(project, 1)
+    assert lifecycle.deploy(project)["version"] == 1
+
+
+def test_a_better_model_is_approved_and_replaces_the_deployed_one(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    assert lifecycle.register(project).approval == APPROVED
+    lifecycle.deploy(project)
+    project.backend.accuracy = 0.93  # clears 0.9 but worse than the approved 0.97
+    lifecycle.train(project)
+    assert lifecycle.register(project).approval == PENDING
+    project.backend.accuracy = 0.99
+    lifecycle.train(project)
+    assert lifecycle.register(project).approval == APPROVED
+    lifecycle.deploy(reopen(project))
+    (update,) = calls(project, "update_endpoint")
+    assert update.model_name.startswith("penguins-species-v3-")
+    assert update.capture.destination.endswith("capture")
+
+
+def test_deploy_recreates_an_endpoint_deleted_elsewhere(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    project.backend.endpoints.clear()
+    lifecycle.deploy(project)
+    assert len(calls(project, "create_endpoint")) == 2
+
+
+def test_monitor_passes_the_model_monitor_contract_and_raises_alerts(project, tmp_path):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    result, window = lifecycle.predict(project, drifted=True, limit=4)
+    assert result.sent == 4 and result.errors == 0
+    first = calls(project, "invoke")[0].decode()
+    assert first.count(",") == 5 and first.endswith("\n")  # 6 features, no target
+    lifecycle.baseline(project)
+    report = lifecycle.monitor(reopen(project), *window)
+    (spec,) = calls(project, "monitor")
+    env = spec.environment
+    assert json.loads(env["dataset_format"]) == {
+        "sagemakerCaptureJson": {
+            "captureIndexNames": ["endpointInput", "endpointOutput"]
+        }
+    }
+    assert (env["start_time"], env["end_time"]) == window
+    assert (
+        env["baseline_statistics"]
+        == "/opt/ml/processing/baseline/stats/statistics.json"
+    )
+    assert env["dataset_source"] == "/opt/ml/processing/input/endpoint"
+    assert env["sagemaker_endpoint_name"] == "penguins-local"
+    assert spec.inputs["baseline/constraints"].endswith("constraints.json")
+    assert [a.rule for a in report.alerts] == ["any-drift"]
+    assert (project.config.state_dir / "alerts.jsonl").is_file()
+
+
+def test_steps_run_too_early_say_which_step_comes_first(project):
+    with pytest.raises(lifecycle.LifecycleError, match="orchestration prepare"):
+        lifecycle.train(project)
+    with pytest.raises(lifecycle.LifecycleError, match="orchestration baseline"):
+        lifecycle.monitor(project)
+
+
+def test_a_failed_job_is_an_error_with_its_reason(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    project.backend.fail_monitor = True
+    with pytest.raises(JobFailed, match="no captured data in the window"):
+        lifecycle.monitor(project)
+
+
+def test_schedule_monitors_each_window_once_and_survives_failures(project):
+    from datetime import UTC, datetime
+
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    project.save(schedule_last_end="2026-04-18T07:00:00Z")
+    project.backend.fail_monitor = True
+    first = schedule.run_due(project, now=datetime(2026, 4, 18, 9, 5, tzinfo=UTC))
+    assert [e["status"] for e in first] == ["Failed", "Failed"]
+    project.backend.fail_monitor = False
+    again = reopen(project)
+    second = schedule.run_due(again, now=datetime(2026, 4, 18, 10, 1, tzinfo=UTC))
+    assert [e["window"] for e in second] == [
+        ("2026-04-18T09:00:00Z", "2026-04-18T10:00:00Z")
+    ]
+    assert second[0]["violations"] == 1
+    assert schedule.run_due(again, now=datetime(2026, 4, 18, 10, 30, tzinfo=UTC)) == []
+
+
+def test_teardown_deletes_the_endpoint_and_forgets_it(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    assert lifecycle.teardown(project) == ["penguins-local"]
+    assert "endpoint" not in reopen(project).state
+    assert project.backend.endpoints == {}
