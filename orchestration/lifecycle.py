@@ -40,6 +40,7 @@ from orchestration.backends.base import (
     TrainingJobSpec,
 )
 from orchestration.config import ProjectConfig
+from orchestration.reports import run_summary_html
 from orchestration.tracking import Run, Tracker, code_revision
 
 Say = Callable[[str], None]
@@ -545,6 +546,11 @@ def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
     return str(matches[0])
 
 
+def _statistics(folder: Path) -> dict[str, Any]:
+    found = sorted(folder.rglob("statistics.json"))
+    return json.loads(found[0].read_text()) if found else {}
+
+
 def _violations(folder: Path) -> list[dict[str, str]]:
     found = sorted(folder.rglob("constraint_violations.json"))
     if not found:
@@ -633,6 +639,10 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
             "alerts": [a.to_dict() for a in found.alerts],
             "report": str(found.report_html or found.folder),
         }
+        statistics = (
+            _statistics(Path(p.state["baseline"]["local"])),
+            _statistics(found.folder),
+        )
     finally:
         if not keep:
             step("teardown", lambda: teardown(p))
@@ -640,7 +650,9 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
     summary["total_seconds"] = round(time.monotonic() - total, 2)
     out = p.config.state_dir / f"{p.config.project}.run-summary.json"
     out.write_text(json.dumps(summary, indent=2, default=str))
-    p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out}")
+    page = out.with_suffix(".html")
+    page.write_text(run_summary_html(summary, *statistics))
+    p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out} and {page}")
     if "report" in summary:
         p.say(f"drift report: {summary['report']}")
     return summary

@@ -148,3 +148,55 @@ def drift_svg(
         ]
     parts.append("</svg>")
     return "".join(parts)
+
+
+def run_summary_html(
+    summary: dict[str, Any], baseline: dict[str, Any], current: dict[str, Any]
+) -> str:
+    """The demo's one page: metrics, violations with pictures, alerts, timings."""
+
+    def table(rows: list[tuple[Any, ...]], head: tuple[str, ...]) -> str:
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>"
+            for row in rows
+        )
+        header = "".join(f"<th>{escape(h)}</th>" for h in head)
+        return f"<table><tr>{header}</tr>{cells}</table>"
+
+    metrics = sorted(
+        (k, f"{v:.4g}")
+        for k, v in summary.get("metrics", {}).items()
+        if k.startswith(("validation:", "test:"))
+    )
+    violations = summary.get("drift_violations", [])
+    pictures = []
+    for name in dict.fromkeys(v.get("feature_name") for v in violations):
+        try:
+            pictures.append(drift_svg(baseline, current, name))
+        except (KeyError, IndexError, TypeError):
+            continue  # a column the statistics do not describe: the table says it
+    rows = [
+        (v.get("feature_name"), v.get("constraint_check_type"), v.get("description"))
+        for v in violations
+    ]
+    alerts = [(a["rule"], a["summary"]) for a in summary.get("alerts", [])]
+    timings = list(summary.get("timings_seconds", {}).items())
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Lifecycle run</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}
+td,th{{padding:2px 8px;text-align:left;vertical-align:top}}
+svg{{margin:4px 12px 4px 0}}</style></head>
+<body><h1>Lifecycle run: model version {summary.get("model_version")}</h1>
+<p>Held-out traffic: {summary.get("held_out_violations")} violation(s).
+Drifted traffic: {len(violations)} violation(s).
+Total {summary.get("total_seconds")} s. Full drift report:
+<a href="file://{escape(str(summary.get("report")))}">{
+        escape(str(summary.get("report")))
+    }</a></p>
+<h2>Metrics</h2>{table(metrics, ("metric", "value"))}
+<h2>Drift found</h2>{"".join(pictures)}
+{table(rows, ("feature", "check", "description"))}
+<h2>Alerts</h2>{table(alerts, ("rule", "summary"))}
+<h2>Step timings (s)</h2>{table(timings, ("step", "seconds"))}
+</body></html>
+"""

@@ -52,6 +52,8 @@ def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
     assert {"body_mass_g", "island"} <= drifted
     assert "any-drift" in {a["rule"] for a in summary["alerts"]}
     assert summary["report"].endswith("report.html")
+    page = (tmp_path / "state" / "penguins.run-summary.html").read_text()
+    assert page.count("<svg") >= 2 and "body_mass_g" in page  # drift, pictured
     assert (tmp_path / "state" / "reports").is_dir()
     assert "drift report:" in out and "ALERT [any-drift]" in out
     assert any("data drift" in p["text"] for p in received)  # the webhook got it
