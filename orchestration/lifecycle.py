@@ -420,10 +420,8 @@ def baseline(p: Project, progress: Say | None = None) -> str:
             result.failure_reason,
         )
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
-    p.say(
-        f"  {result.exit_message or result.status}: statistics.json and "
-        f"constraints.json in {local}"
-    )
+    p.say(f"  {result.exit_message or result.status}")
+    p.say(f"  statistics.json and constraints.json in {local}")
     p.save(baseline={"job": name, "location": output, "local": str(local)})
     return output
 
