@@ -28,6 +28,10 @@ from container.settings import BATCH_DEFAULT_MAX_PAYLOAD_MB, ServingSettings
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 JSON_TYPE = "application/json"
+# An oversized body up to this much past the limit is read and dropped so the
+# client sees the 413 (see _too_large).
+DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
+DRAIN_CHUNK_BYTES = 256 * 1024
 
 
 def create_app(
@@ -143,7 +147,7 @@ def create_app(
 
 
 def _read_body(limit: int) -> bytes | Response:
-    """The request body, or a 413 response without reading more than the limit."""
+    """The request body, or a 413 response without keeping more than the limit."""
     length = request.content_length
     if length is not None and length > limit:
         return _too_large(length, limit)
@@ -160,8 +164,14 @@ def _too_large(length: int | None, limit: int) -> Response:
         f"over several requests"
     )
     response = _json_error(error)
-    # The unread body must not be parsed as the next request on this connection.
-    response.headers["Connection"] = "close"
+    # Most clients read the answer only once they have sent the whole body, so
+    # read and drop a moderately oversized body rather than reset the
+    # connection under them; beyond that, close it unread.
+    if length is not None and length <= limit + DRAIN_LIMIT_BYTES:
+        while request.stream.read(DRAIN_CHUNK_BYTES):
+            pass
+    else:
+        response.headers["Connection"] = "close"
     return response
 
 

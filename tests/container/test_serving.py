@@ -116,7 +116,19 @@ def test_serves_predictions_with_the_configured_workers(served):
         "POST", "/invocations", ROW * 2, {"Content-Type": "text/csv"}
     )
     assert (status, body) == (200, b"Adelie\nAdelie")
+    # gunicorn staggers worker starts by up to 0.1 s each.
+    deadline = time.monotonic() + 10
+    while len(server.children()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(server.children()) == 2
+    # A client that sends a whole oversized body before reading still sees the 413.
+    status, body, _ = server.request(
+        "POST",
+        "/invocations",
+        ROW * (6 * 1024 * 1024 // len(ROW) + 10),
+        {"Content-Type": "text/csv"},
+    )
+    assert status == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
     assert server.stop() == 0
     lines = [json.loads(x) for x in server.stdout.read_text().splitlines()]
     assert {"path": "/invocations", "status": 200, "records": 2}.items() <= lines[
