@@ -7,7 +7,9 @@ Ratios, not absolute times, are the result: each job is compared with a
 reference measured in the same run on the same files (pyarrow's multi-threaded
 CSV read for `baseline`; `json.loads` of every capture line for `monitor`).
 Every measurement runs in its own child process so peak RSS is that of one
-job, and timing starts after imports. Best of --repeat runs.
+job, and timing starts after imports. Reference and job run alternately
+--repeat times; the ratio reported is the median of the pairs' ratios, which
+a machine shared with other work disturbs least.
 """
 
 from __future__ import annotations
@@ -136,81 +138,85 @@ def peak_rss_mib() -> float:
     return float("nan")
 
 
-def measure(task: str, *args: str, repeat: int = 1) -> dict[str, float]:
-    """Best time of `repeat` child runs, and the largest peak RSS among them."""
-    best, peak = float("inf"), 0.0
-    for _ in range(repeat):
-        proc = subprocess.Popen(
-            [sys.executable, __file__, "--child", task, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-        )
-        out, _ = proc.communicate()
-        if proc.returncode != 0:
-            raise SystemExit(f"{task} failed (exit {proc.returncode})")
-        result = json.loads(out.decode().strip().splitlines()[-1])
-        best = min(best, result["seconds"])
-        peak = max(peak, result["peak_rss_mib"])
-    return {"seconds": round(best, 3), "peak_rss_mib": round(peak, 1)}
+def measure_once(task: str, *args: str) -> dict[str, float]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", task, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"{task} failed (exit {proc.returncode})")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+def compare(reference: tuple[str, ...], job: tuple[str, ...], repeat: int) -> dict:
+    """Run reference and job alternately `repeat` times.
+
+    The ratio is the median of the per-pair ratios: on a machine shared with
+    other work, a pair measured back to back sees the same load.
+    """
+    pairs = [(measure_once(*reference), measure_once(*job)) for _ in range(repeat)]
+    ratios = sorted(j["seconds"] / r["seconds"] for r, j in pairs)
+
+    def summary(runs: list[dict]) -> dict[str, float]:
+        return {
+            "best_seconds": round(min(r["seconds"] for r in runs), 3),
+            "peak_rss_mib": round(max(r["peak_rss_mib"] for r in runs), 1),
+        }
+
+    return {
+        "reference": summary([r for r, _ in pairs]),
+        "job": summary([j for _, j in pairs]),
+        "ratio_median": round(ratios[len(ratios) // 2], 2),
+        "ratio_range": [round(ratios[0], 2), round(ratios[-1], 2)],
+    }
 
 
 def run(rows_list: list[int], records_list: list[int], repeat: int) -> dict:
     results: dict = {"machine": {"cpus": os.cpu_count()}, "baseline": [], "monitor": []}
     with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as tmp:
         root = Path(tmp)
-        opt_ml = root / "opt_ml"
-        (opt_ml / "output").mkdir(parents=True)
+        opt_ml = str(root / "opt_ml")
+        (root / "opt_ml" / "output").mkdir(parents=True)
         for rows in rows_list:
-            data = root / f"table-{rows}.csv"
-            write_table_csv(data, rows)
-            read = measure("read_csv", str(data), str(opt_ml), repeat=repeat)
-            read_pandas = measure("read_csv_pandas", str(data), str(opt_ml), repeat=1)
-            job = measure(
-                "baseline",
-                str(data),
-                str(root / f"base-{rows}"),
-                str(opt_ml),
-                repeat=repeat,
-            )
-            results["baseline"].append(
-                {
-                    "rows": rows,
-                    "columns": 10,
-                    "csv_mib": round(data.stat().st_size / 2**20, 1),
-                    "pyarrow_read": read,
-                    "pandas_read": read_pandas,
-                    "baseline": job,
-                    "ratio_vs_pyarrow_read": round(job["seconds"] / read["seconds"], 2),
-                    "ratio_vs_pandas_read": round(
-                        job["seconds"] / read_pandas["seconds"], 2
-                    ),
-                }
-            )
-            print(json.dumps(results["baseline"][-1]), flush=True)
-        base = root / f"base-{rows_list[0]}"
+            data = str(root / f"table-{rows}.csv")
+            write_table_csv(Path(data), rows)
+            out = str(root / f"base-{rows}")
+            entry = {
+                "rows": rows,
+                "columns": 10,
+                "csv_mib": round(Path(data).stat().st_size / 2**20, 1),
+                "vs_pyarrow_read": compare(
+                    ("read_csv", data, opt_ml),
+                    ("baseline", data, out, opt_ml),
+                    repeat,
+                ),
+                "vs_pandas_read": compare(
+                    ("read_csv_pandas", data, opt_ml),
+                    ("baseline", data, out, opt_ml),
+                    1,
+                ),
+            }
+            results["baseline"].append(entry)
+            print(json.dumps(entry), flush=True)
+        base = str(root / f"base-{rows_list[0]}")
         for records in records_list:
             capture = root / f"capture-{records}"
             write_capture(capture, records)
-            parse = measure("parse_lines", str(capture), str(opt_ml), repeat=repeat)
-            job = measure(
-                "monitor",
-                str(capture),
-                str(root / f"mon-{records}"),
-                str(base),
-                str(opt_ml),
-                repeat=repeat,
-            )
-            results["monitor"].append(
-                {
-                    "records": records,
-                    "json_parse": parse,
-                    "monitor": job,
-                    "ratio_vs_json_parse": round(job["seconds"] / parse["seconds"], 2),
-                }
-            )
-            print(json.dumps(results["monitor"][-1]), flush=True)
+            out = str(root / f"mon-{records}")
+            entry = {
+                "records": records,
+                "vs_json_parse": compare(
+                    ("parse_lines", str(capture), opt_ml),
+                    ("monitor", str(capture), out, base, opt_ml),
+                    repeat,
+                ),
+            }
+            results["monitor"].append(entry)
+            print(json.dumps(entry), flush=True)
     return results
 
 
@@ -220,7 +226,7 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only")
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", default=None, help="write results here as JSON")
     args = parser.parse_args()
     rows = [100_000] if args.quick else [100_000, 1_000_000]

@@ -22,7 +22,6 @@ import binascii
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
 
 import pandas as pd
 import pyarrow as pa
@@ -52,14 +51,21 @@ def payload_bytes(payload: Payload) -> bytes:
 
 
 def capture_frames(
-    records: Iterable[CaptureRecord],
+    blocks: Iterable[list[CaptureRecord]],
     baseline_names: Sequence[str],
     scan: CaptureScan,
     include_output: bool = False,
 ) -> Iterator[pd.DataFrame]:
-    """DataFrames of the decoded records, a chunk at a time."""
-    iterator = iter(records)
-    while chunk := list(islice(iterator, CHUNK_RECORDS)):
+    """DataFrames of the decoded records, about CHUNK_RECORDS at a time."""
+    chunk: list[CaptureRecord] = []
+    for block in blocks:
+        chunk.extend(block)
+        if len(chunk) >= CHUNK_RECORDS:
+            frame = _decode_chunk(chunk, baseline_names, scan, include_output)
+            chunk = []
+            if frame is not None and len(frame):
+                yield frame
+    if chunk:
         frame = _decode_chunk(chunk, baseline_names, scan, include_output)
         if frame is not None and len(frame):
             yield frame

@@ -30,7 +30,7 @@ from container.monitoring.errors import MonitoringInputError, NoDataError
 from container.monitoring.statistics import DatasetProfile, profile_batches
 
 DatasetKind = Literal["csv", "json", "parquet", "capture"]
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 1 << 20
 # Candidate column names for headerless data (e.g. features, or target + features):
 # the one whose length matches the data is used.
 NameChoices = Sequence[Sequence[str]]

@@ -26,7 +26,7 @@ from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
     capture_files,
-    iter_records,
+    iter_record_blocks,
     parse_time,
 )
 from container.monitoring.checks import CheckOutcome, run_checks
@@ -276,7 +276,7 @@ def _profile_capture(
     scan: CaptureScan,
 ) -> DatasetProfile:
     files = capture_files(source, start, end, endpoint)
-    records = iter_records(files, start, end, scan)
+    records = iter_record_blocks(files, start, end, scan)
     frames = capture_frames(
         records, names, scan, include_output="endpointOutput" in fmt.capture_index_names
     )

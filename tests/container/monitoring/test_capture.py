@@ -12,7 +12,7 @@ from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
     capture_files,
-    iter_records,
+    iter_record_blocks,
     parse_time,
 )
 from tests.container.monitoring.helpers import base64_line, capture_line, write_capture
@@ -23,7 +23,7 @@ NAMES = ["a", "b", "c"]
 def read_window(root, start=None, end=None, names=NAMES, include_output=False):
     start, end = parse_time(start, "start"), parse_time(end, "end")
     scan = CaptureScan()
-    records = iter_records(capture_files(root, start, end), start, end, scan)
+    records = iter_record_blocks(capture_files(root, start, end), start, end, scan)
     frames = list(capture_frames(records, names, scan, include_output=include_output))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return frame, scan
