@@ -322,3 +322,83 @@ def test_monitor_without_a_baseline_says_what_to_give(opt_ml, tmp_path, capsys):
     write_capture(tmp_path / "cap", [])
     assert monitor.main(["--dataset", str(tmp_path / "cap")]) == 1
     assert "baseline_statistics" in capsys.readouterr().err
+
+
+def test_disabled_evaluation_and_comparison_silence_their_checks(
+    opt_ml, fitted, frame, tmp_path
+):
+    doc = json.loads(fitted.constraints.read_text())
+    doc["monitoring_config"]["evaluate_constraints"] = "Disabled"
+    doc["monitoring_config"]["distribution_constraints"]["perform_comparison"] = (
+        "Disabled"
+    )
+    fitted.constraints.write_text(json.dumps(doc))
+    bad = frame.assign(age=frame.age + 15).astype({"visits": object})
+    bad.loc[bad.index % 10 == 0, "visits"] = "many"
+    write_capture(tmp_path / "cap", csv_lines(bad.assign(extra=1)))
+    run = fitted.run_monitor(tmp_path / "cap", tmp_path / "out")
+    # Column checks still run; type and drift checks are off.
+    assert run.checks() == {("_c5", "extra_column_check")}
+
+
+def test_chi_squared_can_be_chosen_for_the_run(opt_ml, fitted, frame, tmp_path):
+    write_capture(
+        tmp_path / "cap",
+        csv_lines(frame.assign(colour=frame.colour.replace({"green": "red"}))),
+    )
+    run = fitted.run_monitor(
+        tmp_path / "cap", tmp_path / "out", "--categorical-drift-method", "ChiSquared"
+    )
+    assert run.checks() == {("colour", "baseline_drift_check")}
+    assert "chi-squared p-value" in run.violations[0]["description"]
+
+
+def test_statistics_alone_are_enough_for_drift(opt_ml, fitted, frame, tmp_path):
+    write_capture(tmp_path / "cap", csv_lines(frame.assign(age=frame.age + 15)))
+    code = monitor.main(
+        [
+            "--dataset",
+            str(tmp_path / "cap"),
+            "--output",
+            str(tmp_path / "out"),
+            "--baseline-statistics",
+            str(fitted.statistics),
+        ]
+    )
+    assert code == 0
+    doc = json.loads((tmp_path / "out" / "constraint_violations.json").read_text())
+    assert [v["feature_name"] for v in doc["violations"]] == ["age"]
+
+
+def test_json_lines_with_mixed_types_are_typed_value_by_value(opt_ml, tmp_path):
+    rows = [{"n": i} for i in range(50)] + [{"n": "fifty"}]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert (
+        baseline.main(
+            [
+                "--dataset",
+                str(tmp_path / "d.jsonl"),
+                "--format",
+                "json",
+                "--output",
+                str(tmp_path / "out"),
+            ]
+        )
+        == 0
+    )
+    (feature,) = json.loads((tmp_path / "out" / "statistics.json").read_text())[
+        "features"
+    ]
+    assert feature["inferred_type"] == "String"
+    assert feature["string_statistics"]["common"]["num_present"] == 51
+
+
+def test_empty_dataset_fails_clearly(opt_ml, tmp_path, capsys):
+    (tmp_path / "d.csv").write_text("a,b\n")
+    assert (
+        baseline.main(
+            ["--dataset", str(tmp_path / "d.csv"), "--output", str(tmp_path / "out")]
+        )
+        == 1
+    )
+    assert "holds no records" in capsys.readouterr().err
