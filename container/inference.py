@@ -335,8 +335,13 @@ def prepare(bundle: Any) -> PreparedModel:
     prepared = _PREPARED.get(key)
     if prepared is None:
         prepared = PreparedModel(array_model=_array_model(bundle))
+        try:
+            # Forget it when the bundle goes, so a new object at the same id
+            # is never mistaken for it.
+            weakref.finalize(bundle, _PREPARED.pop, key, None)
+        except TypeError:  # an object without weak references: do not cache
+            return prepared
         _PREPARED[key] = prepared
-        weakref.finalize(bundle, _PREPARED.pop, key, None)
     return prepared
 
 

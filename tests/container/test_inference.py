@@ -433,3 +433,13 @@ def test_arbitrary_requests_never_crash(
     assert response.status in (200, 400, 406, 413, 415), response.body
     if response.status != 200:
         assert json.loads(response.body)["error"]["code"] == response.error_code
+
+
+def test_any_object_with_pipeline_and_schema_serves(iris_bundle):
+    from collections import namedtuple
+
+    # Tuples take no weak references, so nothing is cached for them.
+    Plain = namedtuple("Plain", "pipeline schema manifest")
+    plain = Plain(iris_bundle.pipeline, iris_bundle.schema, {})
+    response = invocations(b"5.1,3.5,1.4,0.2", codecs.CSV, None, plain, OPTIONS)
+    assert (response.status, response.body) == (200, b"setosa")
