@@ -651,4 +651,12 @@ class LocalBackend:
                     job["job_name"], STOPPED, {"failure_reason": "stopped by teardown"}
                 )
                 removed.append(job["container_id"])
+        # A command killed between creating a container and recording it (e.g.
+        # during an endpoint update) leaves one only our label knows about.
+        labelled = self.client.containers.list(
+            all=True, filters={"label": f"{LABEL_PREFIX}.state={self.root}"}
+        )
+        for container in labelled:
+            self._remove(container.id)
+            removed.append(container.id)
         return removed

@@ -275,6 +275,23 @@ def test_processing_jobs_publish_outputs_or_fail_with_the_message(
     assert not (tmp_path / "report").exists()  # nothing half-published
 
 
+def test_cleanup_also_removes_unrecorded_containers_of_this_state(
+    backend, docker_client, image
+):
+    stray = docker_client.containers.create(
+        image, ["serve"], labels=backend._labels("endpoint", "half-made")
+    )
+    other = docker_client.containers.create(
+        image, ["serve"], labels={"sklearn-byoc.state": "/somewhere/else"}
+    )
+    try:
+        assert stray.id in backend.cleanup()
+        assert leftovers(docker_client, backend) == []
+        other.reload()  # another project's container is left alone
+    finally:
+        other.remove(force=True)
+
+
 def test_fetch_and_upload_are_local_folders(backend, processed, tmp_path):
     assert backend.upload_data(processed / "train", "x") == str(processed / "train")
     copied = backend.fetch(str(processed / "train"), tmp_path / "copy")
