@@ -110,7 +110,7 @@ def open_project(
     """Build the backend, registry, tracker and alerts the config asks for."""
     backend = backend or get_backend(config.backend, config)
     if config.backend == "aws":
-        # The AWS backend builds its Model Registry client from its own sessions.
+        # The AWS backend builds its Model Registry client from its own boto3 clients.
         model_registry: registry.ModelRegistry = backend.registry()  # type: ignore[attr-defined]
     else:
         model_registry = registry.LocalRegistry(config.state_dir)
