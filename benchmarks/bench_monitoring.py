@@ -160,6 +160,9 @@ def compare(reference: tuple[str, ...], job: tuple[str, ...], repeat: int) -> di
     """
     pairs = [(measure_once(*reference), measure_once(*job)) for _ in range(repeat)]
     ratios = sorted(j["seconds"] / r["seconds"] for r, j in pairs)
+    best_ratio = min(j["seconds"] for _, j in pairs) / min(
+        r["seconds"] for r, _ in pairs
+    )
 
     def summary(runs: list[dict]) -> dict[str, float]:
         return {
@@ -171,6 +174,7 @@ def compare(reference: tuple[str, ...], job: tuple[str, ...], repeat: int) -> di
         "reference": summary([r for r, _ in pairs]),
         "job": summary([j for _, j in pairs]),
         "ratio_median": round(ratios[len(ratios) // 2], 2),
+        "ratio_of_best_times": round(best_ratio, 2),
         "ratio_range": [round(ratios[0], 2), round(ratios[-1], 2)],
     }
 
@@ -228,12 +232,88 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--json", default=None, help="write results here as JSON")
+    parser.add_argument("--html", default=None, help="write a chart page here")
     args = parser.parse_args()
-    rows = [100_000] if args.quick else [100_000, 1_000_000]
-    records = [20_000] if args.quick else [10_000, 100_000]
+    rows = [100_000] if args.quick else [100_000, 1_000_000, 3_000_000]
+    records = [20_000] if args.quick else [10_000, 100_000, 300_000]
     results = run(rows, records, args.repeat)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if args.html:
+        Path(args.html).write_text(html_report(results))
+
+
+def html_report(results: dict) -> str:
+    """A self-contained page: ratio and peak-RSS bars per input size."""
+
+    def bars(title: str, items: list[tuple[str, float]], unit: str, goal=None) -> str:
+        top = max([v for _, v in items] + [goal or 0]) or 1.0
+        rows = []
+        for i, (label, value) in enumerate(items):
+            width = 300 * value / top
+            y = 30 + i * 26
+            rows.append(
+                f"<text x='0' y='{y + 14}' font-size='12'>{label}</text>"
+                f"<rect x='130' y='{y}' width='{width:.1f}' height='18' "
+                f"fill='#4e79a7'/>"
+                f"<text x='{136 + width:.1f}' y='{y + 14}' font-size='12'>"
+                f"{value:g}{unit}</text>"
+            )
+        if goal:
+            x = 130 + 300 * goal / top
+            rows.append(
+                f"<line x1='{x:.1f}' y1='24' x2='{x:.1f}' y2='{34 + 26 * len(items)}' "
+                f"stroke='#c0392b' stroke-dasharray='4'/><text x='{x + 3:.1f}' y='20' "
+                f"font-size='11' fill='#c0392b'>goal {goal:g}</text>"
+            )
+        height = 44 + 26 * len(items)
+        return (
+            f"<h2>{title}</h2><svg xmlns='http://www.w3.org/2000/svg' width='520' "
+            f"height='{height}'>{''.join(rows)}</svg>"
+        )
+
+    base, mon = results["baseline"], results["monitor"]
+    parts = [
+        bars(
+            "baseline time ÷ pyarrow read_csv time (median of pairs)",
+            [
+                (f"{b['rows']:,} rows", b["vs_pyarrow_read"]["ratio_median"])
+                for b in base
+            ],
+            "×",
+            3,
+        ),
+        bars(
+            "monitor time ÷ json.loads of every line (median of pairs)",
+            [
+                (f"{m['records']:,} records", m["vs_json_parse"]["ratio_median"])
+                for m in mon
+            ],
+            "×",
+            3,
+        ),
+        bars(
+            "baseline peak RSS",
+            [
+                (f"{b['rows']:,} rows", b["vs_pyarrow_read"]["job"]["peak_rss_mib"])
+                for b in base
+            ],
+            " MiB",
+        ),
+        bars(
+            "monitor peak RSS",
+            [
+                (f"{m['records']:,} records", m["vs_json_parse"]["job"]["peak_rss_mib"])
+                for m in mon
+            ],
+            " MiB",
+        ),
+    ]
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>monitoring "
+        "benchmark</title></head><body style='font-family:sans-serif'>"
+        "<h1>Monitoring benchmark</h1>" + "".join(parts) + "</body></html>"
+    )
 
 
 if __name__ == "__main__":
