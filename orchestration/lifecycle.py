@@ -157,7 +157,9 @@ def prepare(p: Project) -> dataprep.PreparedData:
             "channels": channels,
             "data_hashes": data.data_hashes,
             "raw_sha256": m["raw"]["sha256"],
-        }
+        },
+        # The drift alarm on AWS watches one metric per feature.
+        features=list(m["schema"]["features"]),
     )
     p.say(f"  data in {data.folder} (manifest.json, validation_report.json)")
     return data

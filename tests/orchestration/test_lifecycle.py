@@ -160,6 +160,7 @@ def test_training_gets_string_hyperparameters_and_the_three_channels(project):
     assert spec.max_runtime_seconds == 900
     assert run.image_digest == "sha256:abc" and run.data_hashes["train"]
     assert run.metrics == {"validation:accuracy": 0.97}
+    assert project.state["features"][0] == "island"  # for the AWS drift alarm
 
 
 def test_only_approved_versions_are_deployed(project):
@@ -284,3 +285,34 @@ def test_teardown_deletes_the_endpoint_and_forgets_it(project):
     assert lifecycle.teardown(project) == ["penguins-local"]
     assert "endpoint" not in reopen(project).state
     assert project.backend.endpoints == {}
+
+
+class ScheduleRecordingBackend(MemoryBackend):
+    """Stands in for the AWS backend's schedule and alarm calls."""
+
+    name = "aws"
+
+    def create_monitoring_schedule(self, spec, progress=None):
+        self.calls.append(("schedule", spec))
+        return spec.schedule_name
+
+    def create_drift_alarm(self, endpoint_name, schedule_name, features):
+        self.calls.append(("alarm", (endpoint_name, schedule_name, features)))
+        return {"alarm_name": f"{endpoint_name}-drift", "topic_arn": "arn:aws:sns:x"}
+
+
+def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
+    project.backend.__class__ = ScheduleRecordingBackend
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    (created,) = schedule.run_schedule(project, once=True)
+    (spec,) = calls(project, "schedule")
+    assert spec.schedule_expression == "cron(0 * ? * * *)"
+    assert spec.statistics_uri.endswith("/statistics.json")
+    assert spec.constraints_uri.endswith("/constraints.json")
+    (alarm,) = calls(project, "alarm")
+    assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
+    assert created["alarm_name"] == "penguins-local-drift"
