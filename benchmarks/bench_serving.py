@@ -432,19 +432,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     print("6. capture on vs off (iris, c=16)", flush=True)
     capture_dir = work / "capture"
-    # Measured back to back, off then on then off again, to average out drift.
-    off_a = measure("capture off", "iris", 16, "iris_row")["rps"]
-    on = measure(
-        "capture on",
-        "iris",
-        16,
-        "iris_row",
-        env={"SKLEARN_BYOC_CAPTURE_DESTINATION": str(capture_dir)},
-    )["rps"]
-    off_b = measure("capture off", "iris", 16, "iris_row")["rps"]
-    results["capture_ratio"] = on / ((off_a + off_b) / 2)
+    # Both servers run side by side and wrk alternates between them, so drift
+    # in the machine's load hits both sides alike; the ratio is of medians.
+    off = Server(models["iris"])
+    on = Server(
+        models["iris"], env={"SKLEARN_BYOC_CAPTURE_DESTINATION": str(capture_dir)}
+    )
+    off.start(log)
+    on.start(log)
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        for server in (off, on):
+            wrk(server.url(), bodies["iris_row"], 16, 1, work)
+        for _ in range(args.capture_rounds):
+            for name, server in (("off", off), ("on", on)):
+                load = wrk(server.url(), bodies["iris_row"], 16, 2, work)
+                rates[name].append(load.rps)
+    finally:
+        off.stop()
+        on.stop()
+    results["capture_rps"] = rates
+    results["capture_ratio"] = statistics.median(rates["on"]) / statistics.median(
+        rates["off"]
+    )
     results["capture_records"] = sum(
         len(p.read_bytes().splitlines()) for p in capture_dir.rglob("*.jsonl")
+    )
+    print(
+        f"  on {statistics.median(rates['on']):.0f} req/s, off "
+        f"{statistics.median(rates['off']):.0f} req/s (medians of "
+        f"{args.capture_rounds}); {results['capture_records']} records",
+        flush=True,
     )
 
     print(f"7. soak at c=32 for {args.soak}s", flush=True)
@@ -603,6 +621,9 @@ def main() -> int:
         help="soak seconds (default 60; 15 with --quick)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="cold starts to time")
+    parser.add_argument(
+        "--capture-rounds", type=int, default=5, help="alternations of capture off/on"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(tempfile.gettempdir()) / "sklearn-byoc-bench"
     )

@@ -127,7 +127,7 @@ class CaptureWriter:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._pid: int | None = None
-        self._hour: Path | None = None
+        self._hour: tuple[int, int, int, int] | None = None
         self.path: Path | None = None
         self.written = 0
         self.failed = 0
@@ -148,7 +148,7 @@ class CaptureWriter:
         """Capture one invocation if sampled; True when a record was written."""
         if not self.sampled():
             return False
-        when = self._clock()
+        when = self._clock().astimezone(UTC)
         record = capture_record(
             self.settings,
             request_body,
@@ -172,10 +172,12 @@ class CaptureWriter:
         return True
 
     def _file_for(self, when: datetime) -> int:
-        folder = hour_folder(self.root, self.settings, when)
+        # Compared on every record, so a cheap tuple rather than a Path.
+        hour = (when.year, when.month, when.day, when.hour)
         pid = os.getpid()
-        if self._fd is not None and self._pid == pid and self._hour == folder:
+        if self._fd is not None and self._pid == pid and self._hour == hour:
             return self._fd
+        folder = hour_folder(self.root, self.settings, when)
         if self._pid == pid:
             self._close_fd()
         # After a fork the inherited descriptor belongs to the parent's file:
@@ -188,7 +190,7 @@ class CaptureWriter:
         self._fd = os.open(
             self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
         )
-        self._pid, self._hour = pid, folder
+        self._pid, self._hour = pid, hour
         return self._fd
 
     def _close_fd(self) -> None:

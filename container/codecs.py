@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import io
 import json
 import math
@@ -624,8 +625,8 @@ def _encode_npy(
 def capture_text(
     body: bytes,
     content_type: str | None,
-    csv_types: Sequence[str],
-    json_types: Sequence[str],
+    csv_types: Sequence[str] | frozenset[str],
+    json_types: Sequence[str] | frozenset[str],
 ) -> tuple[str, str]:
     """(data, encoding) for a captured payload, as SageMaker's capture records it.
 
@@ -634,9 +635,9 @@ def capture_text(
     """
     kind = media_type(content_type)
     encoding = None
-    if kind in {media_type(t) for t in csv_types}:
+    if kind in _media_types(tuple(csv_types)):
         encoding = "CSV"
-    elif kind in {media_type(t) for t in json_types}:
+    elif kind in _media_types(tuple(json_types)):
         encoding = "JSON"
     if encoding is not None:
         try:
@@ -644,3 +645,9 @@ def capture_text(
         except UnicodeDecodeError:
             pass
     return base64.b64encode(body).decode("ascii"), "BASE64"
+
+
+@functools.lru_cache(maxsize=64)
+def _media_types(types: tuple[str, ...]) -> frozenset[str]:
+    # Cached: capture calls this twice per request with the same few tuples.
+    return frozenset(media_type(t) for t in types)
