@@ -112,20 +112,24 @@ def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
     slots: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: object) -> bool:
+        """Queue `item` unless the consumer has gone (then never block)."""
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        slots.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(batch):
                     return
-            slots.put(done)
+            offer(done)
         except BaseException as exc:  # handed to the consumer, raised there
-            slots.put(exc)
+            offer(exc)
 
     worker = threading.Thread(target=produce, name="dataset-reader", daemon=True)
     worker.start()

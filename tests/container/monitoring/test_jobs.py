@@ -402,3 +402,18 @@ def test_empty_dataset_fails_clearly(opt_ml, tmp_path, capsys):
         == 1
     )
     assert "holds no records" in capsys.readouterr().err
+
+
+def test_prefetch_hands_over_errors_and_stops_when_abandoned():
+    from container.monitoring.datasets import prefetch
+
+    def failing():
+        yield 1
+        raise ValueError("broken block")
+
+    with pytest.raises(ValueError, match="broken block"):
+        list(prefetch(failing()))
+    # A consumer that stops early must not leave the reader thread blocked.
+    batches = prefetch(iter(range(100)), depth=1)
+    assert next(batches) == 0
+    batches.close()
