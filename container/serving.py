@@ -20,6 +20,7 @@ GRACEFUL_TIMEOUT_SECONDS, inside SageMaker's 30 s before SIGKILL) and exits.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -154,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     # gunicorn takes over the descriptor (and closes its number): detach it so
     # this socket object never closes a number that may have been reused.
     options = gunicorn_options(settings, sock.detach())
+    # Objects loaded so far (libraries, the model) live as long as the process:
+    # moving them out of the collector's reach means workers do not copy the
+    # pages they sit on when a collection walks them (copy-on-write stays shared).
+    gc.collect()
+    gc.freeze()
     try:
         _make_application(app, options, capture).run()
     except SystemExit as exc:
