@@ -26,23 +26,29 @@ import socket
 import sys
 from typing import Any
 
-# The worker class and counts were chosen by measurement (benchmarks/serving.md):
-# gthread keeps client connections alive (sync closes each one, which costs a
-# TCP handshake per request) and lets one process overlap reading a request
-# with predicting another.
-WORKER_CLASS = "gthread"
-THREADS_PER_WORKER = 4
+# The worker class and counts were chosen by measurement (benchmarks/serving.md).
+# sync workers take one connection per request, so the kernel spreads requests
+# over all workers; gthread keeps connections alive on whichever worker
+# accepted them first, and under load often left one process doing all the
+# work (half the throughput, bimodal from run to run). Two workers per CPU
+# cost ~7 MB each (shared model) and keep /ping answered while some workers
+# are busy with long batch requests.
+WORKER_CLASS = "sync"
+THREADS_PER_WORKER = 1  # gunicorn turns "sync" into gthread when threads > 1
+WORKERS_PER_CPU = 2
+MAX_DEFAULT_WORKERS = 16
 GRACEFUL_TIMEOUT_SECONDS = 20
-KEEPALIVE_SECONDS = 75  # longer than typical client/load-balancer idle timeouts
+KEEPALIVE_SECONDS = 75  # used by gthread only: sync closes after each response
 LISTEN_BACKLOG = 2048
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may run on."""
+    """Two workers per CPU this process may run on, at most MAX_DEFAULT_WORKERS."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+    return max(1, min(WORKERS_PER_CPU * cpus, MAX_DEFAULT_WORKERS))
 
 
 def bind_socket(port: int, host: str = "0.0.0.0") -> socket.socket:
@@ -117,6 +123,18 @@ def _make_application(app: Any, options: dict[str, Any], capture: Any) -> Any:
     return ServingApplication()
 
 
+def _unsupported_default_accept(default_accept: str | None) -> str | None:
+    from container import codecs
+    from container.settings import DEFAULT_INVOCATIONS_ACCEPT
+
+    if default_accept and codecs.media_type(default_accept) not in codecs.SUPPORTED:
+        return (
+            f"{DEFAULT_INVOCATIONS_ACCEPT}={default_accept!r} is not a response type "
+            f"this server writes: use one of {', '.join(codecs.SUPPORTED)}"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the model server; returns the process exit code."""
     from container.errors import SettingsError
@@ -127,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         capture_settings = CaptureSettings.from_env()
     except SettingsError as exc:
         print(f"serve: {exc.message}", file=sys.stderr, flush=True)
+        return 2
+    problem = _unsupported_default_accept(settings.default_accept)
+    if problem:
+        print(f"serve: {problem}", file=sys.stderr, flush=True)
         return 2
     try:
         sock = bind_socket(settings.port)

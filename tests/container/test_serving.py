@@ -149,11 +149,18 @@ def test_a_model_that_cannot_load_is_visible_on_ping(served, opt_ml):
     assert server.stop() == 0
 
 
-def test_invalid_settings_end_with_a_one_line_message(served):
-    server = served(SAGEMAKER_MODEL_SERVER_WORKERS="many")
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SAGEMAKER_MODEL_SERVER_WORKERS", "many"),
+        ("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT", "text/html"),
+    ],
+)
+def test_invalid_settings_end_with_a_one_line_message(served, name, value):
+    server = served(**{name: value})
     assert server.process.wait(timeout=30) == 2
     message = server.stderr.read_text().strip()
-    assert message.count("\n") == 0 and "SAGEMAKER_MODEL_SERVER_WORKERS" in message
+    assert message.count("\n") == 0 and name in message
 
 
 def test_sigterm_under_load_answers_in_flight_requests_and_loses_no_capture(
@@ -231,3 +238,5 @@ def test_gunicorn_options_follow_the_settings():
     assert options["graceful_timeout"] < 30
     defaults = serving.gunicorn_options(ServingSettings(), 7)
     assert defaults["workers"] == serving.default_workers() >= 1
+    # sync only stays sync with one thread (gunicorn switches to gthread otherwise)
+    assert defaults["worker_class"] != "sync" or defaults["threads"] == 1
