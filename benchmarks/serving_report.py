@@ -67,9 +67,7 @@ def write_html(
                 goal_items,
                 "x",
             ),
-            _bars(
-                "Worker class and count at concurrency 16 (iris)", worker_items, "req/s"
-            ),
+            _bars("Worker class and count at concurrency 16", worker_items, "req/s"),
             _bars("One-row CSV latency, p50", latency_items, "ms"),
             f"<h2>Table</h2><pre>{html.escape(table)}</pre>",
         ]
