@@ -158,9 +158,9 @@ def _read_body(limit: int) -> bytes | Response:
 
 
 def _too_large(length: int | None, limit: int) -> Response:
-    size = f"{length} bytes" if length is not None else "more than that"
+    size = f"{length} bytes, " if length is not None else ""
     error = PayloadTooLarge(
-        f"the body is {size}, over the limit of {limit} bytes; split the records "
+        f"the body is {size}over the limit of {limit} bytes; split the records "
         f"over several requests"
     )
     response = _json_error(error)
