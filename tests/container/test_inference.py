@@ -443,3 +443,25 @@ def test_any_object_with_pipeline_and_schema_serves(iris_bundle):
     plain = Plain(iris_bundle.pipeline, iris_bundle.schema, {})
     response = invocations(b"5.1,3.5,1.4,0.2", codecs.CSV, None, plain, OPTIONS)
     assert (response.status, response.body) == (200, b"setosa")
+
+
+csv_tokens = st.sampled_from(
+    ["1", "2.5", "-0", "1e999", "nan", "NA", "", " 3 ", "x", "1_0", '"4"', "inf"]
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.lists(csv_tokens, min_size=1, max_size=6), min_size=1, max_size=4),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_numeric_fast_path_never_crashes(iris_bundle, rows, newline):
+    body = newline.join(",".join(r) for r in rows).encode()
+    response = invocations(body, codecs.CSV, codecs.JSON, iris_bundle, OPTIONS)
+    assert response.status in (200, 400), response.body
+    if response.status == 200:
+        assert response.records == len(json.loads(response.body)["predictions"])
