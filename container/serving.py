@@ -146,10 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"serve: {exc.message}", file=sys.stderr, flush=True)
         return 2
-    problem = _unsupported_default_accept(settings.default_accept)
-    if problem:
-        print(f"serve: {problem}", file=sys.stderr, flush=True)
-        return 2
     try:
         sock = bind_socket(settings.port)
     except OSError as exc:
@@ -158,6 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+        return 2
+
+    # Checked after binding: it imports the codecs, and with them pandas.
+    problem = _unsupported_default_accept(settings.default_accept)
+    if problem:
+        print(f"serve: {problem}", file=sys.stderr, flush=True)
         return 2
 
     from container.app import create_app

@@ -240,3 +240,23 @@ def test_gunicorn_options_follow_the_settings():
     assert defaults["workers"] == serving.default_workers() >= 1
     # sync only stays sync with one thread (gunicorn switches to gthread otherwise)
     assert defaults["worker_class"] != "sync" or defaults["threads"] == 1
+
+
+def test_nothing_heavy_is_imported_before_the_port_is_bound():
+    # SageMaker wants connections accepted within 250 ms of start; pandas and
+    # scikit-learn take about a second to import, so they must come after bind.
+    code = (
+        "import sys, container.serving, container.settings, container.errors\n"
+        "heavy = [m for m in ('pandas', 'sklearn', 'flask', 'numpy') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    ).stdout.strip()
+    assert out == ""
