@@ -32,6 +32,8 @@ JSON_TYPE = "application/json"
 # client sees the 413 (see _too_large).
 DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 DRAIN_CHUNK_BYTES = 256 * 1024
+# SageMaker requires MaxConcurrentTransforms × MaxPayloadInMB ≤ 100.
+BATCH_PAYLOAD_BUDGET_MB = 100
 
 
 def create_app(
@@ -93,11 +95,12 @@ def create_app(
 
     @app.get("/execution-parameters")
     def execution_parameters() -> Response:
+        payload_mb = settings.max_payload_mb or BATCH_DEFAULT_MAX_PAYLOAD_MB
         parameters = {
             "MaxConcurrentTransforms": settings.max_concurrent_transforms
-            or (settings.workers or 1),
+            or _concurrent_transforms(settings, payload_mb),
             "BatchStrategy": settings.batch_strategy or "MULTI_RECORD",
-            "MaxPayloadInMB": settings.max_payload_mb or BATCH_DEFAULT_MAX_PAYLOAD_MB,
+            "MaxPayloadInMB": payload_mb,
         }
         return Response(json.dumps(parameters), 200, content_type=JSON_TYPE)
 
@@ -144,6 +147,14 @@ def create_app(
         return response
 
     return app
+
+
+def _concurrent_transforms(settings: ServingSettings, payload_mb: int) -> int:
+    """One request per worker, within SageMaker's concurrency × payload ≤ 100 MB."""
+    from container.serving import default_workers
+
+    workers = settings.workers or default_workers()
+    return max(1, min(workers, BATCH_PAYLOAD_BUDGET_MB // max(payload_mb, 1)))
 
 
 def _read_body(limit: int) -> bytes | Response:

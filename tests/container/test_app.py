@@ -107,12 +107,18 @@ def test_batch_mode_uses_max_payload_in_mb(bundle):
     }
 
 
-def test_execution_parameters_defaults(client):
+def test_execution_parameters_defaults(client, bundle):
+    from container.serving import default_workers
+
     assert client.get("/execution-parameters").get_json() == {
-        "MaxConcurrentTransforms": 1,
+        "MaxConcurrentTransforms": min(default_workers(), 16),
         "BatchStrategy": "MULTI_RECORD",
         "MaxPayloadInMB": 6,
     }
+    # Never more concurrency than SageMaker allows for the payload size.
+    big = ServingSettings(batch=True, workers=8, max_payload_mb=50)
+    parameters = create_app(bundle, big).test_client().get("/execution-parameters")
+    assert parameters.get_json()["MaxConcurrentTransforms"] == 2
 
 
 @pytest.mark.parametrize(
