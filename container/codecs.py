@@ -149,9 +149,13 @@ def _positional_columns(width: int, feature_names: list[str] | None) -> list[Any
 
 # CSV ---------------------------------------------------------------------------
 def _split_first_line(text: str) -> list[str]:
-    first = text.lstrip("\r\n").split("\n", 1)[0].rstrip("\r")
+    """The first record's fields (a quoted field may span lines)."""
+    start = text.lstrip("\r\n")
+    first = start.split("\n", 1)[0].rstrip("\r")
+    # The reader pulls lines lazily: only the first record is parsed.
+    source = io.StringIO(start) if '"' in first else [first]
     try:
-        return [f.strip() for f in next(csv.reader([first]), [])]
+        return [f.strip() for f in next(csv.reader(source), [])]
     except csv.Error as exc:
         raise _invalid(CSV, f"the first line could not be parsed: {exc}") from None
 
@@ -260,9 +264,15 @@ def _csv_large(body: bytes, skip_header: bool, width: int) -> pd.DataFrame:
         null_values=[],
         strings_can_be_null=False,
     )
+    # Quoted fields may hold newlines (the small reader allows them too);
+    # pyarrow parses faster when told they cannot occur.
+    parse = pacsv.ParseOptions(newlines_in_values=b'"' in body)
     try:
         table = pacsv.read_csv(
-            io.BytesIO(body), read_options=read, convert_options=convert
+            io.BytesIO(body),
+            read_options=read,
+            parse_options=parse,
+            convert_options=convert,
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         message = str(exc).replace("CSV parse error: ", "")

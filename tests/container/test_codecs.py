@@ -260,7 +260,10 @@ numbers = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
     st.floats(allow_nan=False, allow_infinity=False, width=32).map(repr),
 )
-tokens = st.one_of(numbers, st.sampled_from(["", "NA", "red", "blue", " 3 ", "x y"]))
+tokens = st.one_of(
+    numbers,
+    st.sampled_from(["", "NA", "red", "blue", " 3 ", "x y", '"a,b"', '"x\ny"']),
+)
 
 
 @settings(max_examples=60, deadline=None)
