@@ -624,7 +624,7 @@ def main() -> int:
         "--capture-rounds", type=int, default=5, help="alternations of capture off/on"
     )
     parser.add_argument(
-        "--out", type=Path, default=Path(tempfile.gettempdir()) / "sklearn-byoc-bench"
+        "--out", type=Path, default=REPO_ROOT / "benchmarks" / "results"
     )
     args = parser.parse_args()
     args.duration = args.duration or (2.0 if args.quick else 5.0)
