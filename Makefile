@@ -50,7 +50,8 @@ test-fast: setup  ## the tests that need no Docker
 	$(PYTHON) -m pytest -m "not docker" $(PYTEST_ARGS)
 
 bench: setup image  ## the benchmarks (prints tables; see benchmarks/README.md)
-	$(PYTHON) -m benchmarks
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
+	$(PYTHON) -m benchmarks $(BENCH_ARGS)
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check container orchestration tests benchmarks
