@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -167,10 +169,36 @@ def write_message(opt_ml: OptMl, message: str) -> None:
     write_atomic(opt_ml.message_file, message[:MESSAGE_LIMIT] + "\n")
 
 
+class JobStopped(BaseException):
+    """SIGTERM arrived (StopProcessingJob, or the job's time limit).
+
+    A BaseException so that no `except Exception` inside the work swallows it.
+    """
+
+
+def _raise_stopped(signum: int, frame: object) -> NoReturn:
+    raise JobStopped()
+
+
 def run_job(name: str, opt_ml: OptMl, work: Callable[[], str]) -> int:
-    """Run `work` (which returns the success message); map failures to exit codes."""
+    """Run `work` (which returns the success message); map failures to exit codes.
+
+    The job is PID 1 in its container, where a signal without a handler is
+    ignored: without this handler SageMaker's SIGTERM would do nothing until
+    the SIGKILL that follows it.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_stopped)
     try:
         message = work()
+    except JobStopped:
+        return _fail(
+            name,
+            opt_ml,
+            "stopped by SIGTERM (StopProcessingJob or the time limit); "
+            "no results were published",
+            128 + signal.SIGTERM,
+        )
     except ByocError as exc:
         return _fail(name, opt_ml, exc.message, 1)
     except MemoryError:

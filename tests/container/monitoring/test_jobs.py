@@ -417,3 +417,23 @@ def test_prefetch_hands_over_errors_and_stops_when_abandoned():
     batches = prefetch(iter(range(100)), depth=1)
     assert next(batches) == 0
     batches.close()
+
+
+def test_sigterm_stops_a_job_with_a_failure_message(opt_ml):
+    import os
+    import signal
+
+    from container.monitoring.job import run_job
+
+    def work() -> str:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not interrupt the job")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        code = run_job("monitor", opt_ml, work)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 143
+    assert "stopped by SIGTERM" in opt_ml.failure_file.read_text()
+    assert opt_ml.message_file.read_text().startswith("Failed: stopped by SIGTERM")
