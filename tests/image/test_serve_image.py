@@ -63,7 +63,8 @@ def test_bad_input_gets_a_4xx_json_error(docker_client, image, trained_model_dir
             timeout=30,
         )
     assert response.status_code == 400
-    assert response.json()["message"]
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input" and error["message"]
     assert unsupported.status_code == 415
 
 
