@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,8 +133,14 @@ def _stamp() -> str:
 
 
 def job_name(project: Project, kind: str) -> str:
-    """A SageMaker-valid, unique job name (63 characters at most)."""
-    return f"{project.config.project}-{kind}-{_stamp()}"[:63]
+    """A SageMaker-valid, unique job name (63 characters at most).
+
+    A millisecond stamp alone is not unique: two jobs of one kind can start in
+    the same millisecond (a schedule catching up on windows), so a random token
+    follows it, and a long project name is cut rather than the unique part.
+    """
+    unique = f"{_stamp()}-{secrets.token_hex(4)}"
+    return f"{project.config.project}-{kind}-"[: 63 - len(unique)] + unique
 
 
 # --- prepare ---------------------------------------------------------------------

@@ -102,97 +102,82 @@ def base_image() -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_push_creates_the_repository_and_pushes_the_image(
-    docker_client, image, moto_endpoint, local_registry, tmp_path
-):
-    _require("aws")
-    repository = f"sklearn-byoc-test-{uuid.uuid4().hex[:8]}"
-    env = script_env(
-        tmp_path,
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=moto_endpoint,
-        ECR_REGISTRY=local_registry,
-        BASE_IMAGE=base_image(),
-        PIP_CERT_FILE=os.environ.get("PIP_CERT_FILE", ""),
-    )
-    result = subprocess.run(
-        [str(SCRIPT), "--repository", repository, "--tag", "v1"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    try:
-        assert result.returncode == 0, result.stderr[-3000:]
-        uri, digest = result.stdout.strip().splitlines()[-2:]
-        assert uri == f"{local_registry}/{repository}:v1"
-        assert digest.startswith("sha256:")
-
-        ecr = boto3.client(
-            "ecr",
-            region_name="us-east-1",
-            endpoint_url=moto_endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][
-            0
-        ]
-        assert repo["imageScanningConfiguration"]["scanOnPush"] is True
-
-        manifest = requests.head(
-            f"http://{local_registry}/v2/{repository}/manifests/v1",
-            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
-            timeout=10,
-        )
-        assert manifest.status_code == 200
-        assert manifest.headers["Docker-Content-Digest"] == digest
-    finally:
-        for tag in (f"{repository}:v1", f"{local_registry}/{repository}:v1"):
-            try:
-                docker_client.images.remove(tag)
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-
-
-def test_a_second_push_reuses_the_existing_repository(
-    docker_client, image, moto_endpoint, local_registry, tmp_path
-):
-    _require("aws")
-    ecr = boto3.client(
+def ecr_client(moto_endpoint: str):
+    return boto3.client(
         "ecr",
         region_name="us-east-1",
         endpoint_url=moto_endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    ecr.create_repository(repositoryName="sklearn-byoc-existing")
+
+
+def push(docker_client, moto_endpoint, registry, tmp_path, repository, tag):
+    """Run build_and_push.sh against moto and the local registry; drop the tags after."""
+    _require("aws")
     env = script_env(
         tmp_path,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_ENDPOINT_URL=moto_endpoint,
-        ECR_REGISTRY=local_registry,
+        ECR_REGISTRY=registry,
         BASE_IMAGE=base_image(),
     )
-    result = subprocess.run(
-        [str(SCRIPT), "--repository", "sklearn-byoc-existing", "--tag", "v2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    try:
+        return subprocess.run(
+            [str(SCRIPT), "--repository", repository, "--tag", tag],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+    finally:
+        for name in (f"{repository}:{tag}", f"{registry}/{repository}:{tag}"):
+            try:
+                docker_client.images.remove(name)
+            except Exception:  # noqa: BLE001 - not created, or already gone
+                pass
+
+
+def test_push_creates_the_repository_and_pushes_the_image(
+    docker_client, image, moto_endpoint, local_registry, tmp_path
+):
+    repository = f"sklearn-byoc-test-{uuid.uuid4().hex[:8]}"
+    result = push(
+        docker_client, moto_endpoint, local_registry, tmp_path, repository, "v1"
     )
-    for tag in (
-        "sklearn-byoc-existing:v2",
-        f"{local_registry}/sklearn-byoc-existing:v2",
-    ):
-        try:
-            docker_client.images.remove(tag)
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri, digest = result.stdout.strip().splitlines()[-2:]
+    assert uri == f"{local_registry}/{repository}:v1"
+    assert digest.startswith("sha256:")
+
+    ecr = ecr_client(moto_endpoint)
+    repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+    assert repo["imageScanningConfiguration"]["scanOnPush"] is True
+
+    manifest = requests.head(
+        f"http://{local_registry}/v2/{repository}/manifests/v1",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    )
+    assert manifest.status_code == 200
+    assert manifest.headers["Docker-Content-Digest"] == digest
+
+
+def test_a_second_push_reuses_the_existing_repository(
+    docker_client, image, moto_endpoint, local_registry, tmp_path
+):
+    ecr = ecr_client(moto_endpoint)
+    ecr.create_repository(repositoryName="sklearn-byoc-existing")
+    result = push(
+        docker_client,
+        moto_endpoint,
+        local_registry,
+        tmp_path,
+        "sklearn-byoc-existing",
+        "v2",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "creating ECR repository" not in result.stderr
     assert len(ecr.describe_repositories()["repositories"]) == 1

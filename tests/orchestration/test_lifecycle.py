@@ -316,3 +316,17 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+
+
+def test_job_names_are_unique_within_one_millisecond_and_valid(tmp_path):
+    import re
+    from types import SimpleNamespace
+
+    from orchestration.lifecycle import job_name
+
+    project = SimpleNamespace(config=SimpleNamespace(project="p" * 80))
+    names = {job_name(project, "monitor") for _ in range(200)}
+    assert len(names) == 200
+    for name in names:
+        assert len(name) <= 63
+        assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name), name
