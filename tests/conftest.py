@@ -1,8 +1,9 @@
 """Shared fixtures: a temporary /opt/ml tree and a small model bundle.
 
-The bundle here is built directly with scikit-learn (not through `train`) so
-that serving and monitoring tests do not depend on the training code; the
-training tests and the image tests exercise `train` itself.
+The bundle here is the serving benchmark's penguins reference, built directly
+with scikit-learn (not through `train`) so that serving and monitoring tests do
+not depend on the training code; the training tests and the image tests
+exercise `train` itself.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from container.artifact import library_versions, save_bundle
+from benchmarks.serving_models import (  # noqa: F401 - re-exported for tests
+    PENGUIN_CATEGORICALS,
+    PENGUIN_NUMERICS,
+    build_penguins_bundle,
+)
 from container.paths import ROOT_ENV_VAR, OptMl
-from container.schema import Feature, Schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
@@ -36,75 +40,10 @@ def penguins() -> pd.DataFrame:
     return pd.read_csv(PENGUINS_CSV)
 
 
-PENGUIN_NUMERICS = [
-    "bill_length_mm",
-    "bill_depth_mm",
-    "flipper_length_mm",
-    "body_mass_g",
-]
-PENGUIN_CATEGORICALS = ["island", "sex"]
-
-
-def build_penguins_bundle(model_dir: Path, penguins: pd.DataFrame) -> Path:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import Pipeline, make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-    from sklearn.tree import DecisionTreeClassifier
-
-    data = penguins.dropna(subset=["species"])
-    features = PENGUIN_NUMERICS + PENGUIN_CATEGORICALS
-    pre = ColumnTransformer(
-        [
-            ("num", SimpleImputer(strategy="median"), PENGUIN_NUMERICS),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                PENGUIN_CATEGORICALS,
-            ),
-        ]
-    )
-    pipeline = Pipeline(
-        [("preprocess", pre), ("model", DecisionTreeClassifier(random_state=0))]
-    )
-    pipeline.fit(data[features], data["species"])
-    schema = Schema(
-        features=tuple(
-            [Feature(n, "numeric") for n in PENGUIN_NUMERICS]
-            + [
-                Feature(
-                    n,
-                    "categorical",
-                    tuple(sorted(data[n].dropna().astype(str).unique())),
-                )
-                for n in PENGUIN_CATEGORICALS
-            ]
-        ),
-        target="species",
-        problem_type="classification",
-        classes=tuple(str(c) for c in pipeline.classes_),
-    )
-    save_bundle(
-        model_dir,
-        pipeline,
-        {
-            "schema": schema.to_dict(),
-            "algorithm": "decision_tree",
-            "hyperparameters": {"random_state": 0},
-            "metrics": {},
-            "libraries": library_versions(),
-        },
-    )
-    return model_dir
-
-
 @pytest.fixture(scope="session")
-def penguins_model_dir(tmp_path_factory: pytest.TempPathFactory, penguins) -> Path:
-    """A model folder (model.joblib + model.json) holding a tree on the penguins data."""
-    return build_penguins_bundle(tmp_path_factory.mktemp("penguins_model"), penguins)
+def penguins_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder (model.joblib + model.json): a tree on the penguins data."""
+    return build_penguins_bundle(tmp_path_factory.mktemp("penguins_model"))
 
 
 def write_json(path: Path, data: object) -> None:
