@@ -70,7 +70,7 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> None:
-    """Write model.joblib then model.json; the manifest's presence marks completeness."""
+    """Write model.joblib, then model.json, whose presence marks a complete bundle."""
     import joblib
 
     model_dir = Path(model_dir)
@@ -116,7 +116,7 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
 
 
 def check_library_versions(manifest: dict[str, Any]) -> None:
-    """Refuse a pipeline pickled by an incompatible scikit-learn (major.minor must match)."""
+    """Refuse a pipeline pickled by another scikit-learn major.minor release."""
     trained = manifest.get("libraries", {})
     here = library_versions()
     for name in PINNED_LIBRARIES:
@@ -125,8 +125,9 @@ def check_library_versions(manifest: dict[str, Any]) -> None:
             continue
         if was.split(".")[:2] != now.split(".")[:2]:
             raise BundleError(
-                f"the model was trained with {name} {was} but this image has {name} {now}; "
-                f"pickles only load within one minor release. Retrain the model with this "
+                f"the model was trained with {name} {was} but this image has "
+                f"{name} {now}; pickles only load within one minor release. "
+                f"Retrain the model with this "
                 f"image, or serve it with an image built with {name}=={was}."
             )
 
@@ -139,7 +140,9 @@ def load_bundle(model_dir: Path) -> Bundle:
     check_library_versions(manifest)
     model_path = model_dir / MODEL_FILE
     if not model_path.is_file():
-        raise BundleError(f"{model_path} is missing although {MANIFEST_FILE} is present")
+        raise BundleError(
+            f"{model_path} is missing although {MANIFEST_FILE} is present"
+        )
     try:
         schema = Schema.from_dict(manifest["schema"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -151,5 +154,7 @@ def load_bundle(model_dir: Path) -> Bundle:
         try:
             pipeline = joblib.load(model_path)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bundle problem
-            raise BundleError(f"cannot load {model_path}: {type(exc).__name__}: {exc}") from None
+            raise BundleError(
+                f"cannot load {model_path}: {type(exc).__name__}: {exc}"
+            ) from None
     return Bundle(pipeline=pipeline, manifest=manifest, schema=schema)

@@ -24,7 +24,9 @@ class OptMl:
     root: Path = Path(DEFAULT_ROOT)
 
     @classmethod
-    def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> OptMl:
+    def from_env(
+        cls, environ: os._Environ[str] | dict[str, str] | None = None
+    ) -> OptMl:
         env = os.environ if environ is None else environ
         return cls(Path(env.get(ROOT_ENV_VAR) or DEFAULT_ROOT))
 

@@ -1,4 +1,6 @@
-"""The feature schema a model bundle carries: names, order, kinds, categories, target, classes.
+"""The feature schema a model bundle carries.
+
+Names, order, kinds, categories, target and classes.
 
 Training infers it and writes it into model.json; serving uses it to name,
 order and type incoming columns; monitoring uses it to name headerless data.

@@ -88,7 +88,10 @@ def _raw(env: Environ, name: str) -> str | None:
 
 
 def parse_int(
-    env: Environ, name: str, default: int | None, minimum: int | None = None,
+    env: Environ,
+    name: str,
+    default: int | None,
+    minimum: int | None = None,
     maximum: int | None = None,
 ) -> int | None:
     raw = _raw(env, name)
@@ -98,8 +101,17 @@ def parse_int(
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a whole number") from None
-    if minimum is not None and value < minimum or maximum is not None and value > maximum:
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+    if (
+        minimum is not None
+        and value < minimum
+        or maximum is not None
+        and value > maximum
+    ):
+        bounds = (
+            f"between {minimum} and {maximum}"
+            if maximum is not None
+            else f">= {minimum}"
+        )
         raise SettingsError(f"{name}={value} is out of range: expected {bounds}")
     return value
 
@@ -115,7 +127,9 @@ def parse_float(
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a number") from None
     if not minimum <= value <= maximum:
-        raise SettingsError(f"{name}={value} is out of range: expected {minimum} to {maximum}")
+        raise SettingsError(
+            f"{name}={value} is out of range: expected {minimum} to {maximum}"
+        )
     return value
 
 
@@ -131,7 +145,9 @@ def parse_bool(env: Environ, name: str, default: bool) -> bool:
         return True
     if raw.lower() in _FALSE:
         return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean: use true/false (or Enabled/Disabled)")
+    raise SettingsError(
+        f"{name}={raw!r} is not a boolean: use true/false (or Enabled/Disabled)"
+    )
 
 
 def parse_list(env: Environ, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -178,21 +194,27 @@ class ServingSettings:
             strategy = strategy.upper()
             if strategy not in BATCH_STRATEGIES:
                 raise SettingsError(
-                    f"{BATCH_STRATEGY}={strategy!r} is not one of {', '.join(BATCH_STRATEGIES)}"
+                    f"{BATCH_STRATEGY}={strategy!r} is not one of "
+                    f"{', '.join(BATCH_STRATEGIES)}"
                 )
         return cls(
             port=parse_int(env, BIND_TO_PORT, DEFAULT_PORT, 1, 65535),
             safe_port_range=_parse_port_range(env),
             workers=parse_int(env, MODEL_SERVER_WORKERS, None, 1, 64),
-            timeout_seconds=parse_int(env, MODEL_SERVER_TIMEOUT, DEFAULT_TIMEOUT_SECONDS, 1, 3600),
+            timeout_seconds=parse_int(
+                env, MODEL_SERVER_TIMEOUT, DEFAULT_TIMEOUT_SECONDS, 1, 3600
+            ),
             default_accept=_raw(env, DEFAULT_INVOCATIONS_ACCEPT),
             return_probabilities=parse_bool(env, RETURN_PROBABILITIES, False),
             batch=parse_bool(env, BATCH, False),
             batch_strategy=strategy,
-            max_concurrent_transforms=parse_int(env, MAX_CONCURRENT_TRANSFORMS, None, 1, 100),
+            max_concurrent_transforms=parse_int(
+                env, MAX_CONCURRENT_TRANSFORMS, None, 1, 100
+            ),
             max_payload_mb=parse_int(
                 env, MAX_PAYLOAD_IN_MB, None, 0, BATCH_MAX_PAYLOAD_MB_LIMIT
-            ) or None,
+            )
+            or None,
         )
 
 
@@ -207,13 +229,15 @@ def _parse_port_range(env: Environ) -> tuple[int, int] | None:
             f"{SAFE_PORT_RANGE}={raw!r} is not a port range: expected 'XXXX-YYYY'"
         ) from None
     if not 1 <= low <= high <= 65535:
-        raise SettingsError(f"{SAFE_PORT_RANGE}={raw!r} is not a valid inclusive port range")
+        raise SettingsError(
+            f"{SAFE_PORT_RANGE}={raw!r} is not a valid inclusive port range"
+        )
     return low, high
 
 
 @dataclass(frozen=True)
 class CaptureSettings:
-    """Local data capture, in SageMaker's JSON Lines layout. Off unless a destination is set."""
+    """Local data capture in SageMaker's JSON Lines layout; off with no destination."""
 
     destination: str | None = None
     sampling_percentage: float = 100.0
@@ -235,15 +259,20 @@ class CaptureSettings:
         unknown = modes - {"input", "output"}
         if unknown:
             raise SettingsError(
-                f"{CAPTURE_MODES} has {sorted(unknown)}: allowed modes are Input and Output"
+                f"{CAPTURE_MODES} has {sorted(unknown)}: "
+                "allowed modes are Input and Output"
             )
         return cls(
             destination=_raw(env, CAPTURE_DESTINATION),
-            sampling_percentage=parse_float(env, CAPTURE_SAMPLING_PERCENTAGE, 100.0, 0.0, 100.0),
+            sampling_percentage=parse_float(
+                env, CAPTURE_SAMPLING_PERCENTAGE, 100.0, 0.0, 100.0
+            ),
             capture_input="input" in modes,
             capture_output="output" in modes,
             csv_content_types=parse_list(env, CAPTURE_CSV_CONTENT_TYPES, ("text/csv",)),
-            json_content_types=parse_list(env, CAPTURE_JSON_CONTENT_TYPES, ("application/json",)),
+            json_content_types=parse_list(
+                env, CAPTURE_JSON_CONTENT_TYPES, ("application/json",)
+            ),
             endpoint_name=_raw(env, ENDPOINT_NAME) or "local-endpoint",
             variant_name=_raw(env, VARIANT_NAME) or "AllTraffic",
         )
@@ -272,7 +301,7 @@ class TrainingEnvironment:
             job_arn=_raw(env, TRAINING_JOB_ARN),
             hyperparameters=_toolkit_hyperparameters(env),
             channels={
-                k[len(SM_CHANNEL_PREFIX):].lower(): v
+                k[len(SM_CHANNEL_PREFIX) :].lower(): v
                 for k, v in env.items()
                 if k.startswith(SM_CHANNEL_PREFIX) and v
             },
@@ -297,17 +326,18 @@ def _toolkit_hyperparameters(env: Environ) -> dict[str, str]:
     known = {k.lower(): k for k in hps}
     for key, value in env.items():
         if key.startswith(SM_HP_PREFIX) and key != SM_HPS:
-            name = key[len(SM_HP_PREFIX):].lower()
+            name = key[len(SM_HP_PREFIX) :].lower()
             hps[known.get(name, name)] = value
     return hps
 
 
 def _as_string(value: object) -> str:
-    # The toolkit serialises non-string values as JSON; hyperparameters.json holds strings.
+    # The toolkit serialises non-string values as JSON; hyperparameters.json
+    # holds strings.
     return value if isinstance(value, str) else json.dumps(value)
 
 
-# --- processing jobs (Model Monitor contract) ------------------------------------------
+# --- processing jobs (Model Monitor contract) -----------------------------------
 @dataclass(frozen=True)
 class MonitoringJobSettings:
     """The Model Monitor processing-job environment, unparsed beyond presence.
@@ -339,7 +369,9 @@ class MonitoringJobSettings:
             output_path=_raw(env, OUTPUT_PATH),
             start_time=_raw(env, START_TIME),
             end_time=_raw(env, END_TIME),
-            publish_cloudwatch_metrics=parse_bool(env, PUBLISH_CLOUDWATCH_METRICS, False),
+            publish_cloudwatch_metrics=parse_bool(
+                env, PUBLISH_CLOUDWATCH_METRICS, False
+            ),
             endpoint_name=_raw(env, MONITOR_ENDPOINT_NAME),
             monitoring_schedule_name=_raw(env, MONITORING_SCHEDULE_NAME),
             baseline_constraints=_raw(env, BASELINE_CONSTRAINTS),

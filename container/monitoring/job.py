@@ -14,8 +14,8 @@ import json
 import os
 import signal
 import sys
-import threading
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn

@@ -1,4 +1,6 @@
-"""Fixtures for the image tests. `image` and `docker_client` come from tests/conftest.py;
+"""Fixtures for the image tests.
+
+`image` and `docker_client` come from tests/conftest.py;
 the helpers that run containers live in tests/image/docker_helpers.py."""
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def copy_test_dir(root: Path) -> Path:
 
 @pytest.fixture
 def test_dir(tmp_path: Path) -> Path:
-    """A private copy of local_test/test_dir (an /opt/ml tree with the penguins channel)."""
+    """A private copy of local_test/test_dir: an /opt/ml tree with penguins data."""
     return copy_test_dir(tmp_path / "opt_ml")
 
 

@@ -63,7 +63,7 @@ class Server:
 
 
 def wait_for_ping(url: str, timeout: float) -> tuple[float, float]:
-    """Poll /ping; return (seconds to first accepted connection, seconds to first 200)."""
+    """Poll /ping; return seconds to the first connection and to the first 200."""
     start = time.monotonic()
     connected = None
     while time.monotonic() - start < timeout:

@@ -113,7 +113,7 @@ def ecr_client(moto_endpoint: str):
 
 
 def push(docker_client, moto_endpoint, registry, tmp_path, repository, tag):
-    """Run build_and_push.sh against moto and the local registry; drop the tags after."""
+    """Run build_and_push.sh against moto and the local registry, then drop its tags."""
     _require("aws")
     env = script_env(
         tmp_path,

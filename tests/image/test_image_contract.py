@@ -85,7 +85,8 @@ def test_runtime_libraries_match_the_lock(docker_client, image):
             "python",
             "-c",
             "import sklearn, pandas, numpy, joblib; "
-            "print(sklearn.__version__, pandas.__version__, numpy.__version__, joblib.__version__)",
+            "print(sklearn.__version__, pandas.__version__, "
+            "numpy.__version__, joblib.__version__)",
         ],
     )
     assert code == 0, logs

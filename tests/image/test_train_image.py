@@ -1,4 +1,4 @@
-"""`docker run IMAGE train` with an /opt/ml tree mounted, as a SageMaker training job."""
+"""`docker run IMAGE train` with an /opt/ml tree mounted, as SageMaker runs it."""
 
 from __future__ import annotations
 
