@@ -8,9 +8,12 @@ single-record JSON payloads (one list or object) into one JSON Lines body,
 each decoded in one call. A group that fails falls back to one call per
 record, which isolates the bad ones; they are counted, not fatal.
 
-Naming: columns the payload names keep their names. Positional columns take
-the baseline's feature names when the counts match, else `_c0`, `_c1`, ...
-The model's output (endpointOutput) joins the data only when asked for in
+Naming: columns the payload names keep their names. With the model bundle's
+schema, positional input columns take its feature names and a one-column
+output takes the target's name: the only unambiguous naming when the baseline
+also holds the output column. Without it, positional columns take the
+baseline's names when the counts match, else `_c0`, `_c1`, ... The model's
+output (endpointOutput) joins the data only when asked for in
 captureIndexNames and the baseline has room for it: it then comes first, as
 in a baseline dataset with output_columns_position START.
 """
@@ -30,6 +33,7 @@ import pyarrow.csv as pacsv
 from container.errors import ByocError
 from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
 from container.monitoring.datasets import spark_names
+from container.schema import Schema
 
 CHUNK_RECORDS = 20_000
 _NUMBER_START = frozenset("0123456789-+.")
@@ -55,18 +59,19 @@ def capture_frames(
     baseline_names: Sequence[str],
     scan: CaptureScan,
     include_output: bool = False,
+    schema: Schema | None = None,
 ) -> Iterator[pd.DataFrame]:
     """DataFrames of the decoded records, about CHUNK_RECORDS at a time."""
     chunk: list[CaptureRecord] = []
     for block in blocks:
         chunk.extend(block)
         if len(chunk) >= CHUNK_RECORDS:
-            frame = _decode_chunk(chunk, baseline_names, scan, include_output)
+            frame = _decode_chunk(chunk, baseline_names, scan, include_output, schema)
             chunk = []
             if frame is not None and len(frame):
                 yield frame
     if chunk:
-        frame = _decode_chunk(chunk, baseline_names, scan, include_output)
+        frame = _decode_chunk(chunk, baseline_names, scan, include_output, schema)
         if frame is not None and len(frame):
             yield frame
 
@@ -76,6 +81,7 @@ def _decode_chunk(
     names: Sequence[str],
     scan: CaptureScan,
     include_output: bool,
+    schema: Schema | None = None,
 ) -> pd.DataFrame | None:
     with_input = [r for r in chunk if r.input is not None]
     if len(with_input) < len(chunk):
@@ -83,10 +89,15 @@ def _decode_chunk(
             scan.problem("record", "no endpointInput captured", "undecodable")
     if not with_input:
         return None
-    inputs = decode_payloads([r.input for r in with_input], names, scan)
+    input_names = schema.feature_names if schema is not None else names
+    inputs = decode_payloads([r.input for r in with_input], input_names, scan)
     if inputs is None:
         return None
+    if schema is not None:
+        inputs = name_columns(inputs, input_names)
     if include_output and all(r.output is not None for r in with_input):
+        if schema is not None:
+            return _join_target(inputs, [r.output for r in with_input], schema, scan)
         joined = _join_output(inputs, [r.output for r in with_input], names, scan)
         if joined is not None:
             return joined
@@ -114,6 +125,26 @@ def _join_output(
         if len(spare) < width:
             return None
         decoded.columns = spare[:width]
+    return pd.concat(
+        [decoded.reset_index(drop=True), inputs.reset_index(drop=True)], axis=1
+    )
+
+
+def _join_target(
+    inputs: pd.DataFrame,
+    outputs: list[Payload],
+    schema: Schema,
+    scan: CaptureScan,
+) -> pd.DataFrame:
+    """Inputs with a one-column prediction named as the schema's target.
+
+    Wider outputs (probabilities) have no baseline column to compare with, and
+    predictions that do not line up with the rows are left out.
+    """
+    decoded = decode_payloads(outputs, None, scan, count=False)
+    if decoded is None or len(decoded) != len(inputs) or decoded.shape[1] != 1:
+        return inputs
+    decoded.columns = [schema.target]
     return pd.concat(
         [decoded.reset_index(drop=True), inputs.reset_index(drop=True)], axis=1
     )

@@ -24,6 +24,7 @@ from container.errors import ByocError
 from container.monitoring.datasets import DatasetFormat, NameChoices
 from container.monitoring.errors import MonitoringInputError
 from container.paths import OptMl
+from container.schema import Schema
 
 FORMAT_KEYS = {
     "csv": "csv",
@@ -100,23 +101,29 @@ def _header_flag(value: Any) -> bool:
     )
 
 
+def read_schema(model_dir: Path | None) -> Schema | None:
+    """The model bundle's schema (names, order, target), or None without a bundle."""
+    if model_dir is None or not Path(model_dir).is_dir():
+        return None
+    from container.artifact import read_manifest
+
+    manifest = read_manifest(Path(model_dir))
+    try:
+        return Schema.from_dict(manifest["schema"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MonitoringInputError(
+            f"{model_dir}/model.json has no valid schema: {exc}"
+        ) from None
+
+
 def schema_name_choices(
     model_dir: Path | None, position: str = "START"
 ) -> NameChoices | None:
     """Column names for headerless data from a model bundle: the features, or the
     target and the features (target first for START, last for END)."""
-    if model_dir is None or not Path(model_dir).is_dir():
+    schema = read_schema(model_dir)
+    if schema is None:
         return None
-    from container.artifact import read_manifest
-    from container.schema import Schema
-
-    manifest = read_manifest(Path(model_dir))
-    try:
-        schema = Schema.from_dict(manifest["schema"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MonitoringInputError(
-            f"{model_dir}/model.json has no valid schema: {exc}"
-        ) from None
     features = schema.feature_names
     with_target = (
         [schema.target, *features]

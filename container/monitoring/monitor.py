@@ -45,6 +45,7 @@ from container.monitoring.job import (
     model_dir_for_job,
     parse_dataset_format,
     read_json_file,
+    read_schema,
     run_job,
     schema_name_choices,
     write_atomic,
@@ -59,6 +60,7 @@ from container.monitoring.statistics import (
     statistics_document,
 )
 from container.paths import OptMl
+from container.schema import Schema
 from container.settings import MonitoringJobSettings
 
 VIOLATIONS_FILE = "constraint_violations.json"
@@ -173,8 +175,9 @@ def _run(args, opt_ml: OptMl) -> str:
 
     scan = CaptureScan()
     if fmt.kind == "capture":
+        schema = read_schema(model_dir_for_job(args.model_dir, opt_ml))
         current = _profile_capture(
-            source, fmt, start, end, endpoint, names, strings, scan
+            source, fmt, start, end, endpoint, names, strings, scan, schema
         )
     else:
         choices = [
@@ -274,11 +277,16 @@ def _profile_capture(
     names: list[str],
     strings: list[str],
     scan: CaptureScan,
+    schema: Schema | None = None,
 ) -> DatasetProfile:
     files = capture_files(source, start, end, endpoint)
     records = iter_record_blocks(files, start, end, scan)
     frames = capture_frames(
-        records, names, scan, include_output="endpointOutput" in fmt.capture_index_names
+        records,
+        names,
+        scan,
+        include_output="endpointOutput" in fmt.capture_index_names,
+        schema=schema,
     )
     profile = profile_batches(frames, track_values_for=strings)
     if profile.item_count == 0:
