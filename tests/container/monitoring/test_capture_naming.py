@@ -36,9 +36,7 @@ def test_headerless_captures_are_named_by_the_schema(
         for _, row in data.iterrows()
     ]
     write_capture(tmp_path / "cap", lines)
-    indexes = (
-        '["endpointInput", "endpointOutput"]' if with_output else '["endpointInput"]'
-    )
+    indexes = ["endpointInput", "endpointOutput"] if with_output else ["endpointInput"]
     run = fitted.run_monitor(
         tmp_path / "cap",
         tmp_path / "out",
