@@ -320,9 +320,25 @@ def _read_csv(path: Path, header: bool) -> pd.DataFrame:
         return pd.DataFrame()
     except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise DataError(f"cannot parse {path.name} as CSV: {exc}".strip()) from None
+    _refuse_undecoded_text(frame, path)
     if not header:
         frame.columns = [positional_name(i) for i in range(frame.shape[1])]
     return frame
+
+
+def _refuse_undecoded_text(frame: pd.DataFrame, path: Path) -> None:
+    """Say a file is not UTF-8 rather than fail later on its bytes.
+
+    pyarrow types a whole column as binary when any of its text is not UTF-8,
+    so the first value of each text column tells.
+    """
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column].dropna()
+        if len(values) and isinstance(values.iloc[0], bytes):
+            raise DataError(
+                f"{path.name} is not UTF-8 text (column {column!r} holds "
+                f"{values.iloc[0][:20]!r}); re-save the file as UTF-8"
+            )
 
 
 def _read_jsonl(path: Path, compressed: bool) -> pd.DataFrame:

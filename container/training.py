@@ -529,18 +529,24 @@ def make_split(
 def hold_out(
     split: Split, fraction: float, problem_type: str, seed: int | None
 ) -> tuple[Split, Split]:
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    stratify = None
-    if problem_type == "classification" and split.target.value_counts().min() >= 2:
-        stratify = split.target
+    features, target = split.features, split.target
+    # A class seen once cannot be on both sides: it stays in the fit split, so
+    # the held-out part never has a class the model was not trained on, and the
+    # rest can still be stratified.
+    singles = pd.Series(False, index=target.index)
+    if problem_type == "classification":
+        counts = target.value_counts()
+        singles = target.isin(counts[counts < 2].index)
+    rest_x, rest_y = features[~singles], target[~singles]
+    stratify = rest_y if problem_type == "classification" and len(rest_y) else None
     x_fit, x_val, y_fit, y_val = train_test_split(
-        split.features,
-        split.target,
-        test_size=fraction,
-        random_state=seed,
-        stratify=stratify,
+        rest_x, rest_y, test_size=fraction, random_state=seed, stratify=stratify
     )
+    x_fit = pd.concat([x_fit, features[singles]])
+    y_fit = pd.concat([y_fit, target[singles]])
     return (
         Split("train", x_fit.reset_index(drop=True), y_fit.reset_index(drop=True)),
         Split("validation", x_val.reset_index(drop=True), y_val.reset_index(drop=True)),

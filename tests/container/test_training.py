@@ -557,3 +557,30 @@ def test_internal_error_reason_has_no_traceback(
     assert "Traceback" not in text
     assert "Traceback" in capsys.readouterr().err  # the traceback goes to stderr
     assert_no_bundle(penguins_job)
+
+
+@pytest.mark.parametrize("seed", ["1", "2", "3", "4", "5"])
+def test_a_class_seen_once_stays_in_the_fit_split(opt_ml: OptMl, capsys, seed):
+    rows = [f"{i % 7},{i % 3},{'a' if i % 2 else 'b'}" for i in range(40)]
+    write_text(
+        opt_ml.channel_dir("train") / "data.csv",
+        "x,z,label\n" + "\n".join([*rows, "9,9,rare"]) + "\n",
+    )
+    write_hyperparameters(
+        opt_ml,
+        {"target": "label", "validation_fraction": "0.3", "random_state": seed},
+    )
+    code, _ = run_job(opt_ml, capsys)
+    assert code == 0, failure_text(opt_ml)
+    assert "rare" in load_bundle(opt_ml.model_dir).schema.classes
+
+
+def test_a_file_that_is_not_utf8_fails_with_a_reason(opt_ml: OptMl, capsys):
+    path = opt_ml.channel_dir("train") / "latin1.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x,c,label\n1,caf\xe9,a\n2,b\xe9,b\n3,cafe,a\n4,the,b\n")
+    write_hyperparameters(opt_ml, {"target": "label"})
+    code, _ = run_job(opt_ml, capsys)
+    assert code != 0
+    assert "latin1.csv is not UTF-8" in failure_text(opt_ml)
+    assert not (opt_ml.model_dir / MANIFEST_FILE).exists()
