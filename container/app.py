@@ -95,7 +95,11 @@ def create_app(
 
     @app.get("/execution-parameters")
     def execution_parameters() -> Response:
-        payload_mb = settings.max_payload_mb or BATCH_DEFAULT_MAX_PAYLOAD_MB
+        payload_mb = (
+            BATCH_DEFAULT_MAX_PAYLOAD_MB
+            if settings.max_payload_mb is None
+            else settings.max_payload_mb
+        )
         parameters = {
             "MaxConcurrentTransforms": settings.max_concurrent_transforms
             or _concurrent_transforms(settings, payload_mb),

@@ -178,13 +178,17 @@ class ServingSettings:
     batch: bool = False
     batch_strategy: str | None = None
     max_concurrent_transforms: int | None = None
-    max_payload_mb: int | None = None  # batch only; realtime uses the API's 6 MB
+    # Batch only (realtime uses the API's 6 MB). 0 is SageMaker's "no limit"
+    # (one record per request, streamed): we still cap it at the API's 100 MB.
+    max_payload_mb: int | None = None
 
     @property
     def max_payload_bytes(self) -> int:
-        if self.batch:
-            return (self.max_payload_mb or BATCH_DEFAULT_MAX_PAYLOAD_MB) * 1024 * 1024
-        return REALTIME_MAX_PAYLOAD_BYTES
+        if not self.batch:
+            return REALTIME_MAX_PAYLOAD_BYTES
+        if self.max_payload_mb is None:
+            return BATCH_DEFAULT_MAX_PAYLOAD_MB * 1024 * 1024
+        return (self.max_payload_mb or BATCH_MAX_PAYLOAD_MB_LIMIT) * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Environ | None = None) -> ServingSettings:
@@ -213,8 +217,7 @@ class ServingSettings:
             ),
             max_payload_mb=parse_int(
                 env, MAX_PAYLOAD_IN_MB, None, 0, BATCH_MAX_PAYLOAD_MB_LIMIT
-            )
-            or None,
+            ),
         )
 
 
