@@ -110,6 +110,21 @@ def _invalid(content_type: str, problem: str) -> InvalidInput:
 
 
 # --- decoding ------------------------------------------------------------------
+
+
+def _equal_width(rows: list, kind: str, where: str = "") -> int:
+    """The common number of values per record; a ragged record is a 400."""
+    width = len(rows[0])
+    for number, row in enumerate(rows, start=1):
+        if len(row) != width:
+            raise _invalid(
+                kind,
+                f"{where}record {number} has {len(row)} values but "
+                f"record 1 has {width}; every record needs the same count",
+            )
+    return width
+
+
 def decode(
     body: bytes, content_type: str, feature_names: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -203,14 +218,7 @@ def _csv_small(text: str, skip_header: bool) -> pd.DataFrame:
         rows = rows[1:]
     if not rows:
         return pd.DataFrame()
-    width = len(rows[0])
-    for number, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise _invalid(
-                CSV,
-                f"record {number} has {len(row)} values but record 1 "
-                f"has {width}; every record needs the same count",
-            )
+    _equal_width(rows, CSV)
     columns = [_typed_column(values) for values in zip(*rows, strict=True)]
     return pd.DataFrame(dict(enumerate(columns)))
 
@@ -428,14 +436,7 @@ def _from_rows(
 ) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
-    width = len(rows[0])
-    for number, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise _invalid(
-                kind,
-                f"{where}: record {number} has {len(row)} values but "
-                f"record 1 has {width}; every record needs the same count",
-            )
+    width = _equal_width(rows, kind, f"{where}: ")
     if width == 0:
         raise _invalid(kind, f"{where}: the records hold no values")
     frame = pd.DataFrame(rows)
