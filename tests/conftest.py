@@ -20,6 +20,7 @@ from benchmarks.serving_models import (  # noqa: F401 - re-exported for tests
     build_penguins_bundle,
 )
 from container.paths import ROOT_ENV_VAR, OptMl
+from tests import service_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
@@ -57,6 +58,26 @@ def write_json(path: Path, data: object) -> None:
 # missing engine fails the run instead of skipping it into green.
 DOCKER_FIXTURES = {"docker_client", "image"}
 DEFAULT_IMAGE = "sklearn-byoc:latest"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every botocore client of the run checks its requests as AWS would.
+    service_model.install()
+
+
+@pytest.fixture(autouse=True)
+def service_model_violations():
+    """Fail any test during which a request broke the service model.
+
+    The check already answers such a request with AWS's ValidationException;
+    this catches code under test that swallows it. A test that sends invalid
+    requests on purpose takes the list and clears it.
+    """
+    service_model.RECORDED.clear()
+    yield service_model.RECORDED
+    found = [str(v) for v in service_model.RECORDED]
+    service_model.RECORDED.clear()
+    assert not found, "requests AWS would refuse:\n" + "\n".join(found)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
