@@ -2,17 +2,26 @@
 
 A model group is a model package group; each version is a model package
 recording the image and model.tar.gz (InferenceSpecification), the
-evaluation metrics (a JSON file on S3 referenced by ModelMetrics, and the
-numbers again as customer metadata so `list` needs no S3 reads) and lineage
-(run, data hashes, image digest, code revision). New versions start
+evaluation metrics and the lineage (run, data hashes, image digest, code
+revision).
+
+The Model Registry takes only short, plain values as customer metadata
+(letters, digits, spaces and `_.:/=+-@`, at most 256 characters, 50
+entries), so each metric and each lineage fact is one entry (a nested fact
+such as the data hashes becomes one entry per hash, `lineage:data_hashes.train`),
+and the complete documents (`evaluation.json`, `lineage.json`) go to S3 beside
+each other, referenced from the package. A fact that cannot be stored as an
+entry is named in `lineage-omitted` and kept whole in lineage.json: nothing
+is cut. The evaluation is not filed under `ModelMetrics.ModelQuality`, which
+claims Model Monitor's model-quality format. New versions start
 `PendingManualApproval`; deployment takes approved versions only.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import regex
 from botocore.exceptions import ClientError
 
 from orchestration.aws import s3
@@ -29,9 +38,15 @@ CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 RESPONSE_TYPES = ["text/csv", "application/json"]
 METRIC_KEY = "metric:"
 LINEAGE_KEY = "lineage:"
-# CustomerMetadataProperties: at most 50 entries, values of at most 256 chars.
+EVALUATION_KEY = "document:evaluation"  # s3:// URI of evaluation.json
+LINEAGE_DOCUMENT_KEY = "document:lineage"  # s3:// URI of lineage.json
+OMITTED_KEY = "lineage-omitted"  # lineage facts kept only in lineage.json
+# CustomerMetadataProperties, from the SageMaker service model: at most 50
+# entries; keys of 1-128 and values of 1-256 of these characters.
 MAX_METADATA_ENTRIES = 50
+MAX_METADATA_KEY = 128
 MAX_METADATA_VALUE = 256
+METADATA_CHARACTERS = regex.compile(r"[\p{L}\p{Z}\p{N}_.:/=+\-@]*")
 
 
 class AwsModelRegistry:
@@ -68,11 +83,15 @@ class AwsModelRegistry:
         s3.parse_s3_uri(model_artifact)
         self.ensure_group(group)
         run = str(lineage.get("run_id") or lineage.get("training_job") or "run")
-        metrics_uri = s3.put_json(
-            self.s3,
-            s3.join(self.metrics_prefix, group, run, "evaluation.json"),
-            {"metrics": metrics, "lineage": lineage},
-        )
+        folder = s3.join(self.metrics_prefix, group, run)
+        documents = {
+            EVALUATION_KEY: s3.put_json(
+                self.s3, s3.join(folder, "evaluation.json"), {"metrics": metrics}
+            ),
+            LINEAGE_DOCUMENT_KEY: s3.put_json(
+                self.s3, s3.join(folder, "lineage.json"), lineage
+            ),
+        }
         with aws_call(f"registering a version in model group {group}"):
             arn = self.sagemaker.create_model_package(
                 ModelPackageGroupName=group,
@@ -83,15 +102,9 @@ class AwsModelRegistry:
                     "SupportedContentTypes": CONTENT_TYPES,
                     "SupportedResponseMIMETypes": RESPONSE_TYPES,
                 },
-                ModelMetrics={
-                    "ModelQuality": {
-                        "Statistics": {
-                            "ContentType": "application/json",
-                            "S3Uri": metrics_uri,
-                        }
-                    }
-                },
-                CustomerMetadataProperties=metadata_properties(metrics, lineage),
+                CustomerMetadataProperties=metadata_properties(
+                    metrics, lineage, documents
+                ),
             )["ModelPackageArn"]
         return self._describe(arn)
 
@@ -118,16 +131,17 @@ class AwsModelRegistry:
             raise RegistryError(
                 f"approval {approval!r} is not one of {', '.join(APPROVAL_STATUSES)}"
             )
-        current = self.get(group, version)
-        arn = current.arn
+        arn = self.get(group, version).arn
+        with aws_call(f"describing model package {arn}"):
+            metadata = self.sagemaker.describe_model_package(ModelPackageName=arn).get(
+                "CustomerMetadataProperties", {}
+            )
         request: dict[str, Any] = {
             "ModelPackageArn": arn,
             "ModelApprovalStatus": approval,
             # SageMaker merges these, so re-sending is a no-op there; emulators
             # that replace them (moto 5) would otherwise drop metrics and lineage.
-            "CustomerMetadataProperties": metadata_properties(
-                current.metrics, current.lineage
-            ),
+            "CustomerMetadataProperties": metadata,
         }
         if reason:
             request["ApprovalDescription"] = reason[:1024]
@@ -156,22 +170,68 @@ class AwsModelRegistry:
 
 
 def metadata_properties(
-    metrics: dict[str, float], lineage: dict[str, Any]
+    metrics: dict[str, float],
+    lineage: dict[str, Any],
+    documents: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Metrics and lineage as string properties, within SageMaker's limits."""
+    """Metrics, lineage facts and document URIs as valid metadata entries.
+
+    A lineage fact whose key or value the Model Registry would refuse is left
+    out and named under `lineage-omitted`; lineage.json keeps it whole.
+    """
     properties = {
         f"{METRIC_KEY}{k}": repr(float(v)) for k, v in sorted(metrics.items())
     }
-    for key, value in sorted(lineage.items()):
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        properties[f"{LINEAGE_KEY}{key}"] = text[:MAX_METADATA_VALUE]
+    omitted = []
+    for key, value in sorted(_flatten(lineage).items()):
+        entry = f"{LINEAGE_KEY}{key}"
+        if _storable(entry, MAX_METADATA_KEY) and _storable(value, MAX_METADATA_VALUE):
+            properties[entry] = value
+        else:
+            omitted.append(key)
+    if omitted:
+        properties[OMITTED_KEY] = " ".join(omitted)[:MAX_METADATA_VALUE]
+    for key, uri in sorted((documents or {}).items()):
+        if not _storable(uri, MAX_METADATA_VALUE):
+            raise RegistryError(
+                f"{key} location {uri!r} cannot be stored in the Model Registry: "
+                "use a bucket and prefix of letters, digits and `_.:/=+-@` only"
+            )
+        properties[key] = uri
     if len(properties) > MAX_METADATA_ENTRIES:
         raise RegistryError(
             f"{len(properties)} metrics and lineage entries exceed the Model "
             f"Registry's {MAX_METADATA_ENTRIES} metadata properties; "
-            "report fewer metrics"
+            "report fewer metrics (aws.options.metric_names)"
         )
     return properties
+
+
+def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """{"data_hashes": {"train": "ab"}} -> {"data_hashes.train": "ab"}; drops None."""
+    flat: dict[str, str] = {}
+    for key, value in facts.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif value is not None:
+            flat[name] = value if isinstance(value, str) else str(value)
+    return flat
+
+
+def _unflatten(flat: dict[str, str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split(".")
+        node = facts
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = value
+    return facts
+
+
+def _storable(text: str, longest: int) -> bool:
+    return 0 < len(text) <= longest and bool(METADATA_CHARACTERS.fullmatch(text))
 
 
 def version_from_description(found: dict[str, Any]) -> ModelVersion:
@@ -190,11 +250,13 @@ def version_from_description(found: dict[str, Any]) -> ModelVersion:
         },
         approval=found["ModelApprovalStatus"],
         created_at=created.isoformat() if created is not None else "",
-        lineage={
-            k.removeprefix(LINEAGE_KEY): v
-            for k, v in metadata.items()
-            if k.startswith(LINEAGE_KEY)
-        },
+        lineage=_unflatten(
+            {
+                k.removeprefix(LINEAGE_KEY): v
+                for k, v in metadata.items()
+                if k.startswith(LINEAGE_KEY)
+            }
+        ),
         approval_reason=found.get("ApprovalDescription", ""),
         arn=found["ModelPackageArn"],
     )

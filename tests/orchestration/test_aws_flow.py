@@ -96,7 +96,7 @@ def test_registry_records_metrics_lineage_and_approval(backend, tmp_path):
     described = backend.clients.sagemaker.describe_model_package(
         ModelPackageName=version.arn
     )
-    metrics_uri = described["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    metrics_uri = described["CustomerMetadataProperties"]["document:evaluation"]
     bucket, key = metrics_uri[len("s3://") :].split("/", 1)
     stored = json.loads(
         backend.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
