@@ -269,10 +269,12 @@ def load_config(
         raise ConfigError(f"{source}: not valid YAML{at}: {exc}") from None
     root = source.resolve().parent.parent
     top = _Section(data, "", source)
+    # Read the file's key even when the flag overrides it, so it counts as known.
+    backend_in_file = top.str("backend", "local")
     config = ProjectConfig(
         project=top.str("project", required=True),
         source=source,
-        backend=backend or top.str("backend", "local"),
+        backend=backend or backend_in_file,
         state_dir=top.path_("state_dir", root) or root / ".state",
         image=top.str("image", "sklearn-byoc:latest"),
         data=_data(top.section("data", required=True), root),

@@ -37,6 +37,25 @@ def test_aws_example_loads():
     assert config.aws.role_arn.startswith("arn:aws:iam::")
 
 
+@pytest.mark.parametrize(
+    ("name", "flag", "expected"),
+    [
+        ("penguins.yaml", None, "local"),
+        ("penguins.yaml", "local", "local"),
+        ("aws-example.yaml", None, "aws"),
+        ("aws-example.yaml", "aws", "aws"),
+        ("aws-example.yaml", "local", "local"),
+    ],
+)
+def test_backend_flag_overrides_the_files_backend_key(name, flag, expected):
+    assert load_config(REPO_ROOT / "config" / name, backend=flag).backend == expected
+
+
+def test_aws_flag_on_a_config_without_an_aws_section_says_what_is_missing():
+    with pytest.raises(ConfigError, match="needs an `aws:` section"):
+        load_config(REPO_ROOT / "config" / "penguins.yaml", backend="aws")
+
+
 def test_hyperparameters_become_strings_as_sagemaker_passes_them(tmp_path):
     config = load_config(write(tmp_path, MINIMAL))
     assert config.training.hyperparameters == {
