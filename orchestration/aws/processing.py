@@ -79,9 +79,11 @@ def processing_request(
             }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_runtime_seconds},
+        # The image puts each command on PATH; naming it as the entrypoint is
+        # valid on SageMaker and what the SDK's local mode needs to run it.
         "AppSpecification": {
             "ImageUri": spec.image,
-            "ContainerArguments": [spec.command],
+            "ContainerEntrypoint": [spec.command],
         },
         "Environment": dict(spec.environment),
         "RoleArn": role_arn,

@@ -127,7 +127,7 @@ def test_endpoint_captures_data_and_answers(backend, tmp_path):
 def test_baseline_runs_our_image_with_the_model_monitor_contract(backend, tmp_path):
     log, out = run_full_flow(backend, tmp_path)
     request = log.params["CreateProcessingJob"][0]
-    assert request["AppSpecification"]["ContainerArguments"] == ["baseline"]
+    assert request["AppSpecification"]["ContainerEntrypoint"] == ["baseline"]
     assert request["AppSpecification"]["ImageUri"] == out["image"]
     (data_input,) = request["ProcessingInputs"]
     assert data_input["S3Input"]["LocalPath"] == (
