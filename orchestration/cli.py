@@ -241,13 +241,28 @@ def _runs(project, args: argparse.Namespace, runs_html) -> None:
 
 
 def _status_text(data: dict[str, Any]) -> str:
-    lines = [f"project {data['project']} on {data['backend']['backend']}"]
-    for ep in data["backend"].get("endpoints", []):
+    backend = data["backend"]
+    lines = [f"project {data['project']} on {backend['backend']}"]
+    # The local backend names resources `endpoint_name`/`job_name`, the AWS
+    # one as SageMaker lists them, newest first, by kind.
+    for ep in backend.get("endpoints", []):
+        name = ep.get("endpoint_name") or ep.get("name")
+        lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
+    jobs = backend.get("jobs", [])[-10:] + [
+        job
+        for kind in ("training_jobs", "processing_jobs")
+        for job in backend.get(kind, [])[:10]
+    ]
+    for job in jobs:
+        lines.append(f"  job {job.get('job_name') or job.get('name')}: {job['status']}")
+    for schedule in backend.get("monitoring_schedules", []):
+        last = schedule.get("last_execution") or {}
+        ran = f"; last run {last['status']}" if last.get("status") else ""
+        reason = f": {last['failure_reason']}" if last.get("failure_reason") else ""
         lines.append(
-            f"  endpoint {ep['endpoint_name']}: {ep['status']} {ep.get('url') or ''}"
+            f"  monitoring schedule {schedule['name']}: {schedule['status']}{ran}"
+            f"{reason}"
         )
-    for job in data["backend"].get("jobs", [])[-10:]:
-        lines.append(f"  job {job['job_name']}: {job['status']}")
     for v in data["model_versions"]:
         lines.append(
             f"  model v{v['version']}: {v['approval']} {_headline(v['metrics'])}"

@@ -84,7 +84,7 @@ def schedule_request(
                 },
                 "MonitoringAppSpecification": {
                     "ImageUri": spec.image,
-                    "ContainerArguments": ["monitor"],
+                    "ContainerEntrypoint": ["monitor"],
                 },
                 "StoppingCondition": {"MaxRuntimeInSeconds": MAX_RUNTIME_SECONDS},
                 "Environment": environment,

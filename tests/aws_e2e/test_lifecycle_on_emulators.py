@@ -1,0 +1,168 @@
+"""`--backend aws` end to end, with real containers, the way AWS would take it.
+
+The CLI's own steps run with config/aws-example.yaml; SageMaker is the SDK's
+local mode (the real image in Docker) plus the adapters of
+emulated_sagemaker.py, everything else is moto, and every request passes the
+service-model check (tests/service_model.py) first.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from orchestration import cli
+from orchestration.config import load_config
+from tests.aws_e2e.conftest import BUCKET, CONFIG, REGION
+from tests.aws_e2e.emulated_sagemaker import MONITORING_NAMESPACE
+
+pytestmark = [
+    pytest.mark.slow,
+    # Local mode ends an endpoint by killing its docker-compose process; the
+    # SDK's serving thread then raises and leaves a pipe open. That is the SDK's
+    # own teardown noise: the container is gone (the emulator fixture checks).
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+]
+
+AWS = ["--backend", "aws", "--config", str(CONFIG)]
+
+
+def planted_drift() -> set[str]:
+    drift = load_config(CONFIG).monitoring.drift
+    return set(drift.numeric_shift) | set(drift.categorical_override)
+
+
+def step(emulator, state_dir: Path, name: str, *args: str) -> int:
+    emulator.step = name
+    try:
+        return cli.main([name, *args, *AWS, "--state-dir", str(state_dir), "--quiet"])
+    finally:
+        emulator.step = ""
+
+
+def lifecycle_state(state_dir: Path) -> dict:
+    return json.loads((state_dir / "penguins.lifecycle.json").read_text())
+
+
+def s3_keys(prefix: str) -> list[str]:
+    s3 = boto3.Session(region_name=REGION).client("s3")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def alarm_metrics(prefix: str) -> set[tuple]:
+    """(namespace, metric, dimensions) that the CloudWatch alarms watch."""
+    cloudwatch = boto3.Session(region_name=REGION).client("cloudwatch")
+    alarms = cloudwatch.describe_alarms(AlarmNamePrefix=prefix)["MetricAlarms"]
+    assert alarms, f"no alarm named {prefix}*"
+    watched = set()
+    for alarm in alarms:
+        for query in alarm.get("Metrics", []):
+            if "MetricStat" in query:
+                metric = query["MetricStat"]["Metric"]
+                watched.add(metric_key(metric["Namespace"], metric))
+    return watched
+
+
+def metric_key(namespace: str, metric: dict) -> tuple:
+    dimensions = frozenset((d["Name"], d["Value"]) for d in metric["Dimensions"])
+    return namespace, metric["MetricName"], dimensions
+
+
+def test_every_step_on_aws(emulator, tmp_path, capsys):
+    state = tmp_path / "state"
+    for name in ("prepare", "train", "register"):
+        assert step(emulator, state, name) == 0, capsys.readouterr().err
+    # A real `train` wrote the model to S3, and its metrics were scraped.
+    run_models = s3_keys("sklearn-byoc/penguins/training/")
+    assert [k for k in run_models if k.endswith("/output/model.tar.gz")], run_models
+    if (
+        lifecycle_state(state)["last_version"]
+        and "Approved" not in capsys.readouterr().out
+    ):
+        assert step(emulator, state, "approve") == 0, capsys.readouterr().err
+
+    assert step(emulator, state, "deploy") == 0, capsys.readouterr().err
+    assert step(emulator, state, "predict") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "0 errors, accuracy" in out, out  # real predictions, scored
+    endpoint = lifecycle_state(state)["endpoint"]
+    assert endpoint["invocations"] > 0 and endpoint["errors"] == 0
+    assert s3_keys("sklearn-byoc/penguins/capture/penguins-species/AllTraffic/")
+
+    assert step(emulator, state, "baseline") == 0, capsys.readouterr().err
+    baseline = s3_keys("sklearn-byoc/penguins/baseline/")
+    assert {k.rsplit("/", 1)[-1] for k in baseline} >= {
+        "statistics.json",
+        "constraints.json",
+    }
+    held_out = lifecycle_state(state)["window_held-out"]
+    assert (
+        step(emulator, state, "monitor", "--start", held_out[0], "--end", held_out[1])
+        == 0
+    )
+    assert lifecycle_state(state)["last_monitor"]["violations"] == 0
+
+    assert step(emulator, state, "predict", "--drifted") == 0, capsys.readouterr().err
+    drifted = lifecycle_state(state)["window_drifted"]
+    assert (
+        step(emulator, state, "monitor", "--start", drifted[0], "--end", drifted[1])
+        == 0
+    )
+    folder = Path(lifecycle_state(state)["last_monitor"]["folder"])
+    violations = json.loads(
+        next(folder.rglob("constraint_violations.json")).read_text()
+    )
+    assert {v["feature_name"] for v in violations["violations"]} == planted_drift()
+    reports = s3_keys("sklearn-byoc/penguins/monitoring/")
+    assert any(k.endswith("constraint_violations.json") for k in reports), reports
+
+    # The schedule, executed as SageMaker would, finds the same drift and emits
+    # exactly the metrics the alarm watches.
+    assert step(emulator, state, "schedule") == 0, capsys.readouterr().err
+    schedule = lifecycle_state(state)["schedule"]
+    execution = emulator.run_schedule(schedule["name"], *drifted)
+    assert execution["MonitoringExecutionStatus"] == "CompletedWithViolations", (
+        execution.get("FailureReason")
+    )
+    assert {v["feature_name"] for v in execution["violations"]} == planted_drift()
+    published = {
+        metric_key(MONITORING_NAMESPACE, line): line.get("Value")
+        for line in execution["metrics"]
+    }
+    watched = alarm_metrics(schedule["alarm_name"])
+    assert watched and watched <= set(published), watched - set(published)
+    drift = [
+        published[m] for m in watched if m[1].startswith("feature_baseline_drift_")
+    ]
+    assert len(drift) == len(lifecycle_state(state)["features"])
+    assert max(drift) > load_config(CONFIG).aws.options.get("drift_threshold", 0.1)
+
+    assert step(emulator, state, "status") == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "endpoint penguins-species: InService" in out, out
+    assert f"monitoring schedule {schedule['name']}: Scheduled" in out, out
+
+    assert step(emulator, state, "teardown") == 0, capsys.readouterr().err
+    assert not emulator.endpoints and not emulator.schedules
+    cloudwatch = boto3.Session(region_name=REGION).client("cloudwatch")
+    assert not cloudwatch.describe_alarms()["MetricAlarms"]
+
+
+def test_run_on_aws(emulator, tmp_path, capsys):
+    state = tmp_path / "state"
+    emulator.step = "run"
+    code = cli.main(["run", *AWS, "--state-dir", str(state), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((state / "penguins.run-summary.json").read_text())
+    assert summary["held_out_violations"] == 0
+    assert {v["feature_name"] for v in summary["drift_violations"]} == planted_drift()
+    assert summary["metrics"]["validation:accuracy"] >= 0.9
+    assert {a["rule"] for a in summary["alerts"]} == {"any-drift"}
+    # Torn down: nothing left serving or billing.
+    assert not emulator.endpoints
