@@ -92,8 +92,9 @@ class AwsBackend:
                 return image
         raise BackendError(
             f"image {image} is not in ECR: run ./build_and_push.sh "
-            f"{settings.ecr_repository} {settings.image_tag}, or set "
-            "aws.build_and_push: true to let this step run it"
+            f"--repository {settings.ecr_repository} --tag {settings.image_tag} "
+            f"--region {settings.region}, or set aws.options.build_and_push: true "
+            "to let this step run it"
         )
 
     def image_digest(self) -> str | None:

@@ -4,13 +4,19 @@ missing resources and refused calls, each as one clear `BackendError`."""
 
 from __future__ import annotations
 
+import re
+import shlex
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
 from botocore.stub import Stubber
 
 from orchestration.aws.errors import AwsCallFailed, aws_call
+from orchestration.aws.settings import AwsSettings
 from orchestration.aws.waiting import WaitTimedOut, wait_for
 from orchestration.backends.base import (
     BackendError,
@@ -20,8 +26,11 @@ from orchestration.backends.base import (
 )
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
+    ACCOUNT,
     ARN_PREFIX,
     BUCKET,
+    REGION,
+    REPOSITORY,
     PartialStubber,
     push_fake_image,
     write_processed,
@@ -32,6 +41,7 @@ aws_settings = helpers.aws_settings
 backend = helpers.backend
 
 START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+ECR_HOST = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 
 
 def training_spec(job_name: str = "penguins-train-2") -> TrainingJobSpec:
@@ -219,9 +229,55 @@ def test_wait_gives_up_with_a_message_saying_what_still_runs():
         )
 
 
-def test_missing_image_says_how_to_push_it(backend):
-    with pytest.raises(BackendError, match=r"not in ECR: run \./build_and_push\.sh"):
+def script_options() -> dict[str, bool]:
+    """The options `build_and_push.sh --help` documents: flag -> takes a value."""
+    script = Path(__file__).resolve().parents[2] / "build_and_push.sh"
+    shown = subprocess.run(
+        ["bash", str(script), "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    synopsis = re.findall(r"\[(--[a-z][a-z-]*)( [A-Z]+)?\]", shown)
+    assert synopsis, f"no [--option VALUE] synopsis in --help:\n{shown}"
+    return {flag: bool(value) for flag, value in synopsis}
+
+
+def test_missing_image_names_a_command_and_a_key_that_work(backend):
+    with pytest.raises(BackendError) as caught:
         backend.ensure_image()
+    message = str(caught.value)
+    settings = backend.settings
+    assert message == (
+        f"image {ECR_HOST}/{REPOSITORY}:latest is not in ECR: run ./build_and_push.sh "
+        f"--repository {REPOSITORY} --tag latest --region {REGION}, or set "
+        "aws.options.build_and_push: true to let this step run it"
+    )
+
+    # The suggested command uses only options the script documents, each with
+    # the value the script expects, and names this backend's repository, tag
+    # and region.
+    command = shlex.split(re.search(r"run (\./build_and_push\.sh [^,]+),", message)[1])
+    documented = script_options()
+    given = dict(zip(command[1::2], command[2::2], strict=True))
+    assert all(documented.get(flag) is True for flag in given), (given, documented)
+    assert given == {
+        "--repository": settings.ecr_repository,
+        "--tag": settings.image_tag,
+        "--region": settings.region,
+    }
+
+    # The config key it names is one the settings accept and act on.
+    key = re.search(r"set aws\.options\.(\w+): true", message)[1]
+    aws = SimpleNamespace(
+        region=REGION,
+        role_arn=helpers.ROLE_ARN,
+        bucket=BUCKET,
+        prefix="penguins",
+        ecr_repository=REPOSITORY,
+        sns_topic_name="alerts",
+        alert_email=None,
+        options={key: True},
+    )
+    assert AwsSettings.from_config(aws).build_and_push is True
+
     push_fake_image(backend, tag="latest")
     assert backend.ensure_image().endswith("/sklearn-byoc:latest")
 
