@@ -81,11 +81,10 @@ def test_every_step_on_aws(emulator, tmp_path, capsys):
     # A real `train` wrote the model to S3, and its metrics were scraped.
     run_models = s3_keys("sklearn-byoc/penguins/training/")
     assert [k for k in run_models if k.endswith("/output/model.tar.gz")], run_models
-    if (
-        lifecycle_state(state)["last_version"]
-        and "Approved" not in capsys.readouterr().out
-    ):
-        assert step(emulator, state, "approve") == 0, capsys.readouterr().err
+    assert "Approved: auto-approved" in capsys.readouterr().out
+    assert step(emulator, state, "approve", "--reason", "checked by hand") == 0
+    assert step(emulator, state, "models") == 0, capsys.readouterr().err
+    assert "v1  Approved" in capsys.readouterr().out
 
     assert step(emulator, state, "deploy") == 0, capsys.readouterr().err
     assert step(emulator, state, "predict") == 0, capsys.readouterr().err
