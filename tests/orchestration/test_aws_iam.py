@@ -144,6 +144,16 @@ def test_build_and_push_is_offered_to_the_steps_that_look_the_image_up():
     assert set(iam.mapping()["with_build_and_push"]["steps"]) == looking_up
 
 
+def test_readme_names_each_steps_document():
+    readme = (iam.INFRASTRUCTURE / "README.md").read_text()
+    for step, files in iam.mapping()["steps"].items():
+        row = next(
+            (line for line in readme.splitlines() if line.startswith(f"| `{step}`")),
+            "",
+        )
+        assert all(f"`{f}`" in row for f in files), f"README row for {step}"
+
+
 # --- static: granted == what the code can call ------------------------------------
 @pytest.mark.parametrize("step", STEPS)
 def test_policy_grants_exactly_the_actions_the_steps_code_needs(step):
