@@ -117,11 +117,16 @@ class PartialStubber(Stubber):
 
 @dataclass
 class CallLog:
-    """Every AWS call the backend makes, tagged with the lifecycle step."""
+    """Every AWS call the backend makes, tagged with the CLI step making it.
+
+    `requests` holds (step, service, operation, params) tuples, the calls
+    `tests.iam_policies.violations` checks; an empty step is test set-up.
+    """
 
     step: str = ""
     calls: list[tuple[str, str, str]] = field(default_factory=list)  # step, service, op
     params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[tuple[str, str, str, dict[str, Any]]] = field(default_factory=list)
 
     def attach(self, clients: AwsClients) -> None:
         for service in (
@@ -143,6 +148,7 @@ class CallLog:
         service = model.service_model.service_name
         self.calls.append((self.step, service, model.name))
         self.params.setdefault(model.name, []).append(params)
+        self.requests.append((self.step, service, model.name, params))
 
     def operations(self, step: str | None = None) -> list[str]:
         return [op for s, _, op in self.calls if step is None or s == step]
@@ -213,8 +219,12 @@ FEATURES = ("bill_length_mm", "bill_depth_mm", "island")
 def run_full_flow(
     backend: AwsBackend, tmp_path: Path
 ) -> tuple[CallLog, dict[str, Any]]:
-    """prepare → image → train → register → approve → deploy → invoke → baseline →
-    schedule → alarm → update → teardown, as the lifecycle drives them."""
+    """prepare → train (image lookup, job) → register → approve → deploy →
+    predict → baseline → schedule (monitoring schedule, alarm) → deploy again
+    (an update) → teardown, as the lifecycle drives them.
+
+    Each call is tagged with the CLI step that makes it (`log.step`), so the
+    IAM tests can check it against that step's policy."""
     log = CallLog()
     log.attach(backend.clients)
     stub = PartialStubber(
@@ -232,17 +242,15 @@ def run_full_flow(
     push_fake_image(backend)
     apply_updates_to_moto(backend)
 
-    log.step = "upload-data"
+    log.step = "prepare"
     data_uri = backend.upload_data(
         write_processed(tmp_path / "processed"), "data/processed"
     )
     out["data_uri"] = data_uri
 
-    log.step = "push-image"
+    log.step = "train"  # lifecycle.train looks the image up first
     image = backend.ensure_image()
     out["image"] = image
-
-    log.step = "train"
     out["training"] = backend.run_training_job(
         TrainingJobSpec(
             job_name="penguins-train-1",
@@ -262,6 +270,7 @@ def run_full_flow(
         {"validation:accuracy": 0.97},
         {"run_id": "penguins-train-1", "data_sha256": "ab" * 32},
     )
+    log.step = "approve"
     out["version"] = registry.set_approval(
         "penguins-species", version.version, "Approved", "meets 0.9"
     )
@@ -277,7 +286,7 @@ def run_full_flow(
     )
     out["endpoint"] = backend.create_endpoint(spec)
 
-    log.step = "invoke"
+    log.step = "predict"
     out["prediction"] = backend.invoke_endpoint(
         ENDPOINT, b"39.1,18.7,Torgersen", "text/csv", "text/csv", inference_id="r-1"
     )
@@ -299,7 +308,7 @@ def run_full_flow(
         progress,
     )
 
-    log.step = "monitor"
+    log.step = "schedule"
     stub.add_response(
         "create_monitoring_schedule",
         {
@@ -331,10 +340,9 @@ def run_full_flow(
         )
         out["schedule_request"] = log.params["CreateMonitoringSchedule"][-1]
 
-        log.step = "alarm"
         out["alarm"] = backend.create_drift_alarm(ENDPOINT, SCHEDULE, FEATURES)
 
-        log.step = "update"
+        log.step = "deploy"
         stub.add_response(
             "update_endpoint",
             {"EndpointArn": f"{ARN_PREFIX}:endpoint/{ENDPOINT}"},

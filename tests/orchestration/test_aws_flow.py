@@ -24,36 +24,41 @@ backend = helpers.backend
 
 def test_steps_call_aws_in_lifecycle_order(backend, tmp_path):
     log, _ = run_full_flow(backend, tmp_path)
-    assert log.operations("push-image") == ["DescribeRepositories", "DescribeImages"]
+    assert log.operations("prepare") == ["PutObject", "PutObject"]
     assert log.operations("train") == [
+        "DescribeRepositories",
+        "DescribeImages",
         "PutObject",
         "PutObject",
         "CreateTrainingJob",
         "DescribeTrainingJob",
     ]
-    assert log.operations("deploy") == [
+    deploy = log.operations("deploy")
+    assert deploy[:4] == [
         "CreateModel",
         "CreateEndpointConfig",
         "CreateEndpoint",
         "DescribeEndpoint",
     ]
-    assert log.operations("invoke") == ["InvokeEndpoint"]
-    assert log.operations("baseline") == [
-        "CreateProcessingJob",
-        "DescribeProcessingJob",
-    ]
-    assert log.operations("monitor") == [
-        "CreateMonitoringSchedule",
-        "DescribeMonitoringSchedule",
-        "DescribeMonitoringSchedule",
-    ]
-    assert log.operations("alarm") == ["CreateTopic", "PutMetricAlarm"]
-    assert log.operations("update")[:5] == [
+    # The second deploy updates the running endpoint.
+    assert deploy[4:9] == [
         "DescribeEndpoint",
         "DescribeEndpointConfig",
         "CreateModel",
         "CreateEndpointConfig",
         "UpdateEndpoint",
+    ]
+    assert log.operations("predict") == ["InvokeEndpoint"]
+    assert log.operations("baseline") == [
+        "CreateProcessingJob",
+        "DescribeProcessingJob",
+    ]
+    assert log.operations("schedule") == [
+        "CreateMonitoringSchedule",
+        "DescribeMonitoringSchedule",
+        "DescribeMonitoringSchedule",
+        "CreateTopic",
+        "PutMetricAlarm",
     ]
     # Schedules go before the endpoint: SageMaker refuses the other order.
     teardown = log.operations("teardown")

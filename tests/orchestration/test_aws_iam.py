@@ -1,108 +1,305 @@
-"""The IAM policies under infrastructure/ allow exactly what each step calls.
+"""The IAM policies under infrastructure/ allow exactly what each CLI step calls.
 
-The whole flow runs against moto; every AWS call is checked against the
-policy of the step that made it, so a new call without a policy change fails
-here rather than with AccessDenied in someone's account.
+Two checks, both through `tests.iam_policies`:
+
+- static: for each CLI step, the actions its documents grant are exactly the
+  ones its code can need (`STEP_CALLS`, error paths included), no more and no
+  fewer, and each representative call is allowed on its resource;
+- recorded: the flow runs against moto with every AWS call tagged with the CLI
+  step making it, and each call (action, resource, iam:PassRole, tagging) is
+  checked against that step's documents. A new call without a policy change
+  fails here rather than with AccessDenied in someone's account.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
+from botocore import xform_name
+from botocore.stub import Stubber
 
+from orchestration.aws.clients import AwsClients
+from orchestration.backends.aws import AwsBackend
+from orchestration.backends.base import BackendError, TrainingJobSpec
+from orchestration.cli import build_parser
+from tests import iam_policies as iam
 from tests.orchestration import aws_conftest_helpers as helpers
-from tests.orchestration.aws_conftest_helpers import run_full_flow
+from tests.orchestration.aws_conftest_helpers import (
+    ENDPOINT,
+    CallLog,
+    PartialStubber,
+    run_full_flow,
+)
 
 moto_url = helpers.moto_url
 aws_settings = helpers.aws_settings
 backend = helpers.backend
 
-POLICIES = Path(__file__).resolve().parents[2] / "infrastructure" / "policies"
-# The flow's steps whose calls fall under another step's policy.
-STEP_POLICY = {"update": "deploy"}
-# API operations whose IAM action has another name.
-IAM_ACTION = {
-    ("s3", "ListObjectsV2"): "s3:ListBucket",
-    ("s3", "HeadObject"): "s3:GetObject",
-    ("s3", "CreateMultipartUpload"): "s3:PutObject",
-    ("s3", "UploadPart"): "s3:PutObject",
-    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ORCHESTRATION = REPO_ROOT / "orchestration"
+STEPS = sorted(iam.mapping()["steps"])
+# A managed transfer's API calls, for finding them in the code.
+TRANSFER_METHOD = {
+    "PutObject": "upload_file",
+    "CreateMultipartUpload": "upload_file",
+    "UploadPart": "upload_file",
+    "CompleteMultipartUpload": "upload_file",
+    "AbortMultipartUpload": "upload_file",
+    "HeadObject": "download_file",
+    "GetObject": "download_file",
 }
-SERVICE_PREFIX = {"sagemaker-runtime": "sagemaker"}
+# The IAM managed-policy limit, counted without whitespace.
+MAX_POLICY_CHARACTERS = 6144
 
 
-def load(name: str) -> dict:
-    return json.loads((POLICIES / f"{name}.json").read_text())
+def documents_in_the_folder() -> list[Path]:
+    return sorted(iam.POLICIES.glob("*.json"))
 
 
-def allowed_actions(policy: dict) -> set[str]:
-    actions: set[str] = set()
-    for statement in policy["Statement"]:
-        if statement["Effect"] == "Allow":
-            found = statement["Action"]
-            actions.update([found] if isinstance(found, str) else found)
-    return actions
-
-
-def iam_action(service: str, operation: str) -> str:
-    return IAM_ACTION.get(
-        (service, operation), f"{SERVICE_PREFIX.get(service, service)}:{operation}"
-    )
-
-
-@pytest.mark.parametrize("path", sorted(POLICIES.glob("*.json")), ids=lambda p: p.stem)
+# --- the documents ----------------------------------------------------------------
+@pytest.mark.parametrize("path", documents_in_the_folder(), ids=lambda p: p.stem)
 def test_policy_is_a_valid_document_without_wildcard_actions(path):
     policy = json.loads(path.read_text())
     assert policy["Version"] == "2012-10-17"
     assert policy["Statement"]
+    sids = [s.get("Sid") for s in policy["Statement"] if "Sid" in s]
+    assert len(sids) == len(set(sids)), f"{path.name}: repeated Sid"
     for statement in policy["Statement"]:
         assert statement["Effect"] == "Allow"
+        assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
             assert "*" not in action, f"{path.name}: wildcard action {action}"
+        for resource in iam._as_list(statement.get("Resource", [])):
+            assert resource == "*" or resource.startswith("arn:aws:"), resource
+    assert len(re.sub(r"\s", "", path.read_text())) <= MAX_POLICY_CHARACTERS
+
+
+@pytest.mark.parametrize("path", documents_in_the_folder(), ids=lambda p: p.stem)
+def test_filling_the_placeholders_leaves_none(path):
+    text = json.dumps(iam.substitute(json.loads(path.read_text()), iam.TEST_VALUES))
+    assert not [p for p in iam.PLACEHOLDERS if p in text]
+
+
+def test_execution_role_trusts_only_sagemaker():
+    role = iam.mapping()["execution_role"]
+    trust = iam.load_document(role["trust"])
+    (statement,) = trust["Statement"]
+    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    granted = iam.granted_actions(iam.policy_documents(role["permissions"]))
+    # What jobs and endpoints need at run time, and no control-plane actions.
+    assert {"s3:GetObject", "s3:PutObject", "ecr:BatchGetImage"} <= granted
+    assert "cloudwatch:PutMetricData" in granted
+    assert not any(a.startswith(("sagemaker:", "iam:")) for a in granted)
+
+
+def test_every_cli_step_is_mapped_and_every_document_is_used():
+    mapping = iam.mapping()
+    (subcommands,) = [
+        a.choices
+        for a in build_parser()._actions
+        if isinstance(a, argparse._SubParsersAction)
+    ]
+    assert set(subcommands) == set(mapping["steps"]) | set(
+        mapping["steps_without_aws_calls"]
+    )
+    assert set(mapping["run_is_the_union_of"]) == set(mapping["steps"]) - {"run"}
+    used = {f for files in mapping["steps"].values() for f in files}
+    used |= set(mapping["build_and_push_script"])
+    used |= set(mapping["with_build_and_push"]["also_attach"])
+    role = mapping["execution_role"]
+    used |= {role["trust"], *role["permissions"]}
+    assert used == {p.name for p in documents_in_the_folder()}
+
+
+def test_run_json_is_the_union_of_the_steps_documents():
+    (run_file,) = iam.step_files("run")
+    assert (iam.POLICIES / run_file).read_text() == iam.run_policy_text(), (
+        "regenerate it: python tests/iam_policies.py --write-run"
+    )
+    # and allows what every step's calls need, on their resources
+    every_call = [
+        ("run", s, o, p)
+        for step in STEPS
+        if step != "run"
+        for _, s, o, p in iam.expected_calls(step)
+    ]
+    assert iam.violations(every_call) == []
+
+
+def test_build_and_push_is_offered_to_the_steps_that_look_the_image_up():
+    looking_up = {
+        step
+        for step, expected in iam.STEP_CALLS.items()
+        if any(e.operation == "DescribeImages" for e in expected)
+    }
+    assert set(iam.mapping()["with_build_and_push"]["steps"]) == looking_up
+
+
+def test_readme_names_each_steps_document():
+    readme = (iam.INFRASTRUCTURE / "README.md").read_text()
+    for step, files in iam.mapping()["steps"].items():
+        row = next(
+            (line for line in readme.splitlines() if line.startswith(f"| `{step}`")),
+            "",
+        )
+        assert all(f"`{f}`" in row for f in files), f"README row for {step}"
+
+
+# --- static: granted == what the code can call ------------------------------------
+@pytest.mark.parametrize("step", STEPS)
+def test_policy_grants_exactly_the_actions_the_steps_code_needs(step):
+    granted = iam.granted_actions(iam.step_policies(step))
+    needed = iam.needed_actions(iam.expected_calls(step))
+    assert sorted(granted - needed) == [], f"{step} is granted what it never calls"
+    assert sorted(needed - granted) == [], f"{step} lacks what it calls"
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_each_call_the_step_can_make_is_allowed_on_its_resource(step):
+    calls = iam.expected_calls(step)
+    assert iam.violations(calls) == []
+    assert iam.unchecked(calls) == []
+
+
+def test_each_expected_call_is_made_somewhere_in_the_code():
+    source = "\n".join(p.read_text() for p in ORCHESTRATION.rglob("*.py"))
+    missing = set()
+    for step, expected in iam.STEP_CALLS.items():
+        for e in expected:
+            method = TRANSFER_METHOD.get(e.operation) if e.service == "s3" else None
+            method = method or xform_name(e.operation)
+            if not e.pending and not re.search(rf"\b{method}\b", source):
+                missing.add(f"{step}: {e.service} {e.operation} ({method})")
+    assert sorted(missing) == [], "drop these from STEP_CALLS, or mark them pending"
+
+
+def test_test_values_are_the_ones_the_aws_tests_run_with(aws_settings):
+    assert iam.placeholder_values(aws_settings, ENDPOINT) == iam.TEST_VALUES
+    other = dataclasses.replace(aws_settings, ecr_repository="elsewhere")
+    with pytest.raises(ValueError, match="aws.ecr_repository"):
+        iam.placeholder_values(other, ENDPOINT)
+
+
+# --- recorded: what the code calls on moto ----------------------------------------
+def assert_allowed_and_expected(log: CallLog) -> None:
+    assert iam.violations(log.requests) == []
+    assert iam.unchecked(log.requests) == []
+    expected = {
+        (step, e.service, e.operation)
+        for step, calls in iam.STEP_CALLS.items()
+        for e in calls
+    }
+    surprises = {
+        (step, service, op) for step, service, op in log.calls if step
+    } - expected
+    assert sorted(surprises) == [], "add these to STEP_CALLS and the policies"
 
 
 def test_every_call_of_the_flow_is_allowed_by_its_steps_policy(backend, tmp_path):
     log, _ = run_full_flow(backend, tmp_path)
-    missing = set()
+    assert_allowed_and_expected(log)
     steps = {step for step, _, _ in log.calls if step}
-    for step, service, operation in log.calls:
-        if not step:  # test set-up, not the backend
-            continue
-        policy = STEP_POLICY.get(step, step)
-        if iam_action(service, operation) not in allowed_actions(load(policy)):
-            missing.add(f"{policy}.json lacks {iam_action(service, operation)}")
-    assert not missing, sorted(missing)
-    assert {"train", "deploy", "monitor", "teardown"} <= steps
+    assert steps == {
+        "prepare",
+        "train",
+        "register",
+        "approve",
+        "deploy",
+        "predict",
+        "baseline",
+        "schedule",
+        "teardown",
+    }
+    # The requests that hand over the role or carry tags were seen and checked.
+    operations = {op for _, _, op in log.calls}
+    assert {
+        "CreateTrainingJob",
+        "CreateModel",
+        "CreateMonitoringSchedule",
+    } <= operations
 
 
-def test_steps_that_tag_or_pass_the_role_are_allowed_to(backend, tmp_path):
+def test_read_only_steps_are_allowed(backend, tmp_path):
     log, _ = run_full_flow(backend, tmp_path)
-    for step, _, operation in log.calls:
-        if not step or not operation.startswith("Create"):
-            continue
-        params = log.params[operation][0]
-        policy = load(STEP_POLICY.get(step, step))
-        if params.get("Tags") and step != "alarm":
-            assert "sagemaker:AddTags" in allowed_actions(policy), (step, operation)
-        if "RoleArn" in json.dumps(params):
-            statements = [
-                s for s in policy["Statement"] if s["Action"] == "iam:PassRole"
-            ]
-            assert statements, f"{step} passes the execution role without iam:PassRole"
-            condition = statements[0]["Condition"]["StringEquals"]
-            assert condition["iam:PassedToService"] == "sagemaker.amazonaws.com"
+    stub = PartialStubber(backend.clients.sagemaker, {"ListMonitoringSchedules"})
+    stub.add_response("list_monitoring_schedules", {"MonitoringScheduleSummaries": []})
+    log.step = "status"
+    with stub:
+        backend.status()
+    backend.registry().list("penguins-species")
+    log.step = "models"
+    assert [v.version for v in backend.registry().list("penguins-species")] == [1]
+    assert_allowed_and_expected(log)
+    assert {"status", "models"} <= {step for step, _, _ in log.calls}
 
 
-def test_execution_role_trusts_only_sagemaker():
-    trust = load("sagemaker-execution-role-trust")
-    (statement,) = trust["Statement"]
-    assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    assert statement["Action"] == "sts:AssumeRole"
-    role = allowed_actions(load("sagemaker-execution-role"))
-    # What jobs and endpoints need at run time, and no control-plane actions.
-    assert {"s3:GetObject", "s3:PutObject", "ecr:BatchGetImage"} <= role
-    assert "cloudwatch:PutMetricData" in role
-    assert not any(a.startswith("sagemaker:") or a.startswith("iam:") for a in role)
+def test_a_missing_repository_is_created_under_the_steps_policy(backend):
+    log = CallLog()
+    log.attach(backend.clients)
+    for step in ("train", "deploy", "baseline", "monitor", "schedule"):
+        log.step = step
+        with pytest.raises(BackendError, match="is not in ECR"):
+            backend.ensure_image()
+    assert "CreateRepository" in log.operations("train")
+    assert log.params["CreateRepository"][0]["tags"]  # so ecr:TagResource too
+    assert_allowed_and_expected(log)
+
+
+def test_ctrl_c_stops_the_training_job_under_trains_policy(aws_settings, tmp_path):
+    session = boto3.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name=helpers.REGION,
+    )
+
+    def interrupted(_seconds):
+        raise KeyboardInterrupt
+
+    backend = AwsBackend(
+        aws_settings, AwsClients(aws_settings, session), sleep=interrupted
+    )
+    backend.clients.s3.create_bucket(Bucket=helpers.BUCKET)
+    log = CallLog()
+    log.attach(backend.clients)
+    log.step = "train"
+    stub = Stubber(backend.clients.sagemaker)
+    stub.add_response("create_training_job", {"TrainingJobArn": "arn"})
+    stub.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": "penguins-train-2",
+            "TrainingJobArn": f"{helpers.ARN_PREFIX}:training-job/penguins-train-2",
+            "TrainingJobStatus": "InProgress",
+            "SecondaryStatus": "Training",
+            "AlgorithmSpecification": {"TrainingInputMode": "File"},
+            "ModelArtifacts": {"S3ModelArtifacts": ""},
+            "ResourceConfig": {
+                "InstanceType": "ml.m5.large",
+                "InstanceCount": 1,
+                "VolumeSizeInGB": 10,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+            "CreationTime": datetime.now(UTC),
+        },
+    )
+    stub.add_response("stop_training_job", {})
+    with stub, pytest.raises(KeyboardInterrupt):
+        backend.run_training_job(
+            TrainingJobSpec(
+                job_name="penguins-train-2",
+                image="img",
+                hyperparameters={},
+                channels={"train": f"s3://{helpers.BUCKET}/penguins/data/train/"},
+            )
+        )
+    assert log.operations("train")[-1] == "StopTrainingJob"
+    assert_allowed_and_expected(log)
