@@ -14,8 +14,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestration import cli
+from orchestration import cli, lifecycle
+from orchestration.aws.settings import AwsSettings
 from orchestration.config import load_config
+from tests import iam_policies
 from tests.aws_e2e.conftest import BUCKET, CONFIG, REGION
 from tests.aws_e2e.emulated_sagemaker import MONITORING_NAMESPACE
 
@@ -53,6 +55,15 @@ def s3_keys(prefix: str) -> list[str]:
     s3 = boto3.Session(region_name=REGION).client("s3")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def refused_by_iam(emulator) -> list[str]:
+    """Each recorded call checked against the policy of the step that made it."""
+    config = load_config(CONFIG)
+    settings = AwsSettings.from_config(config.aws, image=config.image)
+    values = iam_policies.placeholder_values(settings, config.endpoint.name)
+    calls = [(c.step, c.service, c.operation, c.params) for c in emulator.calls]
+    return iam_policies.violations(calls, values=values)
 
 
 def alarm_metrics(prefix: str) -> set[tuple]:
@@ -151,9 +162,18 @@ def test_every_step_on_aws(emulator, tmp_path, capsys):
     assert not emulator.endpoints and not emulator.schedules
     cloudwatch = boto3.Session(region_name=REGION).client("cloudwatch")
     assert not cloudwatch.describe_alarms()["MetricAlarms"]
+    assert not refused_by_iam(emulator)
 
 
-def test_run_on_aws(emulator, tmp_path, capsys):
+RUN_STEPS = ("prepare", "train", "register", "approve", "deploy", "predict")
+RUN_STEPS += ("baseline", "monitor", "teardown")
+
+
+def test_run_on_aws(emulator, tmp_path, capsys, monkeypatch):
+    # Each call `run` makes is checked against the policy of the step function
+    # making it; what `run` does itself falls under run.json.
+    for name in RUN_STEPS:
+        monkeypatch.setattr(lifecycle, name, attributed(emulator, name))
     state = tmp_path / "state"
     emulator.step = "run"
     code = cli.main(["run", *AWS, "--state-dir", str(state), "--quiet"])
@@ -165,3 +185,19 @@ def test_run_on_aws(emulator, tmp_path, capsys):
     assert {a["rule"] for a in summary["alerts"]} == {"any-drift"}
     # Torn down: nothing left serving or billing.
     assert not emulator.endpoints
+    # approve runs only when the auto-approval rule did not approve.
+    assert {c.step for c in emulator.calls} >= set(RUN_STEPS) - {"approve"}
+    assert not refused_by_iam(emulator)
+
+
+def attributed(emulator, name: str):
+    step_function = getattr(lifecycle, name)
+
+    def run_as_step(*args, **kwargs):
+        outer, emulator.step = emulator.step, name
+        try:
+            return step_function(*args, **kwargs)
+        finally:
+            emulator.step = outer
+
+    return run_as_step
