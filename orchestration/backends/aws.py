@@ -274,6 +274,12 @@ class AwsBackend:
         return s3.download(self.clients.s3, location, Path(local_dir))
 
     # --- AWS only: schedule, alarm, registry -----------------------------------
+    def schedule_expression(self, minutes: int) -> str:
+        """aws.options.schedule_expression if set, else `minutes` as a cron."""
+        return self.settings.schedule_expression or (
+            monitoring.schedule_expression_for(minutes)
+        )
+
     def create_monitoring_schedule(
         self, spec: monitoring.ScheduleSpec, progress: Progress = no_progress
     ) -> str:

@@ -8,10 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from orchestration import lifecycle, schedule
+from orchestration.aws.errors import AwsConfigError
+from orchestration.backends.aws import AwsBackend
 from orchestration.backends.base import (
     COMPLETED,
     FAILED,
@@ -291,6 +294,8 @@ class ScheduleRecordingBackend(MemoryBackend):
     """Stands in for the AWS backend's schedule and alarm calls."""
 
     name = "aws"
+    settings = SimpleNamespace(schedule_expression=None)
+    schedule_expression = AwsBackend.schedule_expression
 
     def create_monitoring_schedule(self, spec, progress=None):
         self.calls.append(("schedule", spec))
@@ -316,6 +321,57 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+
+
+def scheduled_on_aws(project, minutes, expression=None):
+    """`schedule` on the AWS stand-in with these settings; the spec it made."""
+    project.backend.__class__ = ScheduleRecordingBackend
+    project.backend.settings = SimpleNamespace(schedule_expression=expression)
+    project.config = dataclasses.replace(
+        project.config,
+        monitoring=dataclasses.replace(
+            project.config.monitoring, schedule_minutes=minutes
+        ),
+    )
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    schedule.run_schedule(project, once=True)
+    (spec,) = calls(project, "schedule")
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expression"),
+    [
+        (120, "cron(0 0/2 ? * * *)"),
+        (360, "cron(0 0/6 ? * * *)"),
+        (720, "cron(0 0/12 ? * * *)"),
+        (1440, "cron(0 0 ? * * *)"),
+    ],
+)
+def test_on_aws_schedule_minutes_become_an_expression_sagemaker_documents(
+    project, minutes, expression
+):
+    assert scheduled_on_aws(project, minutes).schedule_expression == expression
+
+
+@pytest.mark.parametrize("minutes", [15, 30, 90, 300, 2880])
+def test_on_aws_schedule_minutes_sagemaker_cannot_run_are_refused(project, minutes):
+    with pytest.raises(
+        AwsConfigError,
+        match=rf"schedule_minutes={minutes} cannot be scheduled on SageMaker: "
+        r"use 60, 120, 180, 240, 360, 480, 720 or 1440",
+    ):
+        scheduled_on_aws(project, minutes)
+    assert calls(project, "schedule") == [] and calls(project, "alarm") == []
+
+
+def test_on_aws_the_schedule_expression_option_overrides_the_minutes(project):
+    spec = scheduled_on_aws(project, 90, expression="cron(0 6 ? * * *)")
+    assert spec.schedule_expression == "cron(0 6 ? * * *)"
 
 
 def test_job_names_are_unique_within_one_millisecond_and_valid(tmp_path):
