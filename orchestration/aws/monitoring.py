@@ -32,6 +32,7 @@ ENDPOINT_INPUT_PATH = "/opt/ml/processing/input/endpoint"
 OUTPUT_PATH = "/opt/ml/processing/output"
 MAX_RUNTIME_SECONDS = 3600  # a schedule's job must end within its hour
 SCHEDULE_TERMINAL = ("Scheduled", "Failed", "Stopped")
+SCHEDULED = "Scheduled"
 
 HOURLY = "cron(0 * ? * * *)"
 # `monitoring.schedule_minutes` becomes every N hours for the N that divide a
@@ -166,6 +167,15 @@ def create_schedule(
     request = schedule_request(spec, role_arn, tags)
     with aws_call(f"creating monitoring schedule {spec.schedule_name}"):
         return sagemaker.create_monitoring_schedule(**request)["MonitoringScheduleArn"]
+
+
+def update_schedule(sagemaker: Any, spec: ScheduleSpec, role_arn: str) -> str:
+    """Give an existing schedule `spec`'s config (image, baseline, expression)."""
+    config = schedule_config(spec, role_arn)
+    with aws_call(f"updating monitoring schedule {spec.schedule_name}"):
+        return sagemaker.update_monitoring_schedule(
+            MonitoringScheduleName=spec.schedule_name, MonitoringScheduleConfig=config
+        )["MonitoringScheduleArn"]
 
 
 def schedules_for_endpoint(sagemaker: Any, endpoint_name: str) -> list[str]:

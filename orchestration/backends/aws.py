@@ -283,11 +283,19 @@ class AwsBackend:
     def create_monitoring_schedule(
         self, spec: monitoring.ScheduleSpec, progress: Progress = no_progress
     ) -> str:
+        """Create the schedule, or update it to `spec` if it exists; wait for it."""
         sagemaker = self.clients.sagemaker
-        monitoring.create_schedule(
-            sagemaker, spec, self.settings.role_arn, self.settings.tags
-        )
-        self._wait(
+        try:
+            monitoring.create_schedule(
+                sagemaker, spec, self.settings.role_arn, self.settings.tags
+            )
+        except AwsCallFailed as exc:
+            if exc.error_code != "ResourceInUse":
+                raise
+            # `schedule` run again (new baseline, image or expression).
+            progress(f"monitoring schedule {spec.schedule_name} exists; updating it")
+            monitoring.update_schedule(sagemaker, spec, self.settings.role_arn)
+        description = self._wait(
             lambda: sagemaker.describe_monitoring_schedule(
                 MonitoringScheduleName=spec.schedule_name
             ),
@@ -297,6 +305,12 @@ class AwsBackend:
             f"monitoring schedule {spec.schedule_name}",
             lambda d: d.get("FailureReason"),
         )
+        status = description["MonitoringScheduleStatus"]
+        if status != monitoring.SCHEDULED:
+            raise BackendError(
+                f"monitoring schedule {spec.schedule_name} is {status}: "
+                f"{description.get('FailureReason') or 'no reason given'}"
+            )
         return spec.schedule_name
 
     def create_drift_alarm(

@@ -173,6 +173,22 @@ def test_schedule_request_is_valid():
     assert app == {"ImageUri": IMAGE, "ContainerEntrypoint": ["monitor"]}
 
 
+def test_schedule_update_carries_the_same_config_as_the_create():
+    spec = schedule_spec(schedule_expression="cron(0 0/6 ? * * *)")
+    config = monitoring.schedule_config(spec, ROLE)
+    assert_valid(
+        "sagemaker",
+        "UpdateMonitoringSchedule",
+        {
+            "MonitoringScheduleName": "penguins-drift",
+            "MonitoringScheduleConfig": config,
+        },
+    )
+    created = monitoring.schedule_request(spec, ROLE, TAGS)
+    assert created["MonitoringScheduleConfig"] == config
+    assert config["ScheduleConfig"] == {"ScheduleExpression": "cron(0 0/6 ? * * *)"}
+
+
 @pytest.mark.parametrize(
     ("minutes", "expression"),
     [
