@@ -1,6 +1,8 @@
-"""The AWS backend's monitoring edges: a schedule created again.
+"""The AWS backend's monitoring edges: a schedule created again, an alarm topic
+that exists with other tags, and the wait for capture to reach S3.
 
-Monitoring schedules, which moto lacks, are answered by botocore's Stubber.
+S3 and SNS are moto's; monitoring schedules, which moto lacks, and the SNS
+refusal moto does not reproduce are answered by botocore's Stubber.
 """
 
 from __future__ import annotations
@@ -114,3 +116,56 @@ def test_a_schedule_that_ends_failed_is_an_error_with_its_reason(backend):
         ),
     ):
         backend.create_monitoring_schedule(schedule_spec())
+
+
+# --- the alarm's SNS topic ------------------------------------------------------
+def test_a_topic_that_exists_with_other_tags_is_reused_as_it_is(backend):
+    sns = backend.clients.sns
+    theirs = sns.create_topic(
+        Name="sklearn-byoc-alerts", Tags=[{"Key": "team", "Value": "ml-ops"}]
+    )["TopicArn"]
+    sns.create_topic(Name="other-topic")
+    log = CallLog(step="alarm")
+    log.attach(backend.clients)
+    # AWS refuses CreateTopic with tags that differ from the topic's; moto
+    # does not, so the refusal comes from the Stubber.
+    stub = PartialStubber(sns, {"CreateTopic"})
+    stub.add_client_error(
+        "create_topic",
+        service_error_code="InvalidParameter",
+        service_message="Invalid parameter: Tags Reason: Topic already exists "
+        "with different tags",
+        http_status_code=400,
+        expected_params={
+            "Name": "sklearn-byoc-alerts",
+            "Tags": [{"Key": "project", "Value": "sklearn-byoc"}],
+        },
+    )
+    with stub:
+        alarm = backend.create_drift_alarm(ENDPOINT, SCHEDULE, ("island",))
+        stub.assert_no_pending_responses()
+    log.step = ""  # the checks below are the test's own calls
+    assert alarm["topic_arn"] == theirs
+    alarm_request = log.params["PutMetricAlarm"][0]
+    assert alarm_request["AlarmActions"] == [theirs]
+    tags = sns.list_tags_for_resource(ResourceArn=theirs)["Tags"]
+    assert tags == [{"Key": "team", "Value": "ml-ops"}]
+    assert "TagResource" not in log.operations("alarm")
+    assert_allowed(log, "alarm")
+
+
+def test_other_topic_refusals_still_fail_with_aws_answer(backend):
+    stub = PartialStubber(backend.clients.sns, {"CreateTopic"})
+    stub.add_client_error(
+        "create_topic",
+        service_error_code="AuthorizationError",
+        service_message="not authorized to perform SNS:CreateTopic",
+        http_status_code=403,
+    )
+    with (
+        stub,
+        pytest.raises(
+            BackendError, match="creating SNS topic sklearn-byoc-alerts failed: "
+        ),
+    ):
+        backend.create_drift_alarm(ENDPOINT, SCHEDULE, ("island",))
