@@ -59,8 +59,13 @@ def run_due(
     for start, end in due_windows(last_end, now or datetime.now(UTC), minutes):
         window = (start.strftime(ISO), end.strftime(ISO))
         try:
+            # Each window is looked at once, as a scheduled execution would.
             report = lifecycle.monitor(
-                project, *window, progress=progress, schedule_name=name
+                project,
+                *window,
+                progress=progress,
+                schedule_name=name,
+                wait_for_capture=False,
             )
             executions.append(
                 {

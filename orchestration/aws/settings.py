@@ -59,6 +59,9 @@ class AwsSettings:
     # Overrides monitoring.schedule_minutes for the SageMaker schedule; one of
     # the forms in orchestration.aws.monitoring (checked when loaded).
     schedule_expression: str | None = None
+    # How long `run` / `monitor` wait for SageMaker to write a traffic window's
+    # capture to S3 (it does so asynchronously, usually within minutes).
+    capture_wait_seconds: float = 600.0
     drift_namespace: str = DEFAULT_DRIFT_NAMESPACE
     drift_threshold: float = 0.1
     alarm_topic: str = "sklearn-byoc-alerts"
@@ -139,6 +142,11 @@ class AwsSettings:
             raise AwsConfigError(
                 f"{where}.poll_seconds must be >= 0 and "
                 f"{where}.wait_timeout_seconds > 0"
+            )
+        if self.capture_wait_seconds < 0:
+            raise AwsConfigError(
+                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} "
+                "must be >= 0"
             )
         if self.schedule_expression is not None:
             check_schedule_expression(

@@ -17,7 +17,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orchestration.aws import alarms, ecr, hosting, monitoring, processing, s3, training
+from orchestration.aws import (
+    alarms,
+    capture,
+    ecr,
+    hosting,
+    monitoring,
+    processing,
+    s3,
+    training,
+)
 from orchestration.aws.clients import AwsClients
 from orchestration.aws.errors import (
     AwsCallFailed,
@@ -34,6 +43,7 @@ from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
     BackendError,
+    CaptureFound,
     EndpointInfo,
     EndpointSpec,
     ProcessingJobResult,
@@ -272,6 +282,35 @@ class AwsBackend:
 
     def fetch(self, location: str, local_dir: Path) -> Path:
         return s3.download(self.clients.s3, location, Path(local_dir))
+
+    def wait_for_capture(
+        self,
+        destination: str,
+        endpoint_name: str,
+        start: str,
+        end: str,
+        progress: Progress = no_progress,
+        wait: bool = True,
+        variant: str = "AllTraffic",
+    ) -> CaptureFound:
+        """The window's capture objects in S3, waited for (see `aws.capture`).
+
+        SageMaker writes capture asynchronously, so with `wait` this lists the
+        window's hour prefixes every few seconds until an object written after
+        the window's end is there, for at most aws.options.capture_wait_seconds.
+        """
+        return capture.wait_for_window(
+            self.clients.s3,
+            destination,
+            endpoint_name,
+            variant,
+            start,
+            end,
+            progress,
+            timeout_seconds=self.settings.capture_wait_seconds if wait else 0.0,
+            poll_seconds=self.settings.poll_seconds,
+            sleep=self._sleep,
+        )
 
     # --- AWS only: schedule, alarm, registry -----------------------------------
     def schedule_expression(self, minutes: int) -> str:

@@ -7,15 +7,20 @@ refusal moto does not reproduce are answered by botocore's Stubber.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from orchestration.aws import monitoring
+from orchestration.aws.capture import CaptureIncomplete
 from orchestration.backends.base import BackendError
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     ARN_PREFIX,
     BUCKET,
     ENDPOINT,
+    REGION,
     ROLE_ARN,
     SCHEDULE,
     CallLog,
@@ -169,3 +174,116 @@ def test_other_topic_refusals_still_fail_with_aws_answer(backend):
         ),
     ):
         backend.create_drift_alarm(ENDPOINT, SCHEDULE, ("island",))
+
+
+# --- waiting for capture -----------------------------------------------------------
+CAPTURE = f"s3://{BUCKET}/penguins/capture"
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hour_keys(start: datetime, end: datetime) -> list[str]:
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    keys = []
+    while hour < end:
+        keys.append(f"penguins/capture/{ENDPOINT}/AllTraffic/{hour:%Y/%m/%d/%H}/")
+        hour += timedelta(hours=1)
+    return keys
+
+
+def put_capture(backend, when: datetime) -> str:
+    """One capture object in the hour folder of `when`, written now, as SageMaker
+    writes them."""
+    key = f"{hour_keys(when, when + timedelta(seconds=1))[0]}{when:%M-%S}-000-x.jsonl"
+    # A client the call log does not see: this is SageMaker's write, not ours.
+    raw = backend.clients.session.client(
+        "s3", region_name=REGION, endpoint_url=backend.settings.endpoint_url
+    )
+    raw.put_object(Bucket=BUCKET, Key=key, Body=b'{"captureData": {}}\n')
+    return key
+
+
+def listed(log: CallLog) -> list[str]:
+    return [p["Prefix"] for p in log.params.get("ListObjectsV2", [])]
+
+
+def test_capture_already_in_s3_is_found_without_waiting(backend):
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=10), now - timedelta(seconds=2)
+    put_capture(backend, start)
+    log = CallLog(step="monitor")
+    log.attach(backend.clients)
+    said: list[str] = []
+    found = backend.wait_for_capture(
+        CAPTURE, ENDPOINT, iso(start), iso(end), said.append
+    )
+    assert (found.files, found.waited_seconds, said) == (1, 0.0, [])
+    assert listed(log) == hour_keys(start, end)  # the window's hours, once each
+    assert_allowed(log, "monitor")
+
+
+def test_capture_written_during_the_wait_ends_it(backend):
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=5), now - timedelta(seconds=2)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # SageMaker writes the window's capture meanwhile
+            put_capture(backend, start)
+
+    backend._sleep = sleep
+    said: list[str] = []
+    found = backend.wait_for_capture(
+        CAPTURE, ENDPOINT, iso(start), iso(end), said.append
+    )
+    assert found.files == 1 and found.waited_seconds == 30 and sleeps == [15, 15]
+    assert said == [
+        f"waiting for SageMaker to write the capture of {iso(start)} → {iso(end)} "
+        f"under {found.location}: 0 object(s) so far, 0 of 600 s"
+    ]
+    assert found.location.startswith(f"{CAPTURE}/{ENDPOINT}/AllTraffic/")
+
+
+def test_no_capture_within_the_wait_means_no_traffic(backend):
+    backend.settings = replace(backend.settings, capture_wait_seconds=45)
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=5), now - timedelta(seconds=2)
+    log = CallLog(step="monitor")
+    log.attach(backend.clients)
+    found = backend.wait_for_capture(CAPTURE, ENDPOINT, iso(start), iso(end), print)
+    assert (found.files, found.waited_seconds) == (0, 45)
+    # Polled at 0, 15, 30 and 45 s, each hour of the window each time.
+    assert len(listed(log)) == 4 * len(hour_keys(start, end))
+
+
+def test_capture_still_short_of_the_window_end_times_out_clearly(backend):
+    backend.settings = replace(backend.settings, capture_wait_seconds=30)
+    now = datetime.now(UTC)
+    start, end = now - timedelta(minutes=5), now + timedelta(hours=1)
+    put_capture(backend, start)  # written before the end: later traffic may be due
+    with pytest.raises(
+        CaptureIncomplete,
+        match=rf"the capture of {iso(start)} → {iso(end)} under "
+        rf"{CAPTURE}/{ENDPOINT}/AllTraffic/\S+ .*is still incomplete after waiting "
+        r"30 s: 1 object\(s\), the newest written .* raise "
+        r"aws\.options\.capture_wait_seconds",
+    ):
+        backend.wait_for_capture(CAPTURE, ENDPOINT, iso(start), iso(end), print)
+
+
+def test_without_wait_the_window_is_looked_at_once(backend):
+    now = datetime.now(UTC)
+    start, end = now + timedelta(minutes=2), now + timedelta(minutes=3)
+    # In the window's hour folder, but written before the window began: an
+    # earlier window's traffic, not this one's.
+    put_capture(backend, start)
+    log = CallLog(step="monitor")
+    log.attach(backend.clients)
+    found = backend.wait_for_capture(
+        CAPTURE, ENDPOINT, iso(start), iso(end), print, wait=False
+    )
+    assert (found.files, found.waited_seconds) == (0, 0)
+    assert listed(log) == hour_keys(start, end)

@@ -334,6 +334,10 @@ BASE = {"region": "us-east-1", "role_arn": ROLE, "bucket": "my-bucket"}
             r"aws\.build_and_push must be true or false",
         ),
         ({**BASE, "drift_threshold": 2}, r"drift_threshold=2.0 must be in \(0, 1\]"),
+        (
+            {**BASE, "capture_wait_seconds": -1},
+            r"aws\.capture_wait_seconds=-1 must be >= 0",
+        ),
     ],
 )
 def test_bad_settings_name_the_key(raw, message):
