@@ -16,7 +16,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from orchestration.backends.base import (
     IN_SERVICE,
     Backend,
     BackendError,
+    CaptureFound,
     CaptureSpec,
     EndpointSpec,
     JobFailed,
@@ -59,6 +60,19 @@ class LifecycleError(ByocError):
     """A step cannot run yet (an earlier step is missing) or its job failed."""
 
     code = "lifecycle_error"
+
+
+class NoCapturedTraffic(JobFailed):
+    """A monitoring window holds no captured traffic; no job was started.
+
+    A `JobFailed`, so the schedule reports such a window as a failed
+    execution and goes on, as SageMaker's does.
+    """
+
+    code = "no_captured_traffic"
+
+    def __init__(self, message: str):
+        super().__init__(message, message)
 
 
 @dataclass
@@ -456,7 +470,16 @@ def monitor(
     end: str | None = None,
     progress: Say | None = None,
     schedule_name: str | None = None,
+    wait_for_capture: bool | None = None,
 ) -> MonitorReport:
+    """Monitor [start, end) (default: the last `window_minutes`).
+
+    First the backend finds the window's capture. With `wait_for_capture`
+    (default: when traffic `predict` sent lies in the window) it waits for
+    capture written after the responses, as on AWS, up to the end of that
+    traffic. A window without captured traffic fails here, with no job
+    started.
+    """
     base = p.need("baseline", "baseline")
     endpoint = p.need("endpoint", "deploy")
     if end is None:
@@ -464,6 +487,17 @@ def monitor(
     if start is None:
         window = timedelta(minutes=p.config.monitoring.window_minutes)
         start = _iso(datetime.fromisoformat(end.replace("Z", "+00:00")) - window)
+    found = _captured(p, endpoint, start, end, progress or p.say, wait_for_capture)
+    if found.files == 0:
+        waited = (
+            f" (waited {found.waited_seconds:.0f} s for it)"
+            if found.waited_seconds
+            else ""
+        )
+        raise NoCapturedTraffic(
+            f"no traffic was captured between {start} and {end} under "
+            f"{found.location}{waited}"
+        )
     name = job_name(p, "monitor")
     schedule = schedule_name or f"{endpoint['name']}-adhoc"
     output = p.location("monitoring", name)
@@ -537,6 +571,55 @@ def monitor(
     return MonitorReport(
         name, result.status, result.exit_message, violations, local, raised
     )
+
+
+def _captured(
+    p: Project, endpoint: dict, start: str, end: str, say: Say, wait: bool | None
+) -> CaptureFound:
+    """The window's capture, waited for up to the end of the traffic sent in it."""
+    sent_until = _traffic_end(p, start, end)
+    if wait is None:
+        wait = sent_until is not None
+    capture, name = endpoint["capture"], endpoint["name"]
+    if not wait:
+        return p.backend.wait_for_capture(capture, name, start, end, say, wait=False)
+    found = p.backend.wait_for_capture(
+        capture, name, start, sent_until or end, say, wait=True
+    )
+    if found.files or sent_until in (None, end):
+        return found
+    # None of that traffic came; other traffic may still lie later in the window.
+    rest = p.backend.wait_for_capture(capture, name, start, end, say, wait=False)
+    return replace(rest, waited_seconds=found.waited_seconds)
+
+
+def _traffic_end(p: Project, start: str, end: str) -> str | None:
+    """When the latest traffic `predict` recorded inside [start, end) ended,
+    capped at `end`; None when it recorded none there."""
+    begin, finish = _utc(start), _utc(end)
+    ends = [
+        (min(_utc(sent_end), finish), sent_end)
+        for sent_start, sent_end in (
+            p.state[key]
+            for key in ("window_held-out", "window_drifted")
+            if key in p.state
+        )
+        if _utc(sent_start) < finish and _utc(sent_end) > begin
+    ]
+    if not ends:
+        return None
+    latest, text = max(ends)
+    return end if latest == finish else text
+
+
+def _utc(moment: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise LifecycleError(
+            f"{moment!r} is not an ISO 8601 time like 2026-04-18T09:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
@@ -629,14 +712,19 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
         step("deploy", lambda: deploy(p))
         held = step("predict held-out traffic", lambda: predict(p))
         step("baseline", lambda: baseline(p))
+        # On AWS capture reaches S3 minutes after the requests: wait for it.
         healthy = step(
             "monitor held-out window",
-            lambda: monitor(p, *held[1], schedule_name="demo-held-out"),
+            lambda: monitor(
+                p, *held[1], schedule_name="demo-held-out", wait_for_capture=True
+            ),
         )
         drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
         found = step(
             "monitor drifted window",
-            lambda: monitor(p, *drifted[1], schedule_name="demo-drifted"),
+            lambda: monitor(
+                p, *drifted[1], schedule_name="demo-drifted", wait_for_capture=True
+            ),
         )
         summary = {
             "metrics": run_.metrics,

@@ -7,9 +7,12 @@ monitored once, and the last window done is kept in the lifecycle state so a
 restart neither repeats nor skips one. As on SageMaker, a window with no
 captured traffic is a failed execution, reported and skipped, not a stop.
 
-On AWS the same step creates a SageMaker monitoring schedule running the
-image's `monitor` with the baseline, and a CloudWatch alarm on the drift
-metric notifying the SNS topic.
+Any `schedule_minutes` works here. On AWS the same step creates (or, run
+again, updates) a SageMaker monitoring schedule running the image's `monitor`
+with the baseline, and a CloudWatch alarm on the drift metric notifying the
+SNS topic; SageMaker schedules only whole hours that divide a day (60, 120,
+180, 240, 360, 480, 720 minutes) or daily (1440), unless
+aws.options.schedule_expression names the schedule.
 """
 
 from __future__ import annotations
@@ -56,8 +59,13 @@ def run_due(
     for start, end in due_windows(last_end, now or datetime.now(UTC), minutes):
         window = (start.strftime(ISO), end.strftime(ISO))
         try:
+            # Each window is looked at once, as a scheduled execution would.
             report = lifecycle.monitor(
-                project, *window, progress=progress, schedule_name=name
+                project,
+                *window,
+                progress=progress,
+                schedule_name=name,
+                wait_for_capture=False,
             )
             executions.append(
                 {
@@ -86,7 +94,7 @@ def run_schedule(
 ) -> list[dict[str, Any]]:
     """Local: monitor due windows now, then (unless `once`) at each boundary."""
     if project.backend.name == "aws":
-        return [create_aws_schedule(project)]
+        return [create_aws_schedule(project, progress)]
     executions = run_due(project, progress=progress)
     period = project.config.monitoring.schedule_minutes * 60
     while not once and (max_runs is None or len(executions) < max_runs):
@@ -99,19 +107,22 @@ def run_schedule(
     return executions
 
 
-def create_aws_schedule(project: lifecycle.Project) -> dict[str, Any]:
-    """A SageMaker monitoring schedule running our `monitor`, plus the drift alarm."""
+def create_aws_schedule(
+    project: lifecycle.Project, progress: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """A SageMaker monitoring schedule running our `monitor`, plus the drift alarm.
+
+    The expression is aws.options.schedule_expression, else
+    `monitoring.schedule_minutes` as one SageMaker accepts (refused, before
+    any AWS call, when there is none). Run again, it updates the schedule.
+    """
     from orchestration.aws.monitoring import ScheduleSpec
 
     base = project.need("baseline", "baseline")
     endpoint = project.need("endpoint", "deploy")
+    backend: Any = project.backend
+    expression = backend.schedule_expression(project.config.monitoring.schedule_minutes)
     name = f"{endpoint['name']}-monitoring"
-    minutes = project.config.monitoring.schedule_minutes
-    expression = (
-        "cron(0 * ? * * *)"
-        if minutes == 60
-        else f"cron(0 */{max(1, minutes // 60)} ? * * *)"
-    )
     spec = ScheduleSpec(
         schedule_name=name,
         endpoint_name=endpoint["name"],
@@ -122,8 +133,7 @@ def create_aws_schedule(project: lifecycle.Project) -> dict[str, Any]:
         schedule_expression=expression,
         instance_type=project.config.monitoring.instance_type,
     )
-    backend: Any = project.backend
-    backend.create_monitoring_schedule(spec)
+    backend.create_monitoring_schedule(spec, progress or project.say)
     features = tuple(project.state.get("features", ()))
     alarm = backend.create_drift_alarm(endpoint["name"], name, features)
     project.say(

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from orchestration.aws.errors import aws_call
 from orchestration.backends.base import BackendError
 
@@ -36,15 +38,49 @@ class DriftAlarmSpec:
 def ensure_topic(
     sns: Any, name: str, emails: tuple[str, ...], tags: dict[str, str]
 ) -> str:
-    """Create (idempotently) the topic and subscribe the e-mail addresses."""
+    """Create (idempotently) the topic and subscribe the e-mail addresses.
+
+    CreateTopic returns an existing topic's ARN, but refuses one whose tags
+    differ from the request's ("Topic already exists with different tags"):
+    such a topic (made by hand, or tagged since) is reused as it is, found by
+    name, and its tags are left alone.
+    """
+    arn = None
     with aws_call(f"creating SNS topic {name}"):
-        arn = sns.create_topic(
-            Name=name, Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-        )["TopicArn"]
+        try:
+            arn = sns.create_topic(
+                Name=name,
+                Tags=[{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+            )["TopicArn"]
+        except ClientError as exc:
+            if not _exists_with_other_tags(exc):
+                raise
+    if arn is None:
+        arn = _topic_arn(sns, name)
     for email in emails:
         with aws_call(f"subscribing {email} to {name}"):
             sns.subscribe(TopicArn=arn, Protocol="email", Endpoint=email)
     return arn
+
+
+def _exists_with_other_tags(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    return error.get("Code") in ("InvalidParameter", "InvalidParameterException") and (
+        "already exists" in error.get("Message", "").lower()
+    )
+
+
+def _topic_arn(sns: Any, name: str) -> str:
+    """The ARN of this account's topic `name` in the client's region."""
+    with aws_call(f"looking up the existing SNS topic {name}"):
+        for page in sns.get_paginator("list_topics").paginate():
+            for topic in page.get("Topics", []):
+                if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                    return topic["TopicArn"]
+    raise BackendError(
+        f"SNS refused to create topic {name} as it already exists with other "
+        "tags, but no topic of that name is listed: check aws.sns_topic_name"
+    )
 
 
 def alarm_request(spec: DriftAlarmSpec) -> dict[str, Any]:

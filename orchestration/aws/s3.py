@@ -70,14 +70,19 @@ def put_json(s3: Any, uri: str, data: Any) -> str:
 
 
 def list_keys(s3: Any, uri: str) -> list[str]:
+    return [obj["Key"] for obj in list_objects(s3, uri)]
+
+
+def list_objects(s3: Any, uri: str) -> list[dict[str, Any]]:
+    """ListObjectsV2 entries (Key, LastModified, Size, ...) below `uri`."""
     bucket, prefix = parse_s3_uri(uri)
-    keys: list[str] = []
+    objects: list[dict[str, Any]] = []
     with aws_call(f"listing {uri}"):
         for page in s3.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=prefix
         ):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    return keys
+            objects.extend(page.get("Contents", []))
+    return objects
 
 
 def download(s3: Any, uri: str, local_dir: Path) -> Path:

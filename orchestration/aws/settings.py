@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from orchestration.aws.errors import AwsConfigError
+from orchestration.aws.monitoring import check_schedule_expression
 
 # `train` prints one `split:metric=value` line per metric (container.evaluation);
 # SageMaker needs one MetricDefinition per name (at most 40 per job).
@@ -55,7 +56,12 @@ class AwsSettings:
     training_volume_gb: int = 10
     processing_volume_gb: int = 20
     metric_names: tuple[str, ...] = DEFAULT_METRIC_NAMES
-    schedule_expression: str = "cron(0 * ? * * *)"  # hourly, on the hour
+    # Overrides monitoring.schedule_minutes for the SageMaker schedule; one of
+    # the forms in orchestration.aws.monitoring (checked when loaded).
+    schedule_expression: str | None = None
+    # How long `run` / `monitor` wait for SageMaker to write a traffic window's
+    # capture to S3 (it does so asynchronously, usually within minutes).
+    capture_wait_seconds: float = 600.0
     drift_namespace: str = DEFAULT_DRIFT_NAMESPACE
     drift_threshold: float = 0.1
     alarm_topic: str = "sklearn-byoc-alerts"
@@ -136,6 +142,15 @@ class AwsSettings:
             raise AwsConfigError(
                 f"{where}.poll_seconds must be >= 0 and "
                 f"{where}.wait_timeout_seconds > 0"
+            )
+        if self.capture_wait_seconds < 0:
+            raise AwsConfigError(
+                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} "
+                "must be >= 0"
+            )
+        if self.schedule_expression is not None:
+            check_schedule_expression(
+                self.schedule_expression, f"{where}.schedule_expression"
             )
         if not 0 < self.drift_threshold <= 1:
             raise AwsConfigError(

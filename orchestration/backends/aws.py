@@ -17,7 +17,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from orchestration.aws import alarms, ecr, hosting, monitoring, processing, s3, training
+from orchestration.aws import (
+    alarms,
+    capture,
+    ecr,
+    hosting,
+    monitoring,
+    processing,
+    s3,
+    training,
+)
 from orchestration.aws.clients import AwsClients
 from orchestration.aws.errors import (
     AwsCallFailed,
@@ -34,6 +43,7 @@ from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
     BackendError,
+    CaptureFound,
     EndpointInfo,
     EndpointSpec,
     ProcessingJobResult,
@@ -274,15 +284,58 @@ class AwsBackend:
     def fetch(self, location: str, local_dir: Path) -> Path:
         return s3.download(self.clients.s3, location, Path(local_dir))
 
+    def wait_for_capture(
+        self,
+        destination: str,
+        endpoint_name: str,
+        start: str,
+        end: str,
+        progress: Progress = no_progress,
+        wait: bool = True,
+        variant: str = "AllTraffic",
+    ) -> CaptureFound:
+        """The window's capture objects in S3, waited for (see `aws.capture`).
+
+        SageMaker writes capture asynchronously, so with `wait` this lists the
+        window's hour prefixes every few seconds until an object written after
+        the window's end is there, for at most aws.options.capture_wait_seconds.
+        """
+        return capture.wait_for_window(
+            self.clients.s3,
+            destination,
+            endpoint_name,
+            variant,
+            start,
+            end,
+            progress,
+            timeout_seconds=self.settings.capture_wait_seconds if wait else 0.0,
+            poll_seconds=self.settings.poll_seconds,
+            sleep=self._sleep,
+        )
+
     # --- AWS only: schedule, alarm, registry -----------------------------------
+    def schedule_expression(self, minutes: int) -> str:
+        """aws.options.schedule_expression if set, else `minutes` as a cron."""
+        return self.settings.schedule_expression or (
+            monitoring.schedule_expression_for(minutes)
+        )
+
     def create_monitoring_schedule(
         self, spec: monitoring.ScheduleSpec, progress: Progress = no_progress
     ) -> str:
+        """Create the schedule, or update it to `spec` if it exists; wait for it."""
         sagemaker = self.clients.sagemaker
-        monitoring.create_schedule(
-            sagemaker, spec, self.settings.role_arn, self.settings.tags
-        )
-        self._wait(
+        try:
+            monitoring.create_schedule(
+                sagemaker, spec, self.settings.role_arn, self.settings.tags
+            )
+        except AwsCallFailed as exc:
+            if exc.error_code != "ResourceInUse":
+                raise
+            # `schedule` run again (new baseline, image or expression).
+            progress(f"monitoring schedule {spec.schedule_name} exists; updating it")
+            monitoring.update_schedule(sagemaker, spec, self.settings.role_arn)
+        description = self._wait(
             lambda: sagemaker.describe_monitoring_schedule(
                 MonitoringScheduleName=spec.schedule_name
             ),
@@ -292,6 +345,12 @@ class AwsBackend:
             f"monitoring schedule {spec.schedule_name}",
             lambda d: d.get("FailureReason"),
         )
+        status = description["MonitoringScheduleStatus"]
+        if status != monitoring.SCHEDULED:
+            raise BackendError(
+                f"monitoring schedule {spec.schedule_name} is {status}: "
+                f"{description.get('FailureReason') or 'no reason given'}"
+            )
         return spec.schedule_name
 
     def create_drift_alarm(

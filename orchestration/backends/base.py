@@ -184,6 +184,15 @@ class ProcessingJobResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CaptureFound:
+    """What a backend found of an endpoint's data capture for a time window."""
+
+    location: str  # the folder or S3 prefix looked at, for messages
+    files: int  # capture files (objects) holding the window's records; 0: none
+    waited_seconds: float = 0.0
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where the lifecycle's jobs and endpoints run."""
@@ -231,6 +240,25 @@ class Backend(Protocol):
 
     def fetch(self, location: str, local_dir: Path) -> Path:
         """Bring an artifact or report location to a folder on this machine."""
+        ...
+
+    def wait_for_capture(
+        self,
+        destination: str,
+        endpoint_name: str,
+        start: str,
+        end: str,
+        progress: Progress,
+        wait: bool = True,
+    ) -> CaptureFound:
+        """The capture of [start, end) (ISO 8601 UTC) under `destination`.
+
+        With `wait`, a backend whose capture is written after the responses
+        (SageMaker's, asynchronously) waits, within its bound and reporting
+        progress, until the window's capture is there; `files == 0` means none
+        came. Without, it looks once. Local capture is written before each
+        response, so the local backend never waits.
+        """
         ...
 
     def delete_endpoint(self, endpoint_name: str) -> None:

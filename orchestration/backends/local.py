@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from container import settings
+from container.monitoring import capture_reader
 from orchestration.backends import local_artifacts as artifacts
 from orchestration.backends.base import (
     COMPLETED,
@@ -38,6 +39,7 @@ from orchestration.backends.base import (
     IN_SERVICE,
     STOPPED,
     BackendError,
+    CaptureFound,
     EndpointInfo,
     EndpointSpec,
     ProcessingJobResult,
@@ -46,6 +48,7 @@ from orchestration.backends.base import (
     ResourceNotFound,
     TrainingJobResult,
     TrainingJobSpec,
+    no_progress,
     processing_container_path,
 )
 from orchestration.backends.local_state import LocalState
@@ -168,6 +171,41 @@ class LocalBackend:
             return local_dir
         artifacts.copy_tree(source, local_dir)
         return local_dir
+
+    def wait_for_capture(
+        self,
+        destination: str,
+        endpoint_name: str,
+        start: str,
+        end: str,
+        progress: Progress = no_progress,
+        wait: bool = True,
+    ) -> CaptureFound:
+        """The capture files holding records of [start, end), found at once.
+
+        The server writes each record before it answers, so there is nothing
+        to wait for; a file counts when a record's inferenceTime lies in the
+        window (as `monitor` reads them), not just its hour folder.
+        """
+        folder = Path(destination) / endpoint_name
+        begin = capture_reader.parse_time(start, "start")
+        finish = capture_reader.parse_time(end, "end")
+        files = (
+            capture_reader.capture_files(folder, begin, finish)
+            if folder.is_dir()
+            else []
+        )
+        holding = [
+            path
+            for path in files
+            if next(
+                capture_reader.iter_record_blocks(
+                    [path], begin, finish, capture_reader.CaptureScan()
+                ),
+                None,
+            )
+        ]
+        return CaptureFound(str(folder), len(holding))
 
     # --- containers --------------------------------------------------------
     def _labels(self, kind: str, name: str) -> dict[str, str]:

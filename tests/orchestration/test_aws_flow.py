@@ -152,7 +152,11 @@ def test_schedule_runs_monitor_against_the_baseline(backend, tmp_path):
     _, out = run_full_flow(backend, tmp_path)
     config = out["schedule_request"]["MonitoringScheduleConfig"]
     job = config["MonitoringJobDefinition"]
-    assert job["MonitoringAppSpecification"]["ContainerArguments"] == ["monitor"]
+    # Started as `monitor` (on PATH in the image), with nothing after it.
+    assert job["MonitoringAppSpecification"] == {
+        "ImageUri": out["image"],
+        "ContainerEntrypoint": ["monitor"],
+    }
     assert job["BaselineConfig"]["StatisticsResource"]["S3Uri"].endswith(
         "statistics.json"
     )

@@ -148,11 +148,11 @@ def test_processing_request_is_valid_and_mounts_each_input():
         "baseline-stats": "/opt/ml/processing/baseline/stats",
         "input-endpoint": "/opt/ml/processing/input/endpoint",
     }
-    assert request["AppSpecification"]["ContainerArguments"] == ["monitor"]
+    assert request["AppSpecification"]["ContainerEntrypoint"] == ["monitor"]
 
 
-def test_schedule_request_is_valid():
-    spec = monitoring.ScheduleSpec(
+def schedule_spec(**overrides) -> monitoring.ScheduleSpec:
+    values = dict(
         schedule_name="penguins-drift",
         endpoint_name="penguins",
         image=IMAGE,
@@ -160,11 +160,90 @@ def test_schedule_request_is_valid():
         constraints_uri="s3://b/base/constraints.json",
         output_uri="s3://b/reports",
     )
+    return monitoring.ScheduleSpec(**{**values, **overrides})
+
+
+def test_schedule_request_is_valid():
+    request = monitoring.schedule_request(schedule_spec(), ROLE, TAGS)
+    assert_valid("sagemaker", "CreateMonitoringSchedule", request)
+    app = request["MonitoringScheduleConfig"]["MonitoringJobDefinition"][
+        "MonitoringAppSpecification"
+    ]
+    # The image's `monitor` is on PATH; SDK local mode needs the entrypoint set.
+    assert app == {"ImageUri": IMAGE, "ContainerEntrypoint": ["monitor"]}
+
+
+def test_schedule_update_carries_the_same_config_as_the_create():
+    spec = schedule_spec(schedule_expression="cron(0 0/6 ? * * *)")
+    config = monitoring.schedule_config(spec, ROLE)
     assert_valid(
         "sagemaker",
-        "CreateMonitoringSchedule",
-        monitoring.schedule_request(spec, ROLE, TAGS),
+        "UpdateMonitoringSchedule",
+        {
+            "MonitoringScheduleName": "penguins-drift",
+            "MonitoringScheduleConfig": config,
+        },
     )
+    created = monitoring.schedule_request(spec, ROLE, TAGS)
+    assert created["MonitoringScheduleConfig"] == config
+    assert config["ScheduleConfig"] == {"ScheduleExpression": "cron(0 0/6 ? * * *)"}
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expression"),
+    [
+        (60, "cron(0 * ? * * *)"),
+        (120, "cron(0 0/2 ? * * *)"),
+        (180, "cron(0 0/3 ? * * *)"),
+        (240, "cron(0 0/4 ? * * *)"),
+        (360, "cron(0 0/6 ? * * *)"),
+        (480, "cron(0 0/8 ? * * *)"),
+        (720, "cron(0 0/12 ? * * *)"),
+        (1440, "cron(0 0 ? * * *)"),
+    ],
+)
+def test_schedule_minutes_map_to_documented_expressions(minutes, expression):
+    assert monitoring.schedule_expression_for(minutes) == expression
+    assert monitoring.check_schedule_expression(expression) == expression
+
+
+@pytest.mark.parametrize("minutes", [1, 30, 59, 90, 300, 600, 1380, 2880])
+def test_schedule_minutes_without_a_sagemaker_schedule_are_refused(minutes):
+    with pytest.raises(AwsConfigError, match="use 60, 120, 180, 240, 360, 480, 720"):
+        monitoring.schedule_expression_for(minutes)
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 * ? * * *)", "cron(0 12 ? * * *)", "cron(0 17/12 ? * * *)"],
+)
+def test_documented_schedule_expressions_are_accepted(expression):
+    settings = AwsSettings.from_mapping({**BASE, "schedule_expression": expression})
+    assert settings.schedule_expression == expression
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "cron(0 */2 ? * * *)",  # the form this backend used to send
+        "cron(30 * ? * * *)",
+        "cron(0 24 ? * * *)",
+        "cron(0 0/25 ? * * *)",
+        "rate(1 hour)",
+        "NOW",  # one-off: needs DataAnalysisStartTime/EndTime
+    ],
+)
+def test_other_schedule_expressions_are_refused_with_the_forms_that_work(expression):
+    with pytest.raises(
+        AwsConfigError,
+        match=r"aws\.schedule_expression=.* is not a schedule SageMaker Model "
+        r"Monitor accepts: use cron\(0 \* \? \* \* \*\) \(hourly\)",
+    ):
+        AwsSettings.from_mapping({**BASE, "schedule_expression": expression})
+    with pytest.raises(AwsConfigError, match="not a schedule SageMaker"):
+        monitoring.schedule_request(
+            schedule_spec(schedule_expression=expression), ROLE, TAGS
+        )
 
 
 def test_alarm_request_is_valid_and_takes_the_largest_drift():
@@ -255,6 +334,10 @@ BASE = {"region": "us-east-1", "role_arn": ROLE, "bucket": "my-bucket"}
             r"aws\.build_and_push must be true or false",
         ),
         ({**BASE, "drift_threshold": 2}, r"drift_threshold=2.0 must be in \(0, 1\]"),
+        (
+            {**BASE, "capture_wait_seconds": -1},
+            r"aws\.capture_wait_seconds=-1 must be >= 0",
+        ),
     ],
 )
 def test_bad_settings_name_the_key(raw, message):

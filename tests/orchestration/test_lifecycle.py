@@ -8,15 +8,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from orchestration import lifecycle, schedule
+from orchestration.aws.errors import AwsConfigError
+from orchestration.backends.aws import AwsBackend
 from orchestration.backends.base import (
     COMPLETED,
     FAILED,
     IN_SERVICE,
     Backend,
+    CaptureFound,
     EndpointInfo,
     JobFailed,
     ProcessingJobResult,
@@ -45,6 +49,7 @@ class MemoryBackend:
         self.accuracy = 0.97
         self.violations: list[dict] = [DRIFT]
         self.fail_monitor = False
+        self.capture_files = 1  # what wait_for_capture finds
 
     def upload_data(self, local_dir, prefix):
         self.calls.append(("upload_data", prefix))
@@ -113,6 +118,14 @@ class MemoryBackend:
 
     def fetch(self, location, local_dir):
         return Path(location)
+
+    def wait_for_capture(
+        self, destination, endpoint_name, start, end, progress, wait=True
+    ):
+        self.calls.append(("wait_for_capture", (start, end, wait)))
+        return CaptureFound(
+            f"{destination}/{endpoint_name}", self.capture_files, 5.0 if wait else 0.0
+        )
 
     def delete_endpoint(self, endpoint_name):
         self.calls.append(("delete_endpoint", endpoint_name))
@@ -277,6 +290,92 @@ def test_schedule_monitors_each_window_once_and_survives_failures(project):
     assert schedule.run_due(again, now=datetime(2026, 4, 18, 10, 30, tzinfo=UTC)) == []
 
 
+def deployed_with_baseline(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    return project
+
+
+def test_a_window_without_captured_traffic_fails_before_any_job(project):
+    deployed_with_baseline(project)
+    project.backend.capture_files = 0
+    window = ("2026-04-18T09:00:00Z", "2026-04-18T10:00:00Z")
+    with pytest.raises(
+        lifecycle.NoCapturedTraffic,
+        match=r"^no traffic was captured between 2026-04-18T09:00:00Z and "
+        r"2026-04-18T10:00:00Z under \S+/capture/penguins-local$",
+    ):
+        lifecycle.monitor(project, *window)
+    assert calls(project, "wait_for_capture") == [(*window, False)]
+    assert calls(project, "monitor") == []  # no job started
+
+
+def test_monitor_waits_for_the_capture_of_traffic_predict_sent(project):
+    deployed_with_baseline(project)
+    _, window = lifecycle.predict(project, drifted=True, limit=2)
+    lifecycle.monitor(reopen(project), *window)
+    lifecycle.monitor(project)  # the last hour, which holds that traffic
+    lifecycle.monitor(project, "2026-04-18T09:00:00Z", "2026-04-18T10:00:00Z")
+    (exact, last_hour, other) = calls(project, "wait_for_capture")
+    # Traffic was sent: wait until its capture is there, up to its end.
+    assert exact == (*window, True)
+    assert last_hour[0] < window[0] and last_hour[1:] == (window[1], True)
+    # No traffic recorded there: look once.
+    assert other == ("2026-04-18T09:00:00Z", "2026-04-18T10:00:00Z", False)
+    project.backend.capture_files = 0
+    with pytest.raises(
+        lifecycle.NoCapturedTraffic, match=r"under \S+ \(waited 5 s for it\)$"
+    ):
+        lifecycle.monitor(project, *window)
+
+
+def test_traffic_never_captured_leaves_the_rest_of_the_window_to_look_at(project):
+    deployed_with_baseline(project)
+    lifecycle.predict(project, limit=2)
+    seen = []
+
+    def look(destination, endpoint_name, start, end, progress, wait=True):
+        seen.append((start, end, wait))
+        return CaptureFound(destination, 0 if wait else 3, 600.0 if wait else 0.0)
+
+    project.backend.wait_for_capture = look
+    lifecycle.monitor(project)  # the last hour: it goes on after that traffic
+    (waited, looked) = seen
+    assert waited[2] and not looked[2] and looked[1] > waited[1]
+    assert len(calls(project, "monitor")) == 1
+
+
+def test_run_waits_for_each_traffic_windows_capture_before_monitoring(project):
+    summary = lifecycle.run(project, keep=True)
+    assert summary["drift_violations"] == [DRIFT]
+    sequence = [
+        ("wait", arg[2]) if name == "wait_for_capture" else name
+        for name, arg in project.backend.calls
+        if name in ("wait_for_capture", "monitor")
+    ]
+    assert sequence == [("wait", True), "monitor", ("wait", True), "monitor"]
+
+
+def test_schedule_reports_a_window_without_capture_as_failed_and_goes_on(project):
+    from datetime import UTC, datetime
+
+    deployed_with_baseline(project)
+    project.save(schedule_last_end="2026-04-18T08:00:00Z")
+    project.backend.capture_files = 0
+    done = schedule.run_due(project, now=datetime(2026, 4, 18, 10, 5, tzinfo=UTC))
+    assert [e["status"] for e in done] == ["Failed", "Failed"]
+    assert done[0]["failure_reason"].startswith(
+        "no traffic was captured between 2026-04-18T08:00:00Z and "
+        "2026-04-18T09:00:00Z under "
+    )
+    assert project.state["schedule_last_end"] == "2026-04-18T10:00:00Z"
+    assert [w for *_, w in calls(project, "wait_for_capture")] == [False, False]
+    assert calls(project, "monitor") == []
+
+
 def test_teardown_deletes_the_endpoint_and_forgets_it(project):
     lifecycle.prepare(project)
     lifecycle.train(project)
@@ -291,6 +390,8 @@ class ScheduleRecordingBackend(MemoryBackend):
     """Stands in for the AWS backend's schedule and alarm calls."""
 
     name = "aws"
+    settings = SimpleNamespace(schedule_expression=None)
+    schedule_expression = AwsBackend.schedule_expression
 
     def create_monitoring_schedule(self, spec, progress=None):
         self.calls.append(("schedule", spec))
@@ -316,6 +417,57 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+
+
+def scheduled_on_aws(project, minutes, expression=None):
+    """`schedule` on the AWS stand-in with these settings; the spec it made."""
+    project.backend.__class__ = ScheduleRecordingBackend
+    project.backend.settings = SimpleNamespace(schedule_expression=expression)
+    project.config = dataclasses.replace(
+        project.config,
+        monitoring=dataclasses.replace(
+            project.config.monitoring, schedule_minutes=minutes
+        ),
+    )
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    lifecycle.baseline(project)
+    schedule.run_schedule(project, once=True)
+    (spec,) = calls(project, "schedule")
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("minutes", "expression"),
+    [
+        (120, "cron(0 0/2 ? * * *)"),
+        (360, "cron(0 0/6 ? * * *)"),
+        (720, "cron(0 0/12 ? * * *)"),
+        (1440, "cron(0 0 ? * * *)"),
+    ],
+)
+def test_on_aws_schedule_minutes_become_an_expression_sagemaker_documents(
+    project, minutes, expression
+):
+    assert scheduled_on_aws(project, minutes).schedule_expression == expression
+
+
+@pytest.mark.parametrize("minutes", [15, 30, 90, 300, 2880])
+def test_on_aws_schedule_minutes_sagemaker_cannot_run_are_refused(project, minutes):
+    with pytest.raises(
+        AwsConfigError,
+        match=rf"schedule_minutes={minutes} cannot be scheduled on SageMaker: "
+        r"use 60, 120, 180, 240, 360, 480, 720 or 1440",
+    ):
+        scheduled_on_aws(project, minutes)
+    assert calls(project, "schedule") == [] and calls(project, "alarm") == []
+
+
+def test_on_aws_the_schedule_expression_option_overrides_the_minutes(project):
+    spec = scheduled_on_aws(project, 90, expression="cron(0 6 ? * * *)")
+    assert spec.schedule_expression == "cron(0 6 ? * * *)"
 
 
 def test_job_names_are_unique_within_one_millisecond_and_valid(tmp_path):
