@@ -15,6 +15,7 @@ import pytest
 from orchestration.aws import monitoring
 from orchestration.aws.capture import CaptureIncomplete
 from orchestration.backends.base import BackendError
+from tests import iam_policies
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     ARN_PREFIX,
@@ -27,7 +28,6 @@ from tests.orchestration.aws_conftest_helpers import (
     PartialStubber,
     schedule_description,
 )
-from tests import iam_policies
 
 moto_url = helpers.moto_url
 aws_settings = helpers.aws_settings
