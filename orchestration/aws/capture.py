@@ -10,7 +10,7 @@ here first.
 An object can hold records of the window only if its hour folder overlaps
 the window (as the `monitor` container reads them) and it was written after
 the window began. The window is taken as complete once such an object was
-written at or after the window's end: records are written after they
+written at (or, by the recorded end's rounding, just before) the window's end: records are written after they
 happen, so by then the traffic before the end has been flushed (from one
 instance at least: with several, another one's buffer may still be due).
 """
@@ -26,6 +26,10 @@ from orchestration.backends.base import BackendError, CaptureFound, Progress
 
 # Object times come from S3's clock, window times from this machine's.
 CLOCK_SKEW = timedelta(seconds=60)
+# `predict` records its traffic as ending on the whole second after its last
+# request, and S3 times are whole seconds: an object holding that request can
+# carry a time up to two seconds before the recorded end.
+TRAFFIC_END_SLACK = timedelta(seconds=2)
 POLL_SECONDS = 15.0
 PROGRESS_EVERY_SECONDS = 60.0
 
@@ -106,7 +110,7 @@ def wait_for_window(
     while True:
         objects = window_objects(client, prefixes, begin)
         newest = max((o["LastModified"] for o in objects), default=None)
-        complete = newest is not None and newest >= finish
+        complete = newest is not None and newest >= finish - TRAFFIC_END_SLACK
         if complete or (objects and timeout_seconds == 0):
             return CaptureFound(location, len(objects), waited)
         if waited >= timeout_seconds:
