@@ -39,6 +39,7 @@ from orchestration.backends.base import (
     ProcessingJobSpec,
     ResourceNotFound,
     TrainingJobSpec,
+    UpdateRolledBack,
 )
 from orchestration.config import ProjectConfig
 from orchestration.reports import run_summary_html
@@ -314,6 +315,15 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
         except ResourceNotFound:
             # Deleted outside this tool since the last deploy: create it afresh.
             p.say(f"  endpoint {ep.name} no longer exists; creating it")
+        except UpdateRolledBack as exc:
+            # The old version still serves, so the recorded endpoint (and what
+            # `monitor` compares against) stays on it.
+            raise UpdateRolledBack(
+                f"{group} version {chosen.version} was not deployed, endpoint "
+                f"{ep.name} stays on version {deployed.get('version')}: "
+                f"{exc.message}",
+                exc.reason,
+            ) from exc
     if info is None:
         p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
         info = p.backend.create_endpoint(spec)
