@@ -31,11 +31,13 @@ from orchestration.backends import get_backend
 from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
+    STOPPED,
     Backend,
     BackendError,
     CaptureSpec,
     EndpointSpec,
     JobFailed,
+    ProcessingJobResult,
     ProcessingJobSpec,
     ResourceNotFound,
     TrainingJobSpec,
@@ -434,10 +436,7 @@ def baseline(p: Project, progress: Say | None = None) -> str:
     p.say(f"baseline job {name} on the training features")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(
-            f"baseline job {name} failed: {result.failure_reason}",
-            result.failure_reason,
-        )
+        raise _processing_failed("baseline", result)
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
     p.say(f"  {result.exit_message or result.status}")
     p.say(f"  statistics.json and constraints.json in {local}")
@@ -507,10 +506,7 @@ def monitor(
     p.say(f"monitoring job {name} over {start} → {end}")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(
-            f"monitoring job {name} failed: {result.failure_reason}",
-            result.failure_reason,
-        )
+        raise _processing_failed("monitoring", result)
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
     violations = _violations(local)
     report = MonitorReport(
@@ -547,6 +543,23 @@ def monitor(
     return MonitorReport(
         name, result.status, result.exit_message, violations, local, raised
     )
+
+
+def _processing_failed(kind: str, result: ProcessingJobResult) -> JobFailed:
+    """A failed or stopped job, with the backend's reason and the job's own message.
+
+    SageMaker's FailureReason is often generic ("AlgorithmError: see job
+    logs"); the container's exit message says what went wrong.
+    """
+    said = [result.failure_reason, result.exit_message]
+    reasons = "; ".join(dict.fromkeys(r for r in said if r))
+    if result.status == STOPPED:
+        text = f"{kind} job {result.job_name} was stopped before it finished"
+        text += f": {reasons}" if reasons else " (no reason given)"
+    else:
+        text = f"{kind} job {result.job_name} {result.status}: "
+        text += reasons or "no failure reason given; see the job's logs"
+    return JobFailed(text, reasons or result.status)
 
 
 def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:

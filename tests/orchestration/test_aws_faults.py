@@ -1,5 +1,6 @@
 """Faults no emulator produces, injected into the AWS backend: endpoint updates
-that SageMaker rolls back or that end Failed, and endpoints that fail to start.
+that SageMaker rolls back or that end Failed, endpoints that fail to start,
+and processing jobs that fail or are stopped.
 
 SageMaker's answers are given by botocore's Stubber (`PartialStubber`, so
 the resources the backend creates and deletes live in moto and the state
@@ -16,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from container.errors import ByocError
-from orchestration import lifecycle
+from orchestration import dataprep, lifecycle
 from orchestration.alerts import LocalAlerts
 from orchestration.aws.errors import AwsCallFailed
 from orchestration.backends.base import (
     CaptureSpec,
     EndpointFailed,
     EndpointSpec,
+    JobFailed,
     UpdateRolledBack,
 )
 from orchestration.config import load_config
@@ -36,6 +38,7 @@ from tests.orchestration.aws_conftest_helpers import (
     REGION,
     CallLog,
     PartialStubber,
+    push_fake_image,
 )
 
 moto_url = helpers.moto_url
@@ -294,3 +297,100 @@ def test_rolled_back_deploy_leaves_state_and_registry_on_the_old_version(project
         (second, APPROVED),
     ]
     assert configs_and_models(project.backend) == ([old_config], old_models)
+
+
+def processing_description(name: str, status: str, reason=None, exit_message=None):
+    description = {
+        "ProcessingJobName": name,
+        "ProcessingJobArn": f"{ARN_PREFIX}:processing-job/{name}",
+        "ProcessingJobStatus": status,
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 20,
+            }
+        },
+        "AppSpecification": {"ImageUri": IMAGE},
+        "CreationTime": NOW,
+    }
+    if reason:
+        description["FailureReason"] = reason
+    if exit_message:
+        description["ExitMessage"] = exit_message
+    return description
+
+
+def ready_for(project, step: str, tmp_path: Path) -> None:
+    """The lifecycle state `baseline` or `monitor` needs, with its files."""
+    push_fake_image(project.backend)
+    data = f"s3://{BUCKET}/penguins/data/processed/"
+    project.state["prepared"] = {"channels": {dataprep.BASELINE_DIR: data}}
+    if step == "monitor":
+        local = tmp_path / "baseline-files"
+        local.mkdir()
+        (local / "statistics.json").write_text("{}")
+        (local / "constraints.json").write_text("{}")
+        project.state["baseline"] = {
+            "job": "penguins-baseline-1",
+            "location": f"s3://{BUCKET}/penguins/baseline/penguins-baseline-1",
+            "local": str(local),
+        }
+        project.state["endpoint"] = {
+            "name": ENDPOINT,
+            "version": 1,
+            "capture": f"s3://{BUCKET}/penguins/capture",
+            "invocations": 0,
+            "errors": 0,
+        }
+    project.save()
+
+
+def answer_describe_processing(backend, status, reason, exit_message):
+    stub = PartialStubber(backend.clients.sagemaker, {"DescribeProcessingJob"})
+    backend.clients.sagemaker.meta.events.register(
+        "before-parameter-build.sagemaker.CreateProcessingJob",
+        lambda params, **kwargs: stub.add_response(
+            "describe_processing_job",
+            processing_description(
+                params["ProcessingJobName"], status, reason, exit_message
+            ),
+        ),
+    )
+    return stub
+
+
+@pytest.mark.parametrize("step", ["baseline", "monitor"])
+def test_failed_processing_job_says_sagemakers_reason_and_the_containers(
+    project, tmp_path, step
+):
+    ready_for(project, step, tmp_path)
+    stub = answer_describe_processing(
+        project.backend,
+        "Failed",
+        "AlgorithmError: see job logs",
+        "Failed: no captured records between 10:00 and 11:00",
+    )
+    with stub, pytest.raises(JobFailed) as caught:
+        getattr(lifecycle, step)(project)
+    kind = "baseline" if step == "baseline" else "monitoring"
+    assert caught.value.message.startswith(f"{kind} job penguins-{step}-")
+    assert caught.value.message.endswith(
+        " Failed: AlgorithmError: see job logs; "
+        "Failed: no captured records between 10:00 and 11:00"
+    )
+    saved = json.loads(project.state_file.read_text())
+    assert ("last_monitor" if step == "monitor" else "baseline") not in saved
+    assert project.alerts.history() == []
+
+
+@pytest.mark.parametrize("step", ["baseline", "monitor"])
+def test_stopped_processing_job_says_it_was_stopped(project, tmp_path, step):
+    ready_for(project, step, tmp_path)
+    stub = answer_describe_processing(project.backend, "Stopped", None, None)
+    with stub, pytest.raises(JobFailed) as caught:
+        getattr(lifecycle, step)(project)
+    assert caught.value.message.endswith(
+        " was stopped before it finished (no reason given)"
+    )
+    assert "None" not in caught.value.message
