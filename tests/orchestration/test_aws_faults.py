@@ -1,10 +1,12 @@
 """Faults no emulator produces, injected into the AWS backend: endpoint updates
 that SageMaker rolls back or that end Failed, endpoints that fail to start,
-and processing jobs that fail or are stopped.
+processing jobs that fail or are stopped, and throttled calls.
 
 SageMaker's answers are given by botocore's Stubber (`PartialStubber`, so
 the resources the backend creates and deletes live in moto and the state
-left behind can be checked).
+left behind can be checked). Throttling is injected below the Stubber, at
+the HTTP layer (`before-send`), because stubbed answers bypass botocore's
+retries and those retries are what is tested.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import botocore.retries.standard
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from container.errors import ByocError
 from orchestration import dataprep, lifecycle
@@ -394,3 +398,64 @@ def test_stopped_processing_job_says_it_was_stopped(project, tmp_path, step):
         " was stopped before it finished (no reason given)"
     )
     assert "None" not in caught.value.message
+
+
+# --- throttling ----------------------------------------------------------------------
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def stream(self, **kwargs):
+        yield self.data
+
+
+def throttle(client, operation: str, times: int | None) -> list[int]:
+    """Answer `operation` with ThrottlingException over HTTP `times` times
+    (None: always), then let it reach moto; returns the count of attempts."""
+    attempts: list[int] = []
+
+    def before_send(request, **kwargs):
+        attempts.append(1)
+        if times is not None and len(attempts) > times:
+            return None
+        body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+        return AWSResponse(
+            request.url,
+            400,
+            {"Content-Type": "application/x-amz-json-1.1", "x-amzn-RequestId": "t"},
+            _Body(body.encode()),
+        )
+
+    client.meta.events.register(f"before-send.sagemaker.{operation}", before_send)
+    return attempts
+
+
+@pytest.fixture
+def no_backoff(monkeypatch):
+    """botocore's standard retries, without their sleeps."""
+    monkeypatch.setattr(
+        botocore.retries.standard.ExponentialBackoff, "delay_amount", lambda *a: 0
+    )
+
+
+def test_a_throttled_wait_is_retried_by_botocore_and_succeeds(backend, no_backoff):
+    attempts = throttle(backend.clients.sagemaker, "DescribeEndpoint", times=2)
+    info = backend.create_endpoint(endpoint_spec("penguins-species-v1"))
+    assert info.status == "InService"
+    assert len(attempts) == 3  # two throttled, the third answered
+
+
+def test_a_persistent_throttle_ends_in_one_line_naming_the_call(backend, no_backoff):
+    attempts = throttle(backend.clients.sagemaker, "DescribeEndpoint", times=None)
+    with pytest.raises(AwsCallFailed) as caught:
+        backend.create_endpoint(endpoint_spec("penguins-species-v1"))
+    message = caught.value.message
+    # The clients' standard retry mode: the first attempt and max_attempts=5 retries.
+    assert len(attempts) == 6
+    assert "\n" not in message
+    assert message == (
+        f"waiting for endpoint {ENDPOINT} failed: ThrottlingException: Rate "
+        "exceeded (DescribeEndpoint tried 6 times; AWS throttled the call: retry "
+        "in a minute)"
+    )
+    assert caught.value.error_code == "ThrottlingException"
