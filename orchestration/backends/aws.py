@@ -65,6 +65,8 @@ class AwsBackend:
         self.settings = settings
         self.clients = clients or AwsClients(settings)
         self._sleep = sleep
+        # Schedule name -> its cron expression, for the alarms' periods.
+        self._schedule_expressions: dict[str, str] = {}
 
     # --- data and image ----------------------------------------------------
     def upload_data(self, local_dir: Path, prefix: str) -> str:
@@ -295,7 +297,7 @@ class AwsBackend:
                 f"monitoring schedule {schedule}",
             )
         alarms.delete_alarms(
-            self.clients.cloudwatch, [alarms.alarm_name_for(endpoint_name)]
+            self.clients.cloudwatch, alarms.alarm_names_for(endpoint_name)
         )
         config = description["EndpointConfigName"]
         models = self._models_of(config)
@@ -352,6 +354,7 @@ class AwsBackend:
         monitoring.create_schedule(
             sagemaker, spec, self.settings.role_arn, self.settings.tags
         )
+        self._schedule_expressions[spec.schedule_name] = spec.schedule_expression
         self._wait(
             lambda: sagemaker.describe_monitoring_schedule(
                 MonitoringScheduleName=spec.schedule_name
@@ -365,14 +368,27 @@ class AwsBackend:
         return spec.schedule_name
 
     def create_drift_alarm(
-        self, endpoint_name: str, schedule_name: str, features: tuple[str, ...]
+        self,
+        endpoint_name: str,
+        schedule_name: str,
+        features: tuple[str, ...],
+        schedule_expression: str | None = None,
     ) -> dict[str, str]:
-        """An alarm on the largest feature drift, notifying the configured topic."""
+        """The drift and silence alarms over the features, notifying the topic.
+
+        Their period is the schedule's interval: `schedule_expression`, else
+        the one this backend created the schedule with, else the configured one.
+        """
         settings = self.settings
+        expression = (
+            schedule_expression
+            or self._schedule_expressions.get(schedule_name)
+            or settings.schedule_expression
+        )
         topic_arn = alarms.ensure_topic(
             self.clients.sns, settings.alarm_topic, settings.alarm_emails, settings.tags
         )
-        name = alarms.put_alarm(
+        drift, silence = alarms.put_alarms(
             self.clients.cloudwatch,
             alarms.DriftAlarmSpec(
                 alarm_name=alarms.alarm_name_for(endpoint_name),
@@ -382,9 +398,14 @@ class AwsBackend:
                 topic_arn=topic_arn,
                 namespace=settings.drift_namespace,
                 threshold=settings.drift_threshold,
+                period_seconds=alarms.schedule_interval_seconds(expression),
             ),
         )
-        return {"alarm_name": name, "topic_arn": topic_arn}
+        return {
+            "alarm_name": drift,
+            "silence_alarm_name": silence,
+            "topic_arn": topic_arn,
+        }
 
     def registry(self) -> AwsModelRegistry:
         return AwsModelRegistry(

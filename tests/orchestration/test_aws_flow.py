@@ -47,7 +47,11 @@ def test_steps_call_aws_in_lifecycle_order(backend, tmp_path):
         "DescribeMonitoringSchedule",
         "DescribeMonitoringSchedule",
     ]
-    assert log.operations("alarm") == ["CreateTopic", "PutMetricAlarm"]
+    assert log.operations("alarm") == [
+        "CreateTopic",
+        "PutMetricAlarm",
+        "PutMetricAlarm",
+    ]
     assert log.operations("update")[:5] == [
         "DescribeEndpoint",
         "DescribeEndpointConfig",
