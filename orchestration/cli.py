@@ -241,19 +241,38 @@ def _runs(project, args: argparse.Namespace, runs_html) -> None:
 
 
 def _status_text(data: dict[str, Any]) -> str:
-    lines = [f"project {data['project']} on {data['backend']['backend']}"]
-    for ep in data["backend"].get("endpoints", []):
-        lines.append(
-            f"  endpoint {ep['endpoint_name']}: {ep['status']} {ep.get('url') or ''}"
-        )
-    for job in data["backend"].get("jobs", [])[-10:]:
+    backend = data["backend"]
+    lines = [f"project {data['project']} on {backend['backend']}"]
+    for ep in backend.get("endpoints", []):
+        # The local backend says endpoint_name, the AWS one name.
+        name = ep.get("endpoint_name") or ep.get("name")
+        lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
+    for job in backend.get("jobs", [])[-10:]:
         lines.append(f"  job {job['job_name']}: {job['status']}")
+    for kind in ("training_jobs", "processing_jobs"):  # AWS: newest first
+        for job in backend.get(kind, [])[:10]:
+            lines.append(f"  job {job['name']}: {job['status']}")
+    for schedule in backend.get("monitoring_schedules", []):
+        lines.append(
+            f"  schedule {schedule['name']}: {schedule['status']}; "
+            + _execution_text(schedule.get("last_execution"))
+        )
     for v in data["model_versions"]:
         lines.append(
             f"  model v{v['version']}: {v['approval']} {_headline(v['metrics'])}"
         )
     lines.append(f"  runs recorded: {data['runs']}")
     return "\n".join(lines)
+
+
+def _execution_text(execution: dict[str, Any] | None) -> str:
+    if not execution:
+        return "no execution yet"
+    if "error" in execution:
+        return f"last execution unknown: {execution['error']}"
+    text = f"last execution {execution['status']} ({execution['scheduled_time']})"
+    reason = execution.get("failure_reason")
+    return text + (f": {reason}" if reason else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -450,9 +450,31 @@ class AwsBackend:
                     "name": s["MonitoringScheduleName"],
                     "status": s["MonitoringScheduleStatus"],
                     "endpoint": s.get("EndpointName"),
+                    "last_execution": self._last_execution(s["MonitoringScheduleName"]),
                 }
                 for s in schedules["MonitoringScheduleSummaries"]
             ],
+        }
+
+    def _last_execution(self, schedule_name: str) -> dict[str, Any] | None:
+        """The newest execution's status and failure reason, None if none ran.
+
+        A schedule whose executions all fail looks fine in its own status
+        (Scheduled), so this is where a failing monitor shows. A refused
+        call (e.g. a status policy without ListMonitoringExecutions) is shown
+        in place rather than failing the whole status.
+        """
+        try:
+            execution = monitoring.last_execution(self.clients.sagemaker, schedule_name)
+        except BackendError as exc:
+            return {"error": exc.message}
+        if execution is None:
+            return None
+        return {
+            "status": execution["MonitoringExecutionStatus"],
+            "scheduled_time": execution["ScheduledTime"].isoformat(),
+            "failure_reason": execution.get("FailureReason"),
+            "processing_job_arn": execution.get("ProcessingJobArn"),
         }
 
     # --- helpers -------------------------------------------------------------------

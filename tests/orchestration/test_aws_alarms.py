@@ -1,4 +1,4 @@
-"""The drift and silence alarms over the drift metrics of monitoring runs.
+"""The drift and silence alarms, and what `status` says about monitoring runs.
 
 SageMaker publishes no metric for a failed monitoring execution, so a drift
 alarm alone stays quiet when every execution fails or the namespace is
@@ -9,6 +9,8 @@ in moto, and deleted by teardown.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import botocore.session
 import pytest
 from botocore.stub import Stubber
@@ -16,6 +18,7 @@ from botocore.validate import ParamValidator
 
 from orchestration.aws import alarms
 from orchestration.aws.monitoring import ScheduleSpec
+from orchestration.cli import _status_text
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     ACCOUNT,
@@ -203,3 +206,108 @@ def test_teardown_still_deletes_an_alarm_when_the_other_never_existed(backend):
 
 def test_alarm_state_is_gone():
     assert not hasattr(alarms, "alarm_state")
+
+
+# --- status -----------------------------------------------------------------------
+def schedule_summary() -> dict:
+    return {
+        "MonitoringScheduleName": SCHEDULE,
+        "MonitoringScheduleArn": f"{ARN_PREFIX}:monitoring-schedule/{SCHEDULE}",
+        "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "LastModifiedTime": datetime(2026, 1, 1, tzinfo=UTC),
+        "MonitoringScheduleStatus": "Scheduled",
+        "EndpointName": ENDPOINT,
+    }
+
+
+def test_status_shows_each_schedules_last_execution_and_why_it_failed(backend):
+    stub = PartialStubber(
+        backend.clients.sagemaker,
+        {"ListMonitoringSchedules", "ListMonitoringExecutions"},
+    )
+    stub.add_response(
+        "list_monitoring_schedules",
+        {"MonitoringScheduleSummaries": [schedule_summary()]},
+    )
+    reason = "AlgorithmError: no captured records between 10:00 and 11:00"
+    stub.add_response(
+        "list_monitoring_executions",
+        {
+            "MonitoringExecutionSummaries": [
+                {
+                    "MonitoringScheduleName": SCHEDULE,
+                    "ScheduledTime": datetime(2026, 1, 1, 11, tzinfo=UTC),
+                    "CreationTime": datetime(2026, 1, 1, 11, tzinfo=UTC),
+                    "LastModifiedTime": datetime(2026, 1, 1, 11, 5, tzinfo=UTC),
+                    "MonitoringExecutionStatus": "Failed",
+                    "ProcessingJobArn": f"{ARN_PREFIX}:processing-job/x",
+                    "FailureReason": reason,
+                }
+            ]
+        },
+        {
+            "MonitoringScheduleName": SCHEDULE,
+            "SortBy": "ScheduledTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+    )
+    with stub:
+        status = backend.status()
+    stub.assert_no_pending_responses()
+    (schedule,) = status["monitoring_schedules"]
+    assert schedule["status"] == "Scheduled"  # looks fine on its own
+    assert schedule["last_execution"] == {
+        "status": "Failed",
+        "scheduled_time": "2026-01-01T11:00:00+00:00",
+        "failure_reason": reason,
+        "processing_job_arn": f"{ARN_PREFIX}:processing-job/x",
+    }
+    text = _status_text(
+        {"project": "penguins", "backend": status, "model_versions": [], "runs": 0}
+    )
+    assert (
+        f"  schedule {SCHEDULE}: Scheduled; last execution Failed "
+        f"(2026-01-01T11:00:00+00:00): {reason}"
+    ) in text.splitlines()
+
+
+def test_status_shows_a_refused_execution_listing_in_place(backend):
+    stub = PartialStubber(
+        backend.clients.sagemaker,
+        {"ListMonitoringSchedules", "ListMonitoringExecutions"},
+    )
+    stub.add_response(
+        "list_monitoring_schedules",
+        {"MonitoringScheduleSummaries": [schedule_summary()]},
+    )
+    stub.add_client_error(
+        "list_monitoring_executions", "AccessDeniedException", "not authorized"
+    )
+    with stub:
+        status = backend.status()
+    (schedule,) = status["monitoring_schedules"]
+    assert schedule["last_execution"]["error"].startswith(
+        f"listing executions of {SCHEDULE} failed: AccessDeniedException"
+    )
+
+
+def test_status_text_reads_the_aws_backends_endpoints():
+    data = {
+        "project": "penguins",
+        "backend": {
+            "backend": "aws",
+            "endpoints": [{"name": ENDPOINT, "status": "InService"}],
+            "training_jobs": [{"name": "penguins-train-1", "status": "Completed"}],
+            "processing_jobs": [],
+            "monitoring_schedules": [
+                {"name": SCHEDULE, "status": "Scheduled", "last_execution": None}
+            ],
+        },
+        "model_versions": [],
+        "runs": 1,
+    }
+    lines = _status_text(data).splitlines()
+    assert f"  endpoint {ENDPOINT}: InService " in lines
+    assert "  job penguins-train-1: Completed" in lines
+    assert f"  schedule {SCHEDULE}: Scheduled; no execution yet" in lines
