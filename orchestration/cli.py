@@ -243,25 +243,19 @@ def _runs(project, args: argparse.Namespace, runs_html) -> None:
 def _status_text(data: dict[str, Any]) -> str:
     backend = data["backend"]
     lines = [f"project {data['project']} on {backend['backend']}"]
-    # The local backend names resources `endpoint_name`/`job_name`, the AWS
-    # one as SageMaker lists them, newest first, by kind.
     for ep in backend.get("endpoints", []):
+        # The local backend says endpoint_name, the AWS one name.
         name = ep.get("endpoint_name") or ep.get("name")
         lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
-    jobs = backend.get("jobs", [])[-10:] + [
-        job
-        for kind in ("training_jobs", "processing_jobs")
-        for job in backend.get(kind, [])[:10]
-    ]
-    for job in jobs:
-        lines.append(f"  job {job.get('job_name') or job.get('name')}: {job['status']}")
+    for job in backend.get("jobs", [])[-10:]:
+        lines.append(f"  job {job['job_name']}: {job['status']}")
+    for kind in ("training_jobs", "processing_jobs"):  # AWS: newest first
+        for job in backend.get(kind, [])[:10]:
+            lines.append(f"  job {job['name']}: {job['status']}")
     for schedule in backend.get("monitoring_schedules", []):
-        last = schedule.get("last_execution") or {}
-        ran = f"; last run {last['status']}" if last.get("status") else ""
-        reason = f": {last['failure_reason']}" if last.get("failure_reason") else ""
         lines.append(
-            f"  monitoring schedule {schedule['name']}: {schedule['status']}{ran}"
-            f"{reason}"
+            f"  schedule {schedule['name']}: {schedule['status']}; "
+            + _execution_text(schedule.get("last_execution"))
         )
     for v in data["model_versions"]:
         lines.append(
@@ -269,6 +263,16 @@ def _status_text(data: dict[str, Any]) -> str:
         )
     lines.append(f"  runs recorded: {data['runs']}")
     return "\n".join(lines)
+
+
+def _execution_text(execution: dict[str, Any] | None) -> str:
+    if not execution:
+        return "no execution yet"
+    if "error" in execution:
+        return f"last execution unknown: {execution['error']}"
+    text = f"last execution {execution['status']} ({execution['scheduled_time']})"
+    reason = execution.get("failure_reason")
+    return text + (f": {reason}" if reason else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,15 +31,18 @@ from orchestration.backends import get_backend
 from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
+    STOPPED,
     Backend,
     BackendError,
     CaptureFound,
     CaptureSpec,
     EndpointSpec,
     JobFailed,
+    ProcessingJobResult,
     ProcessingJobSpec,
     ResourceNotFound,
     TrainingJobSpec,
+    UpdateRolledBack,
 )
 from orchestration.config import ProjectConfig
 from orchestration.reports import run_summary_html
@@ -328,6 +331,15 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
         except ResourceNotFound:
             # Deleted outside this tool since the last deploy: create it afresh.
             p.say(f"  endpoint {ep.name} no longer exists; creating it")
+        except UpdateRolledBack as exc:
+            # The old version still serves, so the recorded endpoint (and what
+            # `monitor` compares against) stays on it.
+            raise UpdateRolledBack(
+                f"{group} version {chosen.version} was not deployed, endpoint "
+                f"{ep.name} stays on version {deployed.get('version')}: "
+                f"{exc.message}",
+                exc.reason,
+            ) from exc
     if info is None:
         p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
         info = p.backend.create_endpoint(spec)
@@ -438,10 +450,7 @@ def baseline(p: Project, progress: Say | None = None) -> str:
     p.say(f"baseline job {name} on the training features")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(
-            f"baseline job {name} failed: {result.failure_reason}",
-            result.failure_reason,
-        )
+        raise _processing_failed("baseline", result)
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
     p.say(f"  {result.exit_message or result.status}")
     p.say(f"  statistics.json and constraints.json in {local}")
@@ -531,10 +540,7 @@ def monitor(
     p.say(f"monitoring job {name} over {start} → {end}")
     result = p.backend.run_processing_job(spec, progress or (lambda line: None))
     if result.status != COMPLETED:
-        raise JobFailed(
-            f"monitoring job {name} failed: {result.failure_reason}",
-            result.failure_reason,
-        )
+        raise _processing_failed("monitoring", result)
     local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
     violations = _violations(local)
     report = MonitorReport(
@@ -620,6 +626,23 @@ def _utc(moment: str) -> datetime:
             f"{moment!r} is not an ISO 8601 time like 2026-04-18T09:00:00Z"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _processing_failed(kind: str, result: ProcessingJobResult) -> JobFailed:
+    """A failed or stopped job, with the backend's reason and the job's own message.
+
+    SageMaker's FailureReason is often generic ("AlgorithmError: see job
+    logs"); the container's exit message says what went wrong.
+    """
+    said = [result.failure_reason, result.exit_message]
+    reasons = "; ".join(dict.fromkeys(r for r in said if r))
+    if result.status == STOPPED:
+        text = f"{kind} job {result.job_name} was stopped before it finished"
+        text += f": {reasons}" if reasons else " (no reason given)"
+    else:
+        text = f"{kind} job {result.job_name} {result.status}: "
+        text += reasons or "no failure reason given; see the job's logs"
+    return JobFailed(text, reasons or result.status)
 
 
 def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:

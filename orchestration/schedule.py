@@ -135,7 +135,9 @@ def create_aws_schedule(
     )
     backend.create_monitoring_schedule(spec, progress or project.say)
     features = tuple(project.state.get("features", ()))
-    alarm = backend.create_drift_alarm(endpoint["name"], name, features)
+    alarm = backend.create_drift_alarm(
+        endpoint["name"], name, features, schedule_expression=expression
+    )
     project.say(
         f"monitoring schedule {name} ({expression}); alarm {alarm['alarm_name']} "
         f"→ {alarm['topic_arn']}"

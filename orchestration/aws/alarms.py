@@ -1,10 +1,19 @@
-"""Drift alert on AWS: one CloudWatch alarm over every feature's drift metric.
+"""Drift alerts on AWS: two CloudWatch alarms over every feature's drift metric.
 
 The `monitor` command writes `feature_baseline_drift_<feature>` (the
 distribution distance) for each feature; SageMaker publishes them under the
-endpoint and schedule dimensions. A metric-math alarm on the largest of them
-fires when any feature drifts past the threshold and notifies an SNS topic
-(email subscribers confirm by mail).
+endpoint and schedule dimensions after each successful execution, and
+publishes nothing for a failed one. Both alarms take the largest of them
+(metric math) and notify an SNS topic (email subscribers confirm by mail):
+
+- the drift alarm fires when a feature drifts past the threshold; a period
+  without data is no evidence of drift (`notBreaching`);
+- the silence alarm fires when no execution has published for a few schedule
+  intervals in a row (`breaching` on missing data): executions that keep
+  failing, or metrics landing in another namespace than the one watched,
+  which would otherwise leave the drift alarm quiet forever.
+
+docs/aws.md ("Alarms") says what fires when, and why.
 """
 
 from __future__ import annotations
@@ -16,11 +25,21 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from orchestration.aws.errors import aws_call
-from orchestration.backends.base import BackendError
+from orchestration.backends.base import BackendError, ResourceNotFound
 
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
 # CloudWatch allows at most 10 metrics in one metric-math alarm.
 MAX_ALARM_METRICS = 10
+HOUR = 3600
+DAY = 24 * HOUR
+# Intervals without a result before the silence alarm fires: one late or
+# failed execution is shown by `status`, not paged.
+SILENT_INTERVALS = 3
+# CloudWatch's limits: evaluation range (Period x EvaluationPeriods) and
+# warm-up length.
+MAX_EVALUATION_SECONDS = 7 * DAY
+MAX_WARM_UP_MINUTES = 2880
+MAX_EXECUTION_SECONDS = HOUR  # monitoring.MAX_RUNTIME_SECONDS
 
 
 @dataclass(frozen=True)
@@ -32,7 +51,30 @@ class DriftAlarmSpec:
     topic_arn: str
     namespace: str
     threshold: float = 0.1
-    period_seconds: int = 3600  # one schedule run per hour
+    period_seconds: int = HOUR  # the schedule's interval: one execution each
+    silent_intervals: int = SILENT_INTERVALS
+
+    @property
+    def silence_alarm_name(self) -> str:
+        return silence_alarm_name_for(self.endpoint_name)
+
+
+def schedule_interval_seconds(expression: str) -> int:
+    """Seconds between two executions of a monitoring schedule.
+
+    SageMaker accepts hourly `cron(0 * ? * * *)`, every N hours
+    `cron(0 H/N ? * * *)` (or `*/N`) and daily `cron(0 H ? * * *)`. Anything
+    else counts as daily, the longest, so that executions on time never look
+    silent.
+    """
+    fields = expression.strip().removeprefix("cron(").removesuffix(")").split()
+    hours = fields[1] if len(fields) == 6 else ""
+    if hours == "*":
+        return HOUR
+    step = re.fullmatch(r"(?:\*|\d{1,2})/(\d{1,2})", hours)
+    if step and 1 <= int(step.group(1)) <= 24:
+        return int(step.group(1)) * HOUR
+    return DAY
 
 
 def ensure_topic(
@@ -83,7 +125,8 @@ def _topic_arn(sns: Any, name: str) -> str:
     )
 
 
-def alarm_request(spec: DriftAlarmSpec) -> dict[str, Any]:
+def _drift_queries(spec: DriftAlarmSpec) -> list[dict[str, Any]]:
+    """One query per feature's drift metric and their maximum, the alarmed value."""
     if not spec.features:
         raise BackendError("a drift alarm needs at least one feature name")
     if len(spec.features) > MAX_ALARM_METRICS:
@@ -121,6 +164,11 @@ def alarm_request(spec: DriftAlarmSpec) -> dict[str, Any]:
             "ReturnData": True,
         }
     )
+    return queries
+
+
+def alarm_request(spec: DriftAlarmSpec) -> dict[str, Any]:
+    """The drift alarm: fires when one execution finds a feature past the threshold."""
     return {
         "AlarmName": spec.alarm_name,
         "AlarmDescription": (
@@ -129,33 +177,103 @@ def alarm_request(spec: DriftAlarmSpec) -> dict[str, Any]:
         ),
         "ActionsEnabled": True,
         "AlarmActions": [spec.topic_arn],
-        "Metrics": queries,
+        "Metrics": _drift_queries(spec),
         "EvaluationPeriods": 1,
         "DatapointsToAlarm": 1,
         "Threshold": spec.threshold,
         "ComparisonOperator": "GreaterThanThreshold",
-        # No monitoring run in a period means no evidence of drift.
+        # No result in a period is no evidence of drift; the silence alarm
+        # watches for results that stop coming.
         "TreatMissingData": "notBreaching",
     }
 
 
-def put_alarm(cloudwatch: Any, spec: DriftAlarmSpec) -> str:
-    with aws_call(f"creating CloudWatch alarm {spec.alarm_name}"):
-        cloudwatch.put_metric_alarm(**alarm_request(spec))
-    return spec.alarm_name
+def silence_alarm_request(spec: DriftAlarmSpec, warm_up: bool = True) -> dict[str, Any]:
+    """The silence alarm: fires when no execution published for a few intervals.
+
+    Every successful execution publishes the drift metrics, and a drift is
+    never below 0, so the value never breaches; only missing data does. The
+    warm-up keeps it quiet until the first execution could have published
+    (without it, a new alarm would fire at once). `warm_up=False` leaves the
+    parameter out for botocore versions older than it.
+    """
+    intervals = max(
+        1, min(spec.silent_intervals, MAX_EVALUATION_SECONDS // spec.period_seconds)
+    )
+    request: dict[str, Any] = {
+        "AlarmName": spec.silence_alarm_name,
+        "AlarmDescription": (
+            f"No monitoring result for endpoint {spec.endpoint_name} (schedule "
+            f"{spec.schedule_name}) in {intervals} schedule intervals: its "
+            "executions fail or stop (`status` shows the last one's reason), or "
+            f"their metrics are not published under {spec.namespace}."
+        ),
+        "ActionsEnabled": True,
+        "AlarmActions": [spec.topic_arn],
+        # Say when results come back, too.
+        "OKActions": [spec.topic_arn],
+        "Metrics": _drift_queries(spec),
+        "EvaluationPeriods": intervals,
+        "DatapointsToAlarm": intervals,
+        "Threshold": 0.0,
+        "ComparisonOperator": "LessThanThreshold",
+        "TreatMissingData": "breaching",
+    }
+    if warm_up:
+        minutes = (spec.period_seconds + MAX_EXECUTION_SECONDS) // 60
+        request["WarmUpConfiguration"] = {
+            "WarmUpPeriodDurationInMinutes": min(minutes, MAX_WARM_UP_MINUTES)
+        }
+    return request
+
+
+def knows_warm_up(cloudwatch: Any) -> bool:
+    """Whether this botocore's CloudWatch model has PutMetricAlarm's warm-up."""
+    shape = cloudwatch.meta.service_model.operation_model("PutMetricAlarm").input_shape
+    return "WarmUpConfiguration" in shape.members
+
+
+def put_alarms(cloudwatch: Any, spec: DriftAlarmSpec) -> tuple[str, str]:
+    """Create (or replace) the drift and silence alarms; returns their names."""
+    requests = (
+        alarm_request(spec),
+        silence_alarm_request(spec, warm_up=knows_warm_up(cloudwatch)),
+    )
+    for request in requests:
+        with aws_call(f"creating CloudWatch alarm {request['AlarmName']}"):
+            cloudwatch.put_metric_alarm(**request)
+    return spec.alarm_name, spec.silence_alarm_name
+
+
+def _alarm_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
 
 def alarm_name_for(endpoint_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{endpoint_name}-feature-drift")
+    return _alarm_name(f"{endpoint_name}-feature-drift")
+
+
+def silence_alarm_name_for(endpoint_name: str) -> str:
+    # Ends in -feature-drift like the drift alarm, so the policies under
+    # infrastructure/ (alarm:*-feature-drift) cover both.
+    return _alarm_name(f"{endpoint_name}-missing-feature-drift")
+
+
+def alarm_names_for(endpoint_name: str) -> list[str]:
+    """Every alarm `put_alarms` creates for an endpoint (teardown deletes them)."""
+    return [alarm_name_for(endpoint_name), silence_alarm_name_for(endpoint_name)]
 
 
 def delete_alarms(cloudwatch: Any, names: list[str]) -> None:
-    if names:
+    """Delete the named alarms; names of alarms that do not exist are skipped."""
+    if not names:
+        return
+    try:
         with aws_call(f"deleting CloudWatch alarms {', '.join(names)}"):
             cloudwatch.delete_alarms(AlarmNames=names)
-
-
-def alarm_state(cloudwatch: Any, name: str) -> str | None:
-    with aws_call(f"describing CloudWatch alarm {name}"):
-        alarms = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
-    return alarms[0]["StateValue"] if alarms else None
+    except ResourceNotFound:
+        # Where one missing name (an endpoint set up before the silence alarm
+        # existed) fails the whole call, delete the others one by one.
+        if len(names) > 1:
+            for name in names:
+                delete_alarms(cloudwatch, [name])

@@ -10,9 +10,10 @@ here first.
 An object can hold records of the window only if its hour folder overlaps
 the window (as the `monitor` container reads them) and it was written after
 the window began. The window is taken as complete once such an object was
-written at (or, by the recorded end's rounding, just before) the window's end: records are written after they
-happen, so by then the traffic before the end has been flushed (from one
-instance at least: with several, another one's buffer may still be due).
+written at (or, by the recorded end's rounding, just before) the window's
+end: records are written after they happen, so by then the traffic before
+the end has been flushed (from one instance at least: with several, another
+one's buffer may still be due).
 """
 
 from __future__ import annotations

@@ -78,8 +78,17 @@ def describe(exc: ClientError, action: str) -> AwsCallFailed:
     code = error.get("Code", "Unknown")
     message = error.get("Message", "") or str(exc)
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500)
-    hint = _HINTS.get(code)
-    text = f"{action} failed: {code}: {message}" + (f" ({hint})" if hint else "")
+    notes = []
+    metadata = exc.response.get("ResponseMetadata", {})
+    if metadata.get("MaxAttemptsReached"):
+        # botocore's retries (throttling, 5xx) ran out: say which call gave up.
+        tries = metadata.get("RetryAttempts", 0) + 1
+        notes.append(f"{exc.operation_name} tried {tries} times")
+    if code in _HINTS:
+        notes.append(_HINTS[code])
+    text = f"{action} failed: {code}: {message}" + (
+        f" ({'; '.join(notes)})" if notes else ""
+    )
     if is_not_found(exc):
         return ResourceNotFound(text)  # type: ignore[return-value]
     return AwsCallFailed(text, error_code=code, status_code=status)

@@ -20,7 +20,10 @@ from orchestration.backends.base import (
     EndpointSpec,
 )
 
-TERMINAL = (IN_SERVICE, FAILED, "OutOfService")
+# Both the update and SageMaker's automatic rollback failed: the endpoint
+# serves a mix of the old and new configs, so neither may be deleted.
+UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
+TERMINAL = (IN_SERVICE, FAILED, "OutOfService", UPDATE_ROLLBACK_FAILED)
 CAPTURE_MODES = ("Input", "Output")
 
 

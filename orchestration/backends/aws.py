@@ -41,9 +41,11 @@ from orchestration.aws.settings import AwsSettings
 from orchestration.aws.waiting import wait_for
 from orchestration.backends.base import (
     COMPLETED,
+    FAILED,
     IN_SERVICE,
     BackendError,
     CaptureFound,
+    EndpointFailed,
     EndpointInfo,
     EndpointSpec,
     ProcessingJobResult,
@@ -52,6 +54,7 @@ from orchestration.backends.base import (
     ResourceNotFound,
     TrainingJobResult,
     TrainingJobSpec,
+    UpdateRolledBack,
     no_progress,
 )
 
@@ -72,6 +75,8 @@ class AwsBackend:
         self.settings = settings
         self.clients = clients or AwsClients(settings)
         self._sleep = sleep
+        # Schedule name -> its cron expression, for the alarms' periods.
+        self._schedule_expressions: dict[str, str] = {}
 
     # --- data and image ----------------------------------------------------
     def upload_data(self, local_dir: Path, prefix: str) -> str:
@@ -166,35 +171,103 @@ class AwsBackend:
 
     # --- hosting --------------------------------------------------------------
     def create_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
+        name = spec.endpoint_name
         config_name = self._create_model_and_config(spec)
-        with aws_call(f"creating endpoint {spec.endpoint_name}"):
-            self.clients.sagemaker.create_endpoint(
-                EndpointName=spec.endpoint_name,
-                EndpointConfigName=config_name,
-                Tags=[
-                    {"Key": k, "Value": v}
-                    for k, v in sorted(self.settings.tags.items())
-                ],
-            )
-        return self._wait_endpoint(spec, no_progress)
+        try:
+            with aws_call(f"creating endpoint {name}"):
+                self.clients.sagemaker.create_endpoint(
+                    EndpointName=name,
+                    EndpointConfigName=config_name,
+                    Tags=[
+                        {"Key": k, "Value": v}
+                        for k, v in sorted(self.settings.tags.items())
+                    ],
+                )
+        except BackendError as exc:
+            # Refused: the new config and model serve nothing, and nothing
+            # records them for teardown.
+            _add_note(exc, self._discard(config_name, [spec.model_name]))
+            raise
+        description = self._wait_for_endpoint(name, no_progress)
+        if description["EndpointStatus"] == FAILED:
+            raise self._failed_creation(spec, config_name, description)
+        return self._info(description, spec)
 
     def update_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
-        previous = self._describe_endpoint(spec.endpoint_name)
+        """Switch to a new config and model; keep whichever the endpoint serves.
+
+        SageMaker rolls a failed update back: the endpoint ends InService on
+        the old config with a FailureReason. That is reported as
+        `UpdateRolledBack`, the new config and model are deleted and the old
+        ones, still serving, are kept.
+        """
+        name = spec.endpoint_name
+        sagemaker = self.clients.sagemaker
+        previous = self._describe_endpoint(name)
+        if previous["EndpointStatus"] == FAILED:
+            reason = previous.get("FailureReason")
+            raise EndpointFailed(
+                f"endpoint {name} is Failed ({reason or 'no FailureReason given'}) "
+                "and SageMaker accepts only DeleteEndpoint on a failed endpoint: "
+                "run `teardown`, then `deploy`",
+                reason,
+            )
         old_config = previous["EndpointConfigName"]
         old_models = self._models_of(old_config)
         config_name = self._create_model_and_config(spec)
-        with aws_call(f"updating endpoint {spec.endpoint_name}"):
-            self.clients.sagemaker.update_endpoint(
-                EndpointName=spec.endpoint_name, EndpointConfigName=config_name
+        new_models = [spec.model_name]
+        try:
+            with aws_call(f"updating endpoint {name}"):
+                sagemaker.update_endpoint(
+                    EndpointName=name, EndpointConfigName=config_name
+                )
+        except BackendError as exc:
+            _add_note(exc, self._discard(config_name, new_models))
+            raise
+        description = self._wait_for_endpoint(name, no_progress)
+        status = description["EndpointStatus"]
+        serving = description.get("EndpointConfigName")
+        reason = description.get("FailureReason")
+        said = reason or "no FailureReason given"
+        unused_old = [m for m in old_models if m not in new_models]
+        if status == hosting.UPDATE_ROLLBACK_FAILED:
+            raise EndpointFailed(
+                f"updating endpoint {name} failed and so did SageMaker's rollback "
+                f"({said}): it serves a mix of endpoint configs {old_config} and "
+                f"{config_name}, so both are kept; deploy again, or run `teardown`",
+                reason,
             )
-        info = self._wait_endpoint(spec, no_progress)
-        if info.status == IN_SERVICE:
+        if serving == config_name:
             # The old config and model serve nothing now; the registry keeps the
             # version, so a rollback is another update, not these leftovers.
-            self._delete_config_and_models(
-                old_config, [m for m in old_models if m != spec.model_name]
+            self._delete_config_and_models(old_config, unused_old)
+            if status == IN_SERVICE:
+                return self._info(description, spec)
+            raise EndpointFailed(
+                f"updating endpoint {name} left it {status}: {said}; it serves "
+                "nothing now: run `teardown`, then `deploy`",
+                reason,
             )
-        return info
+        # The endpoint does not use the new config: delete it and its model.
+        self._delete_config_and_models(config_name, new_models)
+        if status != IN_SERVICE:
+            raise EndpointFailed(
+                f"updating endpoint {name} left it {status}: {said}; it serves "
+                f"nothing now (deleted the new endpoint config {config_name} and "
+                f"model {spec.model_name}): run `teardown`, then `deploy`",
+                reason,
+            )
+        serving_models = old_models if serving == old_config else []
+        if serving and serving != old_config:
+            serving_models = self._models_of(serving)
+        raise UpdateRolledBack(
+            f"updating endpoint {name} to model {spec.model_name} failed and "
+            f"SageMaker rolled it back: it still serves endpoint config {serving} "
+            f"(model {', '.join(serving_models) or 'unknown'}); SageMaker says: "
+            f"{said}; deleted the new endpoint config {config_name} and model "
+            f"{spec.model_name}",
+            reason,
+        )
 
     def invoke_endpoint(
         self,
@@ -235,7 +308,7 @@ class AwsBackend:
                 f"monitoring schedule {schedule}",
             )
         alarms.delete_alarms(
-            self.clients.cloudwatch, [alarms.alarm_name_for(endpoint_name)]
+            self.clients.cloudwatch, alarms.alarm_names_for(endpoint_name)
         )
         config = description["EndpointConfigName"]
         models = self._models_of(config)
@@ -335,6 +408,7 @@ class AwsBackend:
             # `schedule` run again (new baseline, image or expression).
             progress(f"monitoring schedule {spec.schedule_name} exists; updating it")
             monitoring.update_schedule(sagemaker, spec, self.settings.role_arn)
+        self._schedule_expressions[spec.schedule_name] = spec.schedule_expression
         description = self._wait(
             lambda: sagemaker.describe_monitoring_schedule(
                 MonitoringScheduleName=spec.schedule_name
@@ -354,14 +428,28 @@ class AwsBackend:
         return spec.schedule_name
 
     def create_drift_alarm(
-        self, endpoint_name: str, schedule_name: str, features: tuple[str, ...]
+        self,
+        endpoint_name: str,
+        schedule_name: str,
+        features: tuple[str, ...],
+        schedule_expression: str | None = None,
     ) -> dict[str, str]:
-        """An alarm on the largest feature drift, notifying the configured topic."""
+        """The drift and silence alarms over the features, notifying the topic.
+
+        Their period is the schedule's interval: `schedule_expression`, else
+        the one this backend created the schedule with, else the configured one.
+        """
         settings = self.settings
+        expression = (
+            schedule_expression
+            or self._schedule_expressions.get(schedule_name)
+            or settings.schedule_expression
+            or monitoring.HOURLY
+        )
         topic_arn = alarms.ensure_topic(
             self.clients.sns, settings.alarm_topic, settings.alarm_emails, settings.tags
         )
-        name = alarms.put_alarm(
+        drift, silence = alarms.put_alarms(
             self.clients.cloudwatch,
             alarms.DriftAlarmSpec(
                 alarm_name=alarms.alarm_name_for(endpoint_name),
@@ -371,9 +459,14 @@ class AwsBackend:
                 topic_arn=topic_arn,
                 namespace=settings.drift_namespace,
                 threshold=settings.drift_threshold,
+                period_seconds=alarms.schedule_interval_seconds(expression),
             ),
         )
-        return {"alarm_name": name, "topic_arn": topic_arn}
+        return {
+            "alarm_name": drift,
+            "silence_alarm_name": silence,
+            "topic_arn": topic_arn,
+        }
 
     def registry(self) -> AwsModelRegistry:
         return AwsModelRegistry(
@@ -418,9 +511,31 @@ class AwsBackend:
                     "name": s["MonitoringScheduleName"],
                     "status": s["MonitoringScheduleStatus"],
                     "endpoint": s.get("EndpointName"),
+                    "last_execution": self._last_execution(s["MonitoringScheduleName"]),
                 }
                 for s in schedules["MonitoringScheduleSummaries"]
             ],
+        }
+
+    def _last_execution(self, schedule_name: str) -> dict[str, Any] | None:
+        """The newest execution's status and failure reason, None if none ran.
+
+        A schedule whose executions all fail looks fine in its own status
+        (Scheduled), so this is where a failing monitor shows. A refused
+        call (e.g. a status policy without ListMonitoringExecutions) is shown
+        in place rather than failing the whole status.
+        """
+        try:
+            execution = monitoring.last_execution(self.clients.sagemaker, schedule_name)
+        except BackendError as exc:
+            return {"error": exc.message}
+        if execution is None:
+            return None
+        return {
+            "status": execution["MonitoringExecutionStatus"],
+            "scheduled_time": execution["ScheduledTime"].isoformat(),
+            "failure_reason": execution.get("FailureReason"),
+            "processing_job_arn": execution.get("ProcessingJobArn"),
         }
 
     # --- helpers -------------------------------------------------------------------
@@ -466,22 +581,77 @@ class AwsBackend:
         config = hosting.endpoint_config_request(spec, config_name, tags)
         with aws_call(f"creating model {spec.model_name}"):
             sagemaker.create_model(**model)
-        with aws_call(f"creating endpoint config {config_name}"):
-            sagemaker.create_endpoint_config(**config)
+        try:
+            with aws_call(f"creating endpoint config {config_name}"):
+                sagemaker.create_endpoint_config(**config)
+        except BackendError as exc:
+            _add_note(exc, self._discard(None, [spec.model_name]))
+            raise
         return config_name
 
-    def _wait_endpoint(self, spec: EndpointSpec, progress: Progress) -> EndpointInfo:
+    def _wait_for_endpoint(self, endpoint_name: str, progress: Progress) -> dict:
         sagemaker = self.clients.sagemaker
-        description = self._wait(
-            lambda: sagemaker.describe_endpoint(EndpointName=spec.endpoint_name),
+        return self._wait(
+            lambda: sagemaker.describe_endpoint(EndpointName=endpoint_name),
             lambda d: d["EndpointStatus"],
             hosting.TERMINAL,
             progress,
-            f"endpoint {spec.endpoint_name}",
+            f"endpoint {endpoint_name}",
             lambda d: d.get("FailureReason"),
         )
+
+    def _info(self, description: dict[str, Any], spec: EndpointSpec) -> EndpointInfo:
         info = hosting.endpoint_info(description, self.settings.region)
         return replace(info, model_name=spec.model_name)
+
+    def _failed_creation(
+        self, spec: EndpointSpec, config_name: str, description: dict[str, Any]
+    ) -> EndpointFailed:
+        """Delete a new endpoint that failed to start, with its config and model.
+
+        A failed endpoint serves nothing and accepts only DeleteEndpoint, its
+        name stays taken until it is deleted, and the lifecycle records no
+        endpoint for teardown to find; so it goes now, and the error keeps
+        SageMaker's reason.
+        """
+        name = spec.endpoint_name
+        reason = description.get("FailureReason")
+        sagemaker = self.clients.sagemaker
+        try:
+            with aws_call(f"deleting failed endpoint {name}"):
+                sagemaker.delete_endpoint(EndpointName=name)
+            self._wait_gone(
+                lambda: sagemaker.describe_endpoint(EndpointName=name),
+                f"endpoint {name}",
+            )
+            self._delete_config_and_models(config_name, [spec.model_name])
+            cleaned = (
+                f"deleted it, endpoint config {config_name} and model "
+                f"{spec.model_name}, so `deploy` can run again"
+            )
+        except BackendError as exc:
+            cleaned = (
+                f"deleting it failed ({exc.message}): delete endpoint {name}, "
+                f"endpoint config {config_name} and model {spec.model_name} by hand"
+            )
+        return EndpointFailed(
+            f"endpoint {name} failed to start: {reason or 'no FailureReason given'}; "
+            f"{cleaned} (container logs: CloudWatch log group "
+            f"/aws/sagemaker/Endpoints/{name})",
+            reason,
+        )
+
+    def _discard(self, config_name: str | None, models: list[str]) -> str:
+        """Delete a config and models nothing serves; a note if that fails."""
+        try:
+            if config_name is not None:
+                self._delete_config_and_models(config_name, models)
+            else:
+                for model in models:
+                    self._delete_model(model)
+        except BackendError as exc:
+            return f"; cleaning up failed too, delete by hand: {exc.message}"
+        return ""
 
     def _describe_endpoint(self, endpoint_name: str) -> dict[str, Any]:
         try:
@@ -513,10 +683,20 @@ class AwsBackend:
             f"deleting endpoint config {config_name}",
         )
         for model in models:
-            _delete_if_present(
-                lambda model=model: sagemaker.delete_model(ModelName=model),
-                f"deleting model {model}",
-            )
+            self._delete_model(model)
+
+    def _delete_model(self, model: str) -> None:
+        _delete_if_present(
+            lambda: self.clients.sagemaker.delete_model(ModelName=model),
+            f"deleting model {model}",
+        )
+
+
+def _add_note(exc: BackendError, note: str) -> None:
+    """Add `note` (what a clean-up after `exc` could not do) to its message."""
+    if note:
+        exc.message += note
+        exc.args = (exc.message, *exc.args[1:])
 
 
 def _delete_if_present(delete: Callable[[], Any], action: str) -> None:

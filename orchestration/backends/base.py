@@ -66,6 +66,30 @@ class JobFailed(BackendError):
         self.reason = reason
 
 
+class EndpointFailed(BackendError):
+    """An endpoint ended Failed; `reason` holds SageMaker's FailureReason."""
+
+    code = "endpoint_failed"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+
+
+class UpdateRolledBack(BackendError):
+    """An endpoint update failed and the endpoint still serves the old version.
+
+    `reason` holds the backend's failure reason; the old model keeps serving,
+    so nothing that points at it (lifecycle state, registry) moves on.
+    """
+
+    code = "update_rolled_back"
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class TrainingJobSpec:
     job_name: str
@@ -214,11 +238,17 @@ class Backend(Protocol):
         ...
 
     def create_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
-        """Start serving `spec.model_artifact`; returns once InService or Failed."""
+        """Start serving `spec.model_artifact`; returns once InService or Failed.
+
+        A backend may instead raise `EndpointFailed` after removing what failed.
+        """
         ...
 
     def update_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
-        """Switch an existing endpoint to a new model version."""
+        """Switch an existing endpoint to a new model version.
+
+        Raises `UpdateRolledBack` when the endpoint keeps serving the old one.
+        """
         ...
 
     def invoke_endpoint(

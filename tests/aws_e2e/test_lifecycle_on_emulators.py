@@ -156,7 +156,7 @@ def test_every_step_on_aws(emulator, tmp_path, capsys):
     assert step(emulator, state, "status") == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "endpoint penguins-species: InService" in out, out
-    assert f"monitoring schedule {schedule['name']}: Scheduled" in out, out
+    assert f"schedule {schedule['name']}: Scheduled" in out, out
 
     assert step(emulator, state, "teardown") == 0, capsys.readouterr().err
     assert not emulator.endpoints and not emulator.schedules

@@ -58,7 +58,8 @@ def test_steps_call_aws_in_lifecycle_order(backend, tmp_path):
         "DescribeMonitoringSchedule",
         "DescribeMonitoringSchedule",
         "CreateTopic",
-        "PutMetricAlarm",
+        "PutMetricAlarm",  # the drift alarm
+        "PutMetricAlarm",  # the silence alarm: no monitoring results
     ]
     # Schedules go before the endpoint: SageMaker refuses the other order.
     teardown = log.operations("teardown")

@@ -397,7 +397,9 @@ class ScheduleRecordingBackend(MemoryBackend):
         self.calls.append(("schedule", spec))
         return spec.schedule_name
 
-    def create_drift_alarm(self, endpoint_name, schedule_name, features):
+    def create_drift_alarm(
+        self, endpoint_name, schedule_name, features, schedule_expression=None
+    ):
         self.calls.append(("alarm", (endpoint_name, schedule_name, features)))
         return {"alarm_name": f"{endpoint_name}-drift", "topic_arn": "arn:aws:sns:x"}
 
