@@ -10,7 +10,6 @@ engine, and its manifest put in moto's repository.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from tests.aws_e2e.emulated_sagemaker import (
     ACCOUNT,
@@ -27,6 +25,7 @@ from tests.aws_e2e.emulated_sagemaker import (
     drain_local_mode_output,
     patch_client_creation,
 )
+from tests.orchestration import aws_conftest_helpers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = REPO_ROOT / "config" / "aws-example.yaml"
@@ -35,17 +34,7 @@ BUCKET = "my-sklearn-byoc-bucket"  # the example config's
 REPOSITORY = "sklearn-byoc"
 LOCAL_MODE_NETWORK = "sagemaker-local"
 
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+moto_url = aws_conftest_helpers.moto_url  # the module's moto server
 
 
 @pytest.fixture
