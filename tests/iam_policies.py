@@ -40,6 +40,9 @@ A call is a 4-tuple ``(cli_step, service, operation, params)``:
     The calls whose resource this module cannot compute: for those only the
     action is checked (against statements of any resource). Assert it is
     empty to be sure every resource was checked.
+`audit(calls, values=TEST_VALUES) -> list[str]`
+    `violations`, `unchecked` and the calls STEP_CALLS does not list, in one
+    list: what a test of a code path asserts empty.
 `iam_requests(service, operation, params, values)`
     The `IamRequest`s (action, resource, condition context) one call needs.
 `step_policies(step, values)` / `policy_documents(filenames, values)`
@@ -999,6 +1002,34 @@ def needed_actions(calls: Iterable[Call], values: Mapping[str, str] = TEST_VALUE
         for _, service, operation, params in calls
         for request in iam_requests(service, operation, params, values)
     }
+
+
+def unlisted(calls: Iterable[Call]) -> list[str]:
+    """The recorded calls whose (step, service, operation) STEP_CALLS lacks."""
+    listed = {
+        (step, e.service, e.operation)
+        for step, expected in STEP_CALLS.items()
+        for e in expected
+    }
+    return list(
+        dict.fromkeys(
+            f"{step}: {service} {operation} is not in STEP_CALLS[{step!r}]"
+            for step, service, operation, _ in calls
+            if step and (step, service, operation) not in listed
+        )
+    )
+
+
+def audit(calls: Iterable[Call], values: Mapping[str, str] = TEST_VALUES) -> list[str]:
+    """Everything wrong with recorded calls: what their steps' documents refuse
+    (`violations`), whose resource was not computed (`unchecked`) and what
+    STEP_CALLS does not list (`unlisted`). Empty means all is well."""
+    calls = list(calls)
+    return [
+        *violations(calls, values),
+        *(f"{call}: resource not computed" for call in unchecked(calls, values)),
+        *unlisted(calls),
+    ]
 
 
 # --- run.json ---------------------------------------------------------------------
