@@ -40,6 +40,9 @@ A call is a 4-tuple ``(cli_step, service, operation, params)``:
     The calls whose resource this module cannot compute: for those only the
     action is checked (against statements of any resource). Assert it is
     empty to be sure every resource was checked.
+`audit(calls, values=TEST_VALUES) -> list[str]`
+    `violations`, `unchecked` and the calls STEP_CALLS does not list, in one
+    list: what a test of a code path asserts empty.
 `iam_requests(service, operation, params, values)`
     The `IamRequest`s (action, resource, condition context) one call needs.
 `step_policies(step, values)` / `policy_documents(filenames, values)`
@@ -595,6 +598,8 @@ _MONITOR_JOB = "penguins-monitor-20250101-000000-000-0a1b2c3d"
 _CONFIG = f"{_E}-20250101-000000-000"
 _MODEL = f"{_GROUP}-v1-20250101-000000-000"
 _SCHEDULE = f"{_E}-monitoring"
+# alarms.alarm_names_for: the drift alarm and the silence alarm.
+_ALARMS = (f"{_E}-feature-drift", f"{_E}-missing-feature-drift")
 
 
 def _upload(key: str, where: str) -> list[Expected]:
@@ -731,11 +736,14 @@ STEP_CALLS: dict[str, list[Expected]] = {
             {"ModelPackageGroupName": _GROUP},
             "ensure_group when the group is missing",
         ),
-        Expected(
-            "s3",
-            "PutObject",
-            {"Bucket": _B, "Key": f"{_P}/registry/{_GROUP}/run/evaluation.json"},
-            "s3.put_json of evaluation.json (and the lineage document)",
+        *(
+            Expected(
+                "s3",
+                "PutObject",
+                {"Bucket": _B, "Key": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/{name}"},
+                f"AwsModelRegistry.register -> s3.put_json of {name}",
+            )
+            for name in ("evaluation.json", "lineage.json")
         ),
         Expected(
             "sagemaker",
@@ -773,13 +781,21 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "sagemaker",
             "DescribeEndpoint",
             {"EndpointName": _E},
-            "_wait_endpoint; _describe_endpoint before an update",
+            "_wait_for_endpoint; _describe_endpoint before an update; "
+            "_failed_creation -> _wait_gone",
+        ),
+        Expected(
+            "sagemaker",
+            "DeleteEndpoint",
+            {"EndpointName": _E},
+            "_failed_creation: a first deploy whose endpoint ends Failed",
         ),
         Expected(
             "sagemaker",
             "DescribeEndpointConfig",
             {"EndpointConfigName": _CONFIG},
-            "update_endpoint -> _models_of the old config",
+            "update_endpoint -> _models_of the old config (and of the one a "
+            "rolled-back update serves)",
         ),
         Expected(
             "sagemaker",
@@ -791,13 +807,14 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "sagemaker",
             "DeleteEndpointConfig",
             {"EndpointConfigName": _CONFIG},
-            "update_endpoint: the old config once the new one serves",
+            "update_endpoint: the old config once the new one serves, or the "
+            "new one after a rollback or refusal; _failed_creation; _discard",
         ),
         Expected(
             "sagemaker",
             "DeleteModel",
             {"ModelName": _MODEL},
-            "update_endpoint: the old models",
+            "the models of those configs; _discard of a model whose config was refused",
         ),
     ],
     "predict": [
@@ -818,16 +835,9 @@ STEP_CALLS: dict[str, list[Expected]] = {
         Expected(
             "s3",
             "ListObjectsV2",
-            {"Bucket": _B, "Prefix": f"{_P}/capture"},
-            "waiting until the window's traffic is captured",
-            pending=True,
-        ),
-        Expected(
-            "s3",
-            "ListObjectsV2",
-            {"Bucket": _B, "Prefix": f"{_P}/capture/{_E}/AllTraffic/2025/01/01/00"},
-            "waiting until the window's traffic is captured",
-            pending=True,
+            {"Bucket": _B, "Prefix": f"{_P}/capture/{_E}/AllTraffic/2025/01/01/00/"},
+            "lifecycle._captured -> capture.wait_for_window: each hour folder "
+            "of the window, before the job",
         ),
     ],
     "schedule": [
@@ -859,8 +869,8 @@ STEP_CALLS: dict[str, list[Expected]] = {
                     "MonitoringJobDefinition": {"RoleArn": _ROLE}
                 },
             },
-            "schedule run again over an existing schedule",
-            pending=True,
+            "create_monitoring_schedule: CreateMonitoringSchedule refused with "
+            "ResourceInUse (schedule run again) -> monitoring.update_schedule",
         ),
         Expected(
             "sns",
@@ -877,26 +887,21 @@ STEP_CALLS: dict[str, list[Expected]] = {
             },
             "ensure_topic, per aws.alert_email",
         ),
-        Expected("sns", "ListTopics", {}, "reusing an existing topic", pending=True),
         Expected(
             "sns",
-            "GetTopicAttributes",
-            {"TopicArn": f"arn:aws:sns:{_V['REGION']}:{_V['ACCOUNT_ID']}:{TOPIC}"},
-            "reusing an existing topic",
-            pending=True,
+            "ListTopics",
+            {},
+            "ensure_topic -> _topic_arn: CreateTopic refused for a topic that "
+            "exists with other tags (paginator)",
         ),
-        Expected(
-            "cloudwatch",
-            "PutMetricAlarm",
-            {"AlarmName": f"{_E}-feature-drift"},
-            "alarms.put_alarm (the drift alarm; a second alarm of the endpoint)",
-        ),
-        Expected(
-            "cloudwatch",
-            "DescribeAlarms",
-            {"AlarmNames": [f"{_E}-feature-drift"]},
-            "the endpoint's alarms as they stand",
-            pending=True,
+        *(
+            Expected(
+                "cloudwatch",
+                "PutMetricAlarm",
+                {"AlarmName": name},
+                "alarms.put_alarms: the drift and the silence alarm (untagged)",
+            )
+            for name in _ALARMS
         ),
     ],
     "status": [
@@ -910,8 +915,7 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "sagemaker",
             "ListMonitoringExecutions",
             {"MonitoringScheduleName": _SCHEDULE},
-            "the last execution of each schedule",
-            pending=True,
+            "status -> _last_execution -> monitoring.last_execution, per schedule",
         ),
         LIST_VERSIONS,  # lifecycle.status: registry.list
         DESCRIBE_VERSION,
@@ -945,8 +949,17 @@ STEP_CALLS: dict[str, list[Expected]] = {
         Expected(
             "cloudwatch",
             "DeleteAlarms",
-            {"AlarmNames": [f"{_E}-feature-drift", f"{_E}-second-alarm"]},
-            "alarms.delete_alarms: the endpoint's alarms",
+            {"AlarmNames": list(_ALARMS)},
+            "alarms.delete_alarms of alarm_names_for(endpoint)",
+        ),
+        *(
+            Expected(
+                "cloudwatch",
+                "DeleteAlarms",
+                {"AlarmNames": [name]},
+                "delete_alarms one by one when one of them does not exist",
+            )
+            for name in _ALARMS
         ),
         Expected(
             "sagemaker",
@@ -989,6 +1002,34 @@ def needed_actions(calls: Iterable[Call], values: Mapping[str, str] = TEST_VALUE
         for _, service, operation, params in calls
         for request in iam_requests(service, operation, params, values)
     }
+
+
+def unlisted(calls: Iterable[Call]) -> list[str]:
+    """The recorded calls whose (step, service, operation) STEP_CALLS lacks."""
+    listed = {
+        (step, e.service, e.operation)
+        for step, expected in STEP_CALLS.items()
+        for e in expected
+    }
+    return list(
+        dict.fromkeys(
+            f"{step}: {service} {operation} is not in STEP_CALLS[{step!r}]"
+            for step, service, operation, _ in calls
+            if step and (step, service, operation) not in listed
+        )
+    )
+
+
+def audit(calls: Iterable[Call], values: Mapping[str, str] = TEST_VALUES) -> list[str]:
+    """Everything wrong with recorded calls: what their steps' documents refuse
+    (`violations`), whose resource was not computed (`unchecked`) and what
+    STEP_CALLS does not list (`unlisted`). Empty means all is well."""
+    calls = list(calls)
+    return [
+        *violations(calls, values),
+        *(f"{call}: resource not computed" for call in unchecked(calls, values)),
+        *unlisted(calls),
+    ]
 
 
 # --- run.json ---------------------------------------------------------------------

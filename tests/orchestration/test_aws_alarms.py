@@ -4,7 +4,8 @@ SageMaker publishes no metric for a failed monitoring execution, so a drift
 alarm alone stays quiet when every execution fails or the namespace is
 wrong; the silence alarm fires then. The requests are checked against
 CloudWatch's service model (types, required keys and enum values), created
-in moto, and deleted by teardown.
+in moto, and deleted by teardown, each call under the IAM policy of the CLI
+step making it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from botocore.validate import ParamValidator
 from orchestration.aws import alarms
 from orchestration.aws.monitoring import ScheduleSpec
 from orchestration.cli import _status_text
+from tests import iam_policies
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     ACCOUNT,
@@ -27,6 +29,7 @@ from tests.orchestration.aws_conftest_helpers import (
     ENDPOINT,
     FEATURES,
     SCHEDULE,
+    CallLog,
     PartialStubber,
     run_full_flow,
     schedule_description,
@@ -40,6 +43,14 @@ TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:sklearn-byoc-alerts"
 # PutMetricAlarm's TreatMissingData is a plain string in the model; its
 # documented values are these.
 TREAT_MISSING_DATA = {"breaching", "notBreaching", "ignore", "missing"}
+
+
+def assert_allowed(log: CallLog, step: str, *operations: str) -> None:
+    """The path made `operations` under the CLI step `step`, and every call it
+    made is allowed by its step's policy and listed in STEP_CALLS."""
+    made = log.operations(step)
+    assert set(operations) <= set(made), f"{step} made {made}"
+    assert iam_policies.audit(log.requests) == []
 
 
 def spec(**overrides) -> alarms.DriftAlarmSpec:
@@ -129,9 +140,32 @@ def test_the_silence_alarm_fires_on_missing_results_only():
     assert silence["WarmUpConfiguration"] == {"WarmUpPeriodDurationInMinutes": 120}
     daily = alarms.silence_alarm_request(spec(period_seconds=24 * 3600))
     assert daily["WarmUpConfiguration"]["WarmUpPeriodDurationInMinutes"] == 1500
-    # The names fit the policies' alarm:*-feature-drift resources.
     assert silence["AlarmName"] == f"{ENDPOINT}-missing-feature-drift"
     assert drift["AlarmName"] == f"{ENDPOINT}-feature-drift"
+
+
+def test_the_policies_grant_the_endpoints_two_alarms_and_no_other():
+    names = alarms.alarm_names_for(ENDPOINT)
+    assert names == [alarms.alarm_name_for(ENDPOINT), spec().silence_alarm_name]
+    put = [
+        ("schedule", "cloudwatch", "PutMetricAlarm", {"AlarmName": n}) for n in names
+    ]
+    delete = [
+        ("teardown", "cloudwatch", "DeleteAlarms", {"AlarmNames": names}),
+        *(
+            ("teardown", "cloudwatch", "DeleteAlarms", {"AlarmNames": [n]})
+            for n in names
+        ),
+    ]
+    assert iam_policies.audit([*put, *delete]) == []
+    # Another endpoint's alarm, even one whose name starts like this one's.
+    other = alarms.alarm_name_for(f"{ENDPOINT}-v2")
+    assert iam_policies.violations(
+        [("schedule", "cloudwatch", "PutMetricAlarm", {"AlarmName": other})]
+    )
+    assert iam_policies.violations(
+        [("teardown", "cloudwatch", "DeleteAlarms", {"AlarmNames": [other]})]
+    )
 
 
 def test_flow_creates_both_alarms_and_teardown_deletes_them(backend, tmp_path):
@@ -149,6 +183,8 @@ def test_flow_creates_both_alarms_and_teardown_deletes_them(backend, tmp_path):
 
 
 def test_alarms_take_the_interval_of_the_schedule_just_created(backend):
+    log = CallLog(step="schedule")
+    log.attach(backend.clients)
     stub = PartialStubber(
         backend.clients.sagemaker,
         {"CreateMonitoringSchedule", "DescribeMonitoringSchedule"},
@@ -174,6 +210,7 @@ def test_alarms_take_the_interval_of_the_schedule_just_created(backend):
             )
         )
     names = backend.create_drift_alarm(ENDPOINT, SCHEDULE, FEATURES)
+    log.step = ""  # the test's own look at the alarms
     found = {
         a["AlarmName"]: a
         for a in backend.clients.cloudwatch.describe_alarms()["MetricAlarms"]
@@ -183,11 +220,18 @@ def test_alarms_take_the_interval_of_the_schedule_just_created(backend):
         assert alarm["Metrics"][0]["MetricStat"]["Period"] == 2 * 3600
     silence = found[names["silence_alarm_name"]]
     assert silence["TreatMissingData"] == "breaching"
+    log.step = "teardown"
     alarms.delete_alarms(backend.clients.cloudwatch, alarms.alarm_names_for(ENDPOINT))
+    log.step = ""
     assert backend.clients.cloudwatch.describe_alarms()["MetricAlarms"] == []
+    assert log.operations("schedule").count("PutMetricAlarm") == 2
+    assert_allowed(log, "schedule", "CreateMonitoringSchedule", "CreateTopic")
+    assert_allowed(log, "teardown", "DeleteAlarms")
 
 
 def test_teardown_still_deletes_an_alarm_when_the_other_never_existed(backend):
+    log = CallLog(step="teardown")
+    log.attach(backend.clients)
     cloudwatch = backend.clients.cloudwatch
     names = alarms.alarm_names_for(ENDPOINT)
     with Stubber(cloudwatch) as stub:
@@ -202,6 +246,9 @@ def test_teardown_still_deletes_an_alarm_when_the_other_never_existed(backend):
         )
         alarms.delete_alarms(cloudwatch, names)
         stub.assert_no_pending_responses()
+    # The pair, then each alone: all of them teardown's to make.
+    assert log.operations("teardown") == ["DeleteAlarms"] * 3
+    assert_allowed(log, "teardown")
 
 
 def test_alarm_state_is_gone():
@@ -221,6 +268,8 @@ def schedule_summary() -> dict:
 
 
 def test_status_shows_each_schedules_last_execution_and_why_it_failed(backend):
+    log = CallLog(step="status")
+    log.attach(backend.clients)
     stub = PartialStubber(
         backend.clients.sagemaker,
         {"ListMonitoringSchedules", "ListMonitoringExecutions"},
@@ -255,6 +304,7 @@ def test_status_shows_each_schedules_last_execution_and_why_it_failed(backend):
     with stub:
         status = backend.status()
     stub.assert_no_pending_responses()
+    assert_allowed(log, "status", "ListMonitoringExecutions")
     (schedule,) = status["monitoring_schedules"]
     assert schedule["status"] == "Scheduled"  # looks fine on its own
     assert schedule["last_execution"] == {

@@ -7,6 +7,11 @@ the resources the backend creates and deletes live in moto and the state
 left behind can be checked). Throttling is injected below the Stubber, at
 the HTTP layer (`before-send`), because stubbed answers bypass botocore's
 retries and those retries are what is tested.
+
+The clean-ups on these paths are calls too: each test logs them under the
+CLI step that makes them and checks them against that step's IAM policy
+(`tests.iam_policies.audit`), so a clean-up the policy does not grant fails
+here rather than as AccessDenied in the middle of a failed deploy.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from orchestration.backends.base import (
 from orchestration.config import load_config
 from orchestration.registry import APPROVED
 from orchestration.tracking import Tracker
+from tests import iam_policies
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     ARN_PREFIX,
@@ -83,19 +89,42 @@ def endpoint_description(status: str, config: str, reason: str | None = None):
     return description
 
 
+def moto_sagemaker(backend):
+    """A client on moto's state that neither the Stubber nor the call log sees:
+    the tests' own look at what the backend left."""
+    return backend.clients.session.client(
+        "sagemaker", region_name=REGION, endpoint_url=backend.settings.endpoint_url
+    )
+
+
 def serving_config(backend) -> str:
-    described = backend.clients.sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    described = moto_sagemaker(backend).describe_endpoint(EndpointName=ENDPOINT)
     return described["EndpointConfigName"]
 
 
 def configs_and_models(backend) -> tuple[list[str], list[str]]:
-    sagemaker = backend.clients.sagemaker
+    sagemaker = moto_sagemaker(backend)
     configs = sagemaker.list_endpoint_configs()["EndpointConfigs"]
     models = sagemaker.list_models()["Models"]
     return (
         sorted(c["EndpointConfigName"] for c in configs),
         sorted(m["ModelName"] for m in models),
     )
+
+
+def logged(backend, step: str = "deploy") -> CallLog:
+    """A log of the backend's calls from now on, all made by CLI step `step`."""
+    log = CallLog(step=step)
+    log.attach(backend.clients)
+    return log
+
+
+def assert_allowed(log: CallLog, step: str, *operations: str) -> None:
+    """The path made `operations` under `step`, and every call it made is
+    allowed by its step's policy and listed in STEP_CALLS."""
+    made = log.operations(step)
+    assert set(operations) <= set(made), f"{step} made {made}"
+    assert iam_policies.audit(log.requests) == []
 
 
 def stub_update(backend, old_config: str, *after_update: dict) -> PartialStubber:
@@ -114,6 +143,7 @@ def stub_update(backend, old_config: str, *after_update: dict) -> PartialStubber
 
 # --- UpdateEndpoint rolled back or Failed ------------------------------------------
 def test_rolled_back_update_is_reported_and_keeps_what_still_serves(backend):
+    log = logged(backend)
     backend.create_endpoint(endpoint_spec("penguins-species-v1"))
     old_config = serving_config(backend)
     stub = stub_update(
@@ -134,12 +164,35 @@ def test_rolled_back_update_is_reported_and_keeps_what_still_serves(backend):
     assert "(model penguins-species-v1)" in message
     # The new config and model are gone; the old ones, still serving, are kept.
     assert configs_and_models(backend) == ([old_config], ["penguins-species-v1"])
+    assert_allowed(
+        log, "deploy", "UpdateEndpoint", "DeleteEndpointConfig", "DeleteModel"
+    )
+
+
+def test_update_rolled_back_onto_another_config_names_its_model(backend):
+    """SageMaker reports the config it rolled back to; when that is not the one
+    described before the update, its models are looked up too."""
+    log = logged(backend)
+    backend.create_endpoint(endpoint_spec("penguins-species-v1"))
+    old_config = serving_config(backend)
+    stub = stub_update(
+        backend,
+        "penguins-species-described-before",
+        endpoint_description("InService", old_config, PING_FAILED),
+    )
+    with stub, pytest.raises(UpdateRolledBack) as caught:
+        backend.update_endpoint(endpoint_spec("penguins-species-v2"))
+    assert f"still serves endpoint config {old_config}" in caught.value.message
+    assert "(model penguins-species-v1)" in caught.value.message
+    assert log.operations("deploy").count("DescribeEndpointConfig") == 2
+    assert_allowed(log, "deploy", "DescribeEndpointConfig", "DeleteEndpointConfig")
 
 
 @pytest.mark.parametrize("left_on", ["old", "new"])
 def test_update_ending_failed_keeps_only_the_config_the_endpoint_holds(
     backend, left_on
 ):
+    log = logged(backend)
     backend.create_endpoint(endpoint_spec("penguins-species-v1"))
     old_config = serving_config(backend)
     stub = stub_update(backend, old_config)
@@ -166,9 +219,11 @@ def test_update_ending_failed_keeps_only_the_config_the_endpoint_holds(
         assert configs_and_models(backend) == ([old_config], ["penguins-species-v1"])
     else:
         assert configs_and_models(backend) == (new_config, ["penguins-species-v2"])
+    assert_allowed(log, "deploy", "DeleteEndpointConfig", "DeleteModel")
 
 
 def test_update_rollback_that_failed_too_keeps_both_configs(backend):
+    log = logged(backend)
     backend.create_endpoint(endpoint_spec("penguins-species-v1"))
     old_config = serving_config(backend)
     stub = stub_update(
@@ -181,11 +236,11 @@ def test_update_rollback_that_failed_too_keeps_both_configs(backend):
     configs, models = configs_and_models(backend)
     assert len(configs) == 2
     assert models == ["penguins-species-v1", "penguins-species-v2"]
+    assert_allowed(log, "deploy", "UpdateEndpoint")
 
 
 def test_a_failed_endpoint_is_not_updated(backend):
-    log = CallLog()
-    log.attach(backend.clients)
+    log = logged(backend)
     stub = PartialStubber(backend.clients.sagemaker, {"DescribeEndpoint"})
     stub.add_response(
         "describe_endpoint", endpoint_description("Failed", "cfg", PING_FAILED)
@@ -193,9 +248,11 @@ def test_a_failed_endpoint_is_not_updated(backend):
     with stub, pytest.raises(EndpointFailed, match="accepts only DeleteEndpoint"):
         backend.update_endpoint(endpoint_spec("penguins-species-v2"))
     assert log.operations() == ["DescribeEndpoint"]  # nothing created
+    assert_allowed(log, "deploy", "DescribeEndpoint")
 
 
 def test_refused_update_deletes_the_new_config_and_model(backend):
+    log = logged(backend)
     backend.create_endpoint(endpoint_spec("penguins-species-v1"))
     old_config = serving_config(backend)
     stub = PartialStubber(
@@ -212,10 +269,42 @@ def test_refused_update_deletes_the_new_config_and_model(backend):
     with stub, pytest.raises(AwsCallFailed, match="Cannot update in-progress"):
         backend.update_endpoint(endpoint_spec("penguins-species-v2"))
     assert configs_and_models(backend) == ([old_config], ["penguins-species-v1"])
+    assert_allowed(log, "deploy", "DeleteEndpointConfig", "DeleteModel")
+
+
+# --- CreateEndpoint or CreateEndpointConfig refused -----------------------------------
+def test_refused_endpoint_deletes_its_new_config_and_model(backend):
+    log = logged(backend)
+    stub = PartialStubber(backend.clients.sagemaker, {"CreateEndpoint"})
+    stub.add_client_error(
+        "create_endpoint",
+        service_error_code="ResourceLimitExceeded",
+        service_message="The account-level service limit for ml.m5.large is 0",
+    )
+    with stub, pytest.raises(AwsCallFailed, match="ResourceLimitExceeded"):
+        backend.create_endpoint(endpoint_spec("penguins-species-v1"))
+    assert configs_and_models(backend) == ([], [])
+    assert_allowed(log, "deploy", "DeleteEndpointConfig", "DeleteModel")
+
+
+def test_refused_endpoint_config_deletes_its_new_model(backend):
+    log = logged(backend)
+    stub = PartialStubber(backend.clients.sagemaker, {"CreateEndpointConfig"})
+    stub.add_client_error(
+        "create_endpoint_config",
+        service_error_code="ValidationException",
+        service_message="Invalid DataCaptureConfig",
+    )
+    with stub, pytest.raises(AwsCallFailed, match="Invalid DataCaptureConfig"):
+        backend.create_endpoint(endpoint_spec("penguins-species-v1"))
+    assert configs_and_models(backend) == ([], [])
+    assert log.operations("deploy")[-1] == "DeleteModel"
+    assert_allowed(log, "deploy", "DeleteModel")
 
 
 # --- CreateEndpoint ending Failed ---------------------------------------------------
 def test_endpoint_that_fails_to_start_is_reported_and_removed(backend):
+    log = logged(backend)
     stub = PartialStubber(backend.clients.sagemaker, {"DescribeEndpoint"})
     stub.add_response("describe_endpoint", endpoint_description("Creating", "c"))
     stub.add_response(
@@ -236,9 +325,17 @@ def test_endpoint_that_fails_to_start_is_reported_and_removed(backend):
     assert "so `deploy` can run again" in message
     assert f"/aws/sagemaker/Endpoints/{ENDPOINT}" in message
     # Nothing left that the lifecycle does not record (it records no endpoint).
-    sagemaker = backend.clients.sagemaker
-    assert sagemaker.list_endpoints()["Endpoints"] == []
+    assert moto_sagemaker(backend).list_endpoints()["Endpoints"] == []
     assert configs_and_models(backend) == ([], [])
+    # Its clean-up is deploy's: DeleteEndpoint, the wait until it is gone, and
+    # the config and model.
+    assert log.operations("deploy")[-4:] == [
+        "DeleteEndpoint",
+        "DescribeEndpoint",
+        "DeleteEndpointConfig",
+        "DeleteModel",
+    ]
+    assert_allowed(log, "deploy", "DeleteEndpoint")
 
 
 # --- through the lifecycle ----------------------------------------------------------
@@ -248,7 +345,13 @@ def project(backend, tmp_path):
     config = dataclasses.replace(
         config,
         state_dir=tmp_path / "state",
-        aws=dataclasses.replace(config.aws, region=REGION, bucket=BUCKET),
+        # Where the backend's settings put things, as one config would.
+        aws=dataclasses.replace(
+            config.aws,
+            region=REGION,
+            bucket=BUCKET,
+            prefix=backend.settings.prefix,
+        ),
     )
     said: list[str] = []
     p = lifecycle.Project(
@@ -271,11 +374,15 @@ def approved_version(p, run_id: str) -> int:
 
 
 def test_rolled_back_deploy_leaves_state_and_registry_on_the_old_version(project):
+    log = logged(project.backend, "register")
     first = approved_version(project, "run-1")
+    log.step = "deploy"
     lifecycle.deploy(project, first)
     old_config = serving_config(project.backend)
     old_models = configs_and_models(project.backend)[1]
+    log.step = "register"
     second = approved_version(project, "run-2")
+    log.step = "deploy"
     stub = stub_update(
         project.backend,
         old_config,
@@ -301,6 +408,10 @@ def test_rolled_back_deploy_leaves_state_and_registry_on_the_old_version(project
         (second, APPROVED),
     ]
     assert configs_and_models(project.backend) == ([old_config], old_models)
+    # lifecycle.deploy's calls, the latest approved version's lookup included.
+    assert_allowed(
+        log, "deploy", "ListModelPackages", "UpdateEndpoint", "DeleteEndpointConfig"
+    )
 
 
 def processing_description(name: str, status: str, reason=None, exit_message=None):
@@ -376,6 +487,7 @@ def test_failed_processing_job_says_sagemakers_reason_and_the_containers(
     project, tmp_path, step
 ):
     ready_for(project, step, tmp_path)
+    log = logged(project.backend, step)
     stub = answer_describe_processing(
         project.backend,
         "Failed",
@@ -384,6 +496,9 @@ def test_failed_processing_job_says_sagemakers_reason_and_the_containers(
     )
     with stub, pytest.raises(JobFailed) as caught:
         getattr(lifecycle, step)(project)
+    # monitor lists the window's capture before it starts the job.
+    listed = ("ListObjectsV2",) if step == "monitor" else ()
+    assert_allowed(log, step, *listed, "CreateProcessingJob", "DescribeProcessingJob")
     kind = "baseline" if step == "baseline" else "monitoring"
     assert caught.value.message.startswith(f"{kind} job penguins-{step}-")
     assert caught.value.message.endswith(
@@ -398,9 +513,11 @@ def test_failed_processing_job_says_sagemakers_reason_and_the_containers(
 @pytest.mark.parametrize("step", ["baseline", "monitor"])
 def test_stopped_processing_job_says_it_was_stopped(project, tmp_path, step):
     ready_for(project, step, tmp_path)
+    log = logged(project.backend, step)
     stub = answer_describe_processing(project.backend, "Stopped", None, None)
     with stub, pytest.raises(JobFailed) as caught:
         getattr(lifecycle, step)(project)
+    assert_allowed(log, step, "CreateProcessingJob", "DescribeProcessingJob")
     assert caught.value.message.endswith(
         " was stopped before it finished (no reason given)"
     )

@@ -53,11 +53,13 @@ def schedule_spec(**overrides) -> monitoring.ScheduleSpec:
     return monitoring.ScheduleSpec(**{**values, **overrides})
 
 
-def assert_allowed(log: CallLog, step: str) -> None:
-    """Every call logged under the CLI step `step` is allowed by its policy."""
-    calls = [call for call in log.requests if call[0] == step]
-    assert calls, f"no call logged under {step}"
-    assert not iam_policies.violations(calls)
+def assert_allowed(log: CallLog, step: str, *operations: str) -> None:
+    """The path made `operations` under the CLI step `step`, and every call it
+    made is allowed by its step's policy and listed in STEP_CALLS."""
+    made = log.operations(step)
+    assert made, f"no call logged under {step}"
+    assert set(operations) <= set(made), f"{step} made {made}"
+    assert iam_policies.audit(log.requests) == []
 
 
 # --- the schedule, created again ----------------------------------------------
@@ -98,7 +100,8 @@ def test_schedule_created_again_is_updated_to_the_new_config(backend):
         "DescribeMonitoringSchedule",
         "DescribeMonitoringSchedule",
     ]
-    assert_allowed(log, "schedule")
+    # The update hands SageMaker the execution role again: iam:PassRole too.
+    assert_allowed(log, "schedule", "UpdateMonitoringSchedule")
 
 
 def test_a_schedule_that_ends_failed_is_an_error_with_its_reason(backend):
@@ -151,8 +154,8 @@ def test_a_topic_that_exists_with_other_tags_is_reused_as_it_is(backend):
     assert alarm_request["AlarmActions"] == [theirs]
     tags = sns.list_tags_for_resource(ResourceArn=theirs)["Tags"]
     assert tags == [{"Key": "team", "Value": "ml-ops"}]
-    assert "TagResource" not in log.operations("alarm")
-    assert_allowed(log, "schedule")
+    assert "TagResource" not in log.operations("schedule")
+    assert_allowed(log, "schedule", "CreateTopic", "ListTopics", "PutMetricAlarm")
 
 
 def test_other_topic_refusals_still_fail_with_aws_answer(backend):
@@ -217,7 +220,7 @@ def test_capture_already_in_s3_is_found_without_waiting(backend):
     )
     assert (found.files, found.waited_seconds, said) == (1, 0.0, [])
     assert listed(log) == hour_keys(start, end)  # the window's hours, once each
-    assert_allowed(log, "monitor")
+    assert_allowed(log, "monitor", "ListObjectsV2")
 
 
 def test_capture_written_during_the_wait_ends_it(backend):
@@ -253,6 +256,7 @@ def test_no_capture_within_the_wait_means_no_traffic(backend):
     assert (found.files, found.waited_seconds) == (0, 45)
     # Polled at 0, 15, 30 and 45 s, each hour of the window each time.
     assert len(listed(log)) == 4 * len(hour_keys(start, end))
+    assert_allowed(log, "monitor", "ListObjectsV2")
 
 
 def test_capture_still_short_of_the_window_end_times_out_clearly(backend):
@@ -283,3 +287,4 @@ def test_without_wait_the_window_is_looked_at_once(backend):
     )
     assert (found.files, found.waited_seconds) == (0, 0)
     assert listed(log) == hour_keys(start, end)
+    assert_allowed(log, "monitor", "ListObjectsV2")

@@ -275,3 +275,20 @@ def test_placeholders_are_filled_in_everywhere():
         ],
         "Condition": {"StringLike": {"s3:prefix": f"{PREFIX}/x"}},
     }
+
+
+def test_audit_reports_refused_unchecked_and_unlisted_calls():
+    listed = ("predict", "sagemaker-runtime", "InvokeEndpoint", {"EndpointName": "ep"})
+    assert iam.audit([listed]) == []
+    # Allowed (status may list endpoints) but not a call of `predict`'s code.
+    unlisted = ("predict", "sagemaker", "ListEndpoints", {})
+    (refused, not_listed) = iam.audit([unlisted])
+    assert refused.startswith("predict: sagemaker ListEndpoints needs ")
+    assert not_listed == (
+        "predict: sagemaker ListEndpoints is not in STEP_CALLS['predict']"
+    )
+    assert iam.audit([("status", "sagemaker", "ListEndpoints", {})]) == []
+    unknown = ("status", "sagemaker", "DescribeSomethingNew", {})
+    assert "status: sagemaker DescribeSomethingNew: resource not computed" in (
+        iam.audit([unknown])
+    )
