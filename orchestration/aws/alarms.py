@@ -254,8 +254,7 @@ def alarm_name_for(endpoint_name: str) -> str:
 
 
 def silence_alarm_name_for(endpoint_name: str) -> str:
-    # Ends in -feature-drift like the drift alarm, so the policies under
-    # infrastructure/ (alarm:*-feature-drift) cover both.
+    # infrastructure/'s schedule and teardown policies name both alarms.
     return _alarm_name(f"{endpoint_name}-missing-feature-drift")
 
 
