@@ -253,7 +253,7 @@ def per_call_seconds(fn, min_time: float = 1.0) -> float:
 
 def in_process(model_dir: Path, body: bytes, min_time: float = 1.0) -> float:
     """Seconds for one in-process invocations() (decode + predict + encode)."""
-    from container.artifact import load_bundle
+    from container.contract.bundle import load_bundle
     from container.inference import InvocationOptions, invocations
 
     bundle = load_bundle(model_dir)
@@ -270,7 +270,7 @@ def predict_floor(model_dir: Path, row: bytes) -> float:
     """Seconds for the pipeline's own predict on one row, as a DataFrame."""
     import pandas as pd
 
-    from container.artifact import load_bundle
+    from container.contract.bundle import load_bundle
 
     bundle = load_bundle(model_dir)
     values = row.decode().strip().split(",")

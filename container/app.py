@@ -22,8 +22,8 @@ from werkzeug.exceptions import HTTPException
 
 from container import inference
 from container.capture import CaptureWriter
-from container.errors import ModelNotReady, PayloadTooLarge
-from container.settings import BATCH_DEFAULT_MAX_PAYLOAD_MB, ServingSettings
+from container.contract.errors import ModelNotReady, PayloadTooLarge
+from container.contract.settings import BATCH_DEFAULT_MAX_PAYLOAD_MB, ServingSettings
 
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"

@@ -34,8 +34,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from container.codecs import capture_text
-from container.settings import CaptureSettings
+from container.contract.codecs import capture_text
+from container.contract.settings import CaptureSettings
 
 EVENT_VERSION = "0"
 

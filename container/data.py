@@ -25,8 +25,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from container.errors import JobInputError
-from container.paths import TRAIN_CHANNELS, OptMl
+from container.contract.errors import JobInputError
+from container.contract.paths import TRAIN_CHANNELS, OptMl
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from container.errors import JobInputError
+from container.contract.errors import JobInputError
 
 
 class HyperparameterError(JobInputError):

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from container.contract.schema import Feature, ProblemType, Schema
 from container.data import DataError, positional_name
-from container.schema import Feature, ProblemType, Schema
 
 # Column names that hold the target when the `target` hyperparameter is not set.
 DEFAULT_TARGET_NAMES = ("target", "label", "y")

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from container import codecs
-from container.errors import (
+from container.contract import codecs
+from container.contract.errors import (
     ByocError,
     InvalidInput,
     ModelNotReady,
@@ -31,8 +31,8 @@ from container.errors import (
     UnsupportedAccept,
     UnsupportedContentType,
 )
+from container.contract.settings import REALTIME_MAX_PAYLOAD_BYTES, ServingSettings
 from container.features import category_strings
-from container.settings import REALTIME_MAX_PAYLOAD_BYTES, ServingSettings
 
 JSON_ERROR_TYPE = "application/json"
 IGNORED_COLUMNS_HEADER = "X-Ignored-Columns"

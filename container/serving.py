@@ -66,8 +66,8 @@ def bind_socket(port: int, host: str = "0.0.0.0") -> socket.socket:
 
 def load_model(model_dir: Any) -> tuple[Any, str | None]:
     """(bundle, None) when the model loads and predicts, else (None, reason)."""
-    from container.artifact import load_bundle
-    from container.errors import ByocError
+    from container.contract.bundle import load_bundle
+    from container.contract.errors import ByocError
     from container.inference import check_bundle
 
     try:
@@ -124,8 +124,8 @@ def _make_application(app: Any, options: dict[str, Any], capture: Any) -> Any:
 
 
 def _unsupported_default_accept(default_accept: str | None) -> str | None:
-    from container import codecs
-    from container.settings import DEFAULT_INVOCATIONS_ACCEPT
+    from container.contract import codecs
+    from container.contract.settings import DEFAULT_INVOCATIONS_ACCEPT
 
     if default_accept and codecs.media_type(default_accept) not in codecs.SUPPORTED:
         return (
@@ -137,8 +137,8 @@ def _unsupported_default_accept(default_accept: str | None) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Start the model server; returns the process exit code."""
-    from container.errors import SettingsError
-    from container.settings import CaptureSettings, ServingSettings
+    from container.contract.errors import SettingsError
+    from container.contract.settings import CaptureSettings, ServingSettings
 
     try:
         settings = ServingSettings.from_env()
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from container.app import create_app
     from container.capture import CaptureWriter
-    from container.paths import OptMl
+    from container.contract.paths import OptMl
 
     model_dir = OptMl.from_env().model_dir
     bundle, load_error = load_model(model_dir)

@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from container.errors import ByocError, JobInputError
-from container.paths import OptMl
-from container.settings import TrainingEnvironment
+from container.contract.errors import ByocError, JobInputError
+from container.contract.paths import OptMl
+from container.contract.settings import TrainingEnvironment
 
 FAILURE_LIMIT = 1024
 EXIT_FAILED = 1
@@ -100,7 +100,7 @@ class StopGuard:
             if self.finished.wait(STOP_DEADLINE_SECONDS):
                 return
             self.commit_lock.acquire(timeout=10)
-            from container.artifact import remove_bundle
+            from container.contract.bundle import remove_bundle
 
             remove_bundle(self.model_dir)
             write_failure(self.opt_ml, stopped_reason())
@@ -450,7 +450,7 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         )
     )
 
-    from container.artifact import save_bundle
+    from container.contract.bundle import save_bundle
 
     with guard.commit_lock:
         if guard.stopping.is_set():
@@ -698,7 +698,7 @@ def main() -> int:
 
 
 def fail(opt_ml: OptMl, model_dir: Path, reason: str, code: int) -> int:
-    from container.artifact import remove_bundle
+    from container.contract.bundle import remove_bundle
 
     remove_bundle(model_dir)
     write_failure(opt_ml, reason)

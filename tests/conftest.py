@@ -19,7 +19,7 @@ from benchmarks.serving_models import (  # noqa: F401 - re-exported for tests
     PENGUIN_NUMERICS,
     build_penguins_bundle,
 )
-from container.paths import ROOT_ENV_VAR, OptMl
+from container.contract.paths import ROOT_ENV_VAR, OptMl
 from tests import service_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from container.contract.paths import OptMl
+from container.contract.settings import MonitoringJobSettings
 from container.monitoring.constraints import (
     check_categorical_drift_method,
     suggest_constraints,
@@ -32,8 +34,6 @@ from container.monitoring.job import (
 )
 from container.monitoring.report import FeatureView, render_report
 from container.monitoring.statistics import DatasetProfile, statistics_document
-from container.paths import OptMl
-from container.settings import MonitoringJobSettings
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"

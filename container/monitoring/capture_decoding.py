@@ -30,10 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
+from container.contract.schema import Schema
 from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
 from container.monitoring.datasets import spark_names
-from container.schema import Schema
 
 CHUNK_RECORDS = 20_000
 _NUMBER_START = frozenset("0123456789-+.")
@@ -43,7 +43,7 @@ _ENVELOPE = re.compile(
 
 
 def _codecs():
-    from container import codecs
+    from container.contract import codecs
 
     return codecs
 

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
+from container.contract.paths import OptMl
+from container.contract.schema import Schema
 from container.monitoring.datasets import DatasetFormat, NameChoices
 from container.monitoring.errors import MonitoringInputError
-from container.paths import OptMl
-from container.schema import Schema
 
 FORMAT_KEYS = {
     "csv": "csv",
@@ -105,7 +105,7 @@ def read_schema(model_dir: Path | None) -> Schema | None:
     """The model bundle's schema (names, order, target), or None without a bundle."""
     if model_dir is None or not Path(model_dir).is_dir():
         return None
-    from container.artifact import read_manifest
+    from container.contract.bundle import read_manifest
 
     manifest = read_manifest(Path(model_dir))
     try:

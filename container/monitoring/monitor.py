@@ -22,6 +22,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from container.contract.paths import OptMl
+from container.contract.schema import Schema
+from container.contract.settings import MonitoringJobSettings
 from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
@@ -59,9 +62,6 @@ from container.monitoring.statistics import (
     profile_batches,
     statistics_document,
 )
-from container.paths import OptMl
-from container.schema import Schema
-from container.settings import MonitoringJobSettings
 
 VIOLATIONS_FILE = "constraint_violations.json"
 STATISTICS_FILE = "statistics.json"

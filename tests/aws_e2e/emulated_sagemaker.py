@@ -470,7 +470,7 @@ class EmulatedSageMaker:
         if capture["InitialSamplingPercentage"] < 100:
             raise NotImplementedError("the capture adapter samples 100 % only")
         from container.capture import capture_record
-        from container.settings import CaptureSettings
+        from container.contract.settings import CaptureSettings
 
         header = capture.get("CaptureContentTypeHeader") or {}
         modes = {o["CaptureMode"] for o in capture["CaptureOptions"]}

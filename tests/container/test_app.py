@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from container.app import create_app
-from container.artifact import load_bundle
 from container.capture import CaptureWriter
-from container.settings import CaptureSettings, ServingSettings
+from container.contract.bundle import load_bundle
+from container.contract.settings import CaptureSettings, ServingSettings
 
 ROW = b"39.1,18.7,181,3750,Torgersen,male\n"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from container.capture import CaptureWriter, capture_record, hour_folder
-from container.settings import CaptureSettings
+from container.contract.settings import CaptureSettings
 
 WHEN = datetime(2026, 4, 18, 0, 21, 48, 123000, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from container.contract.paths import OptMl
 from container.data import (
     ChannelSpec,
     DataError,
@@ -18,7 +19,6 @@ from container.data import (
     read_channel,
     train_channel,
 )
-from container.paths import OptMl
 
 FRAME = pd.DataFrame(
     {"label": ["a", "b", "a"], "x": [1.5, None, 3.0], "colour": ["red", "blue", None]}

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from container import codecs, inference
-from container.artifact import library_versions, load_bundle, save_bundle
+from container import inference
+from container.contract import codecs
+from container.contract.bundle import library_versions, load_bundle, save_bundle
+from container.contract.schema import Feature, Schema
 from container.inference import InvocationOptions, invocations
-from container.schema import Feature, Schema
 
 PENGUIN_ROW = [39.1, 18.7, 181, 3750, "Torgersen", "male"]
 PENGUIN_NAMES = [

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from container import serving
-from container.settings import ServingSettings
+from container.contract.settings import ServingSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROW = b"39.1,18.7,181,3750,Torgersen,male\n"

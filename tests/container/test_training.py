@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from container import training
-from container.artifact import MANIFEST_FILE, MODEL_FILE, load_bundle
-from container.paths import OptMl
+from container.contract.bundle import MANIFEST_FILE, MODEL_FILE, load_bundle
+from container.contract.paths import OptMl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
@@ -549,7 +549,7 @@ def test_internal_error_reason_has_no_traceback(
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("container.artifact.save_bundle", broken)
+    monkeypatch.setattr("container.contract.bundle.save_bundle", broken)
     code = training.main()
     assert code != 0
     text = failure_text(penguins_job)

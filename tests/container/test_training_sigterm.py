@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from container.artifact import MANIFEST_FILE, MODEL_FILE
-from container.paths import ROOT_ENV_VAR, OptMl
+from container.contract.bundle import MANIFEST_FILE, MODEL_FILE
+from container.contract.paths import ROOT_ENV_VAR, OptMl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STOPPED_EXIT = 128 + signal.SIGTERM

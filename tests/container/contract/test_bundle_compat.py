@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from container.artifact import library_versions, load_bundle
-from container.errors import BundleError
+from container.contract.bundle import library_versions, load_bundle
+from container.contract.errors import BundleError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "bundle-v1"
 PENGUINS_CSV = Path(__file__).resolve().parents[3] / "data" / "raw" / "penguins.csv"

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from container import codecs
-from container.errors import (
+from container.contract import codecs
+from container.contract.errors import (
     ByocError,
     InvalidInput,
     UnsupportedAccept,

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from container.errors import SettingsError
+from container.contract.errors import SettingsError
 
 # --- serving (real-time and batch transform) ----------------------------------
 BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"

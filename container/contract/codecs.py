@@ -44,7 +44,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from container.errors import InvalidInput, UnsupportedAccept, UnsupportedContentType
+from container.contract.errors import (
+    InvalidInput,
+    UnsupportedAccept,
+    UnsupportedContentType,
+)
 
 CSV = "text/csv"
 JSON = "application/json"

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from container.errors import BundleError
-from container.schema import Schema
+from container.contract.errors import BundleError
+from container.contract.schema import Schema
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "model.json"

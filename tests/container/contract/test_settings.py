@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from container.errors import SettingsError
-from container.settings import (
+from container.contract.errors import SettingsError
+from container.contract.settings import (
     CaptureSettings,
     MonitoringJobSettings,
     ServingSettings,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from container.paths import OptMl
+from container.contract.paths import OptMl
 
 
 def test_default_root_is_opt_ml():
