@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from container.contract.columns import describe_difference, positional_names
 from container.contract.errors import JobInputError
 from container.contract.paths import TRAIN_CHANNELS, OptMl
 
@@ -114,11 +115,6 @@ class ChannelSpec:
     folder: Path
     content_type: str | None = None
     input_mode: str | None = None
-
-
-def positional_name(index: int) -> str:
-    """Spark's (and Model Monitor's) name for the index-th column of headerless data."""
-    return f"_c{index}"
 
 
 # --- which channels ---------------------------------------------------------------
@@ -322,7 +318,7 @@ def _read_csv(path: Path, header: bool) -> pd.DataFrame:
         raise DataError(f"cannot parse {path.name} as CSV: {exc}".strip()) from None
     _refuse_undecoded_text(frame, path)
     if not header:
-        frame.columns = [positional_name(i) for i in range(frame.shape[1])]
+        frame.columns = positional_names(frame.shape[1])
     return frame
 
 
@@ -429,18 +425,10 @@ def _check_columns_agree(
     expected, got = list(first_frame.columns), list(frame.columns)
     if set(expected) == set(got):
         return
-    missing = [c for c in expected if c not in got]
-    extra = [c for c in got if c not in expected]
-    detail = []
-    if missing:
-        detail.append(f"missing {missing}")
-    if extra:
-        detail.append(f"extra {extra}")
+    detail = describe_difference(expected, got)
     raise DataError(
-        f"channel {channel!r}: the files' columns disagree: {name} has {len(got)} "
-        f"columns but {first_name} has {len(expected)} ({'; '.join(detail)}). All "
-        f"files "
-        "of a channel must hold the same columns."
+        f"channel {channel!r}: the files' columns disagree: {name} has {len(got)} columns but {first_name} has {len(expected)} ({detail}). "  # noqa: E501
+        "All files of a channel must hold the same columns."
     )
 
 

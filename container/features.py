@@ -16,8 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from container.contract.columns import (
+    category_strings,
+    is_text,
+    positional_name,
+    to_category_frame,
+    to_float_frame,
+)
 from container.contract.schema import Feature, ProblemType, Schema
-from container.data import DataError, positional_name
+from container.data import DataError
 
 # Column names that hold the target when the `target` hyperparameter is not set.
 DEFAULT_TARGET_NAMES = ("target", "label", "y")
@@ -116,47 +123,6 @@ def select_columns(
 
 
 # --- conversions shared by training and the saved pipeline ----------------------------
-def _is_text(series: pd.Series) -> bool:
-    return series.dtype == object or isinstance(series.dtype, pd.StringDtype)
-
-
-def category_strings(series: pd.Series) -> pd.Series:
-    """Values as strings, missing as NaN; integral floats lose their ".0".
-
-    A category read from CSV as 3 (or 3.0 beside missing values) and one sent
-    as JSON "3" must be the same category.
-    """
-    if _is_text(series) and pd.api.types.infer_dtype(series, skipna=True) == "string":
-        out = series.astype(object)
-        return out.where(series.notna(), np.nan)
-
-    def convert(value: Any) -> Any:
-        if (
-            value is None
-            or value is pd.NA
-            or (isinstance(value, float) and np.isnan(value))
-        ):
-            return np.nan
-        if isinstance(value, float | np.floating) and float(value).is_integer():
-            return str(int(value))
-        return str(value)
-
-    return series.astype(object).map(convert)
-
-
-def to_category_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Categorical columns as strings (used inside the saved pipeline)."""
-    return pd.DataFrame(frame).apply(category_strings)
-
-
-def to_float_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric columns as float; None becomes NaN, text that is no number fails."""
-    frame = pd.DataFrame(frame)
-    if all(dtype == np.float64 for dtype in frame.dtypes):
-        return frame  # already what the imputer needs: skip a copy of the data
-    return frame.astype(float)
-
-
 def numeric_values(series: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Series as floats, and a mask of present values that are not numbers."""
     if pd.api.types.is_bool_dtype(series):
@@ -165,7 +131,7 @@ def numeric_values(series: pd.Series) -> tuple[pd.Series, pd.Series]:
         return series.astype(float, copy=False), pd.Series(False, index=series.index)
     text = series.astype(object)
     present = text.notna()
-    if _is_text(series):
+    if is_text(series):
         stripped = text.where(~present, text.astype(str).str.strip())
         present &= stripped != ""
         text = stripped
@@ -200,7 +166,7 @@ def _clearly_text(series: pd.Series) -> bool:
     slowest step of schema inference; a sample decides all but borderline
     columns, which still get the exact count.
     """
-    if not _is_text(series):
+    if not is_text(series):
         return False
     sample = series.dropna().head(KIND_SAMPLE_SIZE)
     if sample.empty:

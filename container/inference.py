@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from container.contract import codecs
+from container.contract.columns import category_strings, column_difference
 from container.contract.errors import (
     ByocError,
     InvalidInput,
@@ -32,7 +33,6 @@ from container.contract.errors import (
     UnsupportedContentType,
 )
 from container.contract.settings import REALTIME_MAX_PAYLOAD_BYTES, ServingSettings
-from container.features import category_strings
 
 JSON_ERROR_TYPE = "application/json"
 IGNORED_COLUMNS_HEADER = "X-Ignored-Columns"
@@ -260,18 +260,15 @@ def align(frame: pd.DataFrame, schema: Any) -> tuple[pd.DataFrame, list[str]]:
             f"{len(names)} values per record, or name the columns (a CSV header "
             f"line, or JSON objects)"
         )
-    present = set(frame.columns)
-    missing = [n for n in names if n not in present]
+    missing, ignored = column_difference(names, list(frame.columns))
     if missing:
         raise InvalidInput(
             f"the records lack the column(s) {missing}; the model needs "
             f"{', '.join(names)}. Send them (a missing value may be empty or null)"
         )
-    known = set(names)
-    ignored = [str(c) for c in frame.columns if c not in known]
     kinds = {f.name: f.kind for f in schema.features}
     columns = {name: _typed(frame[name], name, kinds[name]) for name in names}
-    return pd.DataFrame(columns), ignored
+    return pd.DataFrame(columns), [str(c) for c in ignored]
 
 
 def _typed(series: pd.Series, name: str, kind: str) -> np.ndarray:

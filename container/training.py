@@ -480,6 +480,7 @@ def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_same_columns(name: str, channel: Any, train: Any) -> None:
+    from container.contract.columns import describe_difference
     from container.data import DataError
 
     expected, got = list(train.frame.columns), list(channel.frame.columns)
@@ -492,12 +493,10 @@ def check_same_columns(name: str, channel: Any, train: Any) -> None:
             f"{name} {'does not' if train.has_header else 'does'}; give both the same "
             f"layout"
         )
-    missing = [c for c in expected if c not in got]
-    extra = [c for c in got if c not in expected]
+    detail = describe_difference(expected, got)
     raise DataError(
-        f"channel {name!r} columns differ from train: missing {missing}, extra {extra} "
-        f"({len(got)} columns vs {len(expected)} in train). Validation and test data "
-        "must hold the same columns as the training data."
+        f"channel {name!r} columns differ from train: {detail} ({len(got)} columns vs {len(expected)} in train). "  # noqa: E501
+        "Validation and test data must hold the same columns as the training data."
     )
 
 

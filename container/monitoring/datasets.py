@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from container.contract.columns import positional_names
 from container.monitoring.errors import MonitoringInputError, NoDataError
 from container.monitoring.statistics import DatasetProfile, profile_batches
 
@@ -47,10 +48,6 @@ class DatasetFormat:
     # Where a baseline dataset keeps the model's output columns (AWS: START).
     output_columns_position: str = "START"
     capture_index_names: tuple[str, ...] = ("endpointInput",)
-
-
-def spark_names(count: int) -> list[str]:
-    return [f"_c{i}" for i in range(count)]
 
 
 def dataset_files(source: Path) -> list[Path]:
@@ -215,7 +212,7 @@ def _column_names(
     if header:
         return found
     if not names:
-        return spark_names(len(found))
+        return positional_names(len(found))
     for candidate in names:
         if len(candidate) == len(found):
             return list(candidate)
@@ -276,7 +273,7 @@ def _name_json(table: pa.Table, names: NameChoices | None) -> pa.Table:
         for candidate in names or ():
             if len(candidate) == table.num_columns:
                 return table.rename_columns(list(candidate))
-        return table.rename_columns(spark_names(table.num_columns))
+        return table.rename_columns(positional_names(table.num_columns))
     return table
 
 
