@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,25 +29,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from container.contract.errors import ByocError, JobInputError
+from container import jobs
+from container.contract.errors import JobInputError
+from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
 from container.contract.settings import TrainingEnvironment
+from container.jobs import StopGuard
 
-FAILURE_LIMIT = 1024
-EXIT_FAILED = 1
-EXIT_STOPPED = 128 + signal.SIGTERM  # what a shell reports for a SIGTERM-ed process
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-# SageMaker sends SIGKILL 120 s after SIGTERM; if the fit has not given control
-# back by then, clean up from the watcher thread and exit anyway.
-STOP_DEADLINE_SECONDS = 90.0
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
 SEARCH_TRIALS_FILE = "search_trials.json"
-
-
-class TrainingStopped(BaseException):
-    """SIGTERM arrived: unwind (a BaseException: `except Exception` cannot eat it)."""
 
 
 class ConfigError(JobInputError):
@@ -65,98 +54,17 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-# --- stopping on SIGTERM --------------------------------------------------------------
-class StopGuard:
-    """Turns SIGTERM into `TrainingStopped` in the main thread, with a hard deadline.
-
-    SIGTERM is blocked in every thread and received by a watcher thread, so it
-    is seen even while the main thread is deep in a long C-level fit. The
-    watcher interrupts the main thread; if the main thread has not cleaned up
-    within STOP_DEADLINE_SECONDS, the watcher removes the bundle, writes the
-    failure file and exits the process itself.
-    """
-
-    def __init__(self, opt_ml: OptMl, model_dir: Path):
-        self.opt_ml = opt_ml
-        self.model_dir = model_dir
-        self.stopping = threading.Event()
-        self.finished = threading.Event()
-        # Held while the bundle is written, so the watcher never deletes half of it.
-        self.commit_lock = threading.Lock()
-        self._watcher: threading.Thread | None = None
-
-    def _raise_stop(self, signum: int, frame: Any) -> None:
-        raise TrainingStopped()
-
-    def _watch(self) -> None:
-        while not self.finished.is_set():
-            if signal.sigtimedwait({signal.SIGTERM}, 0.2) is None:
-                continue
-            log("SIGTERM received: stopping training")
-            self.stopping.set()
-            import _thread
-
-            _thread.interrupt_main(signal.SIGTERM)
-            if self.finished.wait(STOP_DEADLINE_SECONDS):
-                return
-            self.commit_lock.acquire(timeout=10)
-            from container.contract.bundle import remove_bundle
-
-            remove_bundle(self.model_dir)
-            write_failure(self.opt_ml, stopped_reason())
-            os._exit(EXIT_STOPPED)
-
-    @contextmanager
-    def installed(self) -> Iterator[StopGuard]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self  # signals can only be handled from the main thread
-            return
-        previous_handler = signal.signal(signal.SIGTERM, self._raise_stop)
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        self._watcher = threading.Thread(
-            target=self._watch, name="sigterm-watch", daemon=True
-        )
-        self._watcher.start()
-        try:
-            yield self
-        finally:
-            self.finished.set()
-            self._watcher.join()
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
-            signal.signal(signal.SIGTERM, previous_handler)
-
-
-def stopped_reason() -> str:
-    return (
-        "Training stopped: SIGTERM received (StopTrainingJob or MaxRuntimeInSeconds) "
-        "before the model was saved; no model was written."
-    )
+STOPPED_REASON = (
+    "Training stopped: SIGTERM received (StopTrainingJob or MaxRuntimeInSeconds). "
+    "No model was written."
+)
+OUT_OF_MEMORY_REASON = (
+    "Out of memory while training. "
+    "Use a larger instance type, fewer rows or columns, or a lighter algorithm."
+)
 
 
 # --- outputs --------------------------------------------------------------------------
-def truncate_reason(reason: str) -> str:
-    """At most FAILURE_LIMIT characters and bytes: SageMaker keeps only that much."""
-    reason = reason.strip() or "Training failed for an unknown reason."
-    while len(reason) > FAILURE_LIMIT or len(reason.encode()) > FAILURE_LIMIT:
-        reason = reason[: min(len(reason), FAILURE_LIMIT) - 4].rstrip() + " ..."
-    return reason
-
-
-def write_failure(opt_ml: OptMl, reason: str) -> None:
-    path = opt_ml.failure_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(truncate_reason(reason))
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
 def read_hyperparameters(opt_ml: OptMl) -> dict[str, str]:
     path = opt_ml.hyperparameters_file
     if not path.is_file():
@@ -232,7 +140,9 @@ def warm_up_imports() -> threading.Thread:
     return thread
 
 
-def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, Any]:
+def run(
+    opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard, model_dir: Path
+) -> dict[str, Any]:
     """Train and save the bundle; returns the manifest. ByocError on bad input."""
     from container import data as data_io
     from container import estimators
@@ -432,11 +342,11 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
     output_dir = (
         Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
     )
-    write_json(output_dir / METRICS_FILE, metrics)
+    write_json(output_dir / METRICS_FILE, metrics, default=str)
     if details:
-        write_json(output_dir / EVALUATION_FILE, details)
+        write_json(output_dir / EVALUATION_FILE, details, default=str)
     if search_record:
-        write_json(output_dir / SEARCH_TRIALS_FILE, search_record)
+        write_json(output_dir / SEARCH_TRIALS_FILE, search_record, default=str)
     facts = {
         "training job": env.job_name or "(local)",
         "target": target,
@@ -444,22 +354,20 @@ def run(opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard) -> dict[str, 
         "algorithm": config.algorithm,
         "rows": ", ".join(f"{n}: {len(s.target)}" for n, s in splits.items()),
     }
-    (output_dir / REPORT_FILE).write_text(
+    write_atomic(
+        output_dir / REPORT_FILE,
         render_report(
             f"Training report: {env.job_name or 'local job'}", metrics, details, facts
-        )
+        ),
     )
 
     from container.contract.bundle import save_bundle
 
-    with guard.commit_lock:
-        if guard.stopping.is_set():
-            raise TrainingStopped()
-        with timed(timings, "save"):
-            manifest["finished_at"] = utc_now()
-            manifest["timings_seconds"] = timings
-            save_bundle(guard.model_dir, pipeline, manifest)
-    log(f"model saved to {guard.model_dir}")
+    with guard.publishing(), timed(timings, "save"):
+        manifest["finished_at"] = utc_now()
+        manifest["timings_seconds"] = timings
+        save_bundle(model_dir, pipeline, manifest)
+    log(f"model saved to {model_dir}")
     return manifest
 
 
@@ -654,55 +562,25 @@ def fit_with_search(
 # --- the command ----------------------------------------------------------------------
 def main() -> int:
     """Run the training job; 0 on success, non-zero (and a failure file) otherwise."""
-    opt_ml = OptMl.from_env()
-    opt_ml.failure_file.unlink(missing_ok=True)  # a stale reason from an earlier run
-    try:
-        env = TrainingEnvironment.from_env()
-    except ByocError as exc:
-        return fail(opt_ml, opt_ml.model_dir, exc.message, EXIT_FAILED)
-    model_dir = Path(env.model_dir) if env.model_dir else opt_ml.model_dir
-    guard = StopGuard(opt_ml, model_dir)
-    with guard.installed():
-        try:
-            run(opt_ml, env, guard)
-        except TrainingStopped:
-            return fail(opt_ml, model_dir, stopped_reason(), EXIT_STOPPED)
-        except KeyboardInterrupt:
-            return fail(
-                opt_ml, model_dir, "Training interrupted (SIGINT).", EXIT_INTERRUPTED
-            )
-        except ByocError as exc:
-            return fail(opt_ml, model_dir, exc.message, EXIT_FAILED)
-        except MemoryError:
-            traceback.print_exc(file=sys.stderr)
-            return fail(
-                opt_ml,
-                model_dir,
-                "Out of memory while training: use a larger instance type, fewer rows "
-                "or "
-                "columns, or a lighter algorithm.",
-                EXIT_FAILED,
-            )
-        except Exception as exc:  # noqa: BLE001 - the edge: anything else is reported
-            traceback.print_exc(file=sys.stderr)
-            reason = (
-                f"Internal error while training: {type(exc).__name__}: {exc}. The job "
-                f"log "
-                "holds the traceback."
-            )
-            return fail(opt_ml, model_dir, reason, EXIT_FAILED)
-        finally:
-            guard.finished.set()
-    return 0
-
-
-def fail(opt_ml: OptMl, model_dir: Path, reason: str, code: int) -> int:
     from container.contract.bundle import remove_bundle
 
-    remove_bundle(model_dir)
-    write_failure(opt_ml, reason)
-    log(f"FAILED: {truncate_reason(reason)}")
-    return code
+    opt_ml = OptMl.from_env()
+    job = jobs.Job(
+        "train",
+        opt_ml,
+        activity="training",
+        stopped_reason=STOPPED_REASON,
+        out_of_memory_reason=OUT_OF_MEMORY_REASON,
+        cleanup=lambda: remove_bundle(opt_ml.model_dir),
+    )
+
+    def work(guard: StopGuard) -> None:
+        env = TrainingEnvironment.from_env()
+        model_dir = Path(env.model_dir) if env.model_dir else opt_ml.model_dir
+        job.cleanup = lambda: remove_bundle(model_dir)
+        run(opt_ml, env, guard, model_dir)
+
+    return jobs.run(job, work)
 
 
 if __name__ == "__main__":

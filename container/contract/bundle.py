@@ -13,15 +13,14 @@ holds a complete bundle; a job that fails removes what it wrote.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from container.contract.errors import BundleError
+from container.contract.files import temporary_prefix, write_atomic, write_json
 from container.contract.schema import Schema
 
 MODEL_FILE = "model.joblib"
@@ -53,22 +52,6 @@ class Bundle:
     schema: Schema
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; a server running as another (non-root) user
-        # must still read the bundle.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> None:
     """Write model.joblib, then model.json, whose presence marks a complete bundle."""
     import joblib
@@ -81,9 +64,8 @@ def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> Non
         "libraries": manifest.get("libraries") or library_versions(),
     }
     (model_dir / MANIFEST_FILE).unlink(missing_ok=True)
-    _atomic_write(model_dir / MODEL_FILE, lambda fh: joblib.dump(pipeline, fh))
-    payload = json.dumps(manifest, indent=2, sort_keys=False, default=str).encode()
-    _atomic_write(model_dir / MANIFEST_FILE, lambda fh: fh.write(payload))
+    write_atomic(model_dir / MODEL_FILE, lambda fh: joblib.dump(pipeline, fh))
+    write_json(model_dir / MANIFEST_FILE, manifest, default=str)
 
 
 def remove_bundle(model_dir: Path) -> None:
@@ -91,8 +73,8 @@ def remove_bundle(model_dir: Path) -> None:
     model_dir = Path(model_dir)
     for name in (MANIFEST_FILE, MODEL_FILE):
         (model_dir / name).unlink(missing_ok=True)
-    for tmp in model_dir.glob(".model.*"):
-        tmp.unlink(missing_ok=True)
+        for tmp in model_dir.glob(temporary_prefix(model_dir / name) + "*"):
+            tmp.unlink(missing_ok=True)
 
 
 def read_manifest(model_dir: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
 from container.contract.settings import MonitoringJobSettings
 from container.monitoring.constraints import (
@@ -29,8 +30,6 @@ from container.monitoring.job import (
     parse_dataset_format,
     run_job,
     schema_name_choices,
-    write_atomic,
-    write_json,
 )
 from container.monitoring.report import FeatureView, render_report
 from container.monitoring.statistics import DatasetProfile, statistics_document

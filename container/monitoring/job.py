@@ -1,26 +1,20 @@
 """The processing-job contract, shared by `baseline` and `monitor`.
 
 Parses `dataset_format`, names headerless columns from a model bundle's
-schema, writes outputs atomically, and turns any failure into what SageMaker
-shows a user: one line in /opt/ml/output/message (and /opt/ml/output/failure),
-one line on stderr, and a non-zero exit. Command-line flags override the
-environment so the same commands run outside SageMaker.
+schema, and runs both commands in the shared job shell (`container.jobs`),
+which turns any failure into what SageMaker shows a user. Command-line flags
+override the environment so the same commands run outside SageMaker.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import sys
-import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-from container.contract.errors import ByocError
+from container import jobs
 from container.contract.paths import OptMl
 from container.contract.schema import Schema
 from container.monitoring.datasets import DatasetFormat, NameChoices
@@ -32,7 +26,10 @@ FORMAT_KEYS = {
     "parquet": "parquet",
     "sagemakerCaptureJson": "capture",
 }
-MESSAGE_LIMIT = 1024
+STOPPED_REASON = (
+    "stopped by SIGTERM (StopProcessingJob or the time limit); "
+    "no results were published"
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -155,74 +152,18 @@ def read_json_file(path: Path, what: str) -> Any:
         ) from None
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: readers never see half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, doc: Any) -> None:
-    write_atomic(path, json.dumps(doc, indent=2) + "\n")
-
-
-def write_message(opt_ml: OptMl, message: str) -> None:
-    write_atomic(opt_ml.message_file, message[:MESSAGE_LIMIT] + "\n")
-
-
-class JobStopped(BaseException):
-    """SIGTERM arrived (StopProcessingJob, or the job's time limit).
-
-    A BaseException so that no `except Exception` inside the work swallows it.
-    """
-
-
-def _raise_stopped(signum: int, frame: object) -> NoReturn:
-    raise JobStopped()
-
-
 def run_job(name: str, opt_ml: OptMl, work: Callable[[], str]) -> int:
-    """Run `work` (which returns the success message); map failures to exit codes.
+    """Run a processing job (`baseline` or `monitor`) in the shared job shell.
 
     The job is PID 1 in its container, where a signal without a handler is
-    ignored: without this handler SageMaker's SIGTERM would do nothing until
-    the SIGKILL that follows it.
+    ignored: the shell's handler makes SageMaker's SIGTERM stop it.
     """
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_stopped)
-    try:
-        message = work()
-    except JobStopped:
-        return _fail(
-            name,
-            opt_ml,
-            "stopped by SIGTERM (StopProcessingJob or the time limit); "
-            "no results were published",
-            128 + signal.SIGTERM,
-        )
-    except ByocError as exc:
-        return _fail(name, opt_ml, exc.message, 1)
-    except MemoryError:
-        return _fail(name, opt_ml, "ran out of memory; use a larger instance", 1)
-    except Exception as exc:  # noqa: BLE001 - last resort: a message, never a traceback
-        return _fail(name, opt_ml, f"internal error {type(exc).__name__}: {exc}", 1)
-    write_message(opt_ml, message)
-    print(message)
-    return 0
-
-
-def _fail(name: str, opt_ml: OptMl, reason: str, code: int) -> int:
-    line = " ".join(reason.split())
-    try:
-        write_message(opt_ml, f"Failed: {line}")
-        write_atomic(opt_ml.failure_file, line[:MESSAGE_LIMIT] + "\n")
-    except OSError:
-        pass  # the stderr line below still tells the user
-    print(f"{name}: error: {line}", file=sys.stderr)
-    return code
+    job = jobs.Job(
+        name,
+        opt_ml,
+        activity=f"running {name}",
+        stopped_reason=STOPPED_REASON,
+        out_of_memory_reason=f"{name} ran out of memory; use a larger instance",
+        writes_message=True,
+    )
+    return jobs.run(job, lambda guard: work())

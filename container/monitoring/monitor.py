@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
 from container.contract.schema import Schema
 from container.contract.settings import MonitoringJobSettings
@@ -51,8 +52,6 @@ from container.monitoring.job import (
     read_schema,
     run_job,
     schema_name_choices,
-    write_atomic,
-    write_json,
 )
 from container.monitoring.report import FeatureView, render_report
 from container.monitoring.statistics import (

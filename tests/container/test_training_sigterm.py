@@ -96,15 +96,15 @@ def test_sigterm_during_fit_stops_without_a_bundle(opt_ml: OptMl):
 STUCK_JOB = textwrap.dedent(
     """
     import sys, threading
-    from container import training
+    from container import jobs, training
 
-    training.STOP_DEADLINE_SECONDS = 1.0
+    jobs.STOP_DEADLINE_SECONDS = 1.0
 
-    def stuck(opt_ml, env, guard):
+    def stuck(opt_ml, env, guard, model_dir):
         # A partial bundle, then a wait no Python signal handler can interrupt,
         # as in a long C-level fit.
-        guard.model_dir.mkdir(parents=True, exist_ok=True)
-        (guard.model_dir / "model.joblib").write_bytes(b"partial")
+        model_dir.mkdir(parents=True, exist_ok=True)
+        (model_dir / "model.joblib").write_bytes(b"partial")
         print("[train] fitting", file=sys.stderr, flush=True)
         lock = threading.Lock()
         lock.acquire()
