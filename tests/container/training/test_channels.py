@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from container.contract.paths import OptMl
-from container.data import (
+from container.training.channels import (
     ChannelSpec,
     DataError,
     detect_header,

@@ -15,7 +15,7 @@ from container import training
 from container.contract.bundle import MANIFEST_FILE, MODEL_FILE, load_bundle
 from container.contract.paths import OptMl
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
 METRIC_LINE = re.compile(
     r"^(train|validation|test):([a-z0-9_]+)=([-+0-9.eE]+|nan|inf)$"

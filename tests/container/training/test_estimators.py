@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from container.estimators import (
+from container.training.estimators import (
     ALGORITHMS,
     HyperparameterError,
     build_estimator,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from container.data import DataError
-from container.features import (
+from container.training.channels import DataError
+from container.training.features import (
     build_preprocessor,
     build_schema,
     category_strings,

@@ -144,9 +144,9 @@ def run(
     opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard, model_dir: Path
 ) -> dict[str, Any]:
     """Train and save the bundle; returns the manifest. ByocError on bad input."""
-    from container import data as data_io
-    from container import estimators
-    from container.features import (
+    from container.training import channels as data_io
+    from container.training import estimators
+    from container.training.features import (
         build_preprocessor,
         build_schema,
         check_target,
@@ -294,7 +294,7 @@ def run(
                 pipeline[-1].fit(transformed, train_split.target)
     log("fitted")
 
-    from container.evaluation import evaluate, metric_lines, render_report
+    from container.training.evaluation import evaluate, metric_lines, render_report
 
     metrics: dict[str, dict[str, float]] = {}
     details: dict[str, Any] = {}
@@ -372,7 +372,7 @@ def run(
 
 
 def _json_label(value: Any) -> Any:
-    from container.features import json_label
+    from container.training.features import json_label
 
     return json_label(value)
 
@@ -389,7 +389,7 @@ def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
 
 def check_same_columns(name: str, channel: Any, train: Any) -> None:
     from container.contract.columns import describe_difference
-    from container.data import DataError
+    from container.training.channels import DataError
 
     expected, got = list(train.frame.columns), list(channel.frame.columns)
     if set(expected) == set(got):
@@ -416,8 +416,8 @@ def make_split(
     problem_type: str,
     config: Any,
 ) -> Split:
-    from container.data import DataError
-    from container.features import coerce_features, prepare_target
+    from container.training.channels import DataError
+    from container.training.features import coerce_features, prepare_target
 
     present = frame[target].notna()
     dropped = int((~present).sum())
@@ -461,7 +461,7 @@ def hold_out(
 
 
 def check_known_classes(splits: dict[str, Split]) -> None:
-    from container.data import DataError
+    from container.training.channels import DataError
 
     known = set(splits["train"].target.unique())
     for name, split in splits.items():
@@ -487,7 +487,7 @@ def fit_with_search(
         StratifiedKFold,
     )
 
-    from container.estimators import HyperparameterError
+    from container.training.estimators import HyperparameterError
 
     scoring = config.search_scoring or (
         "accuracy"
@@ -505,7 +505,7 @@ def fit_with_search(
     if problem_type == "classification":
         smallest = int(split.target.value_counts().min())
         if smallest < config.search_cv:
-            from container.data import DataError
+            from container.training.channels import DataError
 
             raise DataError(
                 f"search_cv={config.search_cv} folds need at least {config.search_cv} "
@@ -581,7 +581,3 @@ def main() -> int:
         run(opt_ml, env, guard, model_dir)
 
     return jobs.run(job, work)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,7 +22,7 @@ import pandas as pd
 from container.contract.bundle import MANIFEST_FILE, MODEL_FILE
 from container.contract.paths import ROOT_ENV_VAR, OptMl
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 STOPPED_EXIT = 128 + signal.SIGTERM
 
 
@@ -96,7 +96,8 @@ def test_sigterm_during_fit_stops_without_a_bundle(opt_ml: OptMl):
 STUCK_JOB = textwrap.dedent(
     """
     import sys, threading
-    from container import jobs, training
+    from container import jobs
+    from container.training import job
 
     jobs.STOP_DEADLINE_SECONDS = 1.0
 
@@ -110,8 +111,8 @@ STUCK_JOB = textwrap.dedent(
         lock.acquire()
         lock.acquire()
 
-    training.run = stuck
-    sys.exit(training.main())
+    job.run = stuck
+    sys.exit(job.main())
     """
 )
 

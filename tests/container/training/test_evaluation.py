@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from container.evaluation import (
+from container.training.evaluation import (
     classification_details,
     classification_metrics,
     metric_lines,
