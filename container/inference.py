@@ -32,7 +32,11 @@ from container.contract.errors import (
     UnsupportedAccept,
     UnsupportedContentType,
 )
-from container.contract.settings import REALTIME_MAX_PAYLOAD_BYTES, ServingSettings
+from container.contract.settings import (
+    REALTIME_MAX_PAYLOAD_BYTES,
+    ServingSettings,
+    parse_flag,
+)
 
 JSON_ERROR_TYPE = "application/json"
 IGNORED_COLUMNS_HEADER = "X-Ignored-Columns"
@@ -42,8 +46,6 @@ PROBABILITIES_PARAMETER = "probabilities"
 _HEADER_LIMIT = 1024
 _EXAMPLES_SHOWN = 3
 _FAST_CSV_BYTES = 64 * 1024
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 class Response(NamedTuple):
@@ -195,11 +197,9 @@ def _quality(raw: str) -> float:
 
 
 def _flag(raw: str, where: str) -> bool:
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
+    value = parse_flag(raw)
+    if value is not None:
+        return value
     raise InvalidInput(
         f"{where} has probabilities={raw!r}: use probabilities=true or "
         f"probabilities=false"

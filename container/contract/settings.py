@@ -133,18 +133,34 @@ def parse_float(
     return value
 
 
-_TRUE = {"1", "true", "yes", "on", "enabled"}
-_FALSE = {"0", "false", "no", "off", "disabled"}
+# The one spelling of yes and no for every flag the image reads: environment
+# variables, hyperparameters, Accept parameters, custom attributes and
+# dataset_format options. Model Monitor writes Enabled/Disabled.
+TRUE_WORDS = frozenset({"1", "true", "yes", "on", "enabled"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", "disabled"})
+
+
+def parse_flag(
+    raw: str,
+    extra_true: tuple[str, ...] = (),
+    extra_false: tuple[str, ...] = (),
+) -> bool | None:
+    """True or False for a yes/no word (any case), None for anything else."""
+    word = raw.strip().lower()
+    if word in TRUE_WORDS or word in extra_true:
+        return True
+    if word in FALSE_WORDS or word in extra_false:
+        return False
+    return None
 
 
 def parse_bool(env: Environ, name: str, default: bool) -> bool:
     raw = _raw(env, name)
     if raw is None:
         return default
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
+    value = parse_flag(raw)
+    if value is not None:
+        return value
     raise SettingsError(
         f"{name}={raw!r} is not a boolean: use true/false (or Enabled/Disabled)"
     )

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from container import jobs
 from container.contract.paths import OptMl
 from container.contract.schema import Schema
+from container.contract.settings import parse_flag
 from container.monitoring.datasets import DatasetFormat, NameChoices
 from container.monitoring.errors import MonitoringInputError
 
@@ -91,8 +92,9 @@ def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetForm
 def _header_flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
+    flag = parse_flag(value) if isinstance(value, str) else None
+    if flag is not None:
+        return flag
     raise MonitoringInputError(
         f"dataset_format header={value!r}: expected true or false"
     )

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from container.contract.columns import describe_difference, positional_names
-from container.contract.errors import JobInputError
 from container.contract.paths import TRAIN_CHANNELS, OptMl
+from container.training.errors import DataError
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -64,12 +64,6 @@ PARQUET_MAGIC = b"PAR1"
 # Lines looked at to decide whether a CSV's first row is a header.
 HEADER_SAMPLE_BYTES = 64 * 1024
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
-
-
-class DataError(JobInputError):
-    """A channel's files are missing, unreadable or inconsistent."""
-
-    code = "invalid_training_data"
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from container.contract.columns import (
     to_float_frame,
 )
 from container.contract.schema import Feature, ProblemType, Schema
-from container.training.channels import DataError
+from container.training.errors import DataError
 
 # Column names that hold the target when the `target` hyperparameter is not set.
 DEFAULT_TARGET_NAMES = ("target", "label", "y")

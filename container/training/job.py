@@ -30,20 +30,18 @@ from pathlib import Path
 from typing import Any
 
 from container import jobs
-from container.contract.errors import JobInputError
 from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
 from container.contract.settings import TrainingEnvironment
 from container.jobs import StopGuard
+from container.training import options
+from container.training.algorithms import ALGORITHMS
+from container.training.errors import ConfigError, DataError, HyperparameterError
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
 SEARCH_TRIALS_FILE = "search_trials.json"
-
-
-class ConfigError(JobInputError):
-    code = "invalid_job_config"
 
 
 def log(message: str) -> None:
@@ -162,7 +160,7 @@ def run(
     timings: dict[str, float] = {}
     fit_warnings: list[str] = []
 
-    hyperparameters, overridden = estimators.merge_hyperparameters(
+    hyperparameters, overridden = options.merge_hyperparameters(
         read_hyperparameters(opt_ml), env.hyperparameters
     )
     for key in overridden:
@@ -170,7 +168,7 @@ def run(
             f"hyperparameter {key}: hyperparameters.json wins over "
             f"SM_HPS/SM_HP_{key.upper()}"
         )
-    config = estimators.parse_config(hyperparameters)
+    config = options.parse_config(hyperparameters)
     if config.ignored:
         log(f"ignoring SageMaker-internal hyperparameters {list(config.ignored)}")
 
@@ -206,7 +204,7 @@ def run(
         ]
         outside = sorted(set(forced) - set(roles.features))
         if outside:
-            raise data_io.DataError(
+            raise DataError(
                 f"categorical_features names {outside}, which are not feature columns "
                 f"(features: {list(roles.features)})"
             )
@@ -215,7 +213,7 @@ def run(
                 check_same_columns(name, channel, train)
 
         if frame[target].isna().all():
-            raise data_io.DataError(
+            raise DataError(
                 f"target column {target!r} is entirely empty in channel 'train'; every "
                 "row needs a target value"
             )
@@ -240,7 +238,7 @@ def run(
         }
         check_target(splits["train"].target, problem_type)
         if len(splits["train"].target) < config.min_rows:
-            raise data_io.DataError(
+            raise DataError(
                 f"channel 'train' has {len(splits['train'].target)} usable rows (with "
                 f"a "
                 f"target value); at least min_rows={config.min_rows} are needed"
@@ -263,7 +261,7 @@ def run(
 
     from sklearn.pipeline import Pipeline
 
-    algorithm = estimators.ALGORITHMS[config.algorithm]
+    algorithm = ALGORITHMS[config.algorithm]
     pipeline = Pipeline(
         [
             (
@@ -389,7 +387,7 @@ def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
 
 def check_same_columns(name: str, channel: Any, train: Any) -> None:
     from container.contract.columns import describe_difference
-    from container.training.channels import DataError
+    from container.training.errors import DataError
 
     expected, got = list(train.frame.columns), list(channel.frame.columns)
     if set(expected) == set(got):
@@ -416,7 +414,7 @@ def make_split(
     problem_type: str,
     config: Any,
 ) -> Split:
-    from container.training.channels import DataError
+    from container.training.errors import DataError
     from container.training.features import coerce_features, prepare_target
 
     present = frame[target].notna()
@@ -461,7 +459,7 @@ def hold_out(
 
 
 def check_known_classes(splits: dict[str, Split]) -> None:
-    from container.training.channels import DataError
+    from container.training.errors import DataError
 
     known = set(splits["train"].target.unique())
     for name, split in splits.items():
@@ -487,8 +485,6 @@ def fit_with_search(
         StratifiedKFold,
     )
 
-    from container.training.estimators import HyperparameterError
-
     scoring = config.search_scoring or (
         "accuracy"
         if problem_type == "classification"
@@ -505,7 +501,7 @@ def fit_with_search(
     if problem_type == "classification":
         smallest = int(split.target.value_counts().min())
         if smallest < config.search_cv:
-            from container.training.channels import DataError
+            from container.training.errors import DataError
 
             raise DataError(
                 f"search_cv={config.search_cv} folds need at least {config.search_cv} "

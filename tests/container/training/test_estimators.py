@@ -1,72 +1,13 @@
-"""Hyperparameter parsing and the algorithm registry."""
+"""The algorithm registry and the estimator built from the hyperparameters."""
 
 from __future__ import annotations
 
 import pytest
 
-from container.training.estimators import (
-    ALGORITHMS,
-    HyperparameterError,
-    build_estimator,
-    check_search_space,
-    merge_hyperparameters,
-    parse_config,
-    parse_value,
-)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [("5", 5), ("0.5", 0.5), ("null", None), ("None", None), ("True", True),
-     ("sqrt", "sqrt"), ("[10, 5]", [10, 5]), ('"3"', "3")],
-)  # fmt: skip
-def test_parse_value(raw, expected):
-    assert parse_value(raw) == expected
-
-
-def test_options_are_typed_and_the_rest_goes_to_the_estimator():
-    config = parse_config(
-        {
-            "target": "species",
-            "features": "a, b",
-            "categorical_features": '["b"]',
-            "header": "false",
-            "random_state": "7",
-            "max_invalid_fraction": "0.05",
-            "max_depth": "4",
-            "sagemaker_program": "x.py",
-            "_tuning_objective_metric": "validation:accuracy",
-        }
-    )
-    assert config.features == ("a", "b")
-    assert config.categorical_features == ("b",)
-    assert config.header is False
-    assert config.random_state == 7
-    assert config.max_invalid_fraction == 0.05
-    assert config.estimator_params == {"max_depth": 4}
-    assert set(config.ignored) == {"sagemaker_program", "_tuning_objective_metric"}
-    assert config.to_dict()["estimator_params"] == {"max_depth": 4}
-
-
-@pytest.mark.parametrize(
-    ("key", "raw", "message"),
-    [
-        ("problem_type", "clustering", "one of auto, classification, regression"),
-        ("algorithm", "xgboost", "one of random_forest"),
-        ("min_rows", "-3", "a whole number >= 1"),
-        ("max_invalid_fraction", "2", "a number from 0 to 1"),
-        ("validation_fraction", "1", "not including"),
-        ("header", "maybe", "true, false or auto"),
-        ("search", "[1,2]", "non-empty JSON object"),
-        ("search", '{"max_depth": 3}', "non-empty list of values for 'max_depth'"),
-        ("search_cv", "1", ">= 2"),
-    ],
-)
-def test_option_errors_name_key_value_and_allowed(key, raw, message):
-    with pytest.raises(HyperparameterError) as info:
-        parse_config({key: raw})
-    assert f"{key}={raw!r}" in info.value.message
-    assert message in info.value.message
+from container.training.algorithms import ALGORITHMS
+from container.training.errors import HyperparameterError
+from container.training.estimators import build_estimator, check_search_space
+from container.training.options import parse_config
 
 
 def test_estimator_params_are_validated_by_scikit_learn():
@@ -101,11 +42,3 @@ def test_search_space_is_checked_before_fitting():
     config = parse_config({"search": '{"depth": [2]}'})
     with pytest.raises(HyperparameterError, match=r"search names \['depth'\]"):
         check_search_space(config, build_estimator(config, "classification"))
-
-
-def test_hyperparameters_json_wins_over_environment():
-    merged, overridden = merge_hyperparameters(
-        {"max_depth": "3", "target": "y"}, {"max_depth": "9", "n_estimators": "5"}
-    )
-    assert merged == {"max_depth": "3", "target": "y", "n_estimators": "5"}
-    assert overridden == ["max_depth"]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from container.training.channels import DataError
+from container.training.errors import DataError
 from container.training.features import (
     build_preprocessor,
     build_schema,
