@@ -12,17 +12,18 @@ None). `run` turns everything else into what SageMaker shows a user:
 - one ``[<job>] FAILED: <reason>`` line on stderr (plus the traceback, for a
   bug only), and the exit code: 0 done, 1 failed, 130 SIGINT, 143 SIGTERM.
 
-SIGTERM (StopTrainingJob, StopProcessingJob, MaxRuntimeInSeconds) is received
-by a watcher thread, so it is seen even while the main thread is deep in
-native code: the watcher interrupts the main thread, which unwinds through
-`JobStopped`; if the main thread has not finished within
-STOP_DEADLINE_SECONDS, the watcher cleans up, writes the failure file and
-exits the process itself, inside SageMaker's 120 s before SIGKILL.
+SIGTERM (StopTrainingJob, StopProcessingJob, MaxRuntimeInSeconds) makes the
+main thread unwind through `JobStopped` at its next Python instruction. A
+watcher thread hears it too, so a main thread stuck in native code cannot
+hide it: if the main thread has not finished within STOP_DEADLINE_SECONDS,
+the watcher cleans up, writes the failure file and exits the process itself,
+inside SageMaker's 120 s before SIGKILL.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import signal
 import sys
 import threading
@@ -68,7 +69,16 @@ class Job:
     cleanup: Callable[[], None] = field(default=lambda: None)
 
     def log(self, message: str) -> None:
-        print(f"[{self.name}] {message}", file=sys.stderr, flush=True)
+        logger(self.name)(message)
+
+
+def logger(name: str) -> Callable[[str], None]:
+    """A function writing ``[<name>] <message>`` lines to stderr, the job log."""
+
+    def log(message: str) -> None:
+        print(f"[{name}] {message}", file=sys.stderr, flush=True)
+
+    return log
 
 
 # --- status files ------------------------------------------------------------------
@@ -95,7 +105,15 @@ def write_message(job: Job, message: str) -> None:
 
 # --- stopping on SIGTERM ----------------------------------------------------------
 class StopGuard:
-    """Turns SIGTERM into `JobStopped` in the main thread, with a hard deadline."""
+    """Turns SIGTERM into `JobStopped` in the main thread, with a hard deadline.
+
+    Python runs signal handlers in the main thread only, between bytecodes; a
+    main thread inside a long native call (a C-level fit) would not see the
+    signal until it returns. So the signal also reaches a watcher thread,
+    through the wakeup file descriptor Python writes the signal number to
+    whichever thread the kernel picked (threads started by native libraries
+    at import time included), and the watcher enforces the deadline.
+    """
 
     def __init__(self, job: Job):
         self.job = job
@@ -112,18 +130,25 @@ class StopGuard:
                 raise JobStopped()
             yield
 
-    def _raise_stop(self, signum: int, frame: Any) -> None:
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        # Once is enough: a second SIGTERM must not interrupt the cleanup.
+        if self.stopping.is_set() or self.finished.is_set():
+            return
+        self.stopping.set()
         raise JobStopped()
 
-    def _watch(self) -> None:
+    def _watch(self, wakeup: int) -> None:
         while not self.finished.is_set():
-            if signal.sigtimedwait({signal.SIGTERM}, 0.2) is None:
+            if not select.select([wakeup], [], [], 0.2)[0]:
+                continue
+            try:
+                received = os.read(wakeup, 64)
+            except BlockingIOError:
+                continue
+            if signal.SIGTERM not in received:
                 continue
             self.job.log("SIGTERM received: stopping")
             self.stopping.set()
-            import _thread
-
-            _thread.interrupt_main(signal.SIGTERM)
             if self.finished.wait(STOP_DEADLINE_SECONDS):
                 return
             self._publish_lock.acquire(timeout=PUBLISH_WAIT_SECONDS)
@@ -135,10 +160,13 @@ class StopGuard:
         if threading.current_thread() is not threading.main_thread():
             yield self  # signals can only be handled from the main thread
             return
-        previous_handler = signal.signal(signal.SIGTERM, self._raise_stop)
-        previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        wakeup, notify = os.pipe()
+        os.set_blocking(wakeup, False)
+        os.set_blocking(notify, False)
+        previous_handler = signal.signal(signal.SIGTERM, self._on_sigterm)
+        previous_fd = signal.set_wakeup_fd(notify, warn_on_full_buffer=False)
         watcher = threading.Thread(
-            target=self._watch, name="sigterm-watch", daemon=True
+            target=self._watch, args=(wakeup,), name="sigterm-watch", daemon=True
         )
         watcher.start()
         try:
@@ -146,8 +174,10 @@ class StopGuard:
         finally:
             self.finished.set()
             watcher.join()
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+            signal.set_wakeup_fd(previous_fd)
             signal.signal(signal.SIGTERM, previous_handler)
+            os.close(wakeup)
+            os.close(notify)
 
 
 # --- the shell ---------------------------------------------------------------------

@@ -1,57 +1,55 @@
-"""`train`: hyperparameters + channels → a validated, evaluated, self-describing bundle.
+"""The `train` job: hyperparameters + channels → a validated, evaluated bundle.
 
-Run as ``python -m container.training`` (the image's `train` command). It reads
-only the SageMaker contract (/opt/ml files and environment variables) and
-writes only its outputs:
+It reads only the SageMaker contract (/opt/ml files and environment
+variables) and writes only its outputs:
 
-- /opt/ml/model: model.joblib + model.json, through `container.artifact`;
+- /opt/ml/model: model.joblib + model.json, through `container.contract.bundle`;
 - /opt/ml/output/data: metrics.json, evaluation.json, report.html and, with a
   hyperparameter search, search_trials.json;
 - stdout: one ``<split>:<metric>=<value>`` line per metric;
-- /opt/ml/output/failure on failure (reason first, at most 1024 characters).
+- /opt/ml/output/failure on failure, through the shared job shell
+  (`container.jobs`), which also removes any partial bundle and turns
+  SIGTERM into a clean stop.
 
-A failed or stopped job leaves no bundle behind. SIGTERM (StopTrainingJob,
-MaxRuntimeInSeconds) interrupts the fit, removes what was written and exits
-with 143 well inside SageMaker's 120 s grace period.
+`run` is the job in named phases, each a function below it: read the
+configuration, read the channels, prepare (columns, kinds, splits, schema,
+estimator), fit, evaluate, describe (the manifest), report, save.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from container import jobs
+from container.contract.bundle import remove_bundle, save_bundle
 from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
+from container.contract.schema import Schema
 from container.contract.settings import TrainingEnvironment
 from container.jobs import StopGuard
-from container.training import options
+from container.training import channels as channel_io
+from container.training import evaluation, features, options
 from container.training.algorithms import ALGORITHMS
-from container.training.errors import ConfigError, DataError, HyperparameterError
+from container.training.channels import ChannelData
+from container.training.errors import ConfigError, DataError
+from container.training.estimators import build_estimator, check_search_space
+from container.training.options import TrainingConfig
+from container.training.search import fit_with_search
+from container.training.splits import Split, check_same_columns, make_splits
 
 METRICS_FILE = "metrics.json"
 EVALUATION_FILE = "evaluation.json"
 REPORT_FILE = "report.html"
 SEARCH_TRIALS_FILE = "search_trials.json"
-
-
-def log(message: str) -> None:
-    print(f"[train] {message}", file=sys.stderr, flush=True)
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 STOPPED_REASON = (
     "Training stopped: SIGTERM received (StopTrainingJob or MaxRuntimeInSeconds). "
     "No model was written."
@@ -60,55 +58,6 @@ OUT_OF_MEMORY_REASON = (
     "Out of memory while training. "
     "Use a larger instance type, fewer rows or columns, or a lighter algorithm."
 )
-
-
-# --- outputs --------------------------------------------------------------------------
-def read_hyperparameters(opt_ml: OptMl) -> dict[str, str]:
-    path = opt_ml.hyperparameters_file
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text() or "{}")
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{path} must hold a JSON object of hyperparameters, e.g. "
-            '{"target": "species", "max_depth": "5"}'
-        )
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-
-
-# --- the job --------------------------------------------------------------------------
-@dataclasses.dataclass
-class Split:
-    name: str
-    features: Any  # pd.DataFrame
-    target: Any  # pd.Series
-
-
-@contextmanager
-def timed(timings: dict[str, float], phase: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[phase] = round(time.perf_counter() - start, 4)
-
-
-@contextmanager
-def recorded_warnings(sink: list[str]) -> Iterator[None]:
-    """Fit warnings (convergence, ...) go to the log and the manifest, not nowhere."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for item in caught:
-        text = f"{item.category.__name__}: {item.message}"
-        if text not in sink:
-            sink.append(text)
-            log(f"warning: {text}")
-
-
 # Imported while the data is read: scikit-learn takes about a second to import,
 # and reading (pyarrow, gzip, hashing) mostly runs outside the GIL.
 WARM_IMPORTS = (
@@ -120,446 +69,12 @@ WARM_IMPORTS = (
     "sklearn.ensemble",
 )
 
-
-def warm_up_imports() -> threading.Thread:
-    """Start importing scikit-learn; join the thread before the job imports it itself,
-    so the two threads never import the same package at once."""
-    import importlib
-
-    def load() -> None:
-        for name in WARM_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the real import later reports it
-                return
-
-    thread = threading.Thread(target=load, name="warm-imports", daemon=True)
-    thread.start()
-    return thread
+log = jobs.logger("train")
 
 
-def run(
-    opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard, model_dir: Path
-) -> dict[str, Any]:
-    """Train and save the bundle; returns the manifest. ByocError on bad input."""
-    from container.training import channels as data_io
-    from container.training import estimators
-    from container.training.features import (
-        build_preprocessor,
-        build_schema,
-        check_target,
-        infer_kinds,
-        infer_problem_type,
-        resolve_column,
-        resolve_target,
-        select_columns,
-    )
-
-    started_at = utc_now()
-    importing = warm_up_imports()
-    timings: dict[str, float] = {}
-    fit_warnings: list[str] = []
-
-    hyperparameters, overridden = options.merge_hyperparameters(
-        read_hyperparameters(opt_ml), env.hyperparameters
-    )
-    for key in overridden:
-        log(
-            f"hyperparameter {key}: hyperparameters.json wins over "
-            f"SM_HPS/SM_HP_{key.upper()}"
-        )
-    config = options.parse_config(hyperparameters)
-    if config.ignored:
-        log(f"ignoring SageMaker-internal hyperparameters {list(config.ignored)}")
-
-    with timed(timings, "read"):
-        specs = data_io.discover_channels(opt_ml, env.channels)
-        train_spec = data_io.train_channel(specs, opt_ml)
-        used = {train_spec.name, *data_io.EVALUATION_CHANNELS}
-        unused = sorted(set(specs) - used)
-        if unused:
-            log(
-                f"channels {unused} are not read by train (it reads train, "
-                f"validation, test)"
-            )
-        channels = {"train": data_io.read_channel(train_spec, config.header)}
-        for name in data_io.EVALUATION_CHANNELS:
-            if name in specs:
-                channels[name] = data_io.read_channel(specs[name], config.header)
-    for name, channel in channels.items():
-        log(
-            f"channel {name}: {len(channel.frame)} rows from {len(channel.files)} "
-            f"file(s)"
-        )
-
-    with timed(timings, "prepare"):
-        train = channels["train"]
-        frame = train.frame
-        columns = list(frame.columns)
-        target = resolve_target(columns, config.target, train.has_header)
-        roles = select_columns(columns, target, config.features, config.drop_columns)
-        forced = [
-            resolve_column(columns, c, "categorical_features entry")
-            for c in config.categorical_features
-        ]
-        outside = sorted(set(forced) - set(roles.features))
-        if outside:
-            raise DataError(
-                f"categorical_features names {outside}, which are not feature columns "
-                f"(features: {list(roles.features)})"
-            )
-        for name, channel in channels.items():
-            if name != "train":
-                check_same_columns(name, channel, train)
-
-        if frame[target].isna().all():
-            raise DataError(
-                f"target column {target!r} is entirely empty in channel 'train'; every "
-                "row needs a target value"
-            )
-        problem_type = infer_problem_type(frame[target].dropna(), config.problem_type)
-        importing.join()
-        estimator = estimators.build_estimator(config, problem_type)
-        if config.search:
-            estimators.check_search_space(config, estimator)
-
-        labelled = (
-            frame if frame[target].notna().all() else frame.loc[frame[target].notna()]
-        )
-        kinds = infer_kinds(
-            labelled,
-            roles.features,
-            forced,
-            config.max_invalid_fraction,
-        )
-        splits = {
-            name: make_split(name, channel.frame, target, kinds, problem_type, config)
-            for name, channel in channels.items()
-        }
-        check_target(splits["train"].target, problem_type)
-        if len(splits["train"].target) < config.min_rows:
-            raise DataError(
-                f"channel 'train' has {len(splits['train'].target)} usable rows (with "
-                f"a "
-                f"target value); at least min_rows={config.min_rows} are needed"
-            )
-        if "validation" not in splits and config.validation_fraction > 0:
-            splits["train"], splits["validation"] = hold_out(
-                splits["train"],
-                config.validation_fraction,
-                problem_type,
-                config.random_state,
-            )
-        if problem_type == "classification":
-            check_known_classes(splits)
-        schema = build_schema(splits["train"].features, kinds, target, problem_type)
-        log(
-            f"{problem_type} of {target!r} with {config.algorithm}: "
-            f"{len(schema.numeric_features)} numeric, "
-            f"{len(schema.categorical_features)} categorical features"
-        )
-
-    from sklearn.pipeline import Pipeline
-
-    algorithm = ALGORITHMS[config.algorithm]
-    pipeline = Pipeline(
-        [
-            (
-                "preprocess",
-                build_preprocessor(
-                    schema, algorithm.scale_numerics, algorithm.dense_input
-                ),
-            ),
-            ("model", estimator),
-        ]
-    )
-    train_split = splits["train"]
-    log("fitting")
-    search_record = None
-    transformed = None  # the preprocessed training rows, reused to evaluate them
-    with recorded_warnings(fit_warnings):
-        if config.search:
-            with timed(timings, "fit_estimator"):
-                pipeline, search_record = fit_with_search(
-                    pipeline, train_split, config, problem_type
-                )
-        else:
-            with timed(timings, "fit_preprocess"):
-                transformed = pipeline[0].fit_transform(
-                    train_split.features, train_split.target
-                )
-            with timed(timings, "fit_estimator"):
-                pipeline[-1].fit(transformed, train_split.target)
-    log("fitted")
-
-    from container.training.evaluation import evaluate, metric_lines, render_report
-
-    metrics: dict[str, dict[str, float]] = {}
-    details: dict[str, Any] = {}
-    with timed(timings, "evaluate"), recorded_warnings(fit_warnings):
-        for name, split in splits.items():
-            metrics[name], split_details = evaluate(
-                pipeline,
-                split.features,
-                split.target,
-                problem_type,
-                transformed=transformed if name == "train" else None,
-            )
-            if split_details is not None:
-                details[name] = split_details
-    for line in metric_lines(metrics):
-        print(line, flush=True)
-
-    if problem_type == "classification":
-        schema = dataclasses.replace(schema, classes=tuple(pipeline.classes_))
-        schema = dataclasses.replace(
-            schema, classes=tuple(_json_label(c) for c in schema.classes)
-        )
-    data_description = {name: channel.to_dict() for name, channel in channels.items()}
-    for name, split in splits.items():
-        data_description.setdefault(name, {"held_out_from": "train"})
-        data_description[name]["rows_used"] = int(len(split.target))
-
-    manifest = {
-        "schema": schema.to_dict(),
-        "problem_type": problem_type,
-        "target": target,
-        "algorithm": config.algorithm,
-        "estimator": type(pipeline[-1]).__name__,
-        "estimator_params": _json_safe(pipeline[-1].get_params(deep=False)),
-        "hyperparameters": config.to_dict(),
-        "metrics": metrics,
-        "data": data_description,
-        "search": search_record,
-        "warnings": fit_warnings,
-        "training_job_name": env.job_name,
-        "training_job_arn": env.job_arn,
-        "started_at": started_at,
-    }
-
-    output_dir = (
-        Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
-    )
-    write_json(output_dir / METRICS_FILE, metrics, default=str)
-    if details:
-        write_json(output_dir / EVALUATION_FILE, details, default=str)
-    if search_record:
-        write_json(output_dir / SEARCH_TRIALS_FILE, search_record, default=str)
-    facts = {
-        "training job": env.job_name or "(local)",
-        "target": target,
-        "problem type": problem_type,
-        "algorithm": config.algorithm,
-        "rows": ", ".join(f"{n}: {len(s.target)}" for n, s in splits.items()),
-    }
-    write_atomic(
-        output_dir / REPORT_FILE,
-        render_report(
-            f"Training report: {env.job_name or 'local job'}", metrics, details, facts
-        ),
-    )
-
-    from container.contract.bundle import save_bundle
-
-    with guard.publishing(), timed(timings, "save"):
-        manifest["finished_at"] = utc_now()
-        manifest["timings_seconds"] = timings
-        save_bundle(model_dir, pipeline, manifest)
-    log(f"model saved to {model_dir}")
-    return manifest
-
-
-def _json_label(value: Any) -> Any:
-    from container.training.features import json_label
-
-    return json_label(value)
-
-
-def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
-    safe = {}
-    for key, value in params.items():
-        if value is None or isinstance(value, bool | int | float | str):
-            safe[key] = value
-        else:
-            safe[key] = repr(value)
-    return safe
-
-
-def check_same_columns(name: str, channel: Any, train: Any) -> None:
-    from container.contract.columns import describe_difference
-    from container.training.errors import DataError
-
-    expected, got = list(train.frame.columns), list(channel.frame.columns)
-    if set(expected) == set(got):
-        return
-    if train.has_header != channel.has_header:
-        which = "has" if train.has_header else "has no"
-        raise DataError(
-            f"channel {name!r} columns differ from train: train {which} header row but "
-            f"{name} {'does not' if train.has_header else 'does'}; give both the same "
-            f"layout"
-        )
-    detail = describe_difference(expected, got)
-    raise DataError(
-        f"channel {name!r} columns differ from train: {detail} ({len(got)} columns vs {len(expected)} in train). "  # noqa: E501
-        "Validation and test data must hold the same columns as the training data."
-    )
-
-
-def make_split(
-    name: str,
-    frame: Any,
-    target: str,
-    kinds: dict[str, str],
-    problem_type: str,
-    config: Any,
-) -> Split:
-    from container.training.errors import DataError
-    from container.training.features import coerce_features, prepare_target
-
-    present = frame[target].notna()
-    dropped = int((~present).sum())
-    if dropped:
-        log(f"channel {name}: dropping {dropped} row(s) without a target value")
-    if not present.any():
-        raise DataError(
-            f"target column {target!r} is entirely empty in channel {name!r}"
-        )
-    kept = frame if dropped == 0 else frame.loc[present]
-    features = coerce_features(kept, kinds, name, config.max_invalid_fraction)
-    labels = prepare_target(kept[target], problem_type, name)  # type: ignore[arg-type]
-    return Split(name, features.reset_index(drop=True), labels.reset_index(drop=True))
-
-
-def hold_out(
-    split: Split, fraction: float, problem_type: str, seed: int | None
-) -> tuple[Split, Split]:
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
-
-    features, target = split.features, split.target
-    # A class seen once cannot be on both sides: it stays in the fit split, so
-    # the held-out part never has a class the model was not trained on, and the
-    # rest can still be stratified.
-    singles = pd.Series(False, index=target.index)
-    if problem_type == "classification":
-        counts = target.value_counts()
-        singles = target.isin(counts[counts < 2].index)
-    rest_x, rest_y = features[~singles], target[~singles]
-    stratify = rest_y if problem_type == "classification" and len(rest_y) else None
-    x_fit, x_val, y_fit, y_val = train_test_split(
-        rest_x, rest_y, test_size=fraction, random_state=seed, stratify=stratify
-    )
-    x_fit = pd.concat([x_fit, features[singles]])
-    y_fit = pd.concat([y_fit, target[singles]])
-    return (
-        Split("train", x_fit.reset_index(drop=True), y_fit.reset_index(drop=True)),
-        Split("validation", x_val.reset_index(drop=True), y_val.reset_index(drop=True)),
-    )
-
-
-def check_known_classes(splits: dict[str, Split]) -> None:
-    from container.training.errors import DataError
-
-    known = set(splits["train"].target.unique())
-    for name, split in splits.items():
-        unseen = sorted(str(c) for c in set(split.target.unique()) - known)
-        if unseen:
-            raise DataError(
-                f"channel {name!r} has target classes {unseen} that never occur in the "
-                f"training data (classes: {sorted(str(c) for c in known)}); the model "
-                "cannot predict them"
-            )
-
-
-def fit_with_search(
-    pipeline: Any, split: Split, config: Any, problem_type: str
-) -> tuple[Any, dict[str, Any]]:
-    """Grid or random search with cross-validation; every trial is recorded."""
-    from sklearn.metrics import get_scorer, get_scorer_names
-    from sklearn.model_selection import (
-        GridSearchCV,
-        KFold,
-        ParameterGrid,
-        RandomizedSearchCV,
-        StratifiedKFold,
-    )
-
-    scoring = config.search_scoring or (
-        "accuracy"
-        if problem_type == "classification"
-        else "neg_root_mean_squared_error"
-    )
-    try:
-        get_scorer(scoring)
-    except ValueError:
-        raise HyperparameterError(
-            f"hyperparameter search_scoring={scoring!r} is invalid: expected one of "
-            f"scikit-learn's scorer names, e.g. "
-            f"{', '.join(sorted(get_scorer_names())[:12])}, ..."
-        ) from None
-    if problem_type == "classification":
-        smallest = int(split.target.value_counts().min())
-        if smallest < config.search_cv:
-            from container.training.errors import DataError
-
-            raise DataError(
-                f"search_cv={config.search_cv} folds need at least {config.search_cv} "
-                f"rows of "
-                f"every class, but the rarest class has {smallest}; lower search_cv"
-            )
-        cv = StratifiedKFold(
-            config.search_cv, shuffle=True, random_state=config.random_state
-        )
-    else:
-        cv = KFold(config.search_cv, shuffle=True, random_state=config.random_state)
-    space = {f"model__{k}": v for k, v in config.search.items()}
-    common = {"scoring": scoring, "cv": cv, "refit": True, "error_score": "raise"}
-    if config.search_strategy == "random":
-        iterations = min(config.search_iterations, len(ParameterGrid(space)))
-        search = RandomizedSearchCV(
-            pipeline,
-            space,
-            n_iter=iterations,
-            random_state=config.random_state,
-            **common,
-        )
-    else:
-        search = GridSearchCV(pipeline, space, **common)
-    search.fit(split.features, split.target)
-    results = search.cv_results_
-    trials = [
-        {
-            "params": {
-                k.removeprefix("model__"): v for k, v in results["params"][i].items()
-            },
-            "mean_score": float(results["mean_test_score"][i]),
-            "std_score": float(results["std_test_score"][i]),
-            "rank": int(results["rank_test_score"][i]),
-            "mean_fit_seconds": float(results["mean_fit_time"][i]),
-        }
-        for i in range(len(results["params"]))
-    ]
-    record = {
-        "strategy": config.search_strategy,
-        "scoring": scoring,
-        "cv_folds": config.search_cv,
-        "best_params": {
-            k.removeprefix("model__"): v for k, v in search.best_params_.items()
-        },
-        "best_score": float(search.best_score_),
-        "trials": trials,
-    }
-    for trial in trials:
-        log(f"search trial {trial['params']}: {scoring}={trial['mean_score']:.4f}")
-    return search.best_estimator_, record
-
-
-# --- the command ----------------------------------------------------------------------
+# --- the command ---------------------------------------------------------------------
 def main() -> int:
     """Run the training job; 0 on success, non-zero (and a failure file) otherwise."""
-    from container.contract.bundle import remove_bundle
-
     opt_ml = OptMl.from_env()
     job = jobs.Job(
         "train",
@@ -577,3 +92,357 @@ def main() -> int:
         run(opt_ml, env, guard, model_dir)
 
     return jobs.run(job, work)
+
+
+@dataclasses.dataclass
+class Timeline:
+    """When the job started, how long each phase took, what the fit warned about."""
+
+    started_at: str
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.perf_counter() - start, 4)
+
+    @contextmanager
+    def recording_warnings(self) -> Iterator[None]:
+        """Fit warnings (convergence, ...) go to the log and the manifest."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+        for item in caught:
+            text = f"{item.category.__name__}: {item.message}"
+            if text not in self.warnings:
+                self.warnings.append(text)
+                log(f"warning: {text}")
+
+
+def run(
+    opt_ml: OptMl, env: TrainingEnvironment, guard: StopGuard, model_dir: Path
+) -> dict[str, Any]:
+    """Train and save the bundle; returns the manifest. ByocError on bad input."""
+    timeline = Timeline(started_at=utc_now())
+    importing = warm_up_imports()
+    config = read_config(opt_ml, env)
+    with timeline.phase("read"):
+        channels = read_channels(opt_ml, env, config)
+    with timeline.phase("prepare"):
+        plan = prepare(channels, config, importing)
+    with timeline.recording_warnings():
+        fitted = fit(plan, config, timeline)
+    with timeline.phase("evaluate"), timeline.recording_warnings():
+        metrics, details = evaluate(plan, fitted)
+    for line in evaluation.metric_lines(metrics):
+        print(line, flush=True)
+    manifest = describe(plan, fitted, config, channels, metrics, env, timeline)
+    output_dir = (
+        Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
+    )
+    report(output_dir, plan, fitted, config, env, metrics, details)
+    save(guard, model_dir, fitted.pipeline, manifest, timeline)
+    return manifest
+
+
+# --- phase 1: configuration ----------------------------------------------------------
+def read_hyperparameters(opt_ml: OptMl) -> dict[str, str]:
+    path = opt_ml.hyperparameters_file
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text() or "{}")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path} must hold a JSON object of hyperparameters, "
+            'e.g. {"target": "species", "max_depth": "5"}'
+        )
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+def read_config(opt_ml: OptMl, env: TrainingEnvironment) -> TrainingConfig:
+    hyperparameters, overridden = options.merge_hyperparameters(
+        read_hyperparameters(opt_ml), env.hyperparameters
+    )
+    for key in overridden:
+        log(
+            f"hyperparameter {key}: hyperparameters.json wins over SM_HPS/SM_HP_{key.upper()}"  # noqa: E501
+        )
+    config = options.parse_config(hyperparameters)
+    if config.ignored:
+        log(f"ignoring SageMaker-internal hyperparameters {list(config.ignored)}")
+    return config
+
+
+# --- phase 2: channels ---------------------------------------------------------------
+def read_channels(
+    opt_ml: OptMl, env: TrainingEnvironment, config: TrainingConfig
+) -> dict[str, ChannelData]:
+    """The train channel and any validation and test channels, read and checked."""
+    specs = channel_io.discover_channels(opt_ml, env.channels)
+    train_spec = channel_io.train_channel(specs, opt_ml)
+    unused = sorted(set(specs) - {train_spec.name, *channel_io.EVALUATION_CHANNELS})
+    if unused:
+        log(
+            f"channels {unused} are not read by train (it reads train, validation, test)"  # noqa: E501
+        )
+    channels = {"train": channel_io.read_channel(train_spec, config.header)}
+    for name in channel_io.EVALUATION_CHANNELS:
+        if name in specs:
+            channels[name] = channel_io.read_channel(specs[name], config.header)
+    for name, channel in channels.items():
+        rows, files = len(channel.frame), len(channel.files)
+        log(f"channel {name}: {rows} rows from {files} file(s)")
+    return channels
+
+
+def warm_up_imports() -> threading.Thread:
+    """Start importing scikit-learn in a thread.
+
+    Join the thread before the job imports scikit-learn itself, so the two
+    threads never import the same package at once.
+    """
+    import importlib
+
+    def load() -> None:
+        for name in WARM_IMPORTS:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the real import later reports it
+                return
+
+    thread = threading.Thread(target=load, name="warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+# --- phase 3: prepare ----------------------------------------------------------------
+@dataclasses.dataclass
+class Plan:
+    """What the job decided from the data and the options, before fitting."""
+
+    target: str
+    problem_type: str
+    kinds: dict[str, str]
+    splits: dict[str, Split]
+    schema: Schema
+    estimator: Any
+
+
+def choose_columns(
+    train: ChannelData, config: TrainingConfig
+) -> tuple[features.ColumnRoles, list[str]]:
+    """(target and feature columns, features forced to be categorical)."""
+    columns = list(train.frame.columns)
+    target = features.resolve_target(columns, config.target, train.has_header)
+    roles = features.select_columns(
+        columns, target, config.features, config.drop_columns
+    )
+    forced = [
+        features.resolve_column(columns, c, "categorical_features entry")
+        for c in config.categorical_features
+    ]
+    outside = sorted(set(forced) - set(roles.features))
+    if outside:
+        raise DataError(
+            f"categorical_features names {outside}, which are not feature columns "
+            f"(features: {list(roles.features)})"
+        )
+    return roles, forced
+
+
+def prepare(
+    channels: Mapping[str, ChannelData],
+    config: TrainingConfig,
+    importing: threading.Thread,
+) -> Plan:
+    train = channels["train"]
+    roles, forced = choose_columns(train, config)
+    for name, channel in channels.items():
+        if name != "train":
+            check_same_columns(name, channel, train)
+    target, frame = roles.target, train.frame
+    if frame[target].isna().all():
+        raise DataError(
+            f"target column {target!r} is entirely empty in channel 'train'; "
+            "every row needs a target value"
+        )
+    problem_type = features.infer_problem_type(
+        frame[target].dropna(), config.problem_type
+    )
+    importing.join()
+    estimator = build_estimator(config, problem_type)
+    if config.search:
+        check_search_space(config, estimator)
+    labelled = frame if frame[target].notna().all() else frame[frame[target].notna()]
+    kinds = features.infer_kinds(
+        labelled, roles.features, forced, config.max_invalid_fraction
+    )
+    splits = make_splits(channels, target, kinds, problem_type, config)
+    schema = features.build_schema(
+        splits["train"].features, kinds, target, problem_type
+    )
+    log(
+        f"{problem_type} of {target!r} with {config.algorithm}: "
+        f"{len(schema.numeric_features)} numeric, "
+        f"{len(schema.categorical_features)} categorical features"
+    )
+    return Plan(target, problem_type, kinds, splits, schema, estimator)
+
+
+# --- phase 4: fit --------------------------------------------------------------------
+@dataclasses.dataclass
+class Fitted:
+    pipeline: Any
+    search_record: dict[str, Any] | None = None
+    # The preprocessed training rows, reused to evaluate them.
+    transformed: Any = None
+
+
+def fit(plan: Plan, config: TrainingConfig, timeline: Timeline) -> Fitted:
+    from sklearn.pipeline import Pipeline
+
+    algorithm = ALGORITHMS[config.algorithm]
+    preprocess = features.build_preprocessor(
+        plan.schema, algorithm.scale_numerics, algorithm.dense_input
+    )
+    pipeline = Pipeline([("preprocess", preprocess), ("model", plan.estimator)])
+    train = plan.splits["train"]
+    log("fitting")
+    if config.search:
+        with timeline.phase("fit_estimator"):
+            best, record = fit_with_search(pipeline, train, config, plan.problem_type)
+        fitted = Fitted(best, search_record=record)
+    else:
+        with timeline.phase("fit_preprocess"):
+            transformed = pipeline[0].fit_transform(train.features, train.target)
+        with timeline.phase("fit_estimator"):
+            pipeline[-1].fit(transformed, train.target)
+        fitted = Fitted(pipeline, transformed=transformed)
+    log("fitted")
+    return fitted
+
+
+# --- phase 5: evaluate ---------------------------------------------------------------
+def evaluate(
+    plan: Plan, fitted: Fitted
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """(metrics per split, classification details per split)."""
+    metrics: dict[str, dict[str, float]] = {}
+    details: dict[str, Any] = {}
+    for name, split in plan.splits.items():
+        metrics[name], split_details = evaluation.evaluate(
+            fitted.pipeline,
+            split.features,
+            split.target,
+            plan.problem_type,
+            transformed=fitted.transformed if name == "train" else None,
+        )
+        if split_details is not None:
+            details[name] = split_details
+    return metrics, details
+
+
+# --- phase 6: describe ---------------------------------------------------------------
+def describe(
+    plan: Plan,
+    fitted: Fitted,
+    config: TrainingConfig,
+    channels: Mapping[str, ChannelData],
+    metrics: dict[str, dict[str, float]],
+    env: TrainingEnvironment,
+    timeline: Timeline,
+) -> dict[str, Any]:
+    """The manifest (model.json) without what `save` adds."""
+    schema = plan.schema
+    model = fitted.pipeline[-1]
+    if plan.problem_type == "classification":
+        classes = tuple(features.json_label(c) for c in fitted.pipeline.classes_)
+        schema = dataclasses.replace(schema, classes=classes)
+    data = {name: channel.to_dict() for name, channel in channels.items()}
+    for name, split in plan.splits.items():
+        data.setdefault(name, {"held_out_from": "train"})
+        data[name]["rows_used"] = int(len(split.target))
+    return {
+        "schema": schema.to_dict(),
+        "problem_type": plan.problem_type,
+        "target": plan.target,
+        "algorithm": config.algorithm,
+        "estimator": type(model).__name__,
+        "estimator_params": json_safe(model.get_params(deep=False)),
+        "hyperparameters": config.to_dict(),
+        "metrics": metrics,
+        "data": data,
+        "search": fitted.search_record,
+        "warnings": timeline.warnings,
+        "training_job_name": env.job_name,
+        "training_job_arn": env.job_arn,
+        "started_at": timeline.started_at,
+    }
+
+
+def json_safe(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters JSON can hold as they are; others by their repr."""
+    safe = {}
+    for key, value in params.items():
+        if value is None or isinstance(value, bool | int | float | str):
+            safe[key] = value
+        else:
+            safe[key] = repr(value)
+    return safe
+
+
+# --- phase 7: report -----------------------------------------------------------------
+def report(
+    output_dir: Path,
+    plan: Plan,
+    fitted: Fitted,
+    config: TrainingConfig,
+    env: TrainingEnvironment,
+    metrics: dict[str, dict[str, float]],
+    details: dict[str, Any],
+) -> None:
+    """metrics.json, evaluation.json, search_trials.json and report.html."""
+    write_json(output_dir / METRICS_FILE, metrics, default=str)
+    if details:
+        write_json(output_dir / EVALUATION_FILE, details, default=str)
+    if fitted.search_record:
+        write_json(output_dir / SEARCH_TRIALS_FILE, fitted.search_record, default=str)
+    facts = {
+        "training job": env.job_name or "(local)",
+        "target": plan.target,
+        "problem type": plan.problem_type,
+        "algorithm": config.algorithm,
+        "rows": ", ".join(f"{n}: {len(s.target)}" for n, s in plan.splits.items()),
+    }
+    title = f"Training report: {env.job_name or 'local job'}"
+    write_atomic(
+        output_dir / REPORT_FILE,
+        evaluation.render_report(title, metrics, details, facts),
+    )
+
+
+# --- phase 8: save -------------------------------------------------------------------
+def save(
+    guard: StopGuard,
+    model_dir: Path,
+    pipeline: Any,
+    manifest: dict[str, Any],
+    timeline: Timeline,
+) -> None:
+    """Write the bundle, unless a stop was asked for (never half of it)."""
+    with guard.publishing(), timeline.phase("save"):
+        manifest["finished_at"] = utc_now()
+        manifest["timings_seconds"] = timeline.timings
+        save_bundle(model_dir, pipeline, manifest)
+    log(f"model saved to {model_dir}")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -549,7 +549,7 @@ def test_internal_error_reason_has_no_traceback(
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("container.contract.bundle.save_bundle", broken)
+    monkeypatch.setattr("container.training.job.save_bundle", broken)
     code = training.main()
     assert code != 0
     text = failure_text(penguins_job)
