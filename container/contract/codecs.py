@@ -95,6 +95,17 @@ def media_type(content_type: str | None) -> str:
     return _ALIASES.get(base, base)
 
 
+def request_type(content_type: str | None) -> str:
+    """The media type of a request body this image reads, or UnsupportedContentType."""
+    kind = media_type(content_type)
+    if kind not in SUPPORTED:
+        shown = content_type if content_type else "no Content-Type"
+        raise UnsupportedContentType(
+            f"Content-Type {shown!r} is not supported: send one of {_SUPPORTED_TEXT}"
+        )
+    return kind
+
+
 def media_params(content_type: str | None) -> dict[str, str]:
     """Parameters of a media type (``text/csv; probabilities=true`` → {...})."""
     if not content_type or ";" not in content_type:
@@ -137,13 +148,8 @@ def decode(
     Raises InvalidInput when the body does not match its content type and
     UnsupportedContentType for a content type we do not read.
     """
-    kind = media_type(content_type)
-    decoder = _DECODERS.get(kind)
-    if decoder is None:
-        shown = content_type if content_type else "no Content-Type"
-        raise UnsupportedContentType(
-            f"Content-Type {shown!r} is not supported: send one of {_SUPPORTED_TEXT}"
-        )
+    kind = request_type(content_type)
+    decoder = _DECODERS[kind]
     names = list(feature_names) if feature_names is not None else None
     frame = decoder(body, names)
     if len(frame) == 0:

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from container import serving
 from container.contract.settings import ServingSettings
+from container.serving import server as serving_server
+from container.serving import workers
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 ROW = b"39.1,18.7,181,3750,Torgersen,male\n"
 
 pytestmark = pytest.mark.slow
@@ -232,12 +233,12 @@ def test_gunicorn_options_follow_the_settings():
     settings = ServingSettings.from_env(
         {"SAGEMAKER_MODEL_SERVER_WORKERS": "3", "SAGEMAKER_MODEL_SERVER_TIMEOUT": "120"}
     )
-    options = serving.gunicorn_options(settings, 7)
+    options = serving_server.gunicorn_options(settings, 7)
     assert options["workers"] == 3 and options["timeout"] == 120
     assert options["bind"] == ["fd://7"] and options["preload_app"] is True
     assert options["graceful_timeout"] < 30
-    defaults = serving.gunicorn_options(ServingSettings(), 7)
-    assert defaults["workers"] == serving.default_workers() >= 1
+    defaults = serving_server.gunicorn_options(ServingSettings(), 7)
+    assert defaults["workers"] == workers.default_workers() >= 1
     # sync only stays sync with one thread (gunicorn switches to gthread otherwise)
     assert defaults["worker_class"] != "sync" or defaults["threads"] == 1
 
@@ -246,7 +247,8 @@ def test_nothing_heavy_is_imported_before_the_port_is_bound():
     # SageMaker wants connections accepted within 250 ms of start; pandas and
     # scikit-learn take about a second to import, so they must come after bind.
     code = (
-        "import sys, container.serving, container.settings, container.errors\n"
+        "import sys, container.serving.server\n"
+        "import container.contract.settings, container.contract.errors\n"
         "heavy = [m for m in ('pandas', 'sklearn', 'flask', 'numpy') "
         "if m in sys.modules]\n"
         "print(','.join(heavy))\n"

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from container.contract import codecs
+from container.contract import codecs, headers
 from container.contract.columns import category_strings, column_difference
 from container.contract.errors import (
     ByocError,
@@ -30,7 +30,6 @@ from container.contract.errors import (
     ModelNotReady,
     PayloadTooLarge,
     UnsupportedAccept,
-    UnsupportedContentType,
 )
 from container.contract.settings import (
     REALTIME_MAX_PAYLOAD_BYTES,
@@ -39,8 +38,6 @@ from container.contract.settings import (
 )
 
 JSON_ERROR_TYPE = "application/json"
-IGNORED_COLUMNS_HEADER = "X-Ignored-Columns"
-CLASSES_HEADER = "X-Classes"
 PROBABILITIES_PARAMETER = "probabilities"
 # Unknown columns are listed in the response header up to this many characters.
 _HEADER_LIMIT = 1024
@@ -107,18 +104,8 @@ def _invoke(
     if bundle is None:
         raise ModelNotReady("the model is not loaded; see GET /ping for the reason")
     if len(body) > options.max_payload_bytes:
-        raise PayloadTooLarge(
-            f"the body is {len(body)} bytes, over the limit of "
-            f"{options.max_payload_bytes} bytes; split the records over several "
-            f"requests"
-        )
-    request_type = codecs.media_type(content_type)
-    if request_type not in codecs.SUPPORTED:
-        shown = content_type if content_type else "no Content-Type"
-        raise UnsupportedContentType(
-            f"Content-Type {shown!r} is not supported: send one of "
-            f"{', '.join(codecs.SUPPORTED)}"
-        )
+        raise too_large(len(body), options.max_payload_bytes)
+    request_type = codecs.request_type(content_type)
     response_type, accept_params = negotiate(
         accept, request_type, options.default_accept
     )
@@ -136,12 +123,20 @@ def _invoke(
         features, ignored = align(frame, schema)
     predictions, probabilities, classes = predict(bundle, features, with_probabilities)
     out = codecs.encode(predictions, response_type, probabilities, classes)
-    headers = {}
+    answer_headers = {}
     if ignored:
-        headers[IGNORED_COLUMNS_HEADER] = _header_list(ignored)
+        answer_headers[headers.IGNORED_COLUMNS] = _header_list(ignored)
     if probabilities is not None and response_type == codecs.NPY:
-        headers[CLASSES_HEADER] = _header_list([str(c) for c in classes])
-    return Response(out, 200, response_type, headers, records=len(features))
+        answer_headers[headers.CLASSES] = _header_list([str(c) for c in classes])
+    return Response(out, 200, response_type, answer_headers, records=len(features))
+
+
+def too_large(length: int | None, limit: int) -> PayloadTooLarge:
+    size = f"{length} bytes, " if length is not None else ""
+    return PayloadTooLarge(
+        f"the body is {size}over the limit of {limit} bytes; "
+        "split the records over several requests"
+    )
 
 
 # --- content negotiation -------------------------------------------------------------
@@ -207,7 +202,7 @@ def _flag(raw: str, where: str) -> bool:
 
 
 def custom_attribute(custom_attributes: str | None, key: str) -> str | None:
-    """A key=value pair from X-Amzn-SageMaker-Custom-Attributes (, or ; between)."""
+    """A key=value pair from the custom attributes header (, or ; between)."""
     if not custom_attributes:
         return None
     for part in custom_attributes.replace(";", ",").split(","):
@@ -230,7 +225,7 @@ def wants_probabilities(
     else:
         raw = custom_attribute(custom_attributes, PROBABILITIES_PARAMETER)
         if raw is not None:
-            asked = _flag(raw, "X-Amzn-SageMaker-Custom-Attributes")
+            asked = _flag(raw, headers.CUSTOM_ATTRIBUTES)
     can = _is_classifier(bundle)
     if asked is None:
         # The server-wide default only applies where it makes sense.

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from container.capture import CaptureWriter, capture_record, hour_folder
 from container.contract.settings import CaptureSettings
+from container.serving.capture import CaptureWriter, capture_record, hour_folder
 
 WHEN = datetime(2026, 4, 18, 0, 21, 48, 123000, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 """`serve`: load the model once, check it, then run gunicorn with settings in Python.
 
-Run as ``python -m container.serving`` (the image's `serve` command).
+Run as ``python -m container.serving`` (the image's `serve` command), which
+calls `main` here.
 
 Order of start-up, and why:
 
@@ -21,34 +22,15 @@ GRACEFUL_TIMEOUT_SECONDS, inside SageMaker's 30 s before SIGKILL) and exits.
 from __future__ import annotations
 
 import gc
-import os
 import socket
 import sys
 from typing import Any
 
-# The worker class and counts were chosen by measurement (benchmarks/serving.md).
-# sync workers take one connection per request, so the kernel spreads requests
-# over all workers; gthread keeps connections alive on whichever worker
-# accepted them first, and under load often left one process doing all the
-# work (half the throughput, bimodal from run to run). Two workers per CPU
-# cost ~7 MB each (shared model) and keep /ping answered while some workers
-# are busy with long batch requests.
-WORKER_CLASS = "sync"
-THREADS_PER_WORKER = 1  # gunicorn turns "sync" into gthread when threads > 1
-WORKERS_PER_CPU = 2
-MAX_DEFAULT_WORKERS = 16
+from container.serving import workers
+
 GRACEFUL_TIMEOUT_SECONDS = 20
 KEEPALIVE_SECONDS = 75  # used by gthread only: sync closes after each response
 LISTEN_BACKLOG = 2048
-
-
-def default_workers() -> int:
-    """Two workers per CPU this process may run on, at most MAX_DEFAULT_WORKERS."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(WORKERS_PER_CPU * cpus, MAX_DEFAULT_WORKERS))
 
 
 def bind_socket(port: int, host: str = "0.0.0.0") -> socket.socket:
@@ -68,7 +50,7 @@ def load_model(model_dir: Any) -> tuple[Any, str | None]:
     """(bundle, None) when the model loads and predicts, else (None, reason)."""
     from container.contract.bundle import load_bundle
     from container.contract.errors import ByocError
-    from container.inference import check_bundle
+    from container.serving.inference import check_bundle
 
     try:
         bundle = load_bundle(model_dir)
@@ -89,9 +71,9 @@ def gunicorn_options(settings: Any, fd: int) -> dict[str, Any]:
     """gunicorn's settings, from ours."""
     return {
         "bind": [f"fd://{fd}"],
-        "workers": settings.workers or default_workers(),
-        "worker_class": WORKER_CLASS,
-        "threads": THREADS_PER_WORKER,
+        "workers": workers.worker_count(settings),
+        "worker_class": workers.WORKER_CLASS,
+        "threads": workers.THREADS_PER_WORKER,
         "timeout": settings.timeout_seconds,
         "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
         "keepalive": KEEPALIVE_SECONDS,
@@ -162,9 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serve: {problem}", file=sys.stderr, flush=True)
         return 2
 
-    from container.app import create_app
-    from container.capture import CaptureWriter
     from container.contract.paths import OptMl
+    from container.serving.app import create_app
+    from container.serving.capture import CaptureWriter
 
     model_dir = OptMl.from_env().model_dir
     bundle, load_error = load_model(model_dir)
@@ -190,7 +172,3 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

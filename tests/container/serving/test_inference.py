@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from container import inference
-from container.contract import codecs
+from container.contract import codecs, headers
 from container.contract.bundle import library_versions, load_bundle, save_bundle
 from container.contract.schema import Feature, Schema
-from container.inference import InvocationOptions, invocations
+from container.serving import inference
+from container.serving.inference import InvocationOptions, invocations
 
 PENGUIN_ROW = [39.1, 18.7, 181, 3750, "Torgersen", "male"]
 PENGUIN_NAMES = [
@@ -215,7 +215,7 @@ def test_named_columns_are_reordered_and_extras_listed(penguins_bundle):
     body = (",".join(header) + "\n" + ",".join(map(str, row))).encode()
     response = invocations(body, codecs.CSV, None, penguins_bundle, OPTIONS)
     assert response.status == 200 and response.body == b"Adelie"
-    assert response.headers[inference.IGNORED_COLUMNS_HEADER] == "zzz"
+    assert response.headers[headers.IGNORED_COLUMNS] == "zzz"
 
 
 def test_missing_named_columns_are_rejected_by_name(penguins_bundle):

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from container.app import create_app
-from container.capture import CaptureWriter
 from container.contract.bundle import load_bundle
 from container.contract.settings import CaptureSettings, ServingSettings
+from container.serving.app import create_app
+from container.serving.capture import CaptureWriter
 
 ROW = b"39.1,18.7,181,3750,Torgersen,male\n"
 
@@ -108,7 +108,7 @@ def test_batch_mode_uses_max_payload_in_mb(bundle):
 
 
 def test_execution_parameters_defaults(client, bundle):
-    from container.serving import default_workers
+    from container.serving.workers import default_workers
 
     assert client.get("/execution-parameters").get_json() == {
         "MaxConcurrentTransforms": min(default_workers(), 16),
