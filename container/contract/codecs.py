@@ -54,16 +54,24 @@ CSV = "text/csv"
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
 NPY = "application/x-npy"
+# Read by `train` only (a channel's ContentType), never served.
+PARQUET = "application/x-parquet"
 
-# Other spellings clients send for the same formats.
-_ALIASES = {
+# Other spellings clients and tools send for the same formats: the one table
+# for request bodies, response types, capture content types and channels.
+ALIASES = {
     "application/csv": CSV,
+    "text/x-csv": CSV,
+    "application/x-csv": CSV,
     "text/json": JSON,
     "application/x-jsonlines": JSONLINES,
     "application/jsonl": JSONLINES,
+    "application/json-lines": JSONLINES,
     "application/x-ndjson": JSONLINES,
     "application/ndjson": JSONLINES,
     "application/npy": NPY,
+    "application/parquet": PARQUET,
+    "application/vnd.apache.parquet": PARQUET,
 }
 SUPPORTED = (CSV, JSON, JSONLINES, NPY)
 _SUPPORTED_TEXT = ", ".join(SUPPORTED)
@@ -92,7 +100,7 @@ def media_type(content_type: str | None) -> str:
     if not content_type:
         return ""
     base = content_type.split(";", 1)[0].strip().lower()
-    return _ALIASES.get(base, base)
+    return ALIASES.get(base, base)
 
 
 def request_type(content_type: str | None) -> str:
@@ -104,6 +112,11 @@ def request_type(content_type: str | None) -> str:
             f"Content-Type {shown!r} is not supported: send one of {_SUPPORTED_TEXT}"
         )
     return kind
+
+
+def spellings(media: str) -> list[str]:
+    """`media` and every alias of it, for messages that list what is accepted."""
+    return [media, *sorted(a for a, m in ALIASES.items() if m == media)]
 
 
 def media_params(content_type: str | None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from container.contract import codecs
 from container.contract.columns import describe_difference, positional_names
 from container.contract.paths import TRAIN_CHANNELS, OptMl
 from container.training.errors import DataError
@@ -36,19 +37,11 @@ VALIDATION_CHANNEL = "validation"
 TEST_CHANNEL = "test"
 EVALUATION_CHANNELS = (VALIDATION_CHANNEL, TEST_CHANNEL)
 
+# Channel ContentTypes (any spelling `codecs.media_type` knows) → file format.
 CONTENT_TYPES: dict[str, FileFormat] = {
-    "text/csv": "csv",
-    "text/x-csv": "csv",
-    "application/csv": "csv",
-    "application/x-csv": "csv",
-    "application/jsonlines": "jsonl",
-    "application/x-jsonlines": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
-    "application/x-ndjson": "jsonl",
-    "application/parquet": "parquet",
-    "application/x-parquet": "parquet",
-    "application/vnd.apache.parquet": "parquet",
+    codecs.CSV: "csv",
+    codecs.JSONLINES: "jsonl",
+    codecs.PARQUET: "parquet",
 }
 EXTENSIONS: dict[str, FileFormat] = {
     ".csv": "csv",
@@ -179,20 +172,17 @@ def parse_content_type(
     """A channel ContentType → (format, header flag from ``header=present|absent``)."""
     if not content_type:
         return None, None
-    base, *params = [p.strip() for p in content_type.split(";")]
-    fmt = CONTENT_TYPES.get(base.lower())
+    fmt = CONTENT_TYPES.get(codecs.media_type(content_type))
     if fmt is None:
-        raise DataError(
-            f"ContentType {content_type!r} is not supported: use one of "
-            f"{', '.join(sorted(set(CONTENT_TYPES)))} (or leave it unset to go by "
-            "file extension)"
+        accepted = ", ".join(
+            s for media in CONTENT_TYPES for s in codecs.spellings(media)
         )
-    header = None
-    for param in params:
-        key, _, value = param.partition("=")
-        if key.strip().lower() == "header":
-            header = {"present": True, "absent": False}.get(value.strip().lower())
-    return fmt, header
+        raise DataError(
+            f"ContentType {content_type!r} is not supported: use one of {accepted} "
+            "(or leave it unset to go by file extension)"
+        )
+    given = codecs.media_params(content_type).get("header", "").lower()
+    return fmt, {"present": True, "absent": False}.get(given)
 
 
 def _sniff_format(head: bytes) -> FileFormat:

@@ -367,3 +367,16 @@ def test_capture_text_keeps_listed_types_and_base64s_the_rest():
     assert codecs.capture_text(
         b"\x93NUMPY", "application/x-npy", ["text/csv"], ["application/json"]
     ) == ("k05VTVBZ", "BASE64")
+
+
+@pytest.mark.parametrize("alias", sorted(codecs.ALIASES))
+def test_every_alias_names_one_format(alias):
+    media = codecs.media_type(f"{alias.upper()}; charset=utf-8")
+    assert media == codecs.ALIASES[alias]
+    assert alias in codecs.spellings(media)
+
+
+def test_parquet_is_a_channel_format_and_not_a_request_format():
+    assert codecs.media_type("application/parquet") == codecs.PARQUET
+    with pytest.raises(UnsupportedContentType, match="not supported"):
+        codecs.request_type("application/parquet")
