@@ -154,7 +154,7 @@ def read_json_file(path: Path, what: str) -> Any:
         ) from None
 
 
-def run_job(name: str, opt_ml: OptMl, work: Callable[[], str]) -> int:
+def run_job(name: str, opt_ml: OptMl, work: Callable[[jobs.StopGuard], str]) -> int:
     """Run a processing job (`baseline` or `monitor`) in the shared job shell.
 
     The job is PID 1 in its container, where a signal without a handler is
@@ -168,4 +168,4 @@ def run_job(name: str, opt_ml: OptMl, work: Callable[[], str]) -> int:
         out_of_memory_reason=f"{name} ran out of memory; use a larger instance",
         writes_message=True,
     )
-    return jobs.run(job, lambda guard: work())
+    return jobs.run(job, work)

@@ -426,7 +426,7 @@ def test_sigterm_stops_a_job_with_a_failure_message(opt_ml):
 
     from container.monitoring.job import run_job
 
-    def work() -> str:
+    def work(guard) -> str:
         os.kill(os.getpid(), signal.SIGTERM)
         # The signal is received by the shell's watcher thread, which then
         # interrupts this one: give it time to.
