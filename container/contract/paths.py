@@ -80,6 +80,7 @@ class OptMl:
 
     @property
     def checkpoints_dir(self) -> Path:
+        """Named for completeness; `train` keeps no checkpoints (docs/training.md)."""
         return self.root / "checkpoints"
 
     # --- processing jobs (baseline, monitor) -----------------------------

@@ -17,6 +17,7 @@ from container.contract.errors import SettingsError
 
 # --- serving (real-time and batch transform) ----------------------------------
 BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"
+# Checked but not used: `serve` opens only the serving port (docs/serving.md).
 SAFE_PORT_RANGE = "SAGEMAKER_SAFE_PORT_RANGE"
 MODEL_SERVER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
 MODEL_SERVER_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
@@ -46,9 +47,9 @@ SM_CHANNELS = "SM_CHANNELS"
 SM_CHANNEL_PREFIX = "SM_CHANNEL_"
 SM_MODEL_DIR = "SM_MODEL_DIR"
 SM_OUTPUT_DATA_DIR = "SM_OUTPUT_DATA_DIR"
-SM_CURRENT_HOST = "SM_CURRENT_HOST"
+SM_CURRENT_HOST = "SM_CURRENT_HOST"  # resourceconfig.json wins (training/cluster.py)
 SM_HOSTS = "SM_HOSTS"
-SM_NUM_CPUS = "SM_NUM_CPUS"
+SM_NUM_CPUS = "SM_NUM_CPUS"  # the estimator's n_jobs, unless a hyperparameter sets it
 
 # --- processing jobs: Model Monitor contract -----------------------------------
 DATASET_FORMAT = "dataset_format"
@@ -310,6 +311,9 @@ class TrainingEnvironment:
     channels: dict[str, str] = field(default_factory=dict)  # SM_CHANNEL_<NAME> → folder
     model_dir: str | None = None
     output_data_dir: str | None = None
+    # The training toolkit's names for resourceconfig.json's facts; the file wins.
+    current_host: str | None = None
+    hosts: tuple[str, ...] = ()
     num_cpus: int | None = None
 
     @classmethod
@@ -326,6 +330,8 @@ class TrainingEnvironment:
             },
             model_dir=_raw(env, SM_MODEL_DIR),
             output_data_dir=_raw(env, SM_OUTPUT_DATA_DIR),
+            current_host=_raw(env, SM_CURRENT_HOST),
+            hosts=parse_list(env, SM_HOSTS, ()),
             num_cpus=parse_int(env, SM_NUM_CPUS, None, 1),
         )
 

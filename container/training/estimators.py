@@ -24,8 +24,14 @@ def estimator_class(algorithm: str, problem_type: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def build_estimator(config: TrainingConfig, problem_type: str) -> Any:
-    """The configured, validated (but unfitted) scikit-learn estimator."""
+def build_estimator(
+    config: TrainingConfig, problem_type: str, n_jobs: int | None = None
+) -> Any:
+    """The configured, validated (but unfitted) scikit-learn estimator.
+
+    `n_jobs` (SM_NUM_CPUS) becomes the estimator's n_jobs when it has one and
+    the hyperparameters do not set it.
+    """
     cls = estimator_class(config.algorithm, problem_type)
     estimator = cls()
     allowed = estimator.get_params(deep=False)
@@ -39,6 +45,8 @@ def build_estimator(config: TrainingConfig, problem_type: str) -> Any:
     params = dict(config.estimator_params)
     if "random_state" in allowed and "random_state" not in params:
         params["random_state"] = config.random_state
+    if n_jobs is not None and "n_jobs" in allowed and "n_jobs" not in params:
+        params["n_jobs"] = n_jobs
     estimator.set_params(**params)
     validate_params(estimator)
     return estimator

@@ -40,6 +40,7 @@ from container.training import channels as channel_io
 from container.training import evaluation, features, options
 from container.training.algorithms import ALGORITHMS
 from container.training.channels import ChannelData
+from container.training.cluster import check_not_sharded, read_cluster
 from container.training.errors import ConfigError, DataError
 from container.training.estimators import build_estimator, check_search_space
 from container.training.options import TrainingConfig
@@ -89,6 +90,14 @@ def main() -> int:
         env = TrainingEnvironment.from_env()
         model_dir = Path(env.model_dir) if env.model_dir else opt_ml.model_dir
         job.cleanup = lambda: remove_bundle(model_dir)
+        cluster = read_cluster(opt_ml, env)
+        check_not_sharded(cluster, channel_io.read_inputdataconfig(opt_ml))
+        if not cluster.is_leader:
+            log(
+                f"host {cluster.current_host} of {list(cluster.hosts)}: only the leader {cluster.leader} trains "  # noqa: E501
+                "(a scikit-learn fit runs on one machine); this host writes no model"
+            )
+            return
         run(opt_ml, env, guard, model_dir)
 
     return jobs.run(job, work)
@@ -133,7 +142,7 @@ def run(
     with timeline.phase("read"):
         channels = read_channels(opt_ml, env, config)
     with timeline.phase("prepare"):
-        plan = prepare(channels, config, importing)
+        plan = prepare(channels, config, importing, n_jobs=env.num_cpus)
     with timeline.recording_warnings():
         fitted = fit(plan, config, timeline)
     with timeline.phase("evaluate"), timeline.recording_warnings():
@@ -261,6 +270,7 @@ def prepare(
     channels: Mapping[str, ChannelData],
     config: TrainingConfig,
     importing: threading.Thread,
+    n_jobs: int | None = None,
 ) -> Plan:
     train = channels["train"]
     roles, forced = choose_columns(train, config)
@@ -277,7 +287,7 @@ def prepare(
         frame[target].dropna(), config.problem_type
     )
     importing.join()
-    estimator = build_estimator(config, problem_type)
+    estimator = build_estimator(config, problem_type, n_jobs=n_jobs)
     if config.search:
         check_search_space(config, estimator)
     labelled = frame if frame[target].notna().all() else frame[frame[target].notna()]
