@@ -114,6 +114,16 @@ def check_library_versions(manifest: dict[str, Any]) -> None:
             )
 
 
+def manifest_schema(manifest: dict[str, Any], model_dir: Path) -> Schema:
+    """The feature schema a manifest holds, or BundleError saying why it is unusable."""
+    try:
+        return Schema.from_dict(manifest["schema"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(
+            f"{Path(model_dir) / MANIFEST_FILE} has no valid schema: {exc}"
+        ) from None
+
+
 def load_bundle(model_dir: Path) -> Bundle:
     import joblib
 
@@ -125,10 +135,7 @@ def load_bundle(model_dir: Path) -> Bundle:
         raise BundleError(
             f"{model_path} is missing although {MANIFEST_FILE} is present"
         )
-    try:
-        schema = Schema.from_dict(manifest["schema"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{MANIFEST_FILE} has no valid schema: {exc}") from None
+    schema = manifest_schema(manifest, model_dir)
     # An unpickling warning (e.g. InconsistentVersionWarning) means answers may be
     # wrong: make it an error rather than a log line nobody reads.
     with warnings.catch_warnings():

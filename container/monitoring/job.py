@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from container import jobs
+from container.contract.bundle import manifest_schema, read_manifest
 from container.contract.paths import OptMl
 from container.contract.schema import Schema
 from container.contract.settings import parse_flag
@@ -104,15 +105,8 @@ def read_schema(model_dir: Path | None) -> Schema | None:
     """The model bundle's schema (names, order, target), or None without a bundle."""
     if model_dir is None or not Path(model_dir).is_dir():
         return None
-    from container.contract.bundle import read_manifest
-
     manifest = read_manifest(Path(model_dir))
-    try:
-        return Schema.from_dict(manifest["schema"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MonitoringInputError(
-            f"{model_dir}/model.json has no valid schema: {exc}"
-        ) from None
+    return manifest_schema(manifest, Path(model_dir))
 
 
 def schema_name_choices(
