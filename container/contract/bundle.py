@@ -81,9 +81,7 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
     path = Path(model_dir) / MANIFEST_FILE
     if not path.is_file():
         raise BundleError(
-            f"no model bundle in {model_dir}: {MANIFEST_FILE} is missing. Expected the "
-            f"contents of a model.tar.gz written by this image's `train` "
-            f"({MODEL_FILE} + {MANIFEST_FILE})."
+            f"no model bundle in {model_dir}: {MANIFEST_FILE} is missing. Expected the contents of a model.tar.gz written by this image's `train` ({MODEL_FILE} + {MANIFEST_FILE})."  # noqa: E501
         )
     try:
         manifest = json.loads(path.read_text())
@@ -91,8 +89,9 @@ def read_manifest(model_dir: Path) -> dict[str, Any]:
         raise BundleError(f"{path} is not valid JSON: {exc}") from None
     if manifest.get("format_version") != FORMAT_VERSION:
         raise BundleError(
-            f"{path} has format_version {manifest.get('format_version')!r}; this image "
-            f"reads format_version {FORMAT_VERSION}. Retrain the model with this image."
+            f"{path} has format_version {manifest.get('format_version')!r}; "
+            f"this image reads format_version {FORMAT_VERSION}. "
+            "Retrain the model with this image."
         )
     return manifest
 
@@ -107,10 +106,10 @@ def check_library_versions(manifest: dict[str, Any]) -> None:
             continue
         if was.split(".")[:2] != now.split(".")[:2]:
             raise BundleError(
-                f"the model was trained with {name} {was} but this image has "
-                f"{name} {now}; pickles only load within one minor release. "
-                f"Retrain the model with this "
-                f"image, or serve it with an image built with {name}=={was}."
+                f"the model was trained with {name} {was} but this image has {name} {now}; "  # noqa: E501
+                "pickles only load within one minor release. "
+                "Retrain the model with this image, "
+                f"or serve it with an image built with {name}=={was}."
             )
 
 

@@ -87,8 +87,7 @@ _JSON_KEYS = ("instances", "inputs", "dataframe_split", "dataframe_records")
 
 _EXAMPLES = {
     CSV: "one line of comma-separated values per record, e.g. '5.1,3.5,red'",
-    JSON: 'e.g. {"instances": [[5.1, 3.5, "red"]]} or '
-    '{"dataframe_records": [{"width": 5.1, "height": 3.5, "colour": "red"}]}',
+    JSON: 'e.g. {"instances": [[5.1, 3.5, "red"]]} or {"dataframe_records": [{"width": 5.1, "height": 3.5, "colour": "red"}]}',  # noqa: E501
     JSONLINES: 'one JSON list or object per line, e.g. [5.1, 3.5, "red"]',
     NPY: "an array saved with numpy.save (1-D: one record, 2-D: one row per record)",
 }
@@ -147,8 +146,8 @@ def _equal_width(rows: list, kind: str, where: str = "") -> int:
         if len(row) != width:
             raise _invalid(
                 kind,
-                f"{where}record {number} has {len(row)} values but "
-                f"record 1 has {width}; every record needs the same count",
+                f"{where}record {number} has {len(row)} values but record 1 has {width}; "  # noqa: E501
+                "every record needs the same count",
             )
     return width
 
@@ -220,8 +219,7 @@ def _decode_csv(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
         if frame.shape[1] != len(header):
             raise _invalid(
                 CSV,
-                f"the header has {len(header)} fields but the records "
-                f"have {frame.shape[1]}",
+                f"the header has {len(header)} fields but the records have {frame.shape[1]}",  # noqa: E501
             )
         frame.columns = header
     else:
@@ -309,8 +307,7 @@ def _csv_large(body: bytes, skip_header: bool, width: int) -> pd.DataFrame:
         message = str(exc).replace("CSV parse error: ", "")
         raise _invalid(
             CSV,
-            f"the CSV could not be parsed: {message}; every record "
-            f"needs {width} values",
+            f"the CSV could not be parsed: {message}; every record needs {width} values",  # noqa: E501
         ) from None
     return pd.DataFrame(
         {i: _typed_arrow_column(table.column(n)) for i, n in enumerate(names)}
@@ -344,8 +341,7 @@ def _decode_json(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     except json.JSONDecodeError as exc:
         raise _invalid(
             JSON,
-            f"the body is not valid JSON ({exc.msg} at line "
-            f"{exc.lineno} column {exc.colno})",
+            f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})",  # noqa: E501
         ) from None
     except RecursionError:
         raise _invalid(JSON, "the JSON is nested too deeply") from None
@@ -383,8 +379,7 @@ def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise _invalid(
             JSON,
-            '"dataframe_split" must be an object with "data" (a list '
-            'of rows) and optionally "columns"',
+            '"dataframe_split" must be an object with "data" (a list of rows) and optionally "columns"',  # noqa: E501
         )
     columns = value.get("columns")
     rows = value["data"]
@@ -399,8 +394,7 @@ def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     if rows and len(columns) != frame.shape[1]:
         raise _invalid(
             JSON,
-            f'"dataframe_split" has {len(columns)} columns but its '
-            f"rows have {frame.shape[1]} values",
+            f'"dataframe_split" has {len(columns)} columns but its rows have {frame.shape[1]} values',  # noqa: E501
         )
     _refuse_duplicates(columns)
     if not rows:
@@ -416,8 +410,8 @@ def _from_columns(value: dict[str, Any]) -> pd.DataFrame:
     if len(lengths) > 1:
         raise _invalid(
             JSON,
-            f'the columns of "inputs" have different lengths '
-            f"{sorted(lengths)}; each must hold one value per record",
+            f'the columns of "inputs" have different lengths {sorted(lengths)}; '
+            "each must hold one value per record",
         )
     frame = pd.DataFrame(value)
     _refuse_nested(frame, JSON)
@@ -438,8 +432,8 @@ def _from_records(
         return _from_rows([items], feature_names, where)
     raise _invalid(
         JSON,
-        f"{where} mixes lists, objects and single values; send a list "
-        f"of rows (lists) or a list of objects",
+        f"{where} mixes lists, objects and single values; "
+        "send a list of rows (lists) or a list of objects",
     )
 
 
@@ -484,9 +478,8 @@ def _refuse_nested(frame: pd.DataFrame, kind: str) -> None:
             row = int(np.flatnonzero(nested.to_numpy())[0]) + 1
             raise _invalid(
                 kind,
-                f"record {row} holds a list or object in column "
-                f"{column!r}; each value must be a number, a string or "
-                f"null",
+                f"record {row} holds a list or object in column {column!r}; "
+                "each value must be a number, a string or null",
             )
 
 
@@ -549,8 +542,8 @@ def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     if array.ndim != 2:
         raise _invalid(
             NPY,
-            f"the array is {array.ndim}-D; send 1-D (one record) or 2-D "
-            f"(one row per record)",
+            f"the array is {array.ndim}-D; "
+            "send 1-D (one record) or 2-D (one row per record)",
         )
     if array.shape[1] == 0:
         raise _invalid(NPY, "the records hold no values")

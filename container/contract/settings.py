@@ -215,8 +215,7 @@ class ServingSettings:
             strategy = strategy.upper()
             if strategy not in BATCH_STRATEGIES:
                 raise SettingsError(
-                    f"{BATCH_STRATEGY}={strategy!r} is not one of "
-                    f"{', '.join(BATCH_STRATEGIES)}"
+                    f"{BATCH_STRATEGY}={strategy!r} is not one of {', '.join(BATCH_STRATEGIES)}"  # noqa: E501
                 )
         return cls(
             port=parse_int(env, BIND_TO_PORT, DEFAULT_PORT, 1, 65535),

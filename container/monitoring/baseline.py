@@ -161,10 +161,7 @@ def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
         write_atomic(output / REPORT_FILE, html)
     if post is not None:
         post()
-    return (
-        f"Completed: Baseline of {profile.item_count} records and "
-        f"{len(profile.columns)} features written to {output}."
-    )
+    return f"Completed: Baseline of {profile.item_count} records and {len(profile.columns)} features written to {output}."  # noqa: E501
 
 
 def baseline_views(profile: DatasetProfile) -> list[FeatureView]:

@@ -97,8 +97,7 @@ def capture_files(
     """The .jsonl files under `source` whose hour folder overlaps [start, end)."""
     if not source.is_dir():
         raise MonitoringInputError(
-            f"capture folder {source} does not exist: expected a folder holding "
-            f"{{endpoint}}/{{variant}}/yyyy/mm/dd/hh/*.jsonl capture files"
+            f"capture folder {source} does not exist: expected a folder holding {{endpoint}}/{{variant}}/yyyy/mm/dd/hh/*.jsonl capture files"  # noqa: E501
         )
     # A folder holding several endpoints' captures: keep the monitored one.
     if endpoint_name and (source / endpoint_name).is_dir():

@@ -56,8 +56,8 @@ def dataset_files(source: Path) -> list[Path]:
         return [source]
     if not source.is_dir():
         raise MonitoringInputError(
-            f"dataset {source} does not exist: expected a file or a folder of data "
-            f"files"
+            f"dataset {source} does not exist: "
+            "expected a file or a folder of data files"
         )
     files = sorted(
         p
@@ -218,8 +218,8 @@ def _column_names(
             return list(candidate)
     expected = " or ".join(str(len(c)) for c in names)
     raise MonitoringInputError(
-        f"{path} has {len(found)} columns but the model schema names {expected} "
-        f"({', '.join(names[0])}); give data with those columns, or a header row"
+        f"{path} has {len(found)} columns but the model schema names {expected} ({', '.join(names[0])}); "  # noqa: E501
+        "give data with those columns, or a header row"
     )
 
 
@@ -246,8 +246,8 @@ def _read_json_lines(
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise MonitoringInputError(
-                    f"{path} line {number} is not JSON ({exc.msg}); expected one JSON "
-                    f"object per line"
+                    f"{path} line {number} is not JSON ({exc.msg}); "
+                    "expected one JSON object per line"
                 ) from None
             rows.append(
                 record

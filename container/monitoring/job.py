@@ -55,8 +55,8 @@ def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetForm
     keys = [k for k in FORMAT_KEYS if isinstance(doc, dict) and k in doc]
     if len(keys) != 1:
         raise MonitoringInputError(
-            f"dataset_format={raw!r} must be an object with exactly one of "
-            f'{", ".join(FORMAT_KEYS)}, e.g. {{"csv": {{"header": true}}}}'
+            f"dataset_format={raw!r} must be an object with exactly one of {', '.join(FORMAT_KEYS)}, "  # noqa: E501
+            'e.g. {"csv": {"header": true}}'
         )
     key = keys[0]
     options = doc[key] or {}
@@ -65,22 +65,22 @@ def parse_dataset_format(raw: str | None, default: DatasetFormat) -> DatasetForm
     kind = FORMAT_KEYS[key]
     if kind == "json" and options.get("lines") is False:
         raise MonitoringInputError(
-            "dataset_format json with lines=false is not supported: give JSON Lines "
-            "(one object per line)"
+            "dataset_format json with lines=false is not supported: "
+            "give JSON Lines (one object per line)"
         )
     position = str(options.get("output_columns_position", "START")).upper()
     if position not in ("START", "END"):
         raise MonitoringInputError(
-            f"dataset_format output_columns_position={position!r}: expected START "
-            f"or END"
+            f"dataset_format output_columns_position={position!r}: "
+            "expected START or END"
         )
     index_names = options.get("captureIndexNames") or options.get("capture_index_names")
     index_names = tuple(index_names) if index_names else default.capture_index_names
     unknown = set(index_names) - {"endpointInput", "endpointOutput"}
     if unknown:
         raise MonitoringInputError(
-            f"captureIndexNames has {sorted(unknown)}: expected endpointInput and/or "
-            f"endpointOutput"
+            f"captureIndexNames has {sorted(unknown)}: "
+            "expected endpointInput and/or endpointOutput"
         )
     return DatasetFormat(
         kind=kind,  # type: ignore[arg-type]

@@ -290,8 +290,7 @@ def _load_baseline(
         cons_path = str(opt_ml.baseline_constraints_file)
     if stats_path is None and cons_path is None:
         raise MonitoringInputError(
-            "no baseline: give baseline_statistics and/or baseline_constraints (files "
-            "written by `baseline`, or by SageMaker's suggest_baseline)"
+            "no baseline: give baseline_statistics and/or baseline_constraints (files written by `baseline`, or by SageMaker's suggest_baseline)"  # noqa: E501
         )
     statistics = (
         parse_statistics(
@@ -416,9 +415,7 @@ def _report(
         )
         if capture["malformed_lines"] or capture["undecodable_records"]:
             notes.append(
-                f"{capture['malformed_lines']} malformed capture lines and "
-                f"{capture['undecodable_records']} undecodable payloads were "
-                f"skipped."
+                f"{capture['malformed_lines']} malformed capture lines and {capture['undecodable_records']} undecodable payloads were skipped."  # noqa: E501
             )
             notes.extend(capture["examples"][:5])
     by_feature: dict[str, list[str]] = {}

@@ -74,8 +74,7 @@ def load_script(path_text: str, setting: str, handler: str) -> Callable[..., Any
     """The `handler` function of the script `setting` names."""
     if "://" in path_text:
         raise MonitoringInputError(
-            f"{setting}={path_text!r} is a URI; give a file path inside the container "
-            "(mount the script as a processing input)"
+            f"{setting}={path_text!r} is a URI; give a file path inside the container (mount the script as a processing input)"  # noqa: E501
         )
     path = Path(path_text)
     if not path.is_file():

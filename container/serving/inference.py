@@ -170,8 +170,8 @@ def negotiate(
         if media == "application/*":
             return fallback if fallback != codecs.CSV else codecs.JSON, params
     raise UnsupportedAccept(
-        f"Accept {accept!r} asks for nothing this server writes: ask for one of "
-        f"{', '.join(codecs.SUPPORTED)} (or */*)"
+        f"Accept {accept!r} asks for nothing this server writes: "
+        f"ask for one of {', '.join(codecs.SUPPORTED)} (or */*)"
     )
 
 
@@ -196,8 +196,8 @@ def _flag(raw: str, where: str) -> bool:
     if value is not None:
         return value
     raise InvalidInput(
-        f"{where} has probabilities={raw!r}: use probabilities=true or "
-        f"probabilities=false"
+        f"{where} has probabilities={raw!r}: "
+        "use probabilities=true or probabilities=false"
     )
 
 
@@ -232,8 +232,8 @@ def wants_probabilities(
         return server_default and can
     if asked and not can:
         raise InvalidInput(
-            "probabilities were requested but this model is a regressor, which "
-            "predicts values, not classes; drop probabilities=true"
+            "probabilities were requested but this model is a regressor, "
+            "which predicts values, not classes; drop probabilities=true"
         )
     return asked
 
@@ -250,16 +250,17 @@ def align(frame: pd.DataFrame, schema: Any) -> tuple[pd.DataFrame, list[str]]:
     names = schema.feature_names
     if not all(isinstance(c, str) for c in frame.columns):
         raise InvalidInput(
-            f"each record has {frame.shape[1]} values but the model needs "
-            f"{len(names)}, in this order: {', '.join(names)}. Send exactly "
-            f"{len(names)} values per record, or name the columns (a CSV header "
-            f"line, or JSON objects)"
+            f"each record has {frame.shape[1]} values but the model needs {len(names)}, "  # noqa: E501
+            f"in this order: {', '.join(names)}. "
+            f"Send exactly {len(names)} values per record, "
+            "or name the columns (a CSV header line, or JSON objects)"
         )
     missing, ignored = column_difference(names, list(frame.columns))
     if missing:
         raise InvalidInput(
-            f"the records lack the column(s) {missing}; the model needs "
-            f"{', '.join(names)}. Send them (a missing value may be empty or null)"
+            f"the records lack the column(s) {missing}; "
+            f"the model needs {', '.join(names)}. "
+            "Send them (a missing value may be empty or null)"
         )
     kinds = {f.name: f.kind for f in schema.features}
     columns = {name: _typed(frame[name], name, kinds[name]) for name in names}
@@ -283,8 +284,8 @@ def _typed(series: pd.Series, name: str, kind: str) -> np.ndarray:
         numbers = _numbers_from_text(series, name)
     if np.isinf(numbers).any():
         raise InvalidInput(
-            f"column {name!r} holds an infinite value; send a finite number or leave "
-            f"the value empty for missing"
+            f"column {name!r} holds an infinite value; "
+            "send a finite number or leave the value empty for missing"
         )
     return numbers
 
@@ -301,8 +302,8 @@ def _numbers_from_text(series: pd.Series, name: str) -> np.ndarray:
         rows = np.flatnonzero(invalid.to_numpy())[:_EXAMPLES_SHOWN]
         examples = ", ".join(f"record {r + 1}: {series.iloc[r]!r}" for r in rows)
         raise InvalidInput(
-            f"column {name!r} needs numbers but got {int(invalid.sum())} value(s) "
-            f"that are not ({examples}); send a number, or an empty value for missing"
+            f"column {name!r} needs numbers but got {int(invalid.sum())} value(s) that are not ({examples}); "  # noqa: E501
+            "send a number, or an empty value for missing"
         )
     return values.to_numpy(dtype=np.float64)
 
@@ -427,13 +428,13 @@ def predict(
         # Records that pass the schema can still be refused by the estimator
         # (e.g. NaN for a model that cannot take missing values).
         raise InvalidInput(
-            f"the model could not score these records: {exc}. Check the values "
-            f"against the model's features: {', '.join(bundle.schema.feature_names)}"
+            f"the model could not score these records: {exc}. "
+            "Check the values against the model's features: "
+            f"{', '.join(bundle.schema.feature_names)}"
         ) from None
     if len(predictions) != len(features):
         raise RuntimeError(
-            f"the model returned {len(predictions)} predictions for "
-            f"{len(features)} records"
+            f"the model returned {len(predictions)} predictions for {len(features)} records"  # noqa: E501
         )
     classes = list(getattr(pipeline, "classes_", bundle.schema.classes))
     return predictions, probabilities, classes
@@ -463,8 +464,8 @@ def internal_error_response() -> Response:
     sys.stderr.write(f"internal error {error_id}:\n{traceback.format_exc()}")
     sys.stderr.flush()
     message = (
-        f"an internal error occurred while predicting; it was logged under error id "
-        f"{error_id}"
+        "an internal error occurred while predicting; "
+        f"it was logged under error id {error_id}"
     )
     return Response(
         error_body("internal_error", message, error_id),

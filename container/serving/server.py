@@ -111,8 +111,8 @@ def _unsupported_default_accept(default_accept: str | None) -> str | None:
 
     if default_accept and codecs.media_type(default_accept) not in codecs.SUPPORTED:
         return (
-            f"{DEFAULT_INVOCATIONS_ACCEPT}={default_accept!r} is not a response type "
-            f"this server writes: use one of {', '.join(codecs.SUPPORTED)}"
+            f"{DEFAULT_INVOCATIONS_ACCEPT}={default_accept!r} is not a response type this server writes: "  # noqa: E501
+            f"use one of {', '.join(codecs.SUPPORTED)}"
         )
     return None
 

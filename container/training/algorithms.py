@@ -26,9 +26,8 @@ class Algorithm:
         if path is None:
             usable = [a.name for a in ALGORITHMS.values() if a.supports(problem_type)]
             raise HyperparameterError(
-                f"algorithm={self.name!r} does not do {problem_type}; for "
-                f"{problem_type} "
-                f"use one of {usable}"
+                f"algorithm={self.name!r} does not do {problem_type}; "
+                f"for {problem_type} use one of {usable}"
             )
         return path
 

@@ -153,14 +153,13 @@ def train_channel(specs: Mapping[str, ChannelSpec], opt_ml: OptMl) -> ChannelSpe
     present = [specs[n] for n in TRAIN_CHANNELS if n in specs]
     if not present:
         raise DataError(
-            "no training data: expected a channel named 'train' (or 'training') with "
-            f"files under {opt_ml.channel_dir('train')}; channels found: "
-            f"{sorted(specs) or 'none'}"
+            f"no training data: expected a channel named 'train' (or 'training') with files under {opt_ml.channel_dir('train')}; "  # noqa: E501
+            f"channels found: {sorted(specs) or 'none'}"
         )
     if len(present) > 1:
         raise DataError(
-            "both 'train' and 'training' channels were given: use one of them for the "
-            "training data"
+            "both 'train' and 'training' channels were given: "
+            "use one of them for the training data"
         )
     return present[0]
 
@@ -178,8 +177,8 @@ def parse_content_type(
             s for media in CONTENT_TYPES for s in codecs.spellings(media)
         )
         raise DataError(
-            f"ContentType {content_type!r} is not supported: use one of {accepted} "
-            "(or leave it unset to go by file extension)"
+            f"ContentType {content_type!r} is not supported: "
+            f"use one of {accepted} (or leave it unset to go by file extension)"
         )
     given = codecs.media_params(content_type).get("header", "").lower()
     return fmt, {"present": True, "absent": False}.get(given)
@@ -212,14 +211,13 @@ def list_files(spec: ChannelSpec) -> list[Path]:
     """
     if spec.input_mode and spec.input_mode.lower() == "pipe":
         raise DataError(
-            f"channel {spec.name!r} uses Pipe input mode, which this image does not "
-            f"read: "
-            "use TrainingInputMode File or FastFile"
+            f"channel {spec.name!r} uses Pipe input mode, "
+            "which this image does not read: use TrainingInputMode File or FastFile"
         )
     if not spec.folder.is_dir():
         raise DataError(
-            f"channel {spec.name!r}: folder {spec.folder} does not exist; expected the "
-            "channel's files there"
+            f"channel {spec.name!r}: folder {spec.folder} does not exist; "
+            "expected the channel's files there"
         )
     files = [
         p
@@ -231,9 +229,8 @@ def list_files(spec: ChannelSpec) -> list[Path]:
     ]
     if not files:
         raise DataError(
-            f"channel {spec.name!r} has no data files under {spec.folder}: expected "
-            f"CSV, "
-            "JSON Lines or Parquet files (optionally .gz)"
+            f"channel {spec.name!r} has no data files under {spec.folder}: "
+            "expected CSV, JSON Lines or Parquet files (optionally .gz)"
         )
     return files
 
@@ -316,8 +313,8 @@ def _refuse_undecoded_text(frame: pd.DataFrame, path: Path) -> None:
         values = frame[column].dropna()
         if len(values) and isinstance(values.iloc[0], bytes):
             raise DataError(
-                f"{path.name} is not UTF-8 text (column {column!r} holds "
-                f"{values.iloc[0][:20]!r}); re-save the file as UTF-8"
+                f"{path.name} is not UTF-8 text (column {column!r} holds {values.iloc[0][:20]!r}); "  # noqa: E501
+                "re-save the file as UTF-8"
             )
 
 
@@ -332,8 +329,9 @@ def _read_jsonl(path: Path, compressed: bool) -> pd.DataFrame:
         )
     except ValueError as exc:
         raise DataError(
-            f"cannot parse {path.name} as JSON Lines: {exc}. Expected one JSON object "
-            'per line, e.g. {"feature_a": 1.5, "target": "yes"}'
+            f"cannot parse {path.name} as JSON Lines: {exc}. "
+            "Expected one JSON object per line, e.g. "
+            '{"feature_a": 1.5, "target": "yes"}'
         ) from None
     return frame
 
@@ -353,8 +351,8 @@ def _check_header_names(channel: str, rel: str, rows: list[list[str]]) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(
-            f"channel {channel!r}, file {rel}: the header names {duplicates} more than "
-            "once; column names must be unique"
+            f"channel {channel!r}, file {rel}: "
+            f"the header names {duplicates} more than once; column names must be unique"
         )
 
 
@@ -433,10 +431,10 @@ def read_channel(spec: ChannelSpec, header: bool | None = None) -> ChannelData:
                 with_header = files[0].path if headers[0] else described.path
                 without = described.path if headers[0] else files[0].path
                 raise DataError(
-                    f"channel {spec.name!r}: {with_header} has a header row but "
-                    f"{without} "
-                    "does not; give all files a header, or none (or set the header "
-                    "hyperparameter)"
+                    f"channel {spec.name!r}: "
+                    f"{with_header} has a header row but {without} does not; "
+                    "give all files a header, "
+                    "or none (or set the header hyperparameter)"
                 )
             _check_columns_agree(
                 spec.name, (files[0].path, frames[0][1]), (described.path, frame)

@@ -49,8 +49,7 @@ def read_cluster(opt_ml: OptMl, env: TrainingEnvironment) -> Cluster:
     hosts = tuple(config.get("hosts") or env.hosts or (current,))
     if current not in hosts:
         raise ConfigError(
-            f"the current host {current!r} is not one of the job's hosts {list(hosts)} "
-            f"({opt_ml.resourceconfig_file.name} or SM_CURRENT_HOST/SM_HOSTS)"
+            f"the current host {current!r} is not one of the job's hosts {list(hosts)} ({opt_ml.resourceconfig_file.name} or SM_CURRENT_HOST/SM_HOSTS)"  # noqa: E501
         )
     return Cluster(str(current), tuple(str(h) for h in hosts))
 
@@ -68,8 +67,7 @@ def _resource_config(opt_ml: OptMl) -> dict[str, Any]:
         hosts is None or (isinstance(hosts, list) and hosts)
     ):
         raise ConfigError(
-            f"{path} must be a JSON object like "
-            '{"current_host": "algo-1", "hosts": ["algo-1"]}'
+            f'{path} must be a JSON object like {{"current_host": "algo-1", "hosts": ["algo-1"]}}'  # noqa: E501
         )
     return config
 

@@ -38,9 +38,7 @@ def build_estimator(
     unknown = sorted(set(config.estimator_params) - set(allowed))
     if unknown:
         raise HyperparameterError(
-            f"unknown hyperparameter(s) {unknown}: not a training option "
-            f"({', '.join(OPTIONS)}) "
-            f"nor a parameter of {cls.__name__} ({', '.join(sorted(allowed))})"
+            f"unknown hyperparameter(s) {unknown}: not a training option ({', '.join(OPTIONS)}) nor a parameter of {cls.__name__} ({', '.join(sorted(allowed))})"  # noqa: E501
         )
     params = dict(config.estimator_params)
     if "random_state" in allowed and "random_state" not in params:
@@ -73,8 +71,7 @@ def check_search_space(config: TrainingConfig, estimator: Any) -> None:
     unknown = sorted(set(config.search) - set(allowed))
     if unknown:
         raise HyperparameterError(
-            f"search names {unknown}, which are not parameters of "
-            f"{type(estimator).__name__} ({', '.join(sorted(allowed))})"
+            f"search names {unknown}, which are not parameters of {type(estimator).__name__} ({', '.join(sorted(allowed))})"  # noqa: E501
         )
     for name, values in config.search.items():
         for value in values:

@@ -48,9 +48,8 @@ class ColumnRoles:
 def _column_by_index(columns: Sequence[str], index: int, what: str) -> str:
     if not 0 <= index < len(columns):
         raise DataError(
-            f"{what} index {index} is out of range: the data has {len(columns)} "
-            f"columns "
-            f"(0 to {len(columns) - 1})"
+            f"{what} index {index} is out of range: "
+            f"the data has {len(columns)} columns (0 to {len(columns) - 1})"
         )
     return columns[index]
 
@@ -62,8 +61,8 @@ def resolve_column(columns: Sequence[str], ref: str | int, what: str) -> str:
     if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
         return _column_by_index(columns, int(ref), what)
     raise DataError(
-        f"{what} {ref!r} is not a column of the training data; columns are "
-        f"{list(columns)} (or give a 0-based position)"
+        f"{what} {ref!r} is not a column of the training data; "
+        f"columns are {list(columns)} (or give a 0-based position)"
     )
 
 
@@ -81,9 +80,9 @@ def resolve_target(
         if name in lowered:
             return lowered[name]
     raise DataError(
-        "no target column: set the 'target' hyperparameter to a column name or 0-based "
-        f"position; without it a column named {', '.join(DEFAULT_TARGET_NAMES)} is "
-        f"used, "
+        "no target column: "
+        "set the 'target' hyperparameter to a column name or 0-based position; "
+        f"without it a column named {', '.join(DEFAULT_TARGET_NAMES)} is used, "
         f"and the data has none of these. Columns: {list(columns)}"
     )
 
@@ -103,8 +102,8 @@ def select_columns(
         chosen = [resolve_column(columns, c, "features entry") for c in features]
         if target in chosen:
             raise DataError(
-                f"features lists the target column {target!r}; a model cannot use its "
-                "own target as a feature"
+                f"features lists the target column {target!r}; "
+                "a model cannot use its own target as a feature"
             )
         overlap = sorted(set(chosen) & dropped)
         if overlap:
@@ -116,8 +115,8 @@ def select_columns(
         chosen = [c for c in columns if c != target and c not in dropped]
     if not chosen:
         raise DataError(
-            f"no feature columns left: the data has {list(columns)}, the target is "
-            f"{target!r} and drop_columns removes {sorted(dropped)}"
+            f"no feature columns left: the data has {list(columns)}, "
+            f"the target is {target!r} and drop_columns removes {sorted(dropped)}"
         )
     return ColumnRoles(target=target, features=tuple(chosen))
 
@@ -146,12 +145,10 @@ def _garbage_message(
     bad = int(invalid.sum())
     examples = list(dict.fromkeys(series[invalid].astype(str)))[:EXAMPLES_SHOWN]
     return (
-        f"column {column!r} in channel {channel!r} is numeric but {bad} of its "
-        f"{present} "
-        f"values ({bad / present:.1%}) are not numbers, e.g. {examples}; at most "
-        f"{tolerance:.1%} may be (max_invalid_fraction={tolerance:g}; those become "
-        "missing). Fix the values, raise max_invalid_fraction, or list the column in "
-        "categorical_features."
+        f"column {column!r} in channel {channel!r} is numeric but {bad} of its {present} values ({bad / present:.1%}) are not numbers, "  # noqa: E501
+        f"e.g. {examples}; at most {tolerance:.1%} may be (max_invalid_fraction={tolerance:g}; those become missing). "  # noqa: E501
+        "Fix the values, raise max_invalid_fraction, "
+        "or list the column in categorical_features."
     )
 
 
@@ -185,9 +182,8 @@ def infer_kinds(
     empty = [c for c in features if frame[c].isna().all()]
     if empty:
         raise DataError(
-            f"feature columns {empty} are entirely empty (every value missing) in "
-            f"channel "
-            "'train'; drop them with drop_columns or fix the data"
+            f"feature columns {empty} are entirely empty (every value missing) in channel 'train'; "  # noqa: E501
+            "drop them with drop_columns or fix the data"
         )
     kinds = {}
     for column in features:
@@ -259,10 +255,8 @@ def prepare_target(
         if invalid.any():
             examples = list(dict.fromkeys(target[invalid].astype(str)))[:EXAMPLES_SHOWN]
             raise DataError(
-                f"target {name!r} in channel {channel!r} must be numeric for "
-                f"regression "
-                f"but holds {int(invalid.sum())} non-numbers, e.g. {examples}; set "
-                "problem_type=classification if these are classes"
+                f"target {name!r} in channel {channel!r} must be numeric for regression but holds {int(invalid.sum())} non-numbers, "  # noqa: E501
+                f"e.g. {examples}; set problem_type=classification if these are classes"
             )
         return values
     # Rows without a target were dropped before, so no missing values remain here.
@@ -278,15 +272,15 @@ def check_target(target: pd.Series, problem_type: ProblemType) -> None:
     present = target.dropna()
     if present.empty:
         raise DataError(
-            f"target column {name!r} is entirely empty in channel 'train'; every row "
-            "needs a target value"
+            f"target column {name!r} is entirely empty in channel 'train'; "
+            "every row needs a target value"
         )
     distinct = present.unique()
     if len(distinct) < 2:
         what = "class" if problem_type == "classification" else "value"
         raise DataError(
-            f"target column {name!r} has a single {what} ({distinct[0]!r}) in channel "
-            f"'train'; {problem_type} needs at least two distinct values"
+            f"target column {name!r} has a single {what} ({distinct[0]!r}) in channel 'train'; "  # noqa: E501
+            f"{problem_type} needs at least two distinct values"
         )
 
 

@@ -260,8 +260,8 @@ def choose_columns(
     outside = sorted(set(forced) - set(roles.features))
     if outside:
         raise DataError(
-            f"categorical_features names {outside}, which are not feature columns "
-            f"(features: {list(roles.features)})"
+            f"categorical_features names {outside}, "
+            f"which are not feature columns (features: {list(roles.features)})"
         )
     return roles, forced
 
