@@ -28,7 +28,7 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError
-from container.monitoring.job import (
+from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
     parse_dataset_format,

@@ -48,7 +48,7 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError, NoDataError
-from container.monitoring.job import (
+from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
     parse_dataset_format,

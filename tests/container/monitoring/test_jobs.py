@@ -424,7 +424,7 @@ def test_sigterm_stops_a_job_with_a_failure_message(opt_ml):
     import signal
     import time
 
-    from container.monitoring.job import run_job
+    from container.monitoring.processing import run_job
 
     def work(guard) -> str:
         os.kill(os.getpid(), signal.SIGTERM)
