@@ -1,6 +1,6 @@
 """Turn captured payloads into DataFrames, named from the baseline.
 
-Payloads are decoded by `container.codecs.decode`, the same function the
+Payloads are decoded by `container.contract.codecs.decode`, the function the
 server reads requests with, so a record is analysed exactly as it was scored.
 Decoding one record at a time costs more than parsing the capture file, so
 records are grouped: CSV payloads of a chunk are joined into one body, and
