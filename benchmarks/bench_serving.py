@@ -96,12 +96,12 @@ class Server:
         """Start; returns seconds until the first 200 on /ping."""
         # Worker class and threads are module constants chosen by this
         # benchmark; candidates are tried by overriding them before main().
-        code = "import sys, container.serving as s\n"
+        code = "import sys, container.serving.workers as s, container.serving.server\n"
         if self.worker_class:
             code += f"s.WORKER_CLASS = {self.worker_class!r}\n"
         if self.threads:
             code += f"s.THREADS_PER_WORKER = {self.threads}\n"
-        code += "sys.exit(s.main())\n"
+        code += "sys.exit(container.serving.server.main())\n"
         environ = {
             **os.environ,
             "PYTHONPATH": str(REPO_ROOT),
@@ -253,8 +253,8 @@ def per_call_seconds(fn, min_time: float = 1.0) -> float:
 
 def in_process(model_dir: Path, body: bytes, min_time: float = 1.0) -> float:
     """Seconds for one in-process invocations() (decode + predict + encode)."""
-    from container.artifact import load_bundle
-    from container.inference import InvocationOptions, invocations
+    from container.contract.bundle import load_bundle
+    from container.serving.inference import InvocationOptions, invocations
 
     bundle = load_bundle(model_dir)
     options = InvocationOptions(max_payload_bytes=10 * SIX_MB)
@@ -270,7 +270,7 @@ def predict_floor(model_dir: Path, row: bytes) -> float:
     """Seconds for the pipeline's own predict on one row, as a DataFrame."""
     import pandas as pd
 
-    from container.artifact import load_bundle
+    from container.contract.bundle import load_bundle
 
     bundle = load_bundle(model_dir)
     values = row.decode().strip().split(",")

@@ -30,7 +30,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from container.paths import ROOT_ENV_VAR  # noqa: E402
+from container.contract.paths import ROOT_ENV_VAR  # noqa: E402
 
 
 def write_dataset(path: Path, rows: int, seed: int = 0) -> None:

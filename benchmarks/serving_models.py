@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from container.artifact import library_versions, save_bundle
-from container.schema import Feature, Schema
+from container.contract.bundle import library_versions, save_bundle
+from container.contract.schema import Feature, Schema
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"

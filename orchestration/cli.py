@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 
 STEPS_HELP = """steps, in lifecycle order:
   prepare    validate raw data, split it, write data/processed + manifest

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "penguins.yaml"

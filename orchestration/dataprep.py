@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 from orchestration.config import AnnotationsConfig, DataConfig
 
 TYPES = ("string", "integer", "float", "date")

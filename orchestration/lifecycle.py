@@ -23,8 +23,8 @@ from typing import Any
 
 import pandas as pd
 
-from container import settings
-from container.errors import ByocError
+from container.contract import settings
+from container.contract.errors import ByocError
 from orchestration import dataprep, registry, traffic
 from orchestration.alerts import LocalAlerts, MonitoringOutcome, evaluate
 from orchestration.backends import get_backend

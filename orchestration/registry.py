@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 from orchestration import store
 from orchestration.config import ApprovalRule
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 from orchestration.config import DriftConfig
 
 

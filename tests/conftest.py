@@ -1,9 +1,8 @@
 """Shared fixtures: a temporary /opt/ml tree and a small model bundle.
 
-The bundle here is the serving benchmark's penguins reference, built directly
-with scikit-learn (not through `train`) so that serving and monitoring tests do
-not depend on the training code; the training tests and the image tests
-exercise `train` itself.
+The bundle is built directly with scikit-learn (tests/bundles.py), not
+through `train`, so that serving and monitoring tests do not depend on the
+training code; the training tests and the image tests exercise `train` itself.
 """
 
 from __future__ import annotations
@@ -14,16 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.serving_models import (  # noqa: F401 - re-exported for tests
+from container.contract.paths import ROOT_ENV_VAR, OptMl
+from tests import service_model
+from tests.bundles import (  # noqa: F401 - re-exported for tests
     PENGUIN_CATEGORICALS,
     PENGUIN_NUMERICS,
+    PENGUINS_CSV,
+    REPO_ROOT,
     build_penguins_bundle,
 )
-from container.paths import ROOT_ENV_VAR, OptMl
-from tests import service_model
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PENGUINS_CSV = REPO_ROOT / "data" / "raw" / "penguins.csv"
 
 
 @pytest.fixture

@@ -15,25 +15,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from container.contract.files import write_atomic, write_json
+from container.contract.paths import OptMl
+from container.contract.settings import (
+    RECORD_PREPROCESSOR_SCRIPT,
+    MonitoringJobSettings,
+)
+from container.jobs import StopGuard
 from container.monitoring.constraints import (
     check_categorical_drift_method,
     suggest_constraints,
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError
-from container.monitoring.job import (
+from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
     parse_dataset_format,
     run_job,
     schema_name_choices,
-    write_atomic,
-    write_json,
 )
 from container.monitoring.report import FeatureView, render_report
+from container.monitoring.scripts import post_analytics
 from container.monitoring.statistics import DatasetProfile, statistics_document
-from container.paths import OptMl
-from container.settings import MonitoringJobSettings
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
@@ -94,11 +98,20 @@ def build_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opt_ml = OptMl.from_env()
-    return run_job("baseline", opt_ml, lambda: _run(args, opt_ml))
+    return run_job("baseline", opt_ml, lambda guard: _run(args, opt_ml, guard))
 
 
-def _run(args, opt_ml: OptMl) -> str:
+def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
     settings = MonitoringJobSettings.from_env()
+    if settings.record_preprocessor_script:
+        # Model Monitor's preprocessor takes captured records, which a baseline
+        # dataset does not hold; running it on rows would be a guess.
+        raise MonitoringInputError(
+            f"{RECORD_PREPROCESSOR_SCRIPT} is not used by baseline, which reads a plain dataset; "  # noqa: E501
+            "preprocess the dataset before baselining it, or unset it"
+        )
+    after = settings.post_analytics_processor_script
+    post = post_analytics(after) if after else None
     fmt = parse_dataset_format(
         args.dataset_format or settings.dataset_format, DatasetFormat(kind="csv")
     )
@@ -142,13 +155,13 @@ def _run(args, opt_ml: OptMl) -> str:
         [],
         baseline_views(profile),
     )
-    write_json(output / STATISTICS_FILE, statistics)
-    write_json(output / CONSTRAINTS_FILE, constraints)
-    write_atomic(output / REPORT_FILE, html)
-    return (
-        f"Completed: Baseline of {profile.item_count} records and "
-        f"{len(profile.columns)} features written to {output}."
-    )
+    with guard.publishing():
+        write_json(output / STATISTICS_FILE, statistics)
+        write_json(output / CONSTRAINTS_FILE, constraints)
+        write_atomic(output / REPORT_FILE, html)
+    if post is not None:
+        post()
+    return f"Completed: Baseline of {profile.item_count} records and {len(profile.columns)} features written to {output}."  # noqa: E501
 
 
 def baseline_views(profile: DatasetProfile) -> list[FeatureView]:

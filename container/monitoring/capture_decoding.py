@@ -1,6 +1,6 @@
 """Turn captured payloads into DataFrames, named from the baseline.
 
-Payloads are decoded by `container.codecs.decode`, the same function the
+Payloads are decoded by `container.contract.codecs.decode`, the function the
 server reads requests with, so a record is analysed exactly as it was scored.
 Decoding one record at a time costs more than parsing the capture file, so
 records are grouped: CSV payloads of a chunk are joined into one body, and
@@ -30,10 +30,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from container.errors import ByocError
+from container.contract.columns import positional_names
+from container.contract.errors import ByocError
+from container.contract.schema import Schema
 from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
-from container.monitoring.datasets import spark_names
-from container.schema import Schema
 
 CHUNK_RECORDS = 20_000
 _NUMBER_START = frozenset("0123456789-+.")
@@ -43,7 +43,7 @@ _ENVELOPE = re.compile(
 
 
 def _codecs():
-    from container import codecs
+    from container.contract import codecs
 
     return codecs
 
@@ -161,10 +161,10 @@ def name_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         # Fewer values than the baseline: named in order, the rest go missing. More:
         # the baseline's names, then Spark's for the extra positions.
         width = len(frame.columns)
-        chosen = list(names[:width]) + [f"_c{i}" for i in range(len(names), width)]
+        chosen = list(names[:width]) + positional_names(width, start=len(names))
     else:
         chosen = (
-            spark_names(len(frame.columns))
+            positional_names(len(frame.columns))
             if len(positional) == len(frame.columns)
             else [str(c) for c in frame.columns]
         )

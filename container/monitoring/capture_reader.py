@@ -22,6 +22,7 @@ from typing import NamedTuple
 from container.monitoring.errors import MonitoringInputError
 
 HOUR_FOLDER = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{2}$")
+CAPTURE_LAYOUT = ("endpoint", "variant", "yyyy", "mm", "dd", "hh", "file.jsonl")
 MAX_EXAMPLES = 20
 # Bytes of lines parsed per json.loads call: large enough to amortise the call,
 # small enough that memory stays bounded.
@@ -49,6 +50,8 @@ class CaptureScan:
     outside_window: int = 0
     malformed: int = 0
     undecodable: int = 0
+    # Records a record preprocessor returned nothing for.
+    filtered: int = 0
     examples: list[str] = field(default_factory=list)
 
     def problem(self, where: str, reason: str, kind: str = "malformed") -> None:
@@ -64,6 +67,7 @@ class CaptureScan:
             "outside_window": self.outside_window,
             "malformed_lines": self.malformed,
             "undecodable_records": self.undecodable,
+            "filtered_by_preprocessor": self.filtered,
             "examples": self.examples,
         }
 
@@ -93,22 +97,43 @@ def capture_files(
     """The .jsonl files under `source` whose hour folder overlaps [start, end)."""
     if not source.is_dir():
         raise MonitoringInputError(
-            f"capture folder {source} does not exist: expected a folder holding "
-            f"{{endpoint}}/{{variant}}/yyyy/mm/dd/hh/*.jsonl capture files"
+            f"capture folder {source} does not exist: expected a folder holding {{endpoint}}/{{variant}}/yyyy/mm/dd/hh/*.jsonl capture files"  # noqa: E501
         )
     # A folder holding several endpoints' captures: keep the monitored one.
     if endpoint_name and (source / endpoint_name).is_dir():
         source = source / endpoint_name
     files = []
+    endpoints = set()
     for path in sorted(source.rglob("*.jsonl")):
         hour = _hour_of(path)
+        relative = path.relative_to(source).parts
+        if hour is not None and len(relative) == len(CAPTURE_LAYOUT):
+            endpoints.add(relative[0])
         if hour is not None and (
             (end is not None and hour >= end)
             or (start is not None and hour + timedelta(hours=1) <= start)
         ):
             continue
         files.append(path)
+    if len(endpoints) > 1:
+        raise several_endpoints(source, sorted(endpoints), endpoint_name)
     return files
+
+
+def several_endpoints(
+    source: Path, endpoints: list[str], endpoint_name: str | None
+) -> MonitoringInputError:
+    """Merging several endpoints' traffic would compare a mixture with a baseline."""
+    found = ", ".join(endpoints)
+    if endpoint_name:
+        advice = f"sagemaker_endpoint_name={endpoint_name!r} is none of them"
+    else:
+        advice = (
+            "set sagemaker_endpoint_name (or --endpoint-name) to the one to monitor"
+        )
+    return MonitoringInputError(
+        f"capture folder {source} holds the capture of several endpoints ({found}): {advice}"  # noqa: E501
+    )
 
 
 def _hour_of(path: Path) -> datetime | None:
@@ -122,11 +147,18 @@ def _hour_of(path: Path) -> datetime | None:
 
 
 def iter_record_blocks(
-    files: list[Path], start: datetime | None, end: datetime | None, scan: CaptureScan
-) -> Iterator[list[CaptureRecord]]:
-    """Capture records of `files` inside [start, end), a block at a time (per-record
-    generators cost more than the work at a hundred thousand records); problems
-    go to `scan`."""
+    files: list[Path],
+    start: datetime | None,
+    end: datetime | None,
+    scan: CaptureScan,
+    with_documents: bool = False,
+) -> Iterator[list]:
+    """Capture records of `files` inside [start, end), a block at a time.
+
+    Blocks, because per-record generators cost more than the work at a hundred
+    thousand records; problems go to `scan`. With `with_documents`, each item
+    is (record, the parsed JSON line), for a record preprocessor.
+    """
     in_window = _WindowTest(start, end)
     for path in files:
         scan.files += 1
@@ -141,7 +173,7 @@ def iter_record_blocks(
                     when, capture = record
                     verdict = in_window(when)
                     if verdict:
-                        block.append(capture)
+                        block.append((capture, doc) if with_documents else capture)
                     elif verdict is None:
                         scan.problem(
                             f"{path.name}:{number}",

@@ -93,8 +93,8 @@ def run_checks(
     missing = [n for n in baseline_names if n not in current.columns]
     extra = [n for n in current_names if n not in constraints.features]
     counts = (
-        f"Number of columns in current dataset: {len(current_names)}, Number of "
-        f"columns in baseline constraints: {len(baseline_names)}"
+        f"Number of columns in current dataset: {len(current_names)}, "
+        f"Number of columns in baseline constraints: {len(baseline_names)}"
     )
     for name in missing:
         outcome.add(
@@ -159,9 +159,9 @@ def _check_completeness(
         outcome.add(
             feature.name,
             COMPLETENESS,
-            f"Data completeness requirement is not met. Expected completeness: "
-            f"{percent(feature.completeness)}%. Observed: Only "
-            f"{percent(share, feature.completeness)}% of data is complete.",
+            "Data completeness requirement is not met. Expected completeness: "
+            f"{percent(feature.completeness)}%. Observed: "
+            f"Only {percent(share, feature.completeness)}% of data is complete.",
         )
 
 
@@ -185,11 +185,10 @@ def _check_domain(
         outcome.add(
             feature.name,
             CATEGORICAL_VALUES,
-            f"Categorical values requirement is not met. Expected match: "
-            f"{percent(threshold)}% of data within the baseline domain "
-            f"{list(feature.domains)}. Observed: Only {percent(share, threshold)}% "
-            f"of data "
-            f"is within the domain; values outside it: {examples}.",
+            f"Categorical values requirement is not met. Expected match: {percent(threshold)}% of data within the baseline domain {list(feature.domains)}. "  # noqa: E501
+            "Observed: "
+            f"Only {percent(share, threshold)}% of data is within the domain; "
+            f"values outside it: {examples}.",
         )
 
 
@@ -225,8 +224,9 @@ def _check_drift(
             outcome.add(
                 feature.name,
                 BASELINE_DRIFT,
-                f"Categorical distance: chi-squared p-value {distance.value} is below "
-                f"categorical threshold: {threshold}",
+                "Categorical distance: "
+                f"chi-squared p-value {distance.value} is below categorical threshold: "
+                f"{threshold}",
             )
     elif distance.value > threshold:
         outcome.add(

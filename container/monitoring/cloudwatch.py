@@ -14,8 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from container.contract.files import write_atomic
 from container.monitoring.checks import CheckOutcome
-from container.monitoring.job import write_atomic
 from container.monitoring.statistics import DatasetProfile
 
 METRICS_FILE = "metrics.jsonl"

@@ -113,8 +113,8 @@ def check_categorical_drift_method(value: str | None) -> str:
         if value.lower() == method.lower():
             return method
     raise MonitoringInputError(
-        f"categorical_drift_method={value!r} is not supported: use "
-        f"{' or '.join(CATEGORICAL_DRIFT_METHODS)}"
+        f"categorical_drift_method={value!r} is not supported: "
+        f"use {' or '.join(CATEGORICAL_DRIFT_METHODS)}"
     )
 
 
@@ -122,8 +122,8 @@ def check_categorical_drift_method(value: str | None) -> str:
 def parse_constraints(doc: Any, source: str = "constraints.json") -> ConstraintsFile:
     if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
         raise MonitoringInputError(
-            f"{source} is not a SageMaker constraints file: expected an object with a "
-            f"'features' list and a 'monitoring_config'"
+            f"{source} is not a SageMaker constraints file: "
+            "expected an object with a 'features' list and a 'monitoring_config'"
         )
     version = doc.get("version", 0)
     try:
@@ -156,8 +156,8 @@ def _parse_feature(
     kind = entry.get("inferred_type", "Unknown")
     if kind not in KNOWN_TYPES:
         raise MonitoringInputError(
-            f"{where} has inferred_type {kind!r}; expected one of "
-            f"{', '.join(KNOWN_TYPES)}"
+            f"{where} has inferred_type {kind!r}; "
+            f"expected one of {', '.join(KNOWN_TYPES)}"
         )
     completeness = entry.get("completeness")
     if completeness is not None:

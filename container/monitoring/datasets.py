@@ -26,6 +26,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from container.contract.columns import positional_names
 from container.monitoring.errors import MonitoringInputError, NoDataError
 from container.monitoring.statistics import DatasetProfile, profile_batches
 
@@ -49,18 +50,14 @@ class DatasetFormat:
     capture_index_names: tuple[str, ...] = ("endpointInput",)
 
 
-def spark_names(count: int) -> list[str]:
-    return [f"_c{i}" for i in range(count)]
-
-
 def dataset_files(source: Path) -> list[Path]:
     """The data files under `source` (itself if a file), hidden files left out."""
     if source.is_file():
         return [source]
     if not source.is_dir():
         raise MonitoringInputError(
-            f"dataset {source} does not exist: expected a file or a folder of data "
-            f"files"
+            f"dataset {source} does not exist: "
+            "expected a file or a folder of data files"
         )
     files = sorted(
         p
@@ -215,14 +212,14 @@ def _column_names(
     if header:
         return found
     if not names:
-        return spark_names(len(found))
+        return positional_names(len(found))
     for candidate in names:
         if len(candidate) == len(found):
             return list(candidate)
     expected = " or ".join(str(len(c)) for c in names)
     raise MonitoringInputError(
-        f"{path} has {len(found)} columns but the model schema names {expected} "
-        f"({', '.join(names[0])}); give data with those columns, or a header row"
+        f"{path} has {len(found)} columns but the model schema names {expected} ({', '.join(names[0])}); "  # noqa: E501
+        "give data with those columns, or a header row"
     )
 
 
@@ -249,8 +246,8 @@ def _read_json_lines(
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise MonitoringInputError(
-                    f"{path} line {number} is not JSON ({exc.msg}); expected one JSON "
-                    f"object per line"
+                    f"{path} line {number} is not JSON ({exc.msg}); "
+                    "expected one JSON object per line"
                 ) from None
             rows.append(
                 record
@@ -276,7 +273,7 @@ def _name_json(table: pa.Table, names: NameChoices | None) -> pa.Table:
         for candidate in names or ():
             if len(candidate) == table.num_columns:
                 return table.rename_columns(list(candidate))
-        return table.rename_columns(spark_names(table.num_columns))
+        return table.rename_columns(positional_names(table.num_columns))
     return table
 
 

@@ -6,7 +6,7 @@ a failure message and a non-zero exit like every other job error.
 
 from __future__ import annotations
 
-from container.errors import JobInputError
+from container.contract.errors import JobInputError
 
 
 class MonitoringInputError(JobInputError):

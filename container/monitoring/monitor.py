@@ -18,10 +18,18 @@ summary.json, report.html and, when publishing, CloudWatch metric lines; then
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from container.contract.files import write_atomic, write_json
+from container.contract.paths import OptMl
+from container.contract.settings import (
+    RECORD_PREPROCESSOR_SCRIPT,
+    MonitoringJobSettings,
+)
+from container.jobs import StopGuard
 from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
@@ -40,7 +48,7 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError, NoDataError
-from container.monitoring.job import (
+from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
     parse_dataset_format,
@@ -48,10 +56,12 @@ from container.monitoring.job import (
     read_schema,
     run_job,
     schema_name_choices,
-    write_atomic,
-    write_json,
 )
 from container.monitoring.report import FeatureView, render_report
+from container.monitoring.scripts import (
+    RecordPreprocessor,
+    post_analytics,
+)
 from container.monitoring.statistics import (
     DatasetProfile,
     StatisticsFile,
@@ -59,9 +69,6 @@ from container.monitoring.statistics import (
     profile_batches,
     statistics_document,
 )
-from container.paths import OptMl
-from container.schema import Schema
-from container.settings import MonitoringJobSettings
 
 VIOLATIONS_FILE = "constraint_violations.json"
 STATISTICS_FILE = "statistics.json"
@@ -132,28 +139,47 @@ def build_parser() -> OneLineParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     opt_ml = OptMl.from_env()
-    return run_job("monitor", opt_ml, lambda: _run(args, opt_ml))
+    return run_job("monitor", opt_ml, lambda guard: _run(args, opt_ml, guard))
 
 
-def _run(args, opt_ml: OptMl) -> str:
-    settings = MonitoringJobSettings.from_env()
-    fmt = parse_dataset_format(
-        args.dataset_format or settings.dataset_format, CAPTURE_FORMAT
-    )
-    if args.format:
-        fmt = DatasetFormat(
-            kind=args.format,
-            header=fmt.header,
-            output_columns_position=fmt.output_columns_position,
-            capture_index_names=fmt.capture_index_names,
+@dataclass(frozen=True)
+class MonitorInputs:
+    """Everything the flags and the processing-job environment ask for, checked."""
+
+    fmt: DatasetFormat
+    start: datetime | None
+    end: datetime | None
+    statistics: StatisticsFile | None
+    constraints: ConstraintsFile
+    source: Path
+    output: Path
+    endpoint: str | None
+    schedule: str | None
+    model_dir: Path | None
+    publish: bool
+    metrics_dir: Path
+    preprocessor: RecordPreprocessor | None
+    post_analytics: Callable[[], None] | None
+
+
+def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
+    inputs = read_inputs(args, MonitoringJobSettings.from_env(), opt_ml)
+    current, scan = profile_current(inputs)
+    outcome = run_checks(current, inputs.constraints, inputs.statistics)
+    with guard.publishing():
+        write_results(inputs, outcome, current, scan)
+    if inputs.post_analytics is not None:
+        inputs.post_analytics()
+    count = len(outcome.violations)
+    if count:
+        return "CompletedWithViolations: " + (
+            f"Job completed successfully with {count} violations."
         )
-    if args.header is not None:
-        fmt = DatasetFormat(
-            kind=fmt.kind,
-            header=args.header,
-            output_columns_position=fmt.output_columns_position,
-            capture_index_names=fmt.capture_index_names,
-        )
+    return "Completed: Job completed successfully with no violations."
+
+
+def read_inputs(args, settings: MonitoringJobSettings, opt_ml: OptMl) -> MonitorInputs:
+    fmt = _dataset_format(args, settings)
     start = parse_time(args.start_time or settings.start_time, "start_time")
     end = parse_time(args.end_time or settings.end_time, "end_time")
     if start and end and start >= end:
@@ -164,60 +190,93 @@ def _run(args, opt_ml: OptMl) -> str:
         constraints = _with_drift_method(
             constraints, check_categorical_drift_method(drift_method)
         )
-    source = Path(args.dataset or settings.dataset_source or opt_ml.endpoint_input_dir)
-    output = Path(args.output or settings.output_path or opt_ml.processing_output_dir)
-    endpoint = args.endpoint_name or settings.endpoint_name
-    schedule = args.schedule_name or settings.monitoring_schedule_name
+    preprocessor = None
+    if settings.record_preprocessor_script:
+        if fmt.kind != "capture":
+            raise MonitoringInputError(
+                f"{RECORD_PREPROCESSOR_SCRIPT} applies to captured records; "
+                f"the dataset_format is {fmt.kind}"
+            )
+        preprocessor = RecordPreprocessor(settings.record_preprocessor_script)
+    after = settings.post_analytics_processor_script
+    return MonitorInputs(
+        fmt=fmt,
+        start=start,
+        end=end,
+        statistics=statistics,
+        constraints=constraints,
+        source=Path(
+            args.dataset or settings.dataset_source or opt_ml.endpoint_input_dir
+        ),
+        output=Path(
+            args.output or settings.output_path or opt_ml.processing_output_dir
+        ),
+        endpoint=args.endpoint_name or settings.endpoint_name,
+        schedule=args.schedule_name or settings.monitoring_schedule_name,
+        model_dir=model_dir_for_job(args.model_dir, opt_ml),
+        publish=settings.publish_cloudwatch_metrics
+        if args.publish is None
+        else args.publish,
+        metrics_dir=Path(args.metrics_dir or opt_ml.cloudwatch_metrics_dir),
+        preprocessor=preprocessor,
+        post_analytics=post_analytics(after) if after else None,
+    )
+
+
+def _dataset_format(args, settings: MonitoringJobSettings) -> DatasetFormat:
+    fmt = parse_dataset_format(
+        args.dataset_format or settings.dataset_format, CAPTURE_FORMAT
+    )
+    return replace(
+        fmt,
+        kind=args.format or fmt.kind,
+        header=fmt.header if args.header is None else args.header,
+    )
+
+
+def profile_current(inputs: MonitorInputs) -> tuple[DatasetProfile, CaptureScan]:
+    """The profile of the window's captured records (or of the plain dataset)."""
+    constraints = inputs.constraints
     names = list(constraints.features)
     strings = [
         n for n, f in constraints.features.items() if f.inferred_type == "String"
     ]
-
     scan = CaptureScan()
-    if fmt.kind == "capture":
-        schema = read_schema(model_dir_for_job(args.model_dir, opt_ml))
-        current = _profile_capture(
-            source, fmt, start, end, endpoint, names, strings, scan, schema
-        )
-    else:
-        choices = [
-            names,
-            *(
-                schema_name_choices(
-                    model_dir_for_job(args.model_dir, opt_ml),
-                    fmt.output_columns_position,
-                )
-                or []
-            ),
-        ]
-        current = profile_dataset(source, fmt, choices, track_values_for=strings)
+    if inputs.fmt.kind == "capture":
+        return _profile_capture(inputs, names, strings, scan), scan
+    from_schema = schema_name_choices(
+        inputs.model_dir, inputs.fmt.output_columns_position
+    )
+    choices = [names, *(from_schema or [])]
+    current = profile_dataset(
+        inputs.source, inputs.fmt, choices, track_values_for=strings
+    )
+    return current, scan
 
-    outcome = run_checks(current, constraints, statistics)
-    publish = (
-        settings.publish_cloudwatch_metrics if args.publish is None else args.publish
-    )
-    if publish and constraints.config.emit_metrics:
+
+def write_results(
+    inputs: MonitorInputs,
+    outcome: CheckOutcome,
+    current: DatasetProfile,
+    scan: CaptureScan,
+) -> None:
+    """The window's statistics, its violations, summary, report and metrics."""
+    if inputs.publish and inputs.constraints.config.emit_metrics:
         lines = metric_lines(
-            outcome, current, end or datetime.now(UTC), endpoint, schedule
+            outcome,
+            current,
+            inputs.end or datetime.now(UTC),
+            inputs.endpoint,
+            inputs.schedule,
         )
-        write_metrics(Path(args.metrics_dir or opt_ml.cloudwatch_metrics_dir), lines)
-    summary = _summary(
-        outcome, current, scan, fmt, source, start, end, endpoint, schedule
-    )
+        write_metrics(inputs.metrics_dir, lines)
+    summary = _summary(outcome, current, scan, inputs)
+    output = inputs.output
     write_json(output / STATISTICS_FILE, statistics_document(current))
     write_json(output / VIOLATIONS_FILE, outcome.document())
     write_json(output / SUMMARY_FILE, summary)
-    write_atomic(
-        output / REPORT_FILE,
-        _report(summary, outcome, statistics, constraints, current),
-    )
-    count = len(outcome.violations)
-    if count:
-        return (
-            f"CompletedWithViolations: Job completed successfully with {count} "
-            f"violations."
-        )
-    return "Completed: Job completed successfully with no violations."
+    report = _report(summary, outcome, inputs.statistics, inputs.constraints, current)
+    write_atomic(output / REPORT_FILE, report)
 
 
 def _load_baseline(
@@ -231,8 +290,7 @@ def _load_baseline(
         cons_path = str(opt_ml.baseline_constraints_file)
     if stats_path is None and cons_path is None:
         raise MonitoringInputError(
-            "no baseline: give baseline_statistics and/or baseline_constraints (files "
-            "written by `baseline`, or by SageMaker's suggest_baseline)"
+            "no baseline: give baseline_statistics and/or baseline_constraints (files written by `baseline`, or by SageMaker's suggest_baseline)"  # noqa: E501
         )
     statistics = (
         parse_statistics(
@@ -269,34 +327,31 @@ def _with_drift_method(constraints: ConstraintsFile, method: str) -> Constraints
 
 
 def _profile_capture(
-    source: Path,
-    fmt: DatasetFormat,
-    start,
-    end,
-    endpoint,
-    names: list[str],
-    strings: list[str],
-    scan: CaptureScan,
-    schema: Schema | None = None,
+    inputs: MonitorInputs, names: list[str], strings: list[str], scan: CaptureScan
 ) -> DatasetProfile:
-    files = capture_files(source, start, end, endpoint)
-    records = iter_record_blocks(files, start, end, scan)
-    frames = capture_frames(
-        records,
-        names,
-        scan,
-        include_output="endpointOutput" in fmt.capture_index_names,
-        schema=schema,
-    )
+    source, start, end = inputs.source, inputs.start, inputs.end
+    files = capture_files(source, start, end, inputs.endpoint)
+    if inputs.preprocessor is not None:
+        blocks = iter_record_blocks(files, start, end, scan, with_documents=True)
+        records = (item for block in blocks for item in block)
+        frames = inputs.preprocessor.frames(records, scan)
+    else:
+        frames = capture_frames(
+            iter_record_blocks(files, start, end, scan),
+            names,
+            scan,
+            include_output="endpointOutput" in inputs.fmt.capture_index_names,
+            schema=read_schema(inputs.model_dir),
+        )
     profile = profile_batches(frames, track_values_for=strings)
     if profile.item_count == 0:
         window = f"[{start or 'the beginning'}, {end or 'now'})"
+        first = f" (first problem: {scan.examples[0]})" if scan.examples else ""
         raise NoDataError(
-            f"no captured data in {source} for the window {window}: {len(files)} "
-            f"capture files, {scan.records} records in the window, "
-            f"{scan.outside_window} outside it, "
-            f"{scan.malformed} malformed lines, {scan.undecodable} undecodable payloads"
-            + (f" (first problem: {scan.examples[0]})" if scan.examples else "")
+            f"no captured data in {source} for the window {window}: "
+            f"{len(files)} capture files, {scan.records} records in the window, "
+            f"{scan.outside_window} outside it, {scan.malformed} malformed lines, "
+            f"{scan.undecodable} undecodable payloads{first}"
         )
     return profile
 
@@ -305,29 +360,25 @@ def _summary(
     outcome: CheckOutcome,
     current: DatasetProfile,
     scan: CaptureScan,
-    fmt: DatasetFormat,
-    source: Path,
-    start,
-    end,
-    endpoint,
-    schedule,
+    inputs: MonitorInputs,
 ) -> dict:
     by_check: dict[str, int] = {}
     for violation in outcome.violations:
         key = violation["constraint_check_type"]
         by_check[key] = by_check.get(key, 0) + 1
+    start, end = inputs.start, inputs.end
     return {
         "status": "CompletedWithViolations" if outcome.violations else "Completed",
         "violations": len(outcome.violations),
         "violations_by_check": by_check,
         "item_count": current.item_count,
-        "dataset_source": str(source),
-        "dataset_format": fmt.kind,
+        "dataset_source": str(inputs.source),
+        "dataset_format": inputs.fmt.kind,
         "start_time": start.isoformat() if start else None,
         "end_time": end.isoformat() if end else None,
-        "endpoint_name": endpoint,
-        "monitoring_schedule_name": schedule,
-        "capture": scan.to_dict() if fmt.kind == "capture" else None,
+        "endpoint_name": inputs.endpoint,
+        "monitoring_schedule_name": inputs.schedule,
+        "capture": scan.to_dict() if inputs.fmt.kind == "capture" else None,
         "features": {
             name: {
                 "distance": r.distance.value if r.distance else None,
@@ -364,9 +415,7 @@ def _report(
         )
         if capture["malformed_lines"] or capture["undecodable_records"]:
             notes.append(
-                f"{capture['malformed_lines']} malformed capture lines and "
-                f"{capture['undecodable_records']} undecodable payloads were "
-                f"skipped."
+                f"{capture['malformed_lines']} malformed capture lines and {capture['undecodable_records']} undecodable payloads were skipped."  # noqa: E501
             )
             notes.extend(capture["examples"][:5])
     by_feature: dict[str, list[str]] = {}

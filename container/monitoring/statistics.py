@@ -192,8 +192,8 @@ def parse_statistics(doc: Any, source: str = "statistics.json") -> StatisticsFil
     """Read a statistics.json document; MonitoringInputError names any problem."""
     if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
         raise MonitoringInputError(
-            f"{source} is not a SageMaker statistics file: expected an object with a "
-            f"'features' list (and 'version', 'dataset')"
+            f"{source} is not a SageMaker statistics file: "
+            "expected an object with a 'features' list (and 'version', 'dataset')"
         )
     _check_version(doc, source)
     features: dict[str, FeatureStatistics] = {}
@@ -225,8 +225,8 @@ def _parse_feature(entry: dict[str, Any], source: str) -> FeatureStatistics:
     kind = entry.get("inferred_type", UNKNOWN)
     if kind not in KNOWN_TYPES:
         raise MonitoringInputError(
-            f"{source}: feature {name!r} has inferred_type {kind!r}; expected one of "
-            f"{', '.join(KNOWN_TYPES)}"
+            f"{source}: feature {name!r} has inferred_type {kind!r}; "
+            f"expected one of {', '.join(KNOWN_TYPES)}"
         )
     stats = entry.get("numerical_statistics") or entry.get("string_statistics") or {}
     common = stats.get("common") or {}
@@ -251,9 +251,8 @@ def _parse_feature(entry: dict[str, Any], source: str) -> FeatureStatistics:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise MonitoringInputError(
-            f"{source}: feature {name!r} has malformed statistics "
-            f"({type(exc).__name__}: "
-            f"{exc})"
+            f"{source}: "
+            f"feature {name!r} has malformed statistics ({type(exc).__name__}: {exc})"
         ) from None
 
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 
 # Job and endpoint states, spelled as SageMaker spells them.
 COMPLETED = "Completed"

@@ -30,7 +30,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from container import settings
+from container.contract import settings
 from container.monitoring import capture_reader
 from orchestration.backends import local_artifacts as artifacts
 from orchestration.backends.base import (

@@ -469,8 +469,8 @@ class EmulatedSageMaker:
             return
         if capture["InitialSamplingPercentage"] < 100:
             raise NotImplementedError("the capture adapter samples 100 % only")
-        from container.capture import capture_record
-        from container.settings import CaptureSettings
+        from container.contract.settings import CaptureSettings
+        from container.serving.capture import capture_record
 
         header = capture.get("CaptureContentTypeHeader") or {}
         modes = {o["CaptureMode"] for o in capture["CaptureOptions"]}

@@ -25,7 +25,7 @@ import botocore.retries.standard
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from container.errors import ByocError
+from container.contract.errors import ByocError
 from orchestration import dataprep, lifecycle
 from orchestration.alerts import LocalAlerts
 from orchestration.aws.errors import AwsCallFailed

@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
-from container.evaluation import (
+from container.training.evaluation import (
     CLASSIFICATION_METRICS,
     REGRESSION_METRICS,
     metric_lines,

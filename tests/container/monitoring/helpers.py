@@ -146,7 +146,7 @@ class Baseline:
             if violations_file.exists()
             else []
         )
-        from container.paths import OptMl
+        from container.contract.paths import OptMl
 
         message_file = OptMl.from_env().message_file
         message = message_file.read_text() if message_file.exists() else ""

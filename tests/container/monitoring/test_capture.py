@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
@@ -15,6 +16,7 @@ from container.monitoring.capture_reader import (
     iter_record_blocks,
     parse_time,
 )
+from container.monitoring.errors import MonitoringInputError
 from tests.container.monitoring.helpers import base64_line, capture_line, write_capture
 
 NAMES = ["a", "b", "c"]
@@ -114,4 +116,15 @@ def test_endpoint_name_selects_its_folder(tmp_path):
     other.mkdir(parents=True)
     (other / "f.jsonl").write_text(capture_line("5,5,z") + "\n")
     assert len(capture_files(tmp_path, None, None, "endpoint-a")) == 1
-    assert len(capture_files(tmp_path, None, None)) == 2
+    # Without a name (or with another one) the endpoints' traffic is not merged.
+    for name in (None, "endpoint-c"):
+        with pytest.raises(MonitoringInputError) as info:
+            capture_files(tmp_path, None, None, name)
+        assert "several endpoints (endpoint-a, endpoint-b)" in info.value.message
+    assert "is none of them" in info.value.message
+
+
+def test_one_endpoint_needs_no_name(tmp_path):
+    write_capture(tmp_path, [capture_line("1,2,x")])
+    assert len(capture_files(tmp_path, None, None)) == 1
+    assert len(capture_files(tmp_path / "endpoint-a", None, None)) == 1

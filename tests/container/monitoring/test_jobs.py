@@ -422,11 +422,16 @@ def test_prefetch_hands_over_errors_and_stops_when_abandoned():
 def test_sigterm_stops_a_job_with_a_failure_message(opt_ml):
     import os
     import signal
+    import time
 
-    from container.monitoring.job import run_job
+    from container.monitoring.processing import run_job
 
-    def work() -> str:
+    def work(guard) -> str:
         os.kill(os.getpid(), signal.SIGTERM)
+        # The signal is received by the shell's watcher thread, which then
+        # interrupts this one: give it time to.
+        for _ in range(100):
+            time.sleep(0.05)
         raise AssertionError("SIGTERM did not interrupt the job")
 
     previous = signal.getsignal(signal.SIGTERM)

@@ -1,0 +1,148 @@
+"""The model bundle: what training leaves in /opt/ml/model and serving loads.
+
+Layout (inside model.tar.gz, extracted at /opt/ml/model):
+
+    model.joblib   the fitted scikit-learn Pipeline (preprocessing + estimator)
+    model.json     the manifest: format version, schema, metrics, library
+                   versions, input data hashes, job name, timestamps
+
+The manifest is written last and atomically, so a folder holding model.json
+holds a complete bundle; a job that fails removes what it wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from container.contract.errors import BundleError
+from container.contract.files import temporary_prefix, write_atomic, write_json
+from container.contract.schema import Schema
+
+MODEL_FILE = "model.joblib"
+MANIFEST_FILE = "model.json"
+FORMAT_VERSION = 1
+
+# Libraries whose version decides whether a pickled pipeline loads correctly.
+# scikit-learn only promises pickles within one minor release.
+PINNED_LIBRARIES = ("scikit-learn",)
+RECORDED_LIBRARIES = ("scikit-learn", "pandas", "numpy", "joblib", "scipy")
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass(frozen=True)
+class Bundle:
+    pipeline: Any
+    manifest: dict[str, Any]
+    schema: Schema
+
+
+def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> None:
+    """Write model.joblib, then model.json, whose presence marks a complete bundle."""
+    import joblib
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **manifest,
+        "libraries": manifest.get("libraries") or library_versions(),
+    }
+    (model_dir / MANIFEST_FILE).unlink(missing_ok=True)
+    write_atomic(model_dir / MODEL_FILE, lambda fh: joblib.dump(pipeline, fh))
+    write_json(model_dir / MANIFEST_FILE, manifest, default=str)
+
+
+def remove_bundle(model_dir: Path) -> None:
+    """Remove a partial bundle (and temporary files) after a failed job."""
+    model_dir = Path(model_dir)
+    for name in (MANIFEST_FILE, MODEL_FILE):
+        (model_dir / name).unlink(missing_ok=True)
+        for tmp in model_dir.glob(temporary_prefix(model_dir / name) + "*"):
+            tmp.unlink(missing_ok=True)
+
+
+def read_manifest(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(
+            f"no model bundle in {model_dir}: {MANIFEST_FILE} is missing. Expected the contents of a model.tar.gz written by this image's `train` ({MODEL_FILE} + {MANIFEST_FILE})."  # noqa: E501
+        )
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{path} has format_version {manifest.get('format_version')!r}; "
+            f"this image reads format_version {FORMAT_VERSION}. "
+            "Retrain the model with this image."
+        )
+    return manifest
+
+
+def check_library_versions(manifest: dict[str, Any]) -> None:
+    """Refuse a pipeline pickled by another scikit-learn major.minor release."""
+    trained = manifest.get("libraries", {})
+    here = library_versions()
+    for name in PINNED_LIBRARIES:
+        was, now = trained.get(name), here.get(name)
+        if was is None or now is None:
+            continue
+        if was.split(".")[:2] != now.split(".")[:2]:
+            raise BundleError(
+                f"the model was trained with {name} {was} but this image has {name} {now}; "  # noqa: E501
+                "pickles only load within one minor release. "
+                "Retrain the model with this image, "
+                f"or serve it with an image built with {name}=={was}."
+            )
+
+
+def manifest_schema(manifest: dict[str, Any], model_dir: Path) -> Schema:
+    """The feature schema a manifest holds, or BundleError saying why it is unusable."""
+    try:
+        return Schema.from_dict(manifest["schema"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(
+            f"{Path(model_dir) / MANIFEST_FILE} has no valid schema: {exc}"
+        ) from None
+
+
+def load_bundle(model_dir: Path) -> Bundle:
+    import joblib
+
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    check_library_versions(manifest)
+    model_path = model_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise BundleError(
+            f"{model_path} is missing although {MANIFEST_FILE} is present"
+        )
+    schema = manifest_schema(manifest, model_dir)
+    # An unpickling warning (e.g. InconsistentVersionWarning) means answers may be
+    # wrong: make it an error rather than a log line nobody reads.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            pipeline = joblib.load(model_path)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bundle problem
+            raise BundleError(
+                f"cannot load {model_path}: {type(exc).__name__}: {exc}"
+            ) from None
+    return Bundle(pipeline=pipeline, manifest=manifest, schema=schema)
