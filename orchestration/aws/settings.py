@@ -15,8 +15,9 @@ from typing import Any
 from orchestration.aws.errors import AwsConfigError
 from orchestration.aws.monitoring import check_schedule_expression
 
-# `train` prints one `split:metric=value` line per metric (container.training.evaluation);
-# SageMaker needs one MetricDefinition per name (at most 40 per job).
+# `train` prints one `split:metric=value` line per metric
+# (container.training.evaluation); SageMaker needs one MetricDefinition per
+# name (at most 40 per job).
 METRIC_SPLITS = ("train", "validation", "test")
 METRIC_KINDS = (
     "accuracy",
