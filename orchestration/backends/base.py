@@ -16,6 +16,7 @@ picks the module by name, so the CLI imports boto3 or docker only when needed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +48,35 @@ class BackendError(ByocError):
     """A backend cannot do what was asked (engine down, resource missing, ...)."""
 
     code = "backend_error"
+
+
+class InvalidName(BackendError):
+    """A job, model or endpoint name SageMaker would refuse."""
+
+    status_code = 400
+    code = "invalid_name"
+
+
+# SageMaker's one rule for job, model, endpoint (config), variant and model
+# group names. Names also become local folders, so nothing else gets through.
+NAME_MAX_LENGTH = 63
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+NAME_RULE = (
+    "at most 63 letters, digits and hyphens, starting and ending with a letter or digit"
+)
+
+
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
+def check_name(name: str, kind: str) -> str:
+    """`name`, if SageMaker accepts it as the name of a `kind`."""
+    if not is_valid_name(name):
+        raise InvalidName(
+            f"{kind} name {name!r} is not valid on SageMaker: use {NAME_RULE} (e.g. penguins-train-20260101-120000)"
+        )
+    return name
 
 
 class ResourceNotFound(BackendError):

@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from container.paths import OptMl
 from orchestration.backends.base import BackendError
 
 # The `name=value` lines the image prints; AWS's MetricDefinitions use the
@@ -45,10 +46,10 @@ def write_training_config(
     content_type: str,
 ) -> None:
     """The three config files SageMaker writes for a training job."""
-    config = opt_ml / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (config / "inputdataconfig.json").write_text(
+    layout = OptMl(Path(opt_ml))
+    layout.config_dir.mkdir(parents=True, exist_ok=True)
+    layout.hyperparameters_file.write_text(json.dumps(hyperparameters))
+    layout.inputdataconfig_file.write_text(
         json.dumps(
             {
                 channel: {
@@ -61,7 +62,7 @@ def write_training_config(
             }
         )
     )
-    (config / "resourceconfig.json").write_text(json.dumps(RESOURCE_CONFIG))
+    layout.resourceconfig_file.write_text(json.dumps(RESOURCE_CONFIG))
 
 
 def copy_tree(source: Path, destination: Path) -> None:
@@ -106,19 +107,38 @@ def extract_tarball(tarball: Path, destination: Path) -> Path:
                 target = (root / member.name).resolve()
                 if not (target == root or root in target.parents):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which would land outside "
-                        "the "
-                        f"model folder; refusing to extract it"
+                        f"{tarball} holds {member.name!r}, which would land outside the model folder; refusing to extract it"
                     )
                 if not (member.isfile() or member.isdir()):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which is not a plain file "
-                        "or folder"
+                        f"{tarball} holds {member.name!r}, which is not a plain file or folder"
                     )
             tar.extractall(root, filter="data")
     except tarfile.TarError as exc:
         raise BackendError(f"{tarball} is not a readable tar.gz: {exc}") from None
     return destination
+
+
+def fresh_folder(path: Path) -> Path:
+    """`path` as an empty folder: whatever an earlier attempt left there goes."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def publish_folder(source: Path, destination: Path) -> None:
+    """Copy `source` beside `destination`, then swap it in whole.
+
+    A reader sees the previous outputs or the new ones, never a mix.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.with_name(f".{destination.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if destination.exists():
+        shutil.rmtree(destination)
+    staging.rename(destination)
 
 
 def read_head(path: Path, limit: int = 1024) -> str | None:

@@ -7,11 +7,18 @@ so a CLI that crashed or was interrupted can still find and remove it, and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestration import store
+from orchestration.backends.base import FAILED, STOPPED, BackendError
+
+# Why a job ended when its command was interrupted (Ctrl-C), as SageMaker
+# reports a job stopped on request.
+STOPPED_BY_USER = "stopped by the user"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_jobs (
@@ -63,6 +70,30 @@ class LocalState:
             "SELECT 1 FROM local_jobs WHERE job_name = ?", (job_name,)
         ).fetchone()
         return row is not None
+
+    @contextmanager
+    def recording_job(
+        self, job_name: str, kind: str, spec: dict[str, Any]
+    ) -> Iterator[None]:
+        """Record a job from its start; one that raises ends Failed, or Stopped on Ctrl-C.
+
+        The block records the job's own end with `finish_job`. Job names are
+        unique, as on SageMaker: a name used before is refused.
+        """
+        if self.job_exists(job_name):
+            raise BackendError(
+                f"a job named {job_name!r} already exists: job names must be unique, as on SageMaker"
+            )
+        self.start_job(job_name, kind, spec)
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.finish_job(job_name, STOPPED, {"failure_reason": STOPPED_BY_USER})
+            raise
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            self.finish_job(job_name, FAILED, {"failure_reason": reason})
+            raise
 
     def start_job(self, job_name: str, kind: str, spec: dict[str, Any]) -> None:
         with store.transaction(self.conn) as conn:
@@ -131,23 +162,6 @@ class LocalState:
     def delete_endpoint(self, name: str) -> None:
         with store.transaction(self.conn) as conn:
             conn.execute("DELETE FROM local_endpoints WHERE endpoint_name = ?", (name,))
-
-    def live_container_ids(self) -> list[str]:
-        """Every container id still recorded: running jobs and endpoints."""
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT container_id FROM local_jobs WHERE container_id IS NOT NULL"
-            )
-        ]
-        ids += [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT container_id FROM local_endpoints "
-                "WHERE container_id IS NOT NULL"
-            )
-        ]
-        return ids
 
     def close(self) -> None:
         self.conn.close()
