@@ -43,6 +43,7 @@ from orchestration.backends.base import (
     ResourceNotFound,
     TrainingJobSpec,
     UpdateRolledBack,
+    join_location,
 )
 from orchestration.config import ProjectConfig
 from orchestration.reports import run_summary_html
@@ -114,28 +115,16 @@ class Project:
             )
         return self.state[key]
 
-    def location(self, *parts: str) -> str:
-        """Where a job writes: a folder under the state dir, or an S3 prefix on AWS."""
-        if self.backend.name == "aws" and self.config.aws is not None:
-            aws = self.config.aws
-            return "s3://" + "/".join([aws.bucket, aws.prefix.strip("/"), *parts])
-        return str(self.config.state_dir.resolve() / "local" / Path(*parts))
-
 
 def open_project(
     config: ProjectConfig, say: Say = print, backend: Backend | None = None
 ) -> Project:
     """Build the backend, registry, tracker and alerts the config asks for."""
     backend = backend or get_backend(config.backend, config)
-    if config.backend == "aws":
-        # The AWS backend builds its Model Registry client from its own boto3 clients.
-        model_registry: registry.ModelRegistry = backend.registry()  # type: ignore[attr-defined]
-    else:
-        model_registry = registry.LocalRegistry(config.state_dir)
     project = Project(
         config,
         backend,
-        model_registry,
+        backend.registry(),
         Tracker(config.state_dir),
         LocalAlerts(config.state_dir, config.alerts, say),
         say,
@@ -202,7 +191,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
         channels={c: prepared["channels"][c] for c in CHANNELS},
         instance_type=cfg.instance_type,
         max_runtime_seconds=cfg.max_runtime_seconds,
-        output_location=p.location("training"),
+        output_location=p.backend.location("training"),
     )
     p.say(
         f"training job {name} on {p.backend.name} "
@@ -223,7 +212,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
             metrics=result.metrics,
             data_hashes=prepared["data_hashes"],
             image=image,
-            image_digest=_image_digest(p.backend),
+            image_digest=p.backend.image_digest(),
             code_revision=code_revision(),
             model_artifact=result.model_artifact,
             failure_reason=result.failure_reason,
@@ -243,11 +232,6 @@ def train(p: Project, progress: Say | None = None) -> Run:
     p.say(f"  model: {result.model_artifact}")
     p.save(last_run=run.run_id)
     return run
-
-
-def _image_digest(backend: Backend) -> str | None:
-    digest = getattr(backend, "image_digest", None)
-    return digest() if callable(digest) else digest
 
 
 # --- register / approve ---------------------------------------------------------------
@@ -309,7 +293,7 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
                 f"{version}`)"
             )
     ep = p.config.endpoint
-    capture = p.location("capture")
+    capture = p.backend.location("capture")
     spec = EndpointSpec(
         endpoint_name=ep.name,
         model_name=f"{group}-v{chosen.version}-{_stamp()}"[:63],
@@ -431,7 +415,7 @@ def _iso(moment: datetime) -> str:
 def baseline(p: Project, progress: Say | None = None) -> str:
     prepared = p.need("prepared", "prepare")
     name = job_name(p, "baseline")
-    output = p.location("baseline", name)
+    output = p.backend.location("baseline", name)
     inside = f"/opt/ml/processing/{BASELINE_DATA}"
     spec = ProcessingJobSpec(
         job_name=name,
@@ -509,7 +493,7 @@ def monitor(
         )
     name = job_name(p, "monitor")
     schedule = schedule_name or f"{endpoint['name']}-adhoc"
-    output = p.location("monitoring", name)
+    output = p.backend.location("monitoring", name)
     base_local = Path(base["local"])
     inputs = {ENDPOINT_DATA: endpoint["capture"]}
     inputs["baseline/stats"] = _baseline_file(p, base, base_local, "statistics.json")
@@ -646,17 +630,15 @@ def _processing_failed(kind: str, result: ProcessingJobResult) -> JobFailed:
 
 
 def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
-    """The baseline output holding `filename`: a local copy the job can mount."""
+    """Where the baseline job wrote `filename` (found in its fetched copy, `local`)."""
     matches = sorted(local.rglob(filename))
     if not matches:
         raise LifecycleError(
             f"the baseline job {base['job']} left no {filename} in "
             f"{local}: rerun `baseline`"
         )
-    if p.backend.name == "aws":
-        return f"{base['location']}/{matches[0].relative_to(local).as_posix()}"
-    # A file location: the job gets a copy of just that file in the mounted folder.
-    return str(matches[0])
+    # The job gets a copy of just that file in the mounted folder.
+    return join_location(base["location"], matches[0].relative_to(local).as_posix())
 
 
 def _statistics(folder: Path) -> dict[str, Any]:
@@ -696,8 +678,7 @@ def teardown(p: Project) -> list[str]:
             removed.append(endpoint["name"])
         except BackendError as exc:
             p.say(f"  endpoint {endpoint['name']}: {exc.message}")
-    cleanup = getattr(p.backend, "cleanup", None)
-    containers = cleanup() if cleanup is not None else []
+    containers = p.backend.cleanup()
     p.state.pop("endpoint", None)
     p.save()
     p.say(

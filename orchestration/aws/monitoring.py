@@ -27,9 +27,10 @@ from typing import Any
 from orchestration.aws import s3
 from orchestration.aws.errors import AwsConfigError, aws_call
 from orchestration.aws.naming import check_name
+from orchestration.backends.base import CONTAINER
 
-ENDPOINT_INPUT_PATH = "/opt/ml/processing/input/endpoint"
-OUTPUT_PATH = "/opt/ml/processing/output"
+ENDPOINT_INPUT_PATH = str(CONTAINER.endpoint_input_dir)
+OUTPUT_PATH = str(CONTAINER.processing_output_dir)
 MAX_RUNTIME_SECONDS = 3600  # a schedule's job must end within its hour
 SCHEDULE_TERMINAL = ("Scheduled", "Failed", "Stopped")
 SCHEDULED = "Scheduled"

@@ -1,10 +1,11 @@
 """The AWS backend: the lifecycle's steps as SageMaker resources, through boto3.
 
 Implements `orchestration.backends.base.Backend` with the small modules of
-`orchestration.aws` (one per AWS concern) and adds what only AWS has: a
-monitoring schedule running the image's `monitor`, a CloudWatch drift alarm
-notifying SNS, and the SageMaker Model Registry. Every boto3 failure leaves
-here as a `BackendError` that names the step and what AWS said.
+`orchestration.aws` (one per AWS concern): S3 locations, ECR, training,
+hosting with data capture, processing, the SageMaker Model Registry, and a
+monitoring schedule running the image's `monitor` with CloudWatch alarms
+notifying SNS. Every boto3 failure leaves here as a `BackendError` that
+names the step and what AWS said.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ from orchestration.backends.base import (
     EndpointFailed,
     EndpointInfo,
     EndpointSpec,
+    MonitorDue,
+    MonitoringScheduleSpec,
     ProcessingJobResult,
     ProcessingJobSpec,
     Progress,
     ResourceNotFound,
+    ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
     UpdateRolledBack,
@@ -77,6 +81,12 @@ class AwsBackend:
         self._sleep = sleep
         # Schedule name -> its cron expression, for the alarms' periods.
         self._schedule_expressions: dict[str, str] = {}
+
+    # --- where things are ---------------------------------------------------
+    def location(self, *parts: str) -> str:
+        """An S3 prefix under s3://<bucket>/<prefix>."""
+        settings = self.settings
+        return "s3://" + "/".join([settings.bucket, settings.prefix.strip("/"), *parts])
 
     # --- data and image ----------------------------------------------------
     def upload_data(self, local_dir: Path, prefix: str) -> str:
@@ -386,7 +396,46 @@ class AwsBackend:
             sleep=self._sleep,
         )
 
-    # --- AWS only: schedule, alarm, registry -----------------------------------
+    # --- schedule, alarm, registry ---------------------------------------------
+    def run_monitoring_schedule(
+        self,
+        spec: MonitoringScheduleSpec,
+        monitor_due: MonitorDue,
+        say: Progress,
+        progress: Progress = no_progress,
+        once: bool = False,
+        max_runs: int | None = None,
+    ) -> ScheduleRun:
+        """SageMaker runs the schedule: create (or update) it and its alarms.
+
+        The expression is aws.options.schedule_expression, else
+        `schedule_minutes` as one SageMaker accepts (refused, before any AWS
+        call, when there is none). Nothing is monitored by this process, so
+        `monitor_due`, `once` and `max_runs` have nothing to do here.
+        """
+        expression = self.schedule_expression(spec.schedule_minutes)
+        schedule = monitoring.ScheduleSpec(
+            schedule_name=spec.schedule_name,
+            endpoint_name=spec.endpoint_name,
+            image=self.ensure_image(),
+            statistics_uri=spec.statistics_location,
+            constraints_uri=spec.constraints_location,
+            output_uri=spec.output_location,
+            schedule_expression=expression,
+            instance_type=spec.instance_type,
+        )
+        self.create_monitoring_schedule(schedule, progress)
+        alarm = self.create_drift_alarm(
+            spec.endpoint_name,
+            spec.schedule_name,
+            spec.features,
+            schedule_expression=expression,
+        )
+        say(
+            f"monitoring schedule {spec.schedule_name} ({expression}); alarm {alarm['alarm_name']} → {alarm['topic_arn']}"
+        )
+        return ScheduleRun({"name": spec.schedule_name, **alarm}, [])
+
     def schedule_expression(self, minutes: int) -> str:
         """aws.options.schedule_expression if set, else `minutes` as a cron."""
         return self.settings.schedule_expression or (
@@ -475,10 +524,12 @@ class AwsBackend:
             s3.join(self.settings.data_prefix, "registry"),
         )
 
-    def new_name(self, base: str) -> str:
-        return timestamped(base)
+    # --- status and teardown -------------------------------------------------------
+    def cleanup(self) -> list[str]:
+        """Nothing runs on AWS besides the endpoint, which `delete_endpoint` removes
+        with its schedules and alarms; jobs end on their own (max runtime)."""
+        return []
 
-    # --- status ------------------------------------------------------------------
     def status(self) -> dict:
         sagemaker = self.clients.sagemaker
         newest = {"SortBy": "CreationTime", "SortOrder": "Descending"}

@@ -17,19 +17,23 @@ from orchestration.backends.base import (
     CaptureFound,
     EndpointInfo,
     EndpointSpec,
+    MonitorDue,
+    MonitoringScheduleSpec,
     ProcessingJobResult,
     ProcessingJobSpec,
     Progress,
     ResourceNotFound,
+    ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
     no_progress,
 )
 from orchestration.config import ProjectConfig
-from orchestration.local import artifacts, hosting, processing, training
+from orchestration.local import artifacts, hosting, monitoring, processing, training
 from orchestration.local.engine import Engine
 from orchestration.local.hosting import EndpointInvocationError, Endpoints
 from orchestration.local.state import LocalState
+from orchestration.registry import LocalRegistry
 
 __all__ = ["EndpointInvocationError", "LocalBackend", "create_backend"]
 
@@ -54,13 +58,23 @@ class LocalBackend:
         startup_timeout: float = 120,
         client: Any = None,
     ):
-        self.root = Path(state_dir).resolve() / "local"
+        self.state_dir = Path(state_dir)
+        self.root = self.state_dir.resolve() / "local"
         self.image = image
         self.project = project
         self.state = LocalState(Path(state_dir))
         self.engine = Engine(image, project, self.root, client)
         self.endpoints = Endpoints(self.engine, self.state, self.root, startup_timeout)
         self._image_digest: str | None = None
+
+    # --- where things are ---------------------------------------------------
+    def location(self, *parts: str) -> str:
+        """A folder under <state_dir>/local."""
+        return str(self.root / Path(*parts))
+
+    def registry(self) -> LocalRegistry:
+        """Model versions in the state folder's SQLite database."""
+        return LocalRegistry(self.state_dir)
 
     # --- image and data ----------------------------------------------------
     def ensure_image(self) -> str:
@@ -141,6 +155,18 @@ class LocalBackend:
     ) -> CaptureFound:
         """Local capture is written before each response: found at once."""
         return hosting.captured(destination, endpoint_name, start, end)
+
+    def run_monitoring_schedule(
+        self,
+        spec: MonitoringScheduleSpec,
+        monitor_due: MonitorDue,
+        say: Progress,
+        progress: Progress = no_progress,
+        once: bool = False,
+        max_runs: int | None = None,
+    ) -> ScheduleRun:
+        """No scheduler service here: this process runs the schedule."""
+        return monitoring.run_schedule(spec, monitor_due, say, once, max_runs)
 
     # --- status and teardown -------------------------------------------------
     def status(self) -> dict:

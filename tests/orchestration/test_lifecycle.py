@@ -28,7 +28,8 @@ from orchestration.backends.base import (
     TrainingJobResult,
 )
 from orchestration.config import load_config
-from orchestration.registry import APPROVED, PENDING, REJECTED
+from orchestration.local import monitoring as local_monitoring
+from orchestration.registry import APPROVED, PENDING, REJECTED, LocalRegistry
 
 DRIFT = {
     "feature_name": "body_mass_g",
@@ -50,6 +51,12 @@ class MemoryBackend:
         self.violations: list[dict] = [DRIFT]
         self.fail_monitor = False
         self.capture_files = 1  # what wait_for_capture finds
+
+    def location(self, *parts):
+        return str(self.root / "state" / "local" / Path(*parts))
+
+    def registry(self):
+        return LocalRegistry(self.root / "state")
 
     def upload_data(self, local_dir, prefix):
         self.calls.append(("upload_data", prefix))
@@ -133,6 +140,14 @@ class MemoryBackend:
 
     def status(self):
         return {"backend": self.name, "endpoints": list(self.endpoints)}
+
+    def cleanup(self):
+        return []
+
+    def run_monitoring_schedule(
+        self, spec, monitor_due, say, progress, once=False, max_runs=None
+    ):
+        return local_monitoring.run_schedule(spec, monitor_due, say, once, max_runs)
 
 
 @pytest.fixture
@@ -392,6 +407,7 @@ class ScheduleRecordingBackend(MemoryBackend):
     name = "aws"
     settings = SimpleNamespace(schedule_expression=None)
     schedule_expression = AwsBackend.schedule_expression
+    run_monitoring_schedule = AwsBackend.run_monitoring_schedule
 
     def create_monitoring_schedule(self, spec, progress=None):
         self.calls.append(("schedule", spec))
@@ -411,7 +427,9 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     lifecycle.register(project)
     lifecycle.deploy(project)
     lifecycle.baseline(project)
-    (created,) = schedule.run_schedule(project, once=True)
+    ran = schedule.run_schedule(project, once=True)
+    assert ran.executions == []  # SageMaker runs them
+    created = ran.schedule
     (spec,) = calls(project, "schedule")
     assert spec.schedule_expression == "cron(0 * ? * * *)"
     assert spec.statistics_uri.endswith("/statistics.json")
@@ -419,6 +437,7 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+    assert reopen(project).state["schedule"]["name"] == "penguins-local-monitoring"
 
 
 def scheduled_on_aws(project, minutes, expression=None):
