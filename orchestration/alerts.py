@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestration import store
 from orchestration.config import AlertRule, AlertsConfig
+from orchestration.times import utc_now
 
 ALERTS_LOG = "alerts.jsonl"
 DRIFT_CHECK = "baseline_drift_check"
@@ -49,7 +49,7 @@ class Alert:
     job_name: str
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
-    raised_at: str = field(default_factory=store.utc_now)
+    raised_at: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,8 +30,7 @@ from orchestration.backends.base import (
     ScheduleRun,
     join_location,
 )
-
-ISO = "%Y-%m-%dT%H:%M:%SZ"
+from orchestration.times import iso, parse_utc
 
 
 def schedule_name(endpoint_name: str) -> str:
@@ -64,11 +63,11 @@ def run_due(
     """Monitor every due window once; returns one record per execution."""
     minutes = project.config.monitoring.schedule_minutes
     last = project.state.get("schedule_last_end")
-    last_end = datetime.strptime(last, ISO).replace(tzinfo=UTC) if last else None
+    last_end = parse_utc(last, "schedule_last_end") if last else None
     executions = []
     name = schedule_name(project.need("endpoint", "deploy")["name"])
     for start, end in due_windows(last_end, now or datetime.now(UTC), minutes):
-        window = (start.strftime(ISO), end.strftime(ISO))
+        window = (iso(start), iso(end))
         try:
             # Each window is looked at once, as a scheduled execution would.
             report = lifecycle.monitor(

@@ -8,8 +8,9 @@ so a bad name would otherwise fail on AWS with a less helpful message.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
+from orchestration import times
 from orchestration.backends.base import NAME_MAX_LENGTH as MAX_LENGTH
 from orchestration.backends.base import check_name
 
@@ -18,6 +19,6 @@ __all__ = ["MAX_LENGTH", "check_name", "timestamped"]
 
 def timestamped(base: str, now: datetime | None = None) -> str:
     """`base` plus a UTC timestamp, cut so the whole stays a valid name."""
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    stamp = times.stamp(now)
     head = re.sub(r"[^a-zA-Z0-9-]", "-", base).strip("-")[: MAX_LENGTH - len(stamp) - 1]
     return check_name(f"{head.rstrip('-')}-{stamp}", "resource")

@@ -9,14 +9,13 @@ visible, and refusing archive members that would land outside the folder.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
 from container.paths import OptMl
+from orchestration import files
 from orchestration.backends.base import BackendError
 
 # The `name=value` lines the image prints; AWS's MetricDefinitions use the
@@ -80,17 +79,9 @@ def copy_tree(source: Path, destination: Path) -> None:
 
 def make_tarball(folder: Path, tarball: Path) -> Path:
     """Tar a folder's contents (not the folder itself) to tarball, atomically."""
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{tarball.name}.", dir=tarball.parent)
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for entry in sorted(Path(folder).iterdir()):
-                tar.add(entry, arcname=entry.name)
-        os.replace(tmp, tarball)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with files.replacing(tarball) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for entry in sorted(Path(folder).iterdir()):
+            tar.add(entry, arcname=entry.name)
     return tarball
 
 

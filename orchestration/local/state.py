@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestration import store
 from orchestration.backends.base import FAILED, STOPPED, BackendError
+from orchestration.times import utc_now
 
 # Why a job ended when its command was interrupted (Ctrl-C), as SageMaker
 # reports a job stopped on request.
@@ -100,7 +101,7 @@ class LocalState:
             conn.execute(
                 "INSERT INTO local_jobs (job_name, kind, status, started_at, spec) "
                 "VALUES (?, ?, 'InProgress', ?, ?)",
-                (job_name, kind, store.utc_now(), store.dumps(spec)),
+                (job_name, kind, utc_now(), store.dumps(spec)),
             )
 
     def set_job_container(self, job_name: str, container_id: str) -> None:
@@ -115,7 +116,7 @@ class LocalState:
             conn.execute(
                 "UPDATE local_jobs SET status = ?, ended_at = ?, result = ?, "
                 "container_id = NULL WHERE job_name = ?",
-                (status, store.utc_now(), store.dumps(result), job_name),
+                (status, utc_now(), store.dumps(result), job_name),
             )
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -140,7 +141,7 @@ class LocalState:
         return [EndpointRecord(**dict(r)) for r in rows]
 
     def save_endpoint(self, name: str, **values: Any) -> EndpointRecord:
-        now = store.utc_now()
+        now = utc_now()
         current = self.endpoint(name)
         with store.transaction(self.conn) as conn:
             if current is None:

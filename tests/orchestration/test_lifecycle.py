@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -503,3 +505,57 @@ def test_job_names_are_unique_within_one_millisecond_and_valid(tmp_path):
     for name in names:
         assert len(name) <= 63
         assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name), name
+
+
+class SlowEndpoints(MemoryBackend):
+    """Endpoints take a while to start; two starts at once are recorded."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.starting = 0
+        self.overlapped = False
+
+    def _slowly(self, start, spec):
+        self.starting += 1
+        self.overlapped |= self.starting > 1
+        time.sleep(0.3)
+        self.starting -= 1
+        return start(spec)
+
+    def create_endpoint(self, spec):
+        return self._slowly(super().create_endpoint, spec)
+
+    def update_endpoint(self, spec):
+        return self._slowly(super().update_endpoint, spec)
+
+
+def test_two_deploys_at_once_on_one_state_run_one_after_the_other(project, tmp_path):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    backend = SlowEndpoints(tmp_path)
+    backend.calls = project.backend.calls
+    deployed, failures = [], []
+
+    def deploy():
+        # Each command opens the project itself, as two CLI processes would.
+        mine = lifecycle.open_project(
+            project.config, say=lambda _: None, backend=backend
+        )
+        try:
+            deployed.append(lifecycle.deploy(mine))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            failures.append(exc)
+
+    threads = [threading.Thread(target=deploy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == [] and len(deployed) == 2
+    assert not backend.overlapped
+    # The second saw the endpoint the first made, and updated it.
+    assert len(calls(project, "create_endpoint")) == 1
+    (update,) = calls(project, "update_endpoint")
+    assert backend.endpoints["penguins-local"] is update
+    assert reopen(project).state["endpoint"] == deployed[-1]
