@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestration.aws.errors import AwsConfigError
 from orchestration.aws.monitoring import check_schedule_expression
+from orchestration.config import WrongType, typed
 
 # `train` prints one `split:metric=value` line per metric (container.evaluation);
 # SageMaker needs one MetricDefinition per name (at most 40 per job).
@@ -174,16 +175,11 @@ def _coerce(where: str, name: str, value: Any, cls: type) -> Any:
         if not isinstance(value, Mapping):
             raise AwsConfigError(f"{key} must be a mapping of strings, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
-    if annotation == "bool":
-        if not isinstance(value, bool):
-            raise AwsConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if annotation in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise AwsConfigError(f"{key} must be a number, got {value!r}")
-        if annotation == "int" and int(value) != value:
-            raise AwsConfigError(f"{key} must be a whole number, got {value!r}")
-        return int(value) if annotation == "int" else float(value)
+    if annotation in ("bool", "int", "float"):
+        try:
+            return typed(value, annotation)
+        except WrongType as exc:
+            raise AwsConfigError(f"{key} {exc}") from None
     if value is None and "None" in annotation:
         return None
     if not isinstance(value, str):
