@@ -361,8 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(
-            "error: interrupted; `python -m orchestration teardown` removes what is "
-            "still running",
+            "error: interrupted; `python -m orchestration teardown` removes what is still running",
             file=sys.stderr,
         )
         return 130
@@ -370,8 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for "
-            f"the traceback)",
+            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

@@ -282,8 +282,7 @@ class _Section:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
             raise ConfigError(
-                f"{self.source}: unknown key {self.key(unknown[0])!r}"
-                f" (known keys here: {', '.join(sorted(self._seen))})"
+                f"{self.source}: unknown key {self.key(unknown[0])!r} (known keys here: {', '.join(sorted(self._seen))})"
             )
 
 
@@ -325,8 +324,7 @@ def load_config(
         raise top.fail("backend", f"must be local or aws, got {config.backend!r}")
     if config.backend == "aws" and config.aws is None:
         raise ConfigError(
-            f"{source}: the aws backend needs an `aws:` section "
-            "(see config/aws-example.yaml)"
+            f"{source}: the aws backend needs an `aws:` section (see config/aws-example.yaml)"
         )
     return config
 

@@ -177,8 +177,7 @@ class LocalRegistry:
         if row is None:
             known = [v.version for v in self.list(group)]
             raise VersionNotFound(
-                f"model group {group!r} has no version {version}; "
-                f"versions: {known or 'none'}"
+                f"model group {group!r} has no version {version}; versions: {known or 'none'}"
             )
         return _version(row)
 

@@ -109,11 +109,7 @@ def wait_for_window(
             if not objects:
                 return CaptureFound(location, 0, waited)
             raise CaptureIncomplete(
-                f"the capture of {start} → {end} under {location} is still "
-                f"incomplete after waiting {waited:.0f} s: {len(objects)} "
-                f"object(s), the newest written {newest:%Y-%m-%dT%H:%M:%SZ}, "
-                "before the window's end; run `monitor` for the window later, "
-                "or raise aws.options.capture_wait_seconds"
+                f"the capture of {start} → {end} under {location} is still incomplete after waiting {waited:.0f} s: {len(objects)} object(s), the newest written {newest:%Y-%m-%dT%H:%M:%SZ}, before the window's end; run `monitor` for the window later, or raise aws.options.capture_wait_seconds"
             )
         if waited - reported >= PROGRESS_EVERY_SECONDS:
             progress(

@@ -83,8 +83,7 @@ class AwsSettings:
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise AwsConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; "
-                f"known keys are {', '.join(sorted(known))}"
+                f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}"
             )
         for required in ("region", "role_arn", "bucket"):
             if raw.get(required) in (None, ""):
@@ -131,23 +130,19 @@ class AwsSettings:
             )
         if not _ROLE_ARN.match(self.role_arn):
             raise AwsConfigError(
-                f"{where}.role_arn={self.role_arn!r} is not an IAM role ARN like "
-                "arn:aws:iam::123456789012:role/SageMakerExecution"
+                f"{where}.role_arn={self.role_arn!r} is not an IAM role ARN like arn:aws:iam::123456789012:role/SageMakerExecution"
             )
         if not _BUCKET.match(self.bucket):
             raise AwsConfigError(
-                f"{where}.bucket={self.bucket!r} is not an S3 bucket name "
-                "(3-63 lower-case letters, digits, dots, hyphens)"
+                f"{where}.bucket={self.bucket!r} is not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)"
             )
         if self.poll_seconds < 0 or self.wait_timeout_seconds <= 0:
             raise AwsConfigError(
-                f"{where}.poll_seconds must be >= 0 and "
-                f"{where}.wait_timeout_seconds > 0"
+                f"{where}.poll_seconds must be >= 0 and {where}.wait_timeout_seconds > 0"
             )
         if self.capture_wait_seconds < 0:
             raise AwsConfigError(
-                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} "
-                "must be >= 0"
+                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} must be >= 0"
             )
         if self.schedule_expression is not None:
             check_schedule_expression(

@@ -116,10 +116,7 @@ class AwsBackend:
             ):
                 return image
         raise BackendError(
-            f"image {image} is not in ECR: run ./build_and_push.sh "
-            f"--repository {settings.ecr_repository} --tag {settings.image_tag} "
-            f"--region {settings.region}, or set aws.options.build_and_push: true "
-            "to let this step run it"
+            f"image {image} is not in ECR: run ./build_and_push.sh --repository {settings.ecr_repository} --tag {settings.image_tag} --region {settings.region}, or set aws.options.build_and_push: true to let this step run it"
         )
 
     def image_digest(self) -> str | None:
@@ -217,9 +214,7 @@ class AwsBackend:
         if previous["EndpointStatus"] == FAILED:
             reason = previous.get("FailureReason")
             raise EndpointFailed(
-                f"endpoint {name} is Failed ({reason or 'no FailureReason given'}) "
-                "and SageMaker accepts only DeleteEndpoint on a failed endpoint: "
-                "run `teardown`, then `deploy`",
+                f"endpoint {name} is Failed ({reason or 'no FailureReason given'}) and SageMaker accepts only DeleteEndpoint on a failed endpoint: run `teardown`, then `deploy`",
                 reason,
             )
         old_config = previous["EndpointConfigName"]
@@ -242,9 +237,7 @@ class AwsBackend:
         unused_old = [m for m in old_models if m not in new_models]
         if status == hosting.UPDATE_ROLLBACK_FAILED:
             raise EndpointFailed(
-                f"updating endpoint {name} failed and so did SageMaker's rollback "
-                f"({said}): it serves a mix of endpoint configs {old_config} and "
-                f"{config_name}, so both are kept; deploy again, or run `teardown`",
+                f"updating endpoint {name} failed and so did SageMaker's rollback ({said}): it serves a mix of endpoint configs {old_config} and {config_name}, so both are kept; deploy again, or run `teardown`",
                 reason,
             )
         if serving == config_name:
@@ -254,28 +247,21 @@ class AwsBackend:
             if status == IN_SERVICE:
                 return self._info(description, spec)
             raise EndpointFailed(
-                f"updating endpoint {name} left it {status}: {said}; it serves "
-                "nothing now: run `teardown`, then `deploy`",
+                f"updating endpoint {name} left it {status}: {said}; it serves nothing now: run `teardown`, then `deploy`",
                 reason,
             )
         # The endpoint does not use the new config: delete it and its model.
         self._delete_config_and_models(config_name, new_models)
         if status != IN_SERVICE:
             raise EndpointFailed(
-                f"updating endpoint {name} left it {status}: {said}; it serves "
-                f"nothing now (deleted the new endpoint config {config_name} and "
-                f"model {spec.model_name}): run `teardown`, then `deploy`",
+                f"updating endpoint {name} left it {status}: {said}; it serves nothing now (deleted the new endpoint config {config_name} and model {spec.model_name}): run `teardown`, then `deploy`",
                 reason,
             )
         serving_models = old_models if serving == old_config else []
         if serving and serving != old_config:
             serving_models = self._models_of(serving)
         raise UpdateRolledBack(
-            f"updating endpoint {name} to model {spec.model_name} failed and "
-            f"SageMaker rolled it back: it still serves endpoint config {serving} "
-            f"(model {', '.join(serving_models) or 'unknown'}); SageMaker says: "
-            f"{said}; deleted the new endpoint config {config_name} and model "
-            f"{spec.model_name}",
+            f"updating endpoint {name} to model {spec.model_name} failed and SageMaker rolled it back: it still serves endpoint config {serving} (model {', '.join(serving_models) or 'unknown'}); SageMaker says: {said}; deleted the new endpoint config {config_name} and model {spec.model_name}",
             reason,
         )
 
@@ -471,8 +457,7 @@ class AwsBackend:
         status = description["MonitoringScheduleStatus"]
         if status != monitoring.SCHEDULED:
             raise BackendError(
-                f"monitoring schedule {spec.schedule_name} is {status}: "
-                f"{description.get('FailureReason') or 'no reason given'}"
+                f"monitoring schedule {spec.schedule_name} is {status}: {description.get('FailureReason') or 'no reason given'}"
             )
         return spec.schedule_name
 
@@ -676,19 +661,11 @@ class AwsBackend:
                 f"endpoint {name}",
             )
             self._delete_config_and_models(config_name, [spec.model_name])
-            cleaned = (
-                f"deleted it, endpoint config {config_name} and model "
-                f"{spec.model_name}, so `deploy` can run again"
-            )
+            cleaned = f"deleted it, endpoint config {config_name} and model {spec.model_name}, so `deploy` can run again"
         except BackendError as exc:
-            cleaned = (
-                f"deleting it failed ({exc.message}): delete endpoint {name}, "
-                f"endpoint config {config_name} and model {spec.model_name} by hand"
-            )
+            cleaned = f"deleting it failed ({exc.message}): delete endpoint {name}, endpoint config {config_name} and model {spec.model_name} by hand"
         return EndpointFailed(
-            f"endpoint {name} failed to start: {reason or 'no FailureReason given'}; "
-            f"{cleaned} (container logs: CloudWatch log group "
-            f"/aws/sagemaker/Endpoints/{name})",
+            f"endpoint {name} failed to start: {reason or 'no FailureReason given'}; {cleaned} (container logs: CloudWatch log group /aws/sagemaker/Endpoints/{name})",
             reason,
         )
 
@@ -762,8 +739,7 @@ def create_backend(config: Any) -> AwsBackend:
     """The backend factory `orchestration.backends.get_backend` calls."""
     if getattr(config, "aws", None) is None:
         raise AwsConfigError(
-            "the aws backend needs an `aws:` section in the config "
-            "(see config/aws-example.yaml)"
+            "the aws backend needs an `aws:` section in the config (see config/aws-example.yaml)"
         )
     return AwsBackend(AwsSettings.from_config(config.aws, image=config.image))
 

@@ -143,8 +143,7 @@ class TrainingJobSpec:
         bad = {k: v for k, v in self.hyperparameters.items() if not isinstance(v, str)}
         if bad:
             raise BackendError(
-                f"hyperparameters must be strings, as SageMaker passes them; "
-                f"got non-strings for {sorted(bad)}"
+                f"hyperparameters must be strings, as SageMaker passes them; got non-strings for {sorted(bad)}"
             )
 
 
@@ -212,8 +211,7 @@ class ProcessingJobSpec:
     def __post_init__(self) -> None:
         if self.command not in PROCESSING_COMMANDS:
             raise BackendError(
-                f"processing command {self.command!r} is not one of "
-                f"{', '.join(PROCESSING_COMMANDS)}"
+                f"processing command {self.command!r} is not one of {', '.join(PROCESSING_COMMANDS)}"
             )
 
 
