@@ -38,7 +38,6 @@ IN_PROGRESS = "InProgress"
 IN_SERVICE = "InService"
 CREATING = "Creating"
 UPDATING = "Updating"
-DELETING = "Deleting"
 
 # Processing-job commands of the image (its ContainerArguments).
 PROCESSING_COMMANDS = ("baseline", "monitor")

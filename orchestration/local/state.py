@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import store
-from orchestration.backends.base import FAILED, STOPPED, BackendError
+from orchestration.backends.base import (
+    CREATING,
+    FAILED,
+    IN_PROGRESS,
+    STOPPED,
+    BackendError,
+)
 from orchestration.times import utc_now
 
 # Why a job ended when its command was interrupted (Ctrl-C), as SageMaker
@@ -100,8 +106,8 @@ class LocalState:
         with store.transaction(self.conn) as conn:
             conn.execute(
                 "INSERT INTO local_jobs (job_name, kind, status, started_at, spec) "
-                "VALUES (?, ?, 'InProgress', ?, ?)",
-                (job_name, kind, utc_now(), store.dumps(spec)),
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_name, kind, IN_PROGRESS, utc_now(), store.dumps(spec)),
             )
 
     def set_job_container(self, job_name: str, container_id: str) -> None:
@@ -147,8 +153,8 @@ class LocalState:
             if current is None:
                 conn.execute(
                     "INSERT INTO local_endpoints (endpoint_name, status, created_at, "
-                    "updated_at) VALUES (?, 'Creating', ?, ?)",
-                    (name, now, now),
+                    "updated_at) VALUES (?, ?, ?, ?)",
+                    (name, CREATING, now, now),
                 )
             sets = ", ".join(f"{k} = ?" for k in values)
             conn.execute(
