@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from orchestration.lifecycle import Project
 
 Progress = Callable[[str], None] | None
-# A step's work: (project, parsed arguments, progress or None) -> exit code.
-Runner = Callable[["Project", argparse.Namespace, Progress], int | None]
+# A step's work: (project, parsed arguments, progress or None). An int it
+# returns is the exit code; anything else (the step's own result) means 0.
+Runner = Callable[["Project", argparse.Namespace, Progress], object]
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,8 @@ def _open(args: argparse.Namespace):
 
 def dispatch(args: argparse.Namespace) -> int:
     project = _open(args)
-    return STEP_BY_NAME[args.step].run(project, args, _progress(args.quiet)) or 0
+    done = STEP_BY_NAME[args.step].run(project, args, _progress(args.quiet))
+    return done if isinstance(done, int) and not isinstance(done, bool) else 0
 
 
 def _headline(metrics: dict[str, float]) -> str:
