@@ -257,7 +257,7 @@ def deliver_webhook(
 
 
 def post_webhook(url: str, payload: dict[str, Any]) -> str | None:
-    """POST JSON once; returns a one-line problem description, or None when delivered."""
+    """POST JSON once: a one-line problem description, or None when delivered."""
     problem, _ = _post(url, payload)
     return f"{url}: {problem}" if problem else None
 

@@ -158,7 +158,7 @@ class ProjectConfig:
 
 # --- a small typed reader that names the key on every error ------------------
 class WrongType(ValueError):
-    """A value of the wrong type; `str(exc)` completes "<key> ...", e.g. "must be..."."""
+    """A value of the wrong type; `str(exc)` completes "<key> ..." ("must be...")."""
 
 
 def typed(value: Any, kind: str) -> Any:

@@ -1,4 +1,4 @@
-"""Files of the state folder: written whole or not at all, changed one command at a time.
+"""State files: written whole or not at all, changed by one command at a time.
 
 `replacing` gives a temporary path beside a target that takes the target's
 place only when the block ends without error, so a reader sees the old

@@ -402,5 +402,5 @@ class Backend(Protocol):
         ...
 
     def cleanup(self) -> list[str]:
-        """Remove whatever of this project still runs besides the endpoint; ids removed."""
+        """Remove what of this project still runs besides the endpoint; its ids."""
         ...

@@ -82,7 +82,7 @@ class LocalState:
     def recording_job(
         self, job_name: str, kind: str, spec: dict[str, Any]
     ) -> Iterator[None]:
-        """Record a job from its start; one that raises ends Failed, or Stopped on Ctrl-C.
+        """Record a job from its start; if it raises, it ends Failed (Stopped on Ctrl-C).
 
         The block records the job's own end with `finish_job`. Job names are
         unique, as on SageMaker: a name used before is refused.
