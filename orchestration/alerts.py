@@ -5,24 +5,32 @@ features, at least N violations of any kind, or an endpoint error rate above a
 limit. `evaluate` is a pure function from a monitoring outcome to the alerts it
 raises; `LocalAlerts` delivers them: one JSON line appended to
 ``<state_dir>/alerts.jsonl``, one line on the console, and when configured a
-Slack-style JSON POST (``{"text": ...}``) to a webhook. On AWS the same rules
-become a CloudWatch alarm notifying an SNS topic (``orchestration.aws``).
+Slack-style JSON POST (``{"text": ...}``) to a webhook. A webhook that fails
+for a reason that can pass (no connection, a timeout, 429, 5xx) is tried
+again, a few times with growing pauses; how each delivery went, attempt by
+attempt, is one more line of alerts.jsonl (``{"delivery": ...}``). On AWS
+the same rules become a CloudWatch alarm notifying an SNS topic
+(``orchestration.aws``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from orchestration import store
 from orchestration.config import AlertRule, AlertsConfig
+from orchestration.times import utc_now
 
 ALERTS_LOG = "alerts.jsonl"
 DRIFT_CHECK = "baseline_drift_check"
 WEBHOOK_TIMEOUT_SECONDS = 10
+WEBHOOK_ATTEMPTS = 3
+WEBHOOK_BACKOFF_SECONDS = 2.0  # before the second attempt; doubled after each
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class Alert:
     job_name: str
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
-    raised_at: str = field(default_factory=store.utc_now)
+    raised_at: str = field(default_factory=utc_now)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,43 +152,130 @@ class LocalAlerts:
     """Delivers alerts to the alerts log, the console and an optional webhook."""
 
     def __init__(
-        self, state_dir: Path, config: AlertsConfig, say: Callable[[str], None] = print
+        self,
+        state_dir: Path,
+        config: AlertsConfig,
+        say: Callable[[str], None] = print,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.log_path = Path(state_dir) / ALERTS_LOG
         self.config = config
         self.say = say
+        self.sleep = sleep
 
     def deliver(self, alerts: list[Alert]) -> list[str]:
-        """Send each alert everywhere configured; returns problems, never raises."""
+        """Send each alert everywhere configured; returns problems, never raises.
+
+        The alert is logged first, so a webhook that never answers loses
+        nothing; how its delivery went is logged after.
+        """
         problems = []
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for alert in alerts:
-            with open(self.log_path, "a") as fh:
-                fh.write(json.dumps(alert.to_dict(), sort_keys=True) + "\n")
+            self._log(alert.to_dict())
             self.say(f"ALERT [{alert.rule}] {alert.summary}")
-            if self.config.webhook_url:
-                problem = post_webhook(self.config.webhook_url, slack_payload(alert))
-                if problem:
-                    problems.append(problem)
-                    self.say(f"  webhook delivery failed: {problem}")
+            url = self.config.webhook_url
+            if url:
+                delivery = deliver_webhook(url, slack_payload(alert), sleep=self.sleep)
+                self._log(
+                    {
+                        "delivery": {
+                            "rule": alert.rule,
+                            "raised_at": alert.raised_at,
+                            **delivery.to_dict(),
+                        }
+                    }
+                )
+                if not delivery.delivered:
+                    problems.append(delivery.problem)
+                    self.say(
+                        f"  webhook delivery failed after {len(delivery.attempts)} attempt(s): {delivery.problem}"
+                    )
         return problems
 
-    def history(self) -> list[dict[str, Any]]:
+    def _log(self, record: dict[str, Any]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def _records(self) -> list[dict[str, Any]]:
         if not self.log_path.is_file():
             return []
-        return [
-            json.loads(line) for line in self.log_path.read_text().splitlines() if line
-        ]
+        lines = self.log_path.read_text().splitlines()
+        return [json.loads(line) for line in lines if line]
+
+    def history(self) -> list[dict[str, Any]]:
+        """The alerts raised, oldest first."""
+        return [r for r in self._records() if "delivery" not in r]
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """How each webhook delivery went, attempt by attempt."""
+        return [r["delivery"] for r in self._records() if "delivery" in r]
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    url: str
+    attempts: list[dict[str, str]]  # {"at": ..., "outcome": "delivered" | problem}
+
+    @property
+    def delivered(self) -> bool:
+        return self.attempts[-1]["outcome"] == DELIVERED
+
+    @property
+    def problem(self) -> str:
+        return f"{self.url}: {self.attempts[-1]['outcome']}"
+
+    def to_dict(self) -> dict[str, Any]:
+        # The host only: a webhook's path often holds its secret token.
+        return {
+            "webhook": urlsplit(self.url).hostname,
+            "delivered": self.delivered,
+            "attempts": self.attempts,
+        }
+
+
+DELIVERED = "delivered"
+
+
+def deliver_webhook(
+    url: str,
+    payload: dict[str, Any],
+    attempts: int = WEBHOOK_ATTEMPTS,
+    backoff_seconds: float = WEBHOOK_BACKOFF_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WebhookDelivery:
+    """POST JSON, again after a pause while the failure is one that can pass."""
+    tried: list[dict[str, str]] = []
+    for attempt in range(attempts):
+        if attempt:
+            sleep(backoff_seconds * 2 ** (attempt - 1))
+        problem, passing = _post(url, payload)
+        tried.append({"at": utc_now(), "outcome": problem or DELIVERED})
+        if problem is None or not passing:
+            break
+    return WebhookDelivery(url, tried)
 
 
 def post_webhook(url: str, payload: dict[str, Any]) -> str | None:
-    """POST JSON; returns a one-line problem description, or None when delivered."""
+    """POST JSON once: a one-line problem description, or None when delivered."""
+    problem, _ = _post(url, payload)
+    return f"{url}: {problem}" if problem else None
+
+
+def _post(url: str, payload: dict[str, Any]) -> tuple[str | None, bool]:
+    """(what went wrong or None, whether trying again may help)."""
     import requests
 
     try:
         response = requests.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_SECONDS)
     except requests.RequestException as exc:
-        return f"{url}: {type(exc).__name__}: {exc}"
-    if response.status_code >= 300:
-        return f"{url}: HTTP {response.status_code}: {response.text[:200]}"
-    return None
+        return _one_line(f"{type(exc).__name__}: {exc}"), True
+    status = response.status_code
+    if status >= 300:
+        said = _one_line(f"HTTP {status}: {response.text[:200]}")
+        return said, status == 429 or status >= 500
+    return None, False
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

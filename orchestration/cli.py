@@ -1,9 +1,11 @@
 """`python -m orchestration <step>` (also the `sklearn-byoc` console script).
 
 Every step takes ``--backend local|aws`` and ``--config FILE``; `run` does them
-all in order. User mistakes (a bad config key, a step run too early, a job
-that failed) end with one line on stderr and a non-zero exit, never a
-traceback; ``--debug`` shows the traceback for bug reports.
+all in order. Each step is declared once, in `STEPS`: its name, its help, its
+own options and what it runs; the parser and the help list are built from
+it. User mistakes (a bad config key, a step run too early, a job that failed)
+end with one line on stderr and a non-zero exit, never a traceback;
+``--debug`` shows the traceback for bug reports.
 """
 
 from __future__ import annotations
@@ -12,29 +14,191 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from container.contract.errors import ByocError
 
-STEPS_HELP = """steps, in lifecycle order:
-  prepare    validate raw data, split it, write data/processed + manifest
-  train      run a training job; record the run
-  register   add the model to the registry (auto-approval rule applied)
-  approve    approve (or --reject) a model version
-  deploy     serve the latest approved version, with data capture
-  predict    send held-out (or --drifted) traffic to the endpoint
-  baseline   statistics + constraints from the training features
-  monitor    check captured traffic against the baseline; raise alerts
-  schedule   run `monitor` over each past window (local schedule)
-  status     jobs, endpoints, model versions
-  teardown   delete the endpoint and every container
-  run        all of the above, as the demo does
-  runs       list / compare training runs
-  models     list model versions
-  alerts     list raised alerts
-"""
+if TYPE_CHECKING:
+    from orchestration.lifecycle import Project
+
+Progress = Callable[[str], None] | None
+# A step's work: (project, parsed arguments, progress or None). An int it
+# returns is the exit code; anything else (the step's own result) means 0.
+Runner = Callable[["Project", argparse.Namespace, Progress], object]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One of a step's own arguments, as `add_argument` takes it."""
+
+    flags: tuple[str, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def option(*flags: str, **settings: Any) -> Option:
+    return Option(flags, settings)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    help: str
+    run: Runner
+    options: tuple[Option, ...] = ()
+
+
+def _lifecycle() -> Any:
+    # Imported when a step runs, so `--help` does not load pandas and the backends.
+    from orchestration import lifecycle
+
+    return lifecycle
+
+
+def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import schedule
+
+    schedule.run_schedule(p, once=args.once, max_runs=args.max_runs, progress=progress)
+
+
+def _predict(p: Project, args: argparse.Namespace, progress: Progress) -> int:
+    result, _ = _lifecycle().predict(p, drifted=args.drifted, limit=args.limit)
+    return 1 if result.errors else 0
+
+
+def _status(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    data = _lifecycle().status(p)
+    print(json.dumps(data, indent=2, default=str) if args.json else _status_text(data))
+
+
+def _models(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    for v in p.registry.list(p.config.registry.model_group):
+        print(
+            f"v{v.version}  {v.approval:<22} {_headline(v.metrics)}  {v.created_at}  run={v.lineage.get('run_id')}"
+        )
+
+
+def _alerts(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    for alert in p.alerts.history():
+        print(f"{alert['raised_at']}  [{alert['rule']}] {alert['summary']}")
+
+
+VERSION = "version (default: the latest approved)"
+STEPS: tuple[Step, ...] = (
+    Step(
+        "prepare",
+        "validate raw data, split it, write data/processed + manifest",
+        lambda p, args, progress: _lifecycle().prepare(p),
+    ),
+    Step(
+        "train",
+        "run a training job and record the run",
+        lambda p, args, progress: _lifecycle().train(p, progress),
+    ),
+    Step(
+        "register",
+        "register the last trained model (auto-approval rule applied)",
+        lambda p, args, progress: _lifecycle().register(p),
+    ),
+    Step(
+        "approve",
+        "approve (or --reject) a model version",
+        lambda p, args, progress: _lifecycle().approve(
+            p, args.version, args.reject, args.reason
+        ),
+        (
+            option("--version", type=int, help="version (default: last registered)"),
+            option("--reject", action="store_true", help="reject instead"),
+            option("--reason", default="", help="why, kept in the registry"),
+        ),
+    ),
+    Step(
+        "deploy",
+        "serve the latest approved version (or --version), with data capture",
+        lambda p, args, progress: _lifecycle().deploy(p, args.version),
+        (option("--version", type=int, help=VERSION),),
+    ),
+    Step(
+        "predict",
+        "send held-out (or --drifted) rows to the endpoint, one request each",
+        _predict,
+        (
+            option(
+                "--drifted",
+                action="store_true",
+                help="shift the rows as monitoring.drift says",
+            ),
+            option("--limit", type=int, help="send at most this many rows"),
+        ),
+    ),
+    Step(
+        "baseline",
+        "statistics + constraints from the training features",
+        lambda p, args, progress: _lifecycle().baseline(p, progress),
+    ),
+    Step(
+        "monitor",
+        "check captured traffic against the baseline; raise alerts",
+        lambda p, args, progress: _lifecycle().monitor(
+            p, args.start, args.end, progress
+        ),
+        (
+            option(
+                "--start", help="window start, ISO 8601 UTC (default: end - window)"
+            ),
+            option("--end", help="window end, ISO 8601 UTC (default: now)"),
+        ),
+    ),
+    Step(
+        "schedule",
+        "`monitor` each window: a loop here, a SageMaker schedule on aws",
+        _schedule,
+        (
+            option("--once", action="store_true", help="run due windows and exit"),
+            option(
+                "--max-runs",
+                type=int,
+                default=None,
+                help="stop after this many monitoring runs",
+            ),
+        ),
+    ),
+    Step(
+        "status",
+        "jobs, endpoints and model versions",
+        _status,
+        (option("--json", action="store_true"),),
+    ),
+    Step(
+        "teardown",
+        "delete the endpoint and remove every container",
+        lambda p, args, progress: _lifecycle().teardown(p),
+    ),
+    Step(
+        "run",
+        "all of the above, as the demo does",
+        lambda p, args, progress: _lifecycle().run(p, keep=args.keep),
+        (option("--keep", action="store_true", help="keep the endpoint running"),),
+    ),
+    Step(
+        "runs",
+        "list or compare training runs",
+        lambda p, args, progress: _runs(p, args),
+        (
+            option("action", choices=("list", "compare")),
+            option("run_ids", nargs="*", help="runs to compare (default: last two)"),
+            option("--html", type=Path, help="also write the comparison as HTML"),
+        ),
+    ),
+    Step("models", "list model versions", _models),
+    Step("alerts", "list raised alerts", _alerts),
+)
+STEP_BY_NAME = {step.name: step for step in STEPS}
+STEPS_HELP = "steps, in lifecycle order:\n" + "".join(
+    f"  {step.name:<10} {step.help}\n" for step in STEPS
+)
 
 
 def _common(suppress: bool = False) -> argparse.ArgumentParser:
@@ -79,55 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     steps = parser.add_subparsers(dest="step", metavar="STEP", required=True)
-
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return steps.add_parser(
-            name, parents=[_common(suppress=True)], help=help_, description=help_
+    for step in STEPS:
+        sub = steps.add_parser(
+            step.name,
+            parents=[_common(suppress=True)],
+            help=step.help,
+            description=step.help,
         )
-
-    add("prepare", "validate raw data and write train/validation/test splits")
-    add("train", "run a training job and record the run")
-    add("register", "register the last trained model (auto-approval rule applied)")
-    approve = add("approve", "approve or reject a model version")
-    approve.add_argument(
-        "--version", type=int, help="version (default: last registered)"
-    )
-    approve.add_argument("--reject", action="store_true", help="reject instead")
-    approve.add_argument("--reason", default="", help="why, kept in the registry")
-    deploy = add("deploy", "deploy the latest approved version (or --version)")
-    deploy.add_argument("--version", type=int)
-    predict = add("predict", "send held-out rows to the endpoint, one request each")
-    predict.add_argument(
-        "--drifted", action="store_true", help="shift the rows as monitoring.drift says"
-    )
-    predict.add_argument("--limit", type=int, help="send at most this many rows")
-    add("baseline", "compute baseline statistics and constraints")
-    monitor = add("monitor", "check captured traffic against the baseline")
-    monitor.add_argument(
-        "--start", help="window start, ISO 8601 UTC (default: end - window)"
-    )
-    monitor.add_argument("--end", help="window end, ISO 8601 UTC (default: now)")
-    schedule = add("schedule", "run `monitor` for each due window (local schedule)")
-    schedule.add_argument(
-        "--once", action="store_true", help="run due windows and exit"
-    )
-    schedule.add_argument(
-        "--max-runs",
-        type=int,
-        default=None,
-        help="stop after this many monitoring runs",
-    )
-    status = add("status", "show jobs, endpoints and model versions")
-    status.add_argument("--json", action="store_true")
-    add("teardown", "delete the endpoint and remove every container")
-    run = add("run", "the whole lifecycle, as the demo runs it")
-    run.add_argument("--keep", action="store_true", help="keep the endpoint running")
-    runs = add("runs", "list or compare training runs")
-    runs.add_argument("action", choices=("list", "compare"))
-    runs.add_argument("run_ids", nargs="*", help="runs to compare (default: last two)")
-    runs.add_argument("--html", type=Path, help="also write the comparison as HTML")
-    add("models", "list model versions")
-    add("alerts", "list raised alerts")
+        for opt in step.options:
+            sub.add_argument(*opt.flags, **opt.settings)
     return parser
 
 
@@ -157,55 +281,9 @@ def _open(args: argparse.Namespace):
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from orchestration import lifecycle, schedule
-    from orchestration.reports import runs_html
-
     project = _open(args)
-    progress = _progress(args.quiet)
-    step = args.step
-    if step == "prepare":
-        lifecycle.prepare(project)
-    elif step == "train":
-        lifecycle.train(project, progress)
-    elif step == "register":
-        lifecycle.register(project)
-    elif step == "approve":
-        lifecycle.approve(project, args.version, args.reject, args.reason)
-    elif step == "deploy":
-        lifecycle.deploy(project, args.version)
-    elif step == "predict":
-        result, _ = lifecycle.predict(project, drifted=args.drifted, limit=args.limit)
-        return 1 if result.errors else 0
-    elif step == "baseline":
-        lifecycle.baseline(project, progress)
-    elif step == "monitor":
-        lifecycle.monitor(project, args.start, args.end, progress)
-    elif step == "schedule":
-        schedule.run_schedule(
-            project, once=args.once, max_runs=args.max_runs, progress=progress
-        )
-    elif step == "status":
-        data = lifecycle.status(project)
-        print(
-            json.dumps(data, indent=2, default=str) if args.json else _status_text(data)
-        )
-    elif step == "teardown":
-        lifecycle.teardown(project)
-    elif step == "run":
-        lifecycle.run(project, keep=args.keep)
-    elif step == "runs":
-        _runs(project, args, runs_html)
-    elif step == "models":
-        for v in project.registry.list(project.config.registry.model_group):
-            metric = _headline(v.metrics)
-            print(
-                f"v{v.version}  {v.approval:<22} {metric}  {v.created_at}  "
-                f"run={v.lineage.get('run_id')}"
-            )
-    elif step == "alerts":
-        for alert in project.alerts.history():
-            print(f"{alert['raised_at']}  [{alert['rule']}] {alert['summary']}")
-    return 0
+    done = STEP_BY_NAME[args.step].run(project, args, _progress(args.quiet))
+    return done if isinstance(done, int) and not isinstance(done, bool) else 0
 
 
 def _headline(metrics: dict[str, float]) -> str:
@@ -215,7 +293,8 @@ def _headline(metrics: dict[str, float]) -> str:
     return ""
 
 
-def _runs(project, args: argparse.Namespace, runs_html) -> None:
+def _runs(project: Project, args: argparse.Namespace) -> None:
+    from orchestration.reports import runs_html
     from orchestration.tracking import compare
 
     runs = project.tracker.list(project.config.project)
@@ -284,8 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         print(
-            "error: interrupted; `python -m orchestration teardown` removes what is "
-            "still running",
+            "error: interrupted; `python -m orchestration teardown` removes what is still running",
             file=sys.stderr,
         )
         return 130
@@ -293,8 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for "
-            f"the traceback)",
+            f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

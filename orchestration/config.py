@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from container.contract.errors import ByocError
+from orchestration.backends.base import NAME_RULE, is_valid_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "penguins.yaml"
@@ -155,6 +157,34 @@ class ProjectConfig:
 
 
 # --- a small typed reader that names the key on every error ------------------
+class WrongType(ValueError):
+    """A value of the wrong type; `str(exc)` completes "<key> ..." ("must be...")."""
+
+
+def typed(value: Any, kind: str) -> Any:
+    """A YAML value read as a `kind` of key: "bool", "int", "float" or "str".
+
+    YAML already parses true/false and numbers, so nothing is coerced from
+    another type (a quoted "true" is not a boolean): the file says what it
+    means. Also the reader of the `aws.options` keys.
+    """
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise WrongType(f"must be true or false, got {value!r}")
+    if kind in ("int", "float"):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind == "int" and value != int(value)):
+            what = "a whole number" if kind == "int" else "a number"
+            raise WrongType(f"must be {what}, got {value!r}")
+        return int(value) if kind == "int" else float(value)
+    if kind == "str":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise WrongType(f"must be a string, got {value!r}")
+        return str(value)
+    raise ValueError(f"no reader for {kind!r} values")
+
+
 class _Section:
     """One mapping of the YAML file, read key by key; leftovers are errors."""
 
@@ -182,13 +212,15 @@ class _Section:
             raise self.fail(name, "is required")
         return self.data.get(name)
 
+    def typed(self, name: str, value: Any, kind: str) -> Any:
+        try:
+            return typed(value, kind)
+        except WrongType as exc:
+            raise self.fail(name, str(exc)) from None
+
     def str(self, name: str, default: str | None = None, required: bool = False) -> Any:
         value = self.raw(name, required)
-        if value is None:
-            return default
-        if not isinstance(value, str | int | float) or isinstance(value, bool):
-            raise self.fail(name, f"must be a string, got {value!r}")
-        return str(value)
+        return default if value is None else self.typed(name, value, "str")
 
     def number(
         self,
@@ -201,21 +233,22 @@ class _Section:
         value = self.raw(name)
         if value is None:
             return default
-        kind = "a whole number" if integer else "a number"
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(name, f"must be {kind}, got {value!r}")
-        if integer and value != int(value):
-            raise self.fail(name, f"must be {kind}, got {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
+        number = self.typed(name, value, "int" if integer else "float")
+        if (low is not None and number < low) or (high is not None and number > high):
             raise self.fail(name, f"must be between {low} and {high}, got {value!r}")
-        return int(value) if integer else float(value)
+        return number
 
     def bool(self, name: str, default: bool) -> bool:
         value = self.raw(name)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.fail(name, f"must be true or false, got {value!r}")
+        return default if value is None else self.typed(name, value, "bool")
+
+    def name(self, name: str) -> Any:
+        """A required SageMaker resource name; it also names local folders and files."""
+        value = self.str(name, required=True)
+        if not is_valid_name(value):
+            raise self.fail(
+                name, f"must be a name SageMaker accepts ({NAME_RULE}), got {value!r}"
+            )
         return value
 
     def path_(self, name: str, root: Path, required: bool = False) -> Path | None:
@@ -249,8 +282,7 @@ class _Section:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
             raise ConfigError(
-                f"{self.source}: unknown key {self.key(unknown[0])!r}"
-                f" (known keys here: {', '.join(sorted(self._seen))})"
+                f"{self.source}: unknown key {self.key(unknown[0])!r} (known keys here: {', '.join(sorted(self._seen))})"
             )
 
 
@@ -272,7 +304,7 @@ def load_config(
     # Read the file's key even when the flag overrides it, so it counts as known.
     backend_in_file = top.str("backend", "local")
     config = ProjectConfig(
-        project=top.str("project", required=True),
+        project=top.name("project"),
         source=source,
         backend=backend or backend_in_file,
         state_dir=top.path_("state_dir", root) or root / ".state",
@@ -292,8 +324,7 @@ def load_config(
         raise top.fail("backend", f"must be local or aws, got {config.backend!r}")
     if config.backend == "aws" and config.aws is None:
         raise ConfigError(
-            f"{source}: the aws backend needs an `aws:` section "
-            "(see config/aws-example.yaml)"
+            f"{source}: the aws backend needs an `aws:` section (see config/aws-example.yaml)"
         )
     return config
 
@@ -364,16 +395,14 @@ def _registry(s: _Section) -> RegistryConfig:
                 "direction", f"must be max or min, got {rule.direction!r}"
             )
         rule_s.done()
-    out = RegistryConfig(
-        model_group=s.str("model_group", required=True), auto_approval=rule
-    )
+    out = RegistryConfig(model_group=s.name("model_group"), auto_approval=rule)
     s.done()
     return out
 
 
 def _endpoint(s: _Section) -> EndpointConfig:
     out = EndpointConfig(
-        name=s.str("name", required=True),
+        name=s.name("name"),
         instance_type=s.str("instance_type", "ml.m5.large"),
         instance_count=s.number("instance_count", 1, 1, 100, integer=True),
         capture_sampling_percentage=s.number(
@@ -431,10 +460,23 @@ def _alerts(s: _Section) -> AlertsConfig:
         r.done()
         rules.append(rule)
     webhook = s.str("webhook_url")
-    if webhook is not None and not webhook.startswith(("http://", "https://")):
-        raise s.fail("webhook_url", f"must be an http(s) URL, got {webhook!r}")
+    if webhook is not None and not _is_http_url(webhook):
+        raise s.fail(
+            "webhook_url",
+            f"must be an http(s) URL with a host, like https://hooks.example.com/services/T0/B0/x, got {webhook!r}",
+        )
     s.done()
     return AlertsConfig(rules=tuple(rules), webhook_url=webhook)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    blank = any(c.isspace() for c in url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not blank
 
 
 def _aws(s: _Section | None) -> AwsConfig | None:

@@ -129,8 +129,7 @@ def load_raw_schema(path: Path) -> RawSchema:
     missing = [c for c in (schema.target, *schema.features) if c not in produced]
     if missing:
         raise DataValidationError(
-            f"{path}: target/features {missing} are not produced by any column "
-            f"(a column's name or its `rename`)"
+            f"{path}: target/features {missing} are not produced by any column (a column's name or its `rename`)"
         )
     return schema
 
@@ -271,8 +270,7 @@ def read_ground_truth(config: AnnotationsConfig) -> pd.DataFrame:
         meta = item.get(meta_key) or {}
         if config.id_field not in item or "class-name" not in meta:
             raise DataValidationError(
-                f"{path}:{number}: expected a Ground Truth record with "
-                f"{config.id_field!r} and {meta_key!r}.class-name"
+                f"{path}:{number}: expected a Ground Truth record with {config.id_field!r} and {meta_key!r}.class-name"
             )
         rows.append(
             {
@@ -327,9 +325,7 @@ def stratified_split(
     rare = counts[counts < 3]
     if not rare.empty:
         raise DataValidationError(
-            f"class(es) {sorted(rare.index.astype(str))} have fewer than 3 rows: "
-            f"a stratified "
-            f"train/validation/test split needs at least 3 per class"
+            f"class(es) {sorted(rare.index.astype(str))} have fewer than 3 rows: a stratified train/validation/test split needs at least 3 per class"
         )
     test_size = split_fractions["test"]
     rest, test = train_test_split(
@@ -374,18 +370,13 @@ def prepare(config: DataConfig) -> PreparedData:
     report, reasons = validate(raw, schema)
     if report.missing_columns:
         raise DataValidationError(
-            f"{config.raw} is missing declared column(s) {report.missing_columns}; "
-            f"it has {list(raw.columns)}"
+            f"{config.raw} is missing declared column(s) {report.missing_columns}; it has {list(raw.columns)}"
         )
     rejected_share = report.rejected_rows / max(len(raw), 1)
     if rejected_share > config.max_rejected_fraction:
         worst = _worst_failures(report)
         raise DataValidationError(
-            f"{report.rejected_rows} of {len(raw)} rows ({rejected_share:.0%}) fail "
-            f"the schema, "
-            f"more than max_rejected_fraction {config.max_rejected_fraction:.0%}; "
-            f"most common: "
-            f"{worst}"
+            f"{report.rejected_rows} of {len(raw)} rows ({rejected_share:.0%}) fail the schema, more than max_rejected_fraction {config.max_rejected_fraction:.0%}; most common: {worst}"
         )
     kept = raw[reasons == ""]
     table = clean(kept, schema)

@@ -11,11 +11,10 @@ them the way the demo does.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,40 +22,34 @@ from typing import Any
 
 import pandas as pd
 
-from container.contract import settings
 from container.contract.errors import ByocError
-from orchestration import dataprep, registry, traffic
-from orchestration.alerts import LocalAlerts, MonitoringOutcome, evaluate
+from orchestration import dataprep, files, registry, specs, traffic
+from orchestration.alerts import Alert, LocalAlerts, MonitoringOutcome, evaluate
 from orchestration.backends import get_backend
 from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
+    NAME_MAX_LENGTH,
     STOPPED,
     Backend,
     BackendError,
     CaptureFound,
-    CaptureSpec,
+    EndpointInfo,
     EndpointSpec,
     JobFailed,
     ProcessingJobResult,
     ProcessingJobSpec,
     ResourceNotFound,
-    TrainingJobSpec,
     UpdateRolledBack,
+    join_location,
 )
 from orchestration.config import ProjectConfig
 from orchestration.reports import run_summary_html
+from orchestration.times import iso, parse_utc, stamp
 from orchestration.tracking import Run, Tracker, code_revision
 
 Say = Callable[[str], None]
-CHANNELS = ("train", "validation", "test")
-CAPTURE_FORMAT = {
-    "sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}
-}
-BASELINE_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
-ENDPOINT_DATA = "input/endpoint"
-BASELINE_DATA = "input/baseline_dataset_input"
-BASELINE_FILES = "/opt/ml/processing/baseline"
+CHANNELS = specs.CHANNELS
 
 
 class LifecycleError(ByocError):
@@ -100,26 +93,25 @@ class Project:
     def save(self, **updates: Any) -> None:
         """Merge `updates` into the lifecycle state and write it atomically."""
         self.state.update(updates)
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".lifecycle.", dir=self.state_file.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.state, fh, indent=2, default=str)
-        os.replace(tmp, self.state_file)
+        files.write_json(self.state_file, self.state)
 
     def need(self, key: str, step: str) -> Any:
         if key not in self.state:
             raise LifecycleError(
-                f"nothing to use from `{step}` yet: run "
-                f"`python -m orchestration {step}` first"
+                f"nothing to use from `{step}` yet: run `python -m orchestration {step}` first"
             )
         return self.state[key]
 
-    def location(self, *parts: str) -> str:
-        """Where a job writes: a folder under the state dir, or an S3 prefix on AWS."""
-        if self.backend.name == "aws" and self.config.aws is not None:
-            aws = self.config.aws
-            return "s3://" + "/".join([aws.bucket, aws.prefix.strip("/"), *parts])
-        return str(self.config.state_dir.resolve() / "local" / Path(*parts))
+    @contextmanager
+    def exclusive(self, step: str) -> Iterator[None]:
+        """Hold the state folder's lock for `step`, then re-read the state.
+
+        A second command doing the same waits, and then sees what the first
+        recorded (the endpoint it deployed) rather than what was there before.
+        """
+        with files.exclusive(self.config.state_dir, f"`{step}`", self.say):
+            self.load_state()
+            yield
 
 
 def open_project(
@@ -127,15 +119,10 @@ def open_project(
 ) -> Project:
     """Build the backend, registry, tracker and alerts the config asks for."""
     backend = backend or get_backend(config.backend, config)
-    if config.backend == "aws":
-        # The AWS backend builds its Model Registry client from its own boto3 clients.
-        model_registry: registry.ModelRegistry = backend.registry()  # type: ignore[attr-defined]
-    else:
-        model_registry = registry.LocalRegistry(config.state_dir)
     project = Project(
         config,
         backend,
-        model_registry,
+        backend.registry(),
         Tracker(config.state_dir),
         LocalAlerts(config.state_dir, config.alerts, say),
         say,
@@ -144,9 +131,9 @@ def open_project(
     return project
 
 
-def _stamp() -> str:
-    now = datetime.now(UTC)
-    return now.strftime("%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
+def unique_name(head: str, unique: str) -> str:
+    """`head-unique` in at most 63 characters: `head` is cut, never `unique`."""
+    return f"{head}-"[: NAME_MAX_LENGTH - len(unique)] + unique
 
 
 def job_name(project: Project, kind: str) -> str:
@@ -156,8 +143,9 @@ def job_name(project: Project, kind: str) -> str:
     the same millisecond (a schedule catching up on windows), so a random token
     follows it, and a long project name is cut rather than the unique part.
     """
-    unique = f"{_stamp()}-{secrets.token_hex(4)}"
-    return f"{project.config.project}-{kind}-"[: 63 - len(unique)] + unique
+    return unique_name(
+        f"{project.config.project}-{kind}", f"{stamp()}-{secrets.token_hex(4)}"
+    )
 
 
 # --- prepare ---------------------------------------------------------------------
@@ -195,21 +183,14 @@ def train(p: Project, progress: Say | None = None) -> Run:
     image = p.backend.ensure_image()
     name = job_name(p, "train")
     cfg = p.config.training
-    spec = TrainingJobSpec(
-        job_name=name,
-        image=image,
-        hyperparameters=dict(cfg.hyperparameters),
-        channels={c: prepared["channels"][c] for c in CHANNELS},
-        instance_type=cfg.instance_type,
-        max_runtime_seconds=cfg.max_runtime_seconds,
-        output_location=p.location("training"),
+    spec = specs.training(
+        p.config, name, image, prepared["channels"], p.backend.location("training")
     )
     p.say(
-        f"training job {name} on {p.backend.name} "
-        f"({cfg.hyperparameters.get('algorithm')})"
+        f"training job {name} on {p.backend.name} ({cfg.hyperparameters.get('algorithm')})"
     )
-    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = p.backend.run_training_job(spec, progress or (lambda line: None))
+    started = iso(datetime.now(UTC))
+    result = p.backend.run_training_job(spec, progress or _quiet)
     run = p.tracker.record(
         Run(
             run_id=name,
@@ -223,7 +204,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
             metrics=result.metrics,
             data_hashes=prepared["data_hashes"],
             image=image,
-            image_digest=_image_digest(p.backend),
+            image_digest=p.backend.image_digest(),
             code_revision=code_revision(),
             model_artifact=result.model_artifact,
             failure_reason=result.failure_reason,
@@ -245,9 +226,8 @@ def train(p: Project, progress: Say | None = None) -> Run:
     return run
 
 
-def _image_digest(backend: Backend) -> str | None:
-    digest = getattr(backend, "image_digest", None)
-    return digest() if callable(digest) else digest
+def _quiet(line: str) -> None:
+    """Progress nobody asked to see (--quiet)."""
 
 
 # --- register / approve ---------------------------------------------------------------
@@ -292,74 +272,81 @@ def approve(
 
 # --- deploy / predict -----------------------------------------------------------------
 def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
+    """Serve `version` (default: the latest approved) with data capture.
+
+    One deploy at a time per state folder: a second one waits for the
+    first, then updates the endpoint the first one made.
+    """
+    with p.exclusive("deploy"):
+        chosen = _deployable(p, version)
+        group = p.config.registry.model_group
+        capture = p.backend.location("capture")
+        spec = specs.endpoint(
+            p.config,
+            unique_name(f"{group}-v{chosen.version}", stamp()),
+            chosen.model_artifact,
+            chosen.image or p.backend.ensure_image(),
+            capture,
+        )
+        info = _serve(p, spec, chosen.version)
+        if info.status != IN_SERVICE:
+            raise LifecycleError(
+                f"endpoint {spec.endpoint_name} is {info.status}: {info.failure_reason}"
+            )
+        p.say(
+            f"  {info.status} at {info.url or info.endpoint_name}; capturing to {capture}"
+        )
+        endpoint = {
+            "name": spec.endpoint_name,
+            "version": chosen.version,
+            "capture": capture,
+            "url": info.url,
+            "invocations": 0,
+            "errors": 0,
+        }
+        p.save(endpoint=endpoint)
+    return endpoint
+
+
+def _deployable(p: Project, version: int | None) -> registry.ModelVersion:
+    """The version to deploy: `version` if approved, else the latest approved."""
     group = p.config.registry.model_group
     if version is None:
         chosen = registry.latest(p.registry, group, registry.APPROVED)
         if chosen is None:
+            versions = [v.version for v in p.registry.list(group)]
             raise LifecycleError(
-                f"no approved version in {group}: `approve` one first "
-                f"(versions: {[v.version for v in p.registry.list(group)]})"
+                f"no approved version in {group}: `approve` one first (versions: {versions})"
             )
-    else:
-        chosen = p.registry.get(group, version)
-        if chosen.approval != registry.APPROVED:
-            raise LifecycleError(
-                f"{group} version {version} is {chosen.approval}: only "
-                f"approved versions are deployed (`approve --version "
-                f"{version}`)"
-            )
-    ep = p.config.endpoint
-    capture = p.location("capture")
-    spec = EndpointSpec(
-        endpoint_name=ep.name,
-        model_name=f"{group}-v{chosen.version}-{_stamp()}"[:63],
-        model_artifact=chosen.model_artifact,
-        image=chosen.image or p.backend.ensure_image(),
-        instance_type=ep.instance_type,
-        instance_count=ep.instance_count,
-        capture=CaptureSpec(
-            destination=capture, sampling_percentage=ep.capture_sampling_percentage
-        ),
-        environment=dict(ep.environment),
-    )
+        return chosen
+    chosen = p.registry.get(group, version)
+    if chosen.approval != registry.APPROVED:
+        raise LifecycleError(
+            f"{group} version {version} is {chosen.approval}: only approved versions are deployed (`approve --version {version}`)"
+        )
+    return chosen
+
+
+def _serve(p: Project, spec: EndpointSpec, version: int) -> EndpointInfo:
+    """Update the endpoint this project deployed, or create it."""
+    group, name = p.config.registry.model_group, spec.endpoint_name
     deployed = p.state.get("endpoint")
-    info = None
-    if deployed and deployed.get("name") == ep.name:
-        p.say(f"updating endpoint {ep.name} to {group} version {chosen.version}")
+    if deployed and deployed.get("name") == name:
+        p.say(f"updating endpoint {name} to {group} version {version}")
         try:
-            info = p.backend.update_endpoint(spec)
+            return p.backend.update_endpoint(spec)
         except ResourceNotFound:
             # Deleted outside this tool since the last deploy: create it afresh.
-            p.say(f"  endpoint {ep.name} no longer exists; creating it")
+            p.say(f"  endpoint {name} no longer exists; creating it")
         except UpdateRolledBack as exc:
             # The old version still serves, so the recorded endpoint (and what
             # `monitor` compares against) stays on it.
             raise UpdateRolledBack(
-                f"{group} version {chosen.version} was not deployed, endpoint "
-                f"{ep.name} stays on version {deployed.get('version')}: "
-                f"{exc.message}",
+                f"{group} version {version} was not deployed, endpoint {name} stays on version {deployed.get('version')}: {exc.message}",
                 exc.reason,
             ) from exc
-    if info is None:
-        p.say(f"creating endpoint {ep.name} with {group} version {chosen.version}")
-        info = p.backend.create_endpoint(spec)
-    if info.status != IN_SERVICE:
-        raise LifecycleError(
-            f"endpoint {ep.name} is {info.status}: {info.failure_reason}"
-        )
-    p.say(
-        f"  {info.status} at {info.url or info.endpoint_name}; capturing to {capture}"
-    )
-    endpoint = {
-        "name": ep.name,
-        "version": chosen.version,
-        "capture": capture,
-        "url": info.url,
-        "invocations": 0,
-        "errors": 0,
-    }
-    p.save(endpoint=endpoint)
-    return endpoint
+    p.say(f"creating endpoint {name} with {group} version {version}")
+    return p.backend.create_endpoint(spec)
 
 
 def _held_out(p: Project) -> pd.DataFrame:
@@ -408,54 +395,49 @@ def predict(
         features, table = features.head(limit), table.head(limit)
     # Capture times have one-second resolution: keep windows a whole second apart.
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
-    start = _iso(datetime.now(UTC))
+    start = iso(datetime.now(UTC))
     label = "drifted" if drifted else "held-out"
     result = send(p, features, label)
-    end = _iso(datetime.now(UTC) + timedelta(seconds=1))
+    end = iso(datetime.now(UTC) + timedelta(seconds=1))
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
     accuracy = None if drifted else result.accuracy(table[target].tolist())
     shown = f", accuracy {accuracy:.3f}" if accuracy is not None else ""
     p.say(
-        f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: "
-        f"{result.errors} errors{shown}; e.g. {result.predictions[:3]}"
+        f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: {result.errors} errors{shown}; e.g. {result.predictions[:3]}"
     )
     p.save(**{f"window_{label}": [start, end]})
     return result, (start, end)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- baseline / monitor ---------------------------------------------------------------
 def baseline(p: Project, progress: Say | None = None) -> str:
     prepared = p.need("prepared", "prepare")
     name = job_name(p, "baseline")
-    output = p.location("baseline", name)
-    inside = f"/opt/ml/processing/{BASELINE_DATA}"
-    spec = ProcessingJobSpec(
-        job_name=name,
-        image=p.backend.ensure_image(),
-        command="baseline",
-        inputs={BASELINE_DATA: prepared["channels"][dataprep.BASELINE_DIR]},
-        output_location=output,
-        environment={
-            settings.DATASET_FORMAT: json.dumps(BASELINE_FORMAT),
-            settings.DATASET_SOURCE: inside,
-            settings.OUTPUT_PATH: "/opt/ml/processing/output",
-            settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
-        },
-        instance_type=p.config.monitoring.instance_type,
+    output = p.backend.location("baseline", name)
+    spec = specs.baseline(
+        p.config,
+        name,
+        p.backend.ensure_image(),
+        prepared["channels"][dataprep.BASELINE_DIR],
+        output,
     )
     p.say(f"baseline job {name} on the training features")
-    result = p.backend.run_processing_job(spec, progress or (lambda line: None))
-    if result.status != COMPLETED:
-        raise _processing_failed("baseline", result)
-    local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
+    result, local = _run_processing(p, spec, "baseline", progress)
     p.say(f"  {result.exit_message or result.status}")
     p.say(f"  statistics.json and constraints.json in {local}")
     p.save(baseline={"job": name, "location": output, "local": str(local)})
     return output
+
+
+def _run_processing(
+    p: Project, spec: ProcessingJobSpec, kind: str, progress: Say | None
+) -> tuple[ProcessingJobResult, Path]:
+    """Run a processing job to the end; its outputs, fetched to the reports folder."""
+    result = p.backend.run_processing_job(spec, progress or _quiet)
+    if result.status != COMPLETED:
+        raise _processing_failed(kind, result)
+    reports = p.config.state_dir / "reports" / spec.job_name
+    return result, p.backend.fetch(spec.output_location, reports)
 
 
 @dataclass(frozen=True)
@@ -465,12 +447,11 @@ class MonitorReport:
     exit_message: str | None
     violations: list[dict[str, str]]
     folder: Path
-    alerts: list[Any]
+    alerts: list[Alert]
 
     @property
     def report_html(self) -> Path | None:
-        found = sorted(self.folder.rglob("*.html"))
-        return found[0] if found else None
+        return _report_html(self.folder)
 
 
 def monitor(
@@ -491,81 +472,33 @@ def monitor(
     """
     base = p.need("baseline", "baseline")
     endpoint = p.need("endpoint", "deploy")
-    if end is None:
-        end = _iso(datetime.now(UTC) + timedelta(seconds=1))
-    if start is None:
-        window = timedelta(minutes=p.config.monitoring.window_minutes)
-        start = _iso(datetime.fromisoformat(end.replace("Z", "+00:00")) - window)
-    found = _captured(p, endpoint, start, end, progress or p.say, wait_for_capture)
-    if found.files == 0:
-        waited = (
-            f" (waited {found.waited_seconds:.0f} s for it)"
-            if found.waited_seconds
-            else ""
-        )
-        raise NoCapturedTraffic(
-            f"no traffic was captured between {start} and {end} under "
-            f"{found.location}{waited}"
-        )
+    start, end = _window(p, start, end)
+    _require_capture(p, endpoint, start, end, progress or p.say, wait_for_capture)
     name = job_name(p, "monitor")
-    schedule = schedule_name or f"{endpoint['name']}-adhoc"
-    output = p.location("monitoring", name)
-    base_local = Path(base["local"])
-    inputs = {ENDPOINT_DATA: endpoint["capture"]}
-    inputs["baseline/stats"] = _baseline_file(p, base, base_local, "statistics.json")
-    inputs["baseline/constraints"] = _baseline_file(
-        p, base, base_local, "constraints.json"
-    )
-    spec = ProcessingJobSpec(
-        job_name=name,
-        image=p.backend.ensure_image(),
-        command="monitor",
-        inputs=inputs,
-        output_location=output,
-        environment={
-            settings.DATASET_FORMAT: json.dumps(CAPTURE_FORMAT),
-            settings.DATASET_SOURCE: f"/opt/ml/processing/{ENDPOINT_DATA}",
-            settings.OUTPUT_PATH: "/opt/ml/processing/output",
-            settings.START_TIME: start,
-            settings.END_TIME: end,
-            settings.PUBLISH_CLOUDWATCH_METRICS: "Enabled",
-            settings.MONITOR_ENDPOINT_NAME: endpoint["name"],
-            settings.MONITORING_SCHEDULE_NAME: schedule,
-            settings.BASELINE_STATISTICS: f"{BASELINE_FILES}/stats/statistics.json",
-            settings.BASELINE_CONSTRAINTS: f"{BASELINE_FILES}/constraints/"
-            "constraints.json",
-        },
-        instance_type=p.config.monitoring.instance_type,
+    local_baseline = Path(base["local"])
+    spec = specs.monitor(
+        p.config,
+        name,
+        p.backend.ensure_image(),
+        (start, end),
+        endpoint["name"],
+        endpoint["capture"],
+        (
+            _baseline_file(base, local_baseline, "statistics.json"),
+            _baseline_file(base, local_baseline, "constraints.json"),
+        ),
+        p.backend.location("monitoring", name),
+        schedule_name or f"{endpoint['name']}-adhoc",
     )
     p.say(f"monitoring job {name} over {start} → {end}")
-    result = p.backend.run_processing_job(spec, progress or (lambda line: None))
-    if result.status != COMPLETED:
-        raise _processing_failed("monitoring", result)
-    local = p.backend.fetch(output, p.config.state_dir / "reports" / name)
+    result, local = _run_processing(p, spec, "monitoring", progress)
     violations = _violations(local)
-    report = MonitorReport(
-        name, result.status, result.exit_message, violations, local, []
-    )
     p.say(f"  {result.exit_message or result.status}")
     for v in violations:
         p.say(
-            f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: "
-            f"{v.get('description')}"
+            f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: {v.get('description')}"
         )
-    outcome = MonitoringOutcome(
-        endpoint["name"],
-        name,
-        violations,
-        str(report.report_html or local),
-        endpoint.get("invocations", 0),
-        endpoint.get("errors", 0),
-    )
-    raised = evaluate(p.config.alerts.rules, outcome)
-    p.alerts.deliver(raised)
-    if not raised:
-        p.say("  no alert raised")
-    if report.report_html:
-        p.say(f"  report: {report.report_html}")
+    raised = _alert(p, endpoint, name, violations, local)
     p.save(
         last_monitor={
             "job": name,
@@ -577,6 +510,58 @@ def monitor(
     return MonitorReport(
         name, result.status, result.exit_message, violations, local, raised
     )
+
+
+def _window(p: Project, start: str | None, end: str | None) -> tuple[str, str]:
+    """[start, end), defaulting to the `window_minutes` that end now."""
+    if end is None:
+        end = iso(datetime.now(UTC) + timedelta(seconds=1))
+    if start is None:
+        window = timedelta(minutes=p.config.monitoring.window_minutes)
+        start = iso(parse_utc(end, "end") - window)
+    return start, end
+
+
+def _require_capture(
+    p: Project, endpoint: dict, start: str, end: str, say: Say, wait: bool | None
+) -> None:
+    """Refuse a window without captured traffic, before any job is started."""
+    found = _captured(p, endpoint, start, end, say, wait)
+    if found.files:
+        return
+    waited = (
+        f" (waited {found.waited_seconds:.0f} s for it)" if found.waited_seconds else ""
+    )
+    raise NoCapturedTraffic(
+        f"no traffic was captured between {start} and {end} under {found.location}{waited}"
+    )
+
+
+def _alert(
+    p: Project, endpoint: dict, job: str, violations: list[dict], folder: Path
+) -> list[Alert]:
+    """The alerts the config's rules raise over one monitoring job, delivered."""
+    report = _report_html(folder)
+    outcome = MonitoringOutcome(
+        endpoint["name"],
+        job,
+        violations,
+        str(report or folder),
+        endpoint.get("invocations", 0),
+        endpoint.get("errors", 0),
+    )
+    raised = evaluate(p.config.alerts.rules, outcome)
+    p.alerts.deliver(raised)
+    if not raised:
+        p.say("  no alert raised")
+    if report:
+        p.say(f"  report: {report}")
+    return raised
+
+
+def _report_html(folder: Path) -> Path | None:
+    found = sorted(folder.rglob("*.html"))
+    return found[0] if found else None
 
 
 def _captured(
@@ -602,30 +587,20 @@ def _captured(
 def _traffic_end(p: Project, start: str, end: str) -> str | None:
     """When the latest traffic `predict` recorded inside [start, end) ended,
     capped at `end`; None when it recorded none there."""
-    begin, finish = _utc(start), _utc(end)
+    begin, finish = parse_utc(start, "start"), parse_utc(end, "end")
     ends = [
-        (min(_utc(sent_end), finish), sent_end)
+        (min(parse_utc(sent_end), finish), sent_end)
         for sent_start, sent_end in (
             p.state[key]
             for key in ("window_held-out", "window_drifted")
             if key in p.state
         )
-        if _utc(sent_start) < finish and _utc(sent_end) > begin
+        if parse_utc(sent_start) < finish and parse_utc(sent_end) > begin
     ]
     if not ends:
         return None
     latest, text = max(ends)
     return end if latest == finish else text
-
-
-def _utc(moment: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(moment.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise LifecycleError(
-            f"{moment!r} is not an ISO 8601 time like 2026-04-18T09:00:00Z"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def _processing_failed(kind: str, result: ProcessingJobResult) -> JobFailed:
@@ -645,18 +620,15 @@ def _processing_failed(kind: str, result: ProcessingJobResult) -> JobFailed:
     return JobFailed(text, reasons or result.status)
 
 
-def _baseline_file(p: Project, base: dict, local: Path, filename: str) -> str:
-    """The baseline output holding `filename`: a local copy the job can mount."""
+def _baseline_file(base: dict, local: Path, filename: str) -> str:
+    """Where the baseline job wrote `filename` (found in its fetched copy, `local`)."""
     matches = sorted(local.rglob(filename))
     if not matches:
         raise LifecycleError(
-            f"the baseline job {base['job']} left no {filename} in "
-            f"{local}: rerun `baseline`"
+            f"the baseline job {base['job']} left no {filename} in {local}: rerun `baseline`"
         )
-    if p.backend.name == "aws":
-        return f"{base['location']}/{matches[0].relative_to(local).as_posix()}"
-    # A file location: the job gets a copy of just that file in the mounted folder.
-    return str(matches[0])
+    # The job gets a copy of just that file in the mounted folder.
+    return join_location(base["location"], matches[0].relative_to(local).as_posix())
 
 
 def _statistics(folder: Path) -> dict[str, Any]:
@@ -689,17 +661,17 @@ def status(p: Project) -> dict[str, Any]:
 def teardown(p: Project) -> list[str]:
     """Delete the endpoint and every container this project still has."""
     removed = []
-    endpoint = p.state.get("endpoint")
-    if endpoint:
-        try:
-            p.backend.delete_endpoint(endpoint["name"])
-            removed.append(endpoint["name"])
-        except BackendError as exc:
-            p.say(f"  endpoint {endpoint['name']}: {exc.message}")
-    cleanup = getattr(p.backend, "cleanup", None)
-    containers = cleanup() if cleanup is not None else []
-    p.state.pop("endpoint", None)
-    p.save()
+    with p.exclusive("teardown"):
+        endpoint = p.state.get("endpoint")
+        if endpoint:
+            try:
+                p.backend.delete_endpoint(endpoint["name"])
+                removed.append(endpoint["name"])
+            except BackendError as exc:
+                p.say(f"  endpoint {endpoint['name']}: {exc.message}")
+        containers = p.backend.cleanup()
+        p.state.pop("endpoint", None)
+        p.save()
     p.say(
         f"teardown: deleted endpoint(s) {removed or 'none'}; removed "
         f"{len(containers)} other container(s)"
@@ -709,68 +681,81 @@ def teardown(p: Project) -> list[str]:
 
 
 # --- the whole lifecycle --------------------------------------------------------------
-def run(p: Project, keep: bool = False) -> dict[str, Any]:
-    """Every step in order, as the demo runs them; tears down unless `keep`."""
-    timings: dict[str, float] = {}
-    summary: dict[str, Any] = {}
+class _Steps:
+    """Runs named steps one after another, saying each title and timing it."""
 
-    def step(title: str, fn: Callable[[], Any]) -> Any:
-        p.say(f"\n== {title}")
+    def __init__(self, say: Say):
+        self.say = say
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, title: str, fn: Callable[[], Any]) -> Any:
+        self.say(f"\n== {title}")
         started = time.monotonic()
         value = fn()
-        timings[title] = round(time.monotonic() - started, 2)
+        self.timings[title] = round(time.monotonic() - started, 2)
         return value
 
+
+def run(p: Project, keep: bool = False) -> dict[str, Any]:
+    """Every step in order, as the demo runs them; tears down unless `keep`."""
+    step = _Steps(p.say)
     total = time.monotonic()
     try:
-        step("image", lambda: p.say(f"image {p.backend.ensure_image()} ready"))
-        step("prepare", lambda: prepare(p))
-        run_ = step("train", lambda: train(p))
-        version = step("register", lambda: register(p))
-        if version.approval != registry.APPROVED:
-            step(
-                "approve",
-                lambda: approve(p, version.version, reason="approved by the demo run"),
-            )
-        step("deploy", lambda: deploy(p))
-        held = step("predict held-out traffic", lambda: predict(p))
-        step("baseline", lambda: baseline(p))
-        # On AWS capture reaches S3 minutes after the requests: wait for it.
-        healthy = step(
-            "monitor held-out window",
-            lambda: monitor(
-                p, *held[1], schedule_name="demo-held-out", wait_for_capture=True
-            ),
-        )
-        drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
-        found = step(
-            "monitor drifted window",
-            lambda: monitor(
-                p, *drifted[1], schedule_name="demo-drifted", wait_for_capture=True
-            ),
-        )
-        summary = {
-            "metrics": run_.metrics,
-            "model_version": version.version,
-            "held_out_violations": len(healthy.violations),
-            "drift_violations": found.violations,
-            "alerts": [a.to_dict() for a in found.alerts],
-            "report": str(found.report_html or found.folder),
-        }
-        statistics = (
-            _statistics(Path(p.state["baseline"]["local"])),
-            _statistics(found.folder),
-        )
+        summary, statistics = _every_step(p, step)
     finally:
         if not keep:
             step("teardown", lambda: teardown(p))
-    summary["timings_seconds"] = timings
+    summary["timings_seconds"] = step.timings
     summary["total_seconds"] = round(time.monotonic() - total, 2)
-    out = p.config.state_dir / f"{p.config.project}.run-summary.json"
-    out.write_text(json.dumps(summary, indent=2, default=str))
-    page = out.with_suffix(".html")
-    page.write_text(run_summary_html(summary, *statistics))
+    out = files.write_json(
+        p.config.state_dir / f"{p.config.project}.run-summary.json", summary
+    )
+    page = files.write_text(
+        out.with_suffix(".html"), run_summary_html(summary, *statistics)
+    )
     p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out} and {page}")
-    if "report" in summary:
-        p.say(f"drift report: {summary['report']}")
+    p.say(f"drift report: {summary['report']}")
     return summary
+
+
+def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, dict]]:
+    """prepare → ... → monitor twice; the summary, and the statistics compared."""
+    step("image", lambda: p.say(f"image {p.backend.ensure_image()} ready"))
+    step("prepare", lambda: prepare(p))
+    trained = step("train", lambda: train(p))
+    version = step("register", lambda: register(p))
+    if version.approval != registry.APPROVED:
+        step(
+            "approve",
+            lambda: approve(p, version.version, reason="approved by the demo run"),
+        )
+    step("deploy", lambda: deploy(p))
+    held = step("predict held-out traffic", lambda: predict(p))
+    step("baseline", lambda: baseline(p))
+    # On AWS capture reaches S3 minutes after the requests: wait for it.
+    healthy = step(
+        "monitor held-out window",
+        lambda: monitor(
+            p, *held[1], schedule_name="demo-held-out", wait_for_capture=True
+        ),
+    )
+    drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
+    found = step(
+        "monitor drifted window",
+        lambda: monitor(
+            p, *drifted[1], schedule_name="demo-drifted", wait_for_capture=True
+        ),
+    )
+    summary = {
+        "metrics": trained.metrics,
+        "model_version": version.version,
+        "held_out_violations": len(healthy.violations),
+        "drift_violations": found.violations,
+        "alerts": [a.to_dict() for a in found.alerts],
+        "report": str(found.report_html or found.folder),
+    }
+    statistics = (
+        _statistics(Path(p.state["baseline"]["local"])),
+        _statistics(found.folder),
+    )
+    return summary, statistics

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from container.contract.errors import ByocError
 from orchestration import store
 from orchestration.config import ApprovalRule
+from orchestration.times import utc_now
 
 APPROVED = "Approved"
 REJECTED = "Rejected"
@@ -149,7 +150,7 @@ class LocalRegistry:
                 image=image,
                 metrics=dict(metrics),
                 approval=PENDING,
-                created_at=store.utc_now(),
+                created_at=utc_now(),
                 lineage=dict(lineage),
             )
             conn.execute(
@@ -176,8 +177,7 @@ class LocalRegistry:
         if row is None:
             known = [v.version for v in self.list(group)]
             raise VersionNotFound(
-                f"model group {group!r} has no version {version}; "
-                f"versions: {known or 'none'}"
+                f"model group {group!r} has no version {version}; versions: {known or 'none'}"
             )
         return _version(row)
 

@@ -75,8 +75,7 @@ def _feature(stats: dict[str, Any], name: str) -> dict[str, Any]:
         if feature.get("name") == name:
             return feature
     raise KeyError(
-        f"feature {name!r} is not in the statistics "
-        f"({[f.get('name') for f in stats.get('features', [])]})"
+        f"feature {name!r} is not in the statistics ({[f.get('name') for f in stats.get('features', [])]})"
     )
 
 

@@ -1,31 +1,41 @@
-"""The monitoring schedule: `monitor` over each past window, locally or on AWS.
+"""The monitoring schedule: `monitor` over each window of the endpoint's traffic.
 
-Locally there is no scheduler service, so `schedule` is one: windows are
+`run_schedule` describes the schedule (endpoint, baseline, period) and hands
+it to the backend. Where there is no scheduler service (this machine) the
+backend calls back `run_due` now and at each window's end: windows are
 aligned to `monitoring.schedule_minutes` (hourly by default, like
 ``cron(0 * ? * * *)``), each window that ended since the last run is
 monitored once, and the last window done is kept in the lifecycle state so a
 restart neither repeats nor skips one. As on SageMaker, a window with no
 captured traffic is a failed execution, reported and skipped, not a stop.
 
-Any `schedule_minutes` works here. On AWS the same step creates (or, run
+Any `schedule_minutes` works locally. On AWS the backend creates (or, run
 again, updates) a SageMaker monitoring schedule running the image's `monitor`
-with the baseline, and a CloudWatch alarm on the drift metric notifying the
-SNS topic; SageMaker schedules only whole hours that divide a day (60, 120,
-180, 240, 360, 480, 720 minutes) or daily (1440), unless
-aws.options.schedule_expression names the schedule.
+with the baseline, and CloudWatch alarms notifying the SNS topic; SageMaker
+schedules only whole hours that divide a day (60, 120, 180, 240, 360, 480,
+720 minutes) or daily (1440), unless aws.options.schedule_expression names
+the schedule.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestration import lifecycle
-from orchestration.backends.base import JobFailed
+from orchestration.backends.base import (
+    JobFailed,
+    MonitoringScheduleSpec,
+    ScheduleRun,
+    join_location,
+)
+from orchestration.times import iso, parse_utc
 
-ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+def schedule_name(endpoint_name: str) -> str:
+    """One schedule per endpoint, the same name wherever it runs."""
+    return f"{endpoint_name}-monitoring"
 
 
 def due_windows(
@@ -53,11 +63,11 @@ def run_due(
     """Monitor every due window once; returns one record per execution."""
     minutes = project.config.monitoring.schedule_minutes
     last = project.state.get("schedule_last_end")
-    last_end = datetime.strptime(last, ISO).replace(tzinfo=UTC) if last else None
+    last_end = parse_utc(last, "schedule_last_end") if last else None
     executions = []
-    name = f"{project.config.endpoint.name}-schedule"
+    name = schedule_name(project.need("endpoint", "deploy")["name"])
     for start, end in due_windows(last_end, now or datetime.now(UTC), minutes):
-        window = (start.strftime(ISO), end.strftime(ISO))
+        window = (iso(start), iso(end))
         try:
             # Each window is looked at once, as a scheduled execution would.
             report = lifecycle.monitor(
@@ -91,56 +101,34 @@ def run_schedule(
     once: bool = False,
     max_runs: int | None = None,
     progress: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Local: monitor due windows now, then (unless `once`) at each boundary."""
-    if project.backend.name == "aws":
-        return [create_aws_schedule(project, progress)]
-    executions = run_due(project, progress=progress)
-    period = project.config.monitoring.schedule_minutes * 60
-    while not once and (max_runs is None or len(executions) < max_runs):
-        wait = period - (time.time() % period) + 1
-        project.say(
-            f"next monitoring window closes in {wait / 60:.1f} min (Ctrl-C to stop)"
-        )
-        time.sleep(wait)
-        executions += run_due(project, progress=progress)
-    return executions
+) -> ScheduleRun:
+    """Monitor the deployed endpoint's traffic every `schedule_minutes`.
 
-
-def create_aws_schedule(
-    project: lifecycle.Project, progress: Callable[[str], None] | None = None
-) -> dict[str, Any]:
-    """A SageMaker monitoring schedule running our `monitor`, plus the drift alarm.
-
-    The expression is aws.options.schedule_expression, else
-    `monitoring.schedule_minutes` as one SageMaker accepts (refused, before
-    any AWS call, when there is none). Run again, it updates the schedule.
+    The backend runs the schedule (`Backend.run_monitoring_schedule`): this
+    process on this machine, SageMaker on AWS. What runs it is kept in the
+    lifecycle state.
     """
-    from orchestration.aws.monitoring import ScheduleSpec
-
     base = project.need("baseline", "baseline")
     endpoint = project.need("endpoint", "deploy")
-    backend: Any = project.backend
-    expression = backend.schedule_expression(project.config.monitoring.schedule_minutes)
-    name = f"{endpoint['name']}-monitoring"
-    spec = ScheduleSpec(
+    name = schedule_name(endpoint["name"])
+    backend = project.backend
+    spec = MonitoringScheduleSpec(
         schedule_name=name,
         endpoint_name=endpoint["name"],
-        image=project.backend.ensure_image(),
-        statistics_uri=f"{base['location']}/statistics.json",
-        constraints_uri=f"{base['location']}/constraints.json",
-        output_uri=project.location("monitoring", name),
-        schedule_expression=expression,
+        statistics_location=join_location(base["location"], "statistics.json"),
+        constraints_location=join_location(base["location"], "constraints.json"),
+        output_location=backend.location("monitoring", name),
+        schedule_minutes=project.config.monitoring.schedule_minutes,
         instance_type=project.config.monitoring.instance_type,
+        features=tuple(project.state.get("features", ())),
     )
-    backend.create_monitoring_schedule(spec, progress or project.say)
-    features = tuple(project.state.get("features", ()))
-    alarm = backend.create_drift_alarm(
-        endpoint["name"], name, features, schedule_expression=expression
+    ran = backend.run_monitoring_schedule(
+        spec,
+        lambda: run_due(project, progress=progress),
+        project.say,
+        progress or project.say,
+        once=once,
+        max_runs=max_runs,
     )
-    project.say(
-        f"monitoring schedule {name} ({expression}); alarm {alarm['alarm_name']} "
-        f"→ {alarm['topic_arn']}"
-    )
-    project.save(schedule={"name": name, **alarm})
-    return {"schedule": name, **alarm}
+    project.save(schedule=ran.schedule)
+    return ran

@@ -41,15 +41,13 @@ def drift(rows: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:
     for column, shift in config.numeric_shift.items():
         if column not in out.columns:
             raise TrafficError(
-                f"monitoring.drift.numeric_shift names unknown column "
-                f"{column!r}; columns are {list(out.columns)}"
+                f"monitoring.drift.numeric_shift names unknown column {column!r}; columns are {list(out.columns)}"
             )
         out[column] = pd.to_numeric(out[column], errors="coerce") + shift
     for column, value in config.categorical_override.items():
         if column not in out.columns:
             raise TrafficError(
-                f"monitoring.drift.categorical_override names unknown "
-                f"column {column!r}; columns are {list(out.columns)}"
+                f"monitoring.drift.categorical_override names unknown column {column!r}; columns are {list(out.columns)}"
             )
         out[column] = value
     return out

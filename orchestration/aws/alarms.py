@@ -120,8 +120,7 @@ def _topic_arn(sns: Any, name: str) -> str:
                 if topic["TopicArn"].rsplit(":", 1)[-1] == name:
                     return topic["TopicArn"]
     raise BackendError(
-        f"SNS refused to create topic {name} as it already exists with other "
-        "tags, but no topic of that name is listed: check aws.sns_topic_name"
+        f"SNS refused to create topic {name} as it already exists with other tags, but no topic of that name is listed: check aws.sns_topic_name"
     )
 
 
@@ -131,8 +130,7 @@ def _drift_queries(spec: DriftAlarmSpec) -> list[dict[str, Any]]:
         raise BackendError("a drift alarm needs at least one feature name")
     if len(spec.features) > MAX_ALARM_METRICS:
         raise BackendError(
-            f"{len(spec.features)} features exceed CloudWatch's {MAX_ALARM_METRICS} "
-            "metrics per alarm: alarm on the most important ones"
+            f"{len(spec.features)} features exceed CloudWatch's {MAX_ALARM_METRICS} metrics per alarm: alarm on the most important ones"
         )
     dimensions = [
         {"Name": "Endpoint", "Value": spec.endpoint_name},

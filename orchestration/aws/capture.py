@@ -24,6 +24,7 @@ from typing import Any
 
 from orchestration.aws import s3
 from orchestration.backends.base import BackendError, CaptureFound, Progress
+from orchestration.times import parse_utc
 
 # Object times come from S3's clock, window times from this machine's.
 CLOCK_SKEW = timedelta(seconds=60)
@@ -39,16 +40,6 @@ class CaptureIncomplete(BackendError):
     """Capture of a window started arriving but did not reach its end in time."""
 
     code = "capture_incomplete"
-
-
-def parse_utc(value: str, name: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BackendError(
-            f"{name}={value!r} is not an ISO 8601 time like 2026-04-18T09:00:00Z"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def hour_prefixes(
@@ -118,11 +109,7 @@ def wait_for_window(
             if not objects:
                 return CaptureFound(location, 0, waited)
             raise CaptureIncomplete(
-                f"the capture of {start} → {end} under {location} is still "
-                f"incomplete after waiting {waited:.0f} s: {len(objects)} "
-                f"object(s), the newest written {newest:%Y-%m-%dT%H:%M:%SZ}, "
-                "before the window's end; run `monitor` for the window later, "
-                "or raise aws.options.capture_wait_seconds"
+                f"the capture of {start} → {end} under {location} is still incomplete after waiting {waited:.0f} s: {len(objects)} object(s), the newest written {newest:%Y-%m-%dT%H:%M:%SZ}, before the window's end; run `monitor` for the window later, or raise aws.options.capture_wait_seconds"
             )
         if waited - reported >= PROGRESS_EVERY_SECONDS:
             progress(

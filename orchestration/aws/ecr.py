@@ -71,8 +71,7 @@ def run_build_and_push(
     )
     if completed.returncode != 0:
         raise BackendError(
-            f"{script.name} exited with {completed.returncode}: the image was not "
-            "pushed (see its output above)"
+            f"{script.name} exited with {completed.returncode}: the image was not pushed (see its output above)"
         )
 
 

@@ -103,8 +103,7 @@ def aws_call(action: str) -> Iterator[None]:
         raise describe(exc, action) from exc
     except NoCredentialsError as exc:
         raise AwsCallFailed(
-            f"{action} failed: no AWS credentials found; set AWS_PROFILE "
-            "(or aws.profile in the config) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+            f"{action} failed: no AWS credentials found; set AWS_PROFILE (or aws.profile in the config) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         ) from exc
     except NoRegionError as exc:
         raise AwsCallFailed(f"{action} failed: no region; set aws.region") from exc

@@ -33,8 +33,7 @@ def model_request(
     check_name(spec.model_name, "model")
     if not s3.is_s3_uri(spec.model_artifact):
         raise BackendError(
-            f"model artifact {spec.model_artifact!r} must be an s3:// URI of "
-            "model.tar.gz on the aws backend (train there, or upload it first)"
+            f"model artifact {spec.model_artifact!r} must be an s3:// URI of model.tar.gz on the aws backend (train there, or upload it first)"
         )
     return {
         "ModelName": spec.model_name,
@@ -51,8 +50,7 @@ def model_request(
 def data_capture_config(capture: CaptureSpec) -> dict[str, Any]:
     if not s3.is_s3_uri(capture.destination):
         raise BackendError(
-            f"capture destination {capture.destination!r} must be an s3:// prefix "
-            "on the aws backend"
+            f"capture destination {capture.destination!r} must be an s3:// prefix on the aws backend"
         )
     if not 0 <= capture.sampling_percentage <= 100:
         raise BackendError(
@@ -61,8 +59,7 @@ def data_capture_config(capture: CaptureSpec) -> dict[str, Any]:
     bad = [m for m in capture.modes if m not in CAPTURE_MODES]
     if bad or not capture.modes:
         raise BackendError(
-            f"capture modes {list(capture.modes)} must be a non-empty subset of "
-            f"{list(CAPTURE_MODES)}"
+            f"capture modes {list(capture.modes)} must be a non-empty subset of {list(CAPTURE_MODES)}"
         )
     header: dict[str, list[str]] = {}
     if capture.csv_content_types:

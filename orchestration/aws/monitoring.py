@@ -27,9 +27,10 @@ from typing import Any
 from orchestration.aws import s3
 from orchestration.aws.errors import AwsConfigError, aws_call
 from orchestration.aws.naming import check_name
+from orchestration.backends.base import CONTAINER
 
-ENDPOINT_INPUT_PATH = "/opt/ml/processing/input/endpoint"
-OUTPUT_PATH = "/opt/ml/processing/output"
+ENDPOINT_INPUT_PATH = str(CONTAINER.endpoint_input_dir)
+OUTPUT_PATH = str(CONTAINER.processing_output_dir)
 MAX_RUNTIME_SECONDS = 3600  # a schedule's job must end within its hour
 SCHEDULE_TERMINAL = ("Scheduled", "Failed", "Stopped")
 SCHEDULED = "Scheduled"
@@ -54,9 +55,7 @@ def schedule_expression_for(minutes: int) -> str:
     hours, rest = divmod(minutes, 60)
     if rest or hours not in EVERY_N_HOURS:
         raise AwsConfigError(
-            f"monitoring.schedule_minutes={minutes} cannot be scheduled on SageMaker: "
-            f"use {', '.join(map(str, SCHEDULE_MINUTES[:-1]))} or "
-            f"{SCHEDULE_MINUTES[-1]}, or set aws.options.schedule_expression"
+            f"monitoring.schedule_minutes={minutes} cannot be scheduled on SageMaker: use {', '.join(map(str, SCHEDULE_MINUTES[:-1]))} or {SCHEDULE_MINUTES[-1]}, or set aws.options.schedule_expression"
         )
     return HOURLY if hours == 1 else f"cron(0 0/{hours} ? * * *)"
 
@@ -72,8 +71,7 @@ def check_schedule_expression(
         ok = int(hour) <= 23 and (not every or 1 <= int(every) <= 24)
     if not ok:
         raise AwsConfigError(
-            f"{where}={expression!r} is not a schedule SageMaker Model Monitor "
-            f"accepts: use {EXPRESSION_FORMS}"
+            f"{where}={expression!r} is not a schedule SageMaker Model Monitor accepts: use {EXPRESSION_FORMS}"
         )
     return expression.strip()
 

@@ -15,19 +15,16 @@ from typing import Any
 from orchestration.aws.naming import check_name
 from orchestration.backends.base import (
     COMPLETED,
+    CONTAINER,
     FAILED,
     STOPPED,
     ProcessingJobResult,
     ProcessingJobSpec,
+    processing_container_path,
 )
 
 TERMINAL = (COMPLETED, FAILED, STOPPED)
-PROCESSING_ROOT = "/opt/ml/processing"
-OUTPUT_PATH = f"{PROCESSING_ROOT}/output"
-
-
-def container_path(relative: str) -> str:
-    return f"{PROCESSING_ROOT}/{relative.strip('/')}"
+OUTPUT_PATH = str(CONTAINER.processing_output_dir)
 
 
 def input_name(relative: str) -> str:
@@ -51,7 +48,7 @@ def processing_request(
                 "InputName": input_name(relative),
                 "S3Input": {
                     "S3Uri": uri,
-                    "LocalPath": container_path(relative),
+                    "LocalPath": processing_container_path(relative),
                     "S3DataType": "S3Prefix",
                     "S3InputMode": "File",
                     "S3DataDistributionType": "FullyReplicated",

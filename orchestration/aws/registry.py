@@ -114,8 +114,7 @@ class AwsModelRegistry:
                 return self._describe(summary["ModelPackageArn"])
         known = [s["ModelPackageVersion"] for s in self._summaries(group)]
         raise VersionNotFound(
-            f"model group {group!r} has no version {version}; "
-            f"versions: {sorted(known) or 'none'}"
+            f"model group {group!r} has no version {version}; versions: {sorted(known) or 'none'}"
         )
 
     def list(self, group: str) -> list[ModelVersion]:
@@ -194,15 +193,12 @@ def metadata_properties(
     for key, uri in sorted((documents or {}).items()):
         if not _storable(uri, MAX_METADATA_VALUE):
             raise RegistryError(
-                f"{key} location {uri!r} cannot be stored in the Model Registry: "
-                "use a bucket and prefix of letters, digits and `_.:/=+-@` only"
+                f"{key} location {uri!r} cannot be stored in the Model Registry: use a bucket and prefix of letters, digits and `_.:/=+-@` only"
             )
         properties[key] = uri
     if len(properties) > MAX_METADATA_ENTRIES:
         raise RegistryError(
-            f"{len(properties)} metrics and lineage entries exceed the Model "
-            f"Registry's {MAX_METADATA_ENTRIES} metadata properties; "
-            "report fewer metrics (aws.options.metric_names)"
+            f"{len(properties)} metrics and lineage entries exceed the Model Registry's {MAX_METADATA_ENTRIES} metadata properties; report fewer metrics (aws.options.metric_names)"
         )
     return properties
 

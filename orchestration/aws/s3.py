@@ -8,11 +8,10 @@ looks complete.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from orchestration import files
 from orchestration.aws.errors import aws_call
 from orchestration.backends.base import BackendError, ResourceNotFound
 
@@ -104,13 +103,5 @@ def download(s3: Any, uri: str, local_dir: Path) -> Path:
 
 
 def _download_atomic(s3: Any, bucket: str, key: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        with aws_call(f"downloading s3://{bucket}/{key}"):
-            s3.download_file(bucket, key, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with files.replacing(target) as tmp, aws_call(f"downloading s3://{bucket}/{key}"):
+        s3.download_file(bucket, key, str(tmp))

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestration.aws.errors import AwsConfigError
 from orchestration.aws.monitoring import check_schedule_expression
+from orchestration.config import WrongType, typed
 
 # `train` prints one `split:metric=value` line per metric
 # (container.training.evaluation); SageMaker needs one MetricDefinition per
@@ -83,8 +84,7 @@ class AwsSettings:
         unknown = sorted(set(raw) - set(known))
         if unknown:
             raise AwsConfigError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; "
-                f"known keys are {', '.join(sorted(known))}"
+                f"{where}: unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(known))}"
             )
         for required in ("region", "role_arn", "bucket"):
             if raw.get(required) in (None, ""):
@@ -131,23 +131,19 @@ class AwsSettings:
             )
         if not _ROLE_ARN.match(self.role_arn):
             raise AwsConfigError(
-                f"{where}.role_arn={self.role_arn!r} is not an IAM role ARN like "
-                "arn:aws:iam::123456789012:role/SageMakerExecution"
+                f"{where}.role_arn={self.role_arn!r} is not an IAM role ARN like arn:aws:iam::123456789012:role/SageMakerExecution"
             )
         if not _BUCKET.match(self.bucket):
             raise AwsConfigError(
-                f"{where}.bucket={self.bucket!r} is not an S3 bucket name "
-                "(3-63 lower-case letters, digits, dots, hyphens)"
+                f"{where}.bucket={self.bucket!r} is not an S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)"
             )
         if self.poll_seconds < 0 or self.wait_timeout_seconds <= 0:
             raise AwsConfigError(
-                f"{where}.poll_seconds must be >= 0 and "
-                f"{where}.wait_timeout_seconds > 0"
+                f"{where}.poll_seconds must be >= 0 and {where}.wait_timeout_seconds > 0"
             )
         if self.capture_wait_seconds < 0:
             raise AwsConfigError(
-                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} "
-                "must be >= 0"
+                f"{where}.capture_wait_seconds={self.capture_wait_seconds:g} must be >= 0"
             )
         if self.schedule_expression is not None:
             check_schedule_expression(
@@ -175,16 +171,11 @@ def _coerce(where: str, name: str, value: Any, cls: type) -> Any:
         if not isinstance(value, Mapping):
             raise AwsConfigError(f"{key} must be a mapping of strings, got {value!r}")
         return {str(k): str(v) for k, v in value.items()}
-    if annotation == "bool":
-        if not isinstance(value, bool):
-            raise AwsConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if annotation in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise AwsConfigError(f"{key} must be a number, got {value!r}")
-        if annotation == "int" and int(value) != value:
-            raise AwsConfigError(f"{key} must be a whole number, got {value!r}")
-        return int(value) if annotation == "int" else float(value)
+    if annotation in ("bool", "int", "float"):
+        try:
+            return typed(value, annotation)
+        except WrongType as exc:
+            raise AwsConfigError(f"{key} {exc}") from None
     if value is None and "None" in annotation:
         return None
     if not isinstance(value, str):

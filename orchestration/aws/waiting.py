@@ -45,8 +45,6 @@ def wait_for(
             return description
         if clock() >= deadline:
             raise WaitTimedOut(
-                f"{what} still {status} after {timeout_seconds:.0f} s; it keeps "
-                "running on AWS: check it with `status`, or raise "
-                "aws.wait_timeout_seconds"
+                f"{what} still {status} after {timeout_seconds:.0f} s; it keeps running on AWS: check it with `status`, or raise aws.wait_timeout_seconds"
             )
         sleep(poll_seconds)

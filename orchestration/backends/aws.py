@@ -1,10 +1,11 @@
 """The AWS backend: the lifecycle's steps as SageMaker resources, through boto3.
 
 Implements `orchestration.backends.base.Backend` with the small modules of
-`orchestration.aws` (one per AWS concern) and adds what only AWS has: a
-monitoring schedule running the image's `monitor`, a CloudWatch drift alarm
-notifying SNS, and the SageMaker Model Registry. Every boto3 failure leaves
-here as a `BackendError` that names the step and what AWS said.
+`orchestration.aws` (one per AWS concern): S3 locations, ECR, training,
+hosting with data capture, processing, the SageMaker Model Registry, and a
+monitoring schedule running the image's `monitor` with CloudWatch alarms
+notifying SNS. Every boto3 failure leaves here as a `BackendError` that
+names the step and what AWS said.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ from orchestration.backends.base import (
     EndpointFailed,
     EndpointInfo,
     EndpointSpec,
+    MonitorDue,
+    MonitoringScheduleSpec,
     ProcessingJobResult,
     ProcessingJobSpec,
     Progress,
     ResourceNotFound,
+    ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
     UpdateRolledBack,
@@ -77,6 +81,12 @@ class AwsBackend:
         self._sleep = sleep
         # Schedule name -> its cron expression, for the alarms' periods.
         self._schedule_expressions: dict[str, str] = {}
+
+    # --- where things are ---------------------------------------------------
+    def location(self, *parts: str) -> str:
+        """An S3 prefix under s3://<bucket>/<prefix>."""
+        settings = self.settings
+        return "s3://" + "/".join([settings.bucket, settings.prefix.strip("/"), *parts])
 
     # --- data and image ----------------------------------------------------
     def upload_data(self, local_dir: Path, prefix: str) -> str:
@@ -106,10 +116,7 @@ class AwsBackend:
             ):
                 return image
         raise BackendError(
-            f"image {image} is not in ECR: run ./build_and_push.sh "
-            f"--repository {settings.ecr_repository} --tag {settings.image_tag} "
-            f"--region {settings.region}, or set aws.options.build_and_push: true "
-            "to let this step run it"
+            f"image {image} is not in ECR: run ./build_and_push.sh --repository {settings.ecr_repository} --tag {settings.image_tag} --region {settings.region}, or set aws.options.build_and_push: true to let this step run it"
         )
 
     def image_digest(self) -> str | None:
@@ -207,9 +214,7 @@ class AwsBackend:
         if previous["EndpointStatus"] == FAILED:
             reason = previous.get("FailureReason")
             raise EndpointFailed(
-                f"endpoint {name} is Failed ({reason or 'no FailureReason given'}) "
-                "and SageMaker accepts only DeleteEndpoint on a failed endpoint: "
-                "run `teardown`, then `deploy`",
+                f"endpoint {name} is Failed ({reason or 'no FailureReason given'}) and SageMaker accepts only DeleteEndpoint on a failed endpoint: run `teardown`, then `deploy`",
                 reason,
             )
         old_config = previous["EndpointConfigName"]
@@ -232,9 +237,7 @@ class AwsBackend:
         unused_old = [m for m in old_models if m not in new_models]
         if status == hosting.UPDATE_ROLLBACK_FAILED:
             raise EndpointFailed(
-                f"updating endpoint {name} failed and so did SageMaker's rollback "
-                f"({said}): it serves a mix of endpoint configs {old_config} and "
-                f"{config_name}, so both are kept; deploy again, or run `teardown`",
+                f"updating endpoint {name} failed and so did SageMaker's rollback ({said}): it serves a mix of endpoint configs {old_config} and {config_name}, so both are kept; deploy again, or run `teardown`",
                 reason,
             )
         if serving == config_name:
@@ -244,28 +247,21 @@ class AwsBackend:
             if status == IN_SERVICE:
                 return self._info(description, spec)
             raise EndpointFailed(
-                f"updating endpoint {name} left it {status}: {said}; it serves "
-                "nothing now: run `teardown`, then `deploy`",
+                f"updating endpoint {name} left it {status}: {said}; it serves nothing now: run `teardown`, then `deploy`",
                 reason,
             )
         # The endpoint does not use the new config: delete it and its model.
         self._delete_config_and_models(config_name, new_models)
         if status != IN_SERVICE:
             raise EndpointFailed(
-                f"updating endpoint {name} left it {status}: {said}; it serves "
-                f"nothing now (deleted the new endpoint config {config_name} and "
-                f"model {spec.model_name}): run `teardown`, then `deploy`",
+                f"updating endpoint {name} left it {status}: {said}; it serves nothing now (deleted the new endpoint config {config_name} and model {spec.model_name}): run `teardown`, then `deploy`",
                 reason,
             )
         serving_models = old_models if serving == old_config else []
         if serving and serving != old_config:
             serving_models = self._models_of(serving)
         raise UpdateRolledBack(
-            f"updating endpoint {name} to model {spec.model_name} failed and "
-            f"SageMaker rolled it back: it still serves endpoint config {serving} "
-            f"(model {', '.join(serving_models) or 'unknown'}); SageMaker says: "
-            f"{said}; deleted the new endpoint config {config_name} and model "
-            f"{spec.model_name}",
+            f"updating endpoint {name} to model {spec.model_name} failed and SageMaker rolled it back: it still serves endpoint config {serving} (model {', '.join(serving_models) or 'unknown'}); SageMaker says: {said}; deleted the new endpoint config {config_name} and model {spec.model_name}",
             reason,
         )
 
@@ -386,7 +382,46 @@ class AwsBackend:
             sleep=self._sleep,
         )
 
-    # --- AWS only: schedule, alarm, registry -----------------------------------
+    # --- schedule, alarm, registry ---------------------------------------------
+    def run_monitoring_schedule(
+        self,
+        spec: MonitoringScheduleSpec,
+        monitor_due: MonitorDue,
+        say: Progress,
+        progress: Progress = no_progress,
+        once: bool = False,
+        max_runs: int | None = None,
+    ) -> ScheduleRun:
+        """SageMaker runs the schedule: create (or update) it and its alarms.
+
+        The expression is aws.options.schedule_expression, else
+        `schedule_minutes` as one SageMaker accepts (refused, before any AWS
+        call, when there is none). Nothing is monitored by this process, so
+        `monitor_due`, `once` and `max_runs` have nothing to do here.
+        """
+        expression = self.schedule_expression(spec.schedule_minutes)
+        schedule = monitoring.ScheduleSpec(
+            schedule_name=spec.schedule_name,
+            endpoint_name=spec.endpoint_name,
+            image=self.ensure_image(),
+            statistics_uri=spec.statistics_location,
+            constraints_uri=spec.constraints_location,
+            output_uri=spec.output_location,
+            schedule_expression=expression,
+            instance_type=spec.instance_type,
+        )
+        self.create_monitoring_schedule(schedule, progress)
+        alarm = self.create_drift_alarm(
+            spec.endpoint_name,
+            spec.schedule_name,
+            spec.features,
+            schedule_expression=expression,
+        )
+        say(
+            f"monitoring schedule {spec.schedule_name} ({expression}); alarm {alarm['alarm_name']} → {alarm['topic_arn']}"
+        )
+        return ScheduleRun({"name": spec.schedule_name, **alarm}, [])
+
     def schedule_expression(self, minutes: int) -> str:
         """aws.options.schedule_expression if set, else `minutes` as a cron."""
         return self.settings.schedule_expression or (
@@ -422,8 +457,7 @@ class AwsBackend:
         status = description["MonitoringScheduleStatus"]
         if status != monitoring.SCHEDULED:
             raise BackendError(
-                f"monitoring schedule {spec.schedule_name} is {status}: "
-                f"{description.get('FailureReason') or 'no reason given'}"
+                f"monitoring schedule {spec.schedule_name} is {status}: {description.get('FailureReason') or 'no reason given'}"
             )
         return spec.schedule_name
 
@@ -475,10 +509,12 @@ class AwsBackend:
             s3.join(self.settings.data_prefix, "registry"),
         )
 
-    def new_name(self, base: str) -> str:
-        return timestamped(base)
+    # --- status and teardown -------------------------------------------------------
+    def cleanup(self) -> list[str]:
+        """Nothing runs on AWS besides the endpoint, which `delete_endpoint` removes
+        with its schedules and alarms; jobs end on their own (max runtime)."""
+        return []
 
-    # --- status ------------------------------------------------------------------
     def status(self) -> dict:
         sagemaker = self.clients.sagemaker
         newest = {"SortBy": "CreationTime", "SortOrder": "Descending"}
@@ -625,19 +661,11 @@ class AwsBackend:
                 f"endpoint {name}",
             )
             self._delete_config_and_models(config_name, [spec.model_name])
-            cleaned = (
-                f"deleted it, endpoint config {config_name} and model "
-                f"{spec.model_name}, so `deploy` can run again"
-            )
+            cleaned = f"deleted it, endpoint config {config_name} and model {spec.model_name}, so `deploy` can run again"
         except BackendError as exc:
-            cleaned = (
-                f"deleting it failed ({exc.message}): delete endpoint {name}, "
-                f"endpoint config {config_name} and model {spec.model_name} by hand"
-            )
+            cleaned = f"deleting it failed ({exc.message}): delete endpoint {name}, endpoint config {config_name} and model {spec.model_name} by hand"
         return EndpointFailed(
-            f"endpoint {name} failed to start: {reason or 'no FailureReason given'}; "
-            f"{cleaned} (container logs: CloudWatch log group "
-            f"/aws/sagemaker/Endpoints/{name})",
+            f"endpoint {name} failed to start: {reason or 'no FailureReason given'}; {cleaned} (container logs: CloudWatch log group /aws/sagemaker/Endpoints/{name})",
             reason,
         )
 
@@ -711,8 +739,7 @@ def create_backend(config: Any) -> AwsBackend:
     """The backend factory `orchestration.backends.get_backend` calls."""
     if getattr(config, "aws", None) is None:
         raise AwsConfigError(
-            "the aws backend needs an `aws:` section in the config "
-            "(see config/aws-example.yaml)"
+            "the aws backend needs an `aws:` section in the config (see config/aws-example.yaml)"
         )
     return AwsBackend(AwsSettings.from_config(config.aws, image=config.image))
 

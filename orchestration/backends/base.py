@@ -7,7 +7,9 @@ strings and numbers only, so they can be logged, stored as JSON and compared
 in tests.
 
 Locations are strings: a local folder on the local backend, an ``s3://`` URI on
-AWS. `Backend.fetch` brings any location back to a folder on this machine.
+AWS. `Backend.location` says where the project's jobs write, `join_location`
+goes below a location on either, and `Backend.fetch` brings any location back
+to a folder on this machine.
 
 Each backend module exposes ``create_backend(config: ProjectConfig) -> Backend``
 (`orchestration.config.ProjectConfig`); `orchestration.backends.get_backend`
@@ -16,12 +18,17 @@ picks the module by name, so the CLI imports boto3 or docker only when needed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from container.contract.errors import ByocError
+from container.contract.paths import OptMl
+
+if TYPE_CHECKING:
+    from orchestration.registry import ModelRegistry
 
 # Job and endpoint states, spelled as SageMaker spells them.
 COMPLETED = "Completed"
@@ -31,7 +38,6 @@ IN_PROGRESS = "InProgress"
 IN_SERVICE = "InService"
 CREATING = "Creating"
 UPDATING = "Updating"
-DELETING = "Deleting"
 
 # Processing-job commands of the image (its ContainerArguments).
 PROCESSING_COMMANDS = ("baseline", "monitor")
@@ -47,6 +53,35 @@ class BackendError(ByocError):
     """A backend cannot do what was asked (engine down, resource missing, ...)."""
 
     code = "backend_error"
+
+
+class InvalidName(BackendError):
+    """A job, model or endpoint name SageMaker would refuse."""
+
+    status_code = 400
+    code = "invalid_name"
+
+
+# SageMaker's one rule for job, model, endpoint (config), variant and model
+# group names. Names also become local folders, so nothing else gets through.
+NAME_MAX_LENGTH = 63
+NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+NAME_RULE = (
+    "at most 63 letters, digits and hyphens, starting and ending with a letter or digit"
+)
+
+
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
+
+
+def check_name(name: str, kind: str) -> str:
+    """`name`, if SageMaker accepts it as the name of a `kind`."""
+    if not is_valid_name(name):
+        raise InvalidName(
+            f"{kind} name {name!r} is not valid on SageMaker: use {NAME_RULE} (e.g. penguins-train-20260101-120000)"
+        )
+    return name
 
 
 class ResourceNotFound(BackendError):
@@ -107,8 +142,7 @@ class TrainingJobSpec:
         bad = {k: v for k, v in self.hyperparameters.items() if not isinstance(v, str)}
         if bad:
             raise BackendError(
-                f"hyperparameters must be strings, as SageMaker passes them; "
-                f"got non-strings for {sorted(bad)}"
+                f"hyperparameters must be strings, as SageMaker passes them; got non-strings for {sorted(bad)}"
             )
 
 
@@ -176,12 +210,13 @@ class ProcessingJobSpec:
     def __post_init__(self) -> None:
         if self.command not in PROCESSING_COMMANDS:
             raise BackendError(
-                f"processing command {self.command!r} is not one of "
-                f"{', '.join(PROCESSING_COMMANDS)}"
+                f"processing command {self.command!r} is not one of {', '.join(PROCESSING_COMMANDS)}"
             )
 
 
-PROCESSING_ROOT = "/opt/ml/processing"
+# The image's own paths: where SageMaker mounts a processing job's inputs.
+CONTAINER = OptMl()
+PROCESSING_ROOT = str(CONTAINER.processing_dir)
 
 
 def processing_container_path(key: str) -> str:
@@ -193,6 +228,16 @@ def processing_container_path(key: str) -> str:
     if key.startswith("/"):
         return key
     return f"{PROCESSING_ROOT}/{key.strip('/')}"
+
+
+def processing_input_key(container_path: Path) -> str:
+    """The `ProcessingJobSpec.inputs` key of a path under /opt/ml/processing."""
+    return container_path.relative_to(CONTAINER.processing_dir).as_posix()
+
+
+def join_location(location: str, *parts: str) -> str:
+    """A location below `location`: folders and S3 prefixes both join with '/'."""
+    return "/".join([location.rstrip("/"), *(part.strip("/") for part in parts)])
 
 
 @dataclass(frozen=True)
@@ -217,11 +262,49 @@ class CaptureFound:
     waited_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class MonitoringScheduleSpec:
+    """`monitor` over each window of an endpoint's capture, every few minutes."""
+
+    schedule_name: str
+    endpoint_name: str
+    statistics_location: str  # the baseline's statistics.json
+    constraints_location: str  # the baseline's constraints.json
+    output_location: str  # where each execution's reports go
+    schedule_minutes: int
+    instance_type: str = "ml.m5.large"
+    features: tuple[str, ...] = ()  # an AWS drift alarm watches one metric each
+
+
+# Monitors every window due now, once each; one record per execution.
+MonitorDue = Callable[[], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ScheduleRun:
+    """What `run_monitoring_schedule` did."""
+
+    schedule: dict[str, Any]  # what runs it (name, alarms...): kept in the state
+    executions: list[dict[str, Any]]  # the windows monitored by this process
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where the lifecycle's jobs and endpoints run."""
 
     name: str  # "local" | "aws"
+
+    def location(self, *parts: str) -> str:
+        """Where the project's jobs write `parts`: a folder, or an s3:// prefix."""
+        ...
+
+    def registry(self) -> ModelRegistry:
+        """The model registry next to this backend's artifacts."""
+        ...
+
+    def image_digest(self) -> str | None:
+        """The image's digest (local image id, ECR digest), as lineage of a run."""
+        ...
 
     def upload_data(self, local_dir: Path, prefix: str) -> str:
         """Make a local folder available to jobs; returns its folder / s3 prefix."""
@@ -295,6 +378,29 @@ class Backend(Protocol):
         """Stop and remove an endpoint (its containers or AWS resources)."""
         ...
 
+    def run_monitoring_schedule(
+        self,
+        spec: MonitoringScheduleSpec,
+        monitor_due: MonitorDue,
+        say: Progress,
+        progress: Progress,
+        once: bool = False,
+        max_runs: int | None = None,
+    ) -> ScheduleRun:
+        """Have `monitor` run over each window of `spec`'s endpoint from now on.
+
+        Where a scheduler service exists (SageMaker's monitoring schedules)
+        this creates or updates one, with its alarms, and monitors nothing
+        itself. Where none does (this machine), this process is the
+        scheduler: it calls `monitor_due` now and, unless `once`, again at
+        each window's end, until `max_runs` executions.
+        """
+        ...
+
     def status(self) -> dict:
         """Jobs and endpoints with their states, as plain JSON-able data."""
+        ...
+
+    def cleanup(self) -> list[str]:
+        """Remove what of this project still runs besides the endpoint; its ids."""
         ...

@@ -51,11 +51,13 @@ def test_one_violation_is_below_a_limit_of_two():
 class Receiver(BaseHTTPRequestHandler):
     received: list = []
     status = 200
+    statuses: list[int] = []  # answered first, one per request, then `status`
 
     def do_POST(self):  # noqa: N802 - the http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append((self.headers["Content-Type"], json.loads(body)))
-        self.send_response(Receiver.status)
+        status = Receiver.statuses.pop(0) if Receiver.statuses else Receiver.status
+        self.send_response(status)
         self.end_headers()
         self.wfile.write(b"ok")
 
@@ -67,6 +69,7 @@ class Receiver(BaseHTTPRequestHandler):
 def receiver():
     Receiver.received = []
     Receiver.status = 200
+    Receiver.statuses = []
     server = HTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -94,7 +97,7 @@ def test_a_failing_webhook_is_reported_not_raised(tmp_path, receiver):
     Receiver.status = 500
     lines = []
     sink = LocalAlerts(
-        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append, no_sleep
     )
     problems = sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))
     assert len(problems) == 1 and "HTTP 500" in problems[0]
@@ -105,3 +108,51 @@ def test_an_unreachable_webhook_is_a_one_line_problem():
     problem = post_webhook("http://127.0.0.1:9/hook", {"text": "x"})
     assert problem is not None and problem.startswith("http://127.0.0.1:9/hook: ")
     assert "\n" not in problem
+
+
+def no_sleep(seconds: float) -> None:
+    pass
+
+
+def test_a_webhook_failing_for_a_while_is_retried_with_backoff(tmp_path, receiver):
+    Receiver.statuses = [503, 500]
+    slept, lines = [], []
+    sink = LocalAlerts(
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append, slept.append
+    )
+    assert sink.deliver(evaluate(RULES[:1], outcome([DRIFT]))) == []
+    assert len(Receiver.received) == 3 and slept == [2.0, 4.0]
+    (delivery,) = sink.deliveries()
+    assert delivery["delivered"] is True and delivery["rule"] == "any-drift"
+    assert [a["outcome"] for a in delivery["attempts"]] == [
+        "HTTP 503: ok",
+        "HTTP 500: ok",
+        "delivered",
+    ]
+    assert delivery["webhook"] == "127.0.0.1"  # the host, not the secret path
+    assert [a["rule"] for a in sink.history()] == ["any-drift"]
+
+
+def test_retries_are_bounded_and_each_outcome_is_logged(tmp_path, receiver):
+    Receiver.status = 500
+    slept, lines = [], []
+    sink = LocalAlerts(
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), lines.append, slept.append
+    )
+    (problem,) = sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))
+    assert problem.startswith(f"{receiver}: HTTP 500")
+    assert len(Receiver.received) == 3 and slept == [2.0, 4.0]
+    (delivery,) = sink.deliveries()
+    assert delivery["delivered"] is False and len(delivery["attempts"]) == 3
+    assert "failed after 3 attempt(s)" in lines[-1]
+
+
+def test_a_refused_webhook_is_not_retried(tmp_path, receiver):
+    Receiver.status = 404
+    slept = []
+    sink = LocalAlerts(
+        tmp_path, AlertsConfig(RULES, webhook_url=receiver), print, slept.append
+    )
+    assert len(sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))) == 1
+    assert len(Receiver.received) == 1 and slept == []
+    assert sink.deliveries()[0]["attempts"][0]["outcome"] == "HTTP 404: ok"

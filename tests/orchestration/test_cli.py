@@ -85,6 +85,22 @@ def test_a_bad_config_key_is_named(tmp_path, capsys):
     )
 
 
+def test_a_step_that_worked_exits_0(tmp_path, capsys):
+    config = tmp_path / "config" / "p.yaml"
+    config.parent.mkdir()
+    text = (REPO_ROOT / "config" / "penguins.yaml").read_text()
+    for relative in (
+        "data/raw/penguins-raw.csv",
+        "config/penguins-raw.schema.yaml",
+        "data/annotations/penguins-species.manifest",
+    ):
+        text = text.replace(relative, str(REPO_ROOT / relative))
+    config.write_text(text)  # data/processed and .state now under tmp_path
+    assert main(["prepare", "--config", str(config)]) == 0
+    assert "prepared 344 raw rows" in capsys.readouterr().out
+    assert (tmp_path / "data" / "processed" / "manifest.json").is_file()
+
+
 def test_console_module_entry_point_runs_without_a_traceback(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "orchestration", "models", "--state-dir", str(tmp_path)],

@@ -101,6 +101,41 @@ def test_config_errors_name_the_key(tmp_path, text, key):
     assert key in err.value.message
 
 
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        # A name becomes a folder and a capture path: these left the state folder.
+        (MINIMAL.replace("name: e", "name: ../../../tmp/x"), "endpoint.name"),
+        (MINIMAL.replace("name: e", "name: ../../etc"), "endpoint.name"),
+        (MINIMAL.replace("name: e", "name: e_1"), "endpoint.name"),
+        (MINIMAL.replace("name: e", "name: " + "e" * 64), "endpoint.name"),
+        (
+            MINIMAL.replace("model_group: g", "model_group: g/../x"),
+            "registry.model_group",
+        ),
+        (MINIMAL.replace("project: demo", "project: ../demo"), "project"),
+    ],
+)
+def test_names_sagemaker_refuses_are_config_errors_naming_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert (
+        f"{key} must be a name SageMaker accepts (at most 63 letters"
+        in err.value.message
+    )
+    assert "\n" not in err.value.message
+
+
+@pytest.mark.parametrize(
+    "url", ["http://", "https:// hooks.example.com/x", "http://:80/x", "http://h:port/"]
+)
+def test_a_webhook_url_needs_a_host(tmp_path, url):
+    with pytest.raises(ConfigError, match="alerts.webhook_url must be an http"):
+        load_config(write(tmp_path, MINIMAL + f"alerts: {{webhook_url: '{url}'}}\n"))
+    ok = MINIMAL + "alerts: {webhook_url: 'https://hooks.example.com:8443/T0/B0'}\n"
+    assert load_config(write(tmp_path, ok)).alerts.webhook_url.endswith("/T0/B0")
+
+
 def test_missing_file_and_bad_yaml_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml")

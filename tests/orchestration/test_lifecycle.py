@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,7 +30,8 @@ from orchestration.backends.base import (
     TrainingJobResult,
 )
 from orchestration.config import load_config
-from orchestration.registry import APPROVED, PENDING, REJECTED
+from orchestration.local import monitoring as local_monitoring
+from orchestration.registry import APPROVED, PENDING, REJECTED, LocalRegistry
 
 DRIFT = {
     "feature_name": "body_mass_g",
@@ -50,6 +53,12 @@ class MemoryBackend:
         self.violations: list[dict] = [DRIFT]
         self.fail_monitor = False
         self.capture_files = 1  # what wait_for_capture finds
+
+    def location(self, *parts):
+        return str(self.root / "state" / "local" / Path(*parts))
+
+    def registry(self):
+        return LocalRegistry(self.root / "state")
 
     def upload_data(self, local_dir, prefix):
         self.calls.append(("upload_data", prefix))
@@ -133,6 +142,14 @@ class MemoryBackend:
 
     def status(self):
         return {"backend": self.name, "endpoints": list(self.endpoints)}
+
+    def cleanup(self):
+        return []
+
+    def run_monitoring_schedule(
+        self, spec, monitor_due, say, progress, once=False, max_runs=None
+    ):
+        return local_monitoring.run_schedule(spec, monitor_due, say, once, max_runs)
 
 
 @pytest.fixture
@@ -392,6 +409,7 @@ class ScheduleRecordingBackend(MemoryBackend):
     name = "aws"
     settings = SimpleNamespace(schedule_expression=None)
     schedule_expression = AwsBackend.schedule_expression
+    run_monitoring_schedule = AwsBackend.run_monitoring_schedule
 
     def create_monitoring_schedule(self, spec, progress=None):
         self.calls.append(("schedule", spec))
@@ -411,7 +429,9 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     lifecycle.register(project)
     lifecycle.deploy(project)
     lifecycle.baseline(project)
-    (created,) = schedule.run_schedule(project, once=True)
+    ran = schedule.run_schedule(project, once=True)
+    assert ran.executions == []  # SageMaker runs them
+    created = ran.schedule
     (spec,) = calls(project, "schedule")
     assert spec.schedule_expression == "cron(0 * ? * * *)"
     assert spec.statistics_uri.endswith("/statistics.json")
@@ -419,6 +439,7 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+    assert reopen(project).state["schedule"]["name"] == "penguins-local-monitoring"
 
 
 def scheduled_on_aws(project, minutes, expression=None):
@@ -484,3 +505,57 @@ def test_job_names_are_unique_within_one_millisecond_and_valid(tmp_path):
     for name in names:
         assert len(name) <= 63
         assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", name), name
+
+
+class SlowEndpoints(MemoryBackend):
+    """Endpoints take a while to start; two starts at once are recorded."""
+
+    def __init__(self, root):
+        super().__init__(root)
+        self.starting = 0
+        self.overlapped = False
+
+    def _slowly(self, start, spec):
+        self.starting += 1
+        self.overlapped |= self.starting > 1
+        time.sleep(0.3)
+        self.starting -= 1
+        return start(spec)
+
+    def create_endpoint(self, spec):
+        return self._slowly(super().create_endpoint, spec)
+
+    def update_endpoint(self, spec):
+        return self._slowly(super().update_endpoint, spec)
+
+
+def test_two_deploys_at_once_on_one_state_run_one_after_the_other(project, tmp_path):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    backend = SlowEndpoints(tmp_path)
+    backend.calls = project.backend.calls
+    deployed, failures = [], []
+
+    def deploy():
+        # Each command opens the project itself, as two CLI processes would.
+        mine = lifecycle.open_project(
+            project.config, say=lambda _: None, backend=backend
+        )
+        try:
+            deployed.append(lifecycle.deploy(mine))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            failures.append(exc)
+
+    threads = [threading.Thread(target=deploy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == [] and len(deployed) == 2
+    assert not backend.overlapped
+    # The second saw the endpoint the first made, and updated it.
+    assert len(calls(project, "create_endpoint")) == 1
+    (update,) = calls(project, "update_endpoint")
+    assert backend.endpoints["penguins-local"] is update
+    assert reopen(project).state["endpoint"] == deployed[-1]

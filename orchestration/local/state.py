@@ -7,11 +7,25 @@ so a CLI that crashed or was interrupted can still find and remove it, and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestration import store
+from orchestration.backends.base import (
+    CREATING,
+    FAILED,
+    IN_PROGRESS,
+    STOPPED,
+    BackendError,
+)
+from orchestration.times import utc_now
+
+# Why a job ended when its command was interrupted (Ctrl-C), as SageMaker
+# reports a job stopped on request.
+STOPPED_BY_USER = "stopped by the user"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS local_jobs (
@@ -64,12 +78,36 @@ class LocalState:
         ).fetchone()
         return row is not None
 
+    @contextmanager
+    def recording_job(
+        self, job_name: str, kind: str, spec: dict[str, Any]
+    ) -> Iterator[None]:
+        """Record a job from its start; if it raises, it ends Failed (Stopped on Ctrl-C).
+
+        The block records the job's own end with `finish_job`. Job names are
+        unique, as on SageMaker: a name used before is refused.
+        """
+        if self.job_exists(job_name):
+            raise BackendError(
+                f"a job named {job_name!r} already exists: job names must be unique, as on SageMaker"
+            )
+        self.start_job(job_name, kind, spec)
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.finish_job(job_name, STOPPED, {"failure_reason": STOPPED_BY_USER})
+            raise
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            self.finish_job(job_name, FAILED, {"failure_reason": reason})
+            raise
+
     def start_job(self, job_name: str, kind: str, spec: dict[str, Any]) -> None:
         with store.transaction(self.conn) as conn:
             conn.execute(
                 "INSERT INTO local_jobs (job_name, kind, status, started_at, spec) "
-                "VALUES (?, ?, 'InProgress', ?, ?)",
-                (job_name, kind, store.utc_now(), store.dumps(spec)),
+                "VALUES (?, ?, ?, ?, ?)",
+                (job_name, kind, IN_PROGRESS, utc_now(), store.dumps(spec)),
             )
 
     def set_job_container(self, job_name: str, container_id: str) -> None:
@@ -84,7 +122,7 @@ class LocalState:
             conn.execute(
                 "UPDATE local_jobs SET status = ?, ended_at = ?, result = ?, "
                 "container_id = NULL WHERE job_name = ?",
-                (status, store.utc_now(), store.dumps(result), job_name),
+                (status, utc_now(), store.dumps(result), job_name),
             )
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -109,14 +147,14 @@ class LocalState:
         return [EndpointRecord(**dict(r)) for r in rows]
 
     def save_endpoint(self, name: str, **values: Any) -> EndpointRecord:
-        now = store.utc_now()
+        now = utc_now()
         current = self.endpoint(name)
         with store.transaction(self.conn) as conn:
             if current is None:
                 conn.execute(
                     "INSERT INTO local_endpoints (endpoint_name, status, created_at, "
-                    "updated_at) VALUES (?, 'Creating', ?, ?)",
-                    (name, now, now),
+                    "updated_at) VALUES (?, ?, ?, ?)",
+                    (name, CREATING, now, now),
                 )
             sets = ", ".join(f"{k} = ?" for k in values)
             conn.execute(
@@ -131,23 +169,6 @@ class LocalState:
     def delete_endpoint(self, name: str) -> None:
         with store.transaction(self.conn) as conn:
             conn.execute("DELETE FROM local_endpoints WHERE endpoint_name = ?", (name,))
-
-    def live_container_ids(self) -> list[str]:
-        """Every container id still recorded: running jobs and endpoints."""
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT container_id FROM local_jobs WHERE container_id IS NOT NULL"
-            )
-        ]
-        ids += [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT container_id FROM local_endpoints "
-                "WHERE container_id IS NOT NULL"
-            )
-        ]
-        return ids
 
     def close(self) -> None:
         self.conn.close()

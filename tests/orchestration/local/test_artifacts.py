@@ -4,8 +4,8 @@ import tarfile
 
 import pytest
 
-from orchestration.backends import local_artifacts as artifacts
 from orchestration.backends.base import BackendError, ProcessingJobSpec, TrainingJobSpec
+from orchestration.local import artifacts
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,13 @@ visible, and refusing archive members that would land outside the folder.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tarfile
-import tempfile
 from pathlib import Path
 
+from container.contract.paths import OptMl
+from orchestration import files
 from orchestration.backends.base import BackendError
 
 # The `name=value` lines the image prints; AWS's MetricDefinitions use the
@@ -45,10 +45,10 @@ def write_training_config(
     content_type: str,
 ) -> None:
     """The three config files SageMaker writes for a training job."""
-    config = opt_ml / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
-    (config / "inputdataconfig.json").write_text(
+    layout = OptMl(Path(opt_ml))
+    layout.config_dir.mkdir(parents=True, exist_ok=True)
+    layout.hyperparameters_file.write_text(json.dumps(hyperparameters))
+    layout.inputdataconfig_file.write_text(
         json.dumps(
             {
                 channel: {
@@ -61,7 +61,7 @@ def write_training_config(
             }
         )
     )
-    (config / "resourceconfig.json").write_text(json.dumps(RESOURCE_CONFIG))
+    layout.resourceconfig_file.write_text(json.dumps(RESOURCE_CONFIG))
 
 
 def copy_tree(source: Path, destination: Path) -> None:
@@ -79,17 +79,9 @@ def copy_tree(source: Path, destination: Path) -> None:
 
 def make_tarball(folder: Path, tarball: Path) -> Path:
     """Tar a folder's contents (not the folder itself) to tarball, atomically."""
-    tarball.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{tarball.name}.", dir=tarball.parent)
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for entry in sorted(Path(folder).iterdir()):
-                tar.add(entry, arcname=entry.name)
-        os.replace(tmp, tarball)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with files.replacing(tarball) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for entry in sorted(Path(folder).iterdir()):
+            tar.add(entry, arcname=entry.name)
     return tarball
 
 
@@ -106,19 +98,38 @@ def extract_tarball(tarball: Path, destination: Path) -> Path:
                 target = (root / member.name).resolve()
                 if not (target == root or root in target.parents):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which would land outside "
-                        "the "
-                        f"model folder; refusing to extract it"
+                        f"{tarball} holds {member.name!r}, which would land outside the model folder; refusing to extract it"
                     )
                 if not (member.isfile() or member.isdir()):
                     raise BackendError(
-                        f"{tarball} holds {member.name!r}, which is not a plain file "
-                        "or folder"
+                        f"{tarball} holds {member.name!r}, which is not a plain file or folder"
                     )
             tar.extractall(root, filter="data")
     except tarfile.TarError as exc:
         raise BackendError(f"{tarball} is not a readable tar.gz: {exc}") from None
     return destination
+
+
+def fresh_folder(path: Path) -> Path:
+    """`path` as an empty folder: whatever an earlier attempt left there goes."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def publish_folder(source: Path, destination: Path) -> None:
+    """Copy `source` beside `destination`, then swap it in whole.
+
+    A reader sees the previous outputs or the new ones, never a mix.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = destination.with_name(f".{destination.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    if destination.exists():
+        shutil.rmtree(destination)
+    staging.rename(destination)
 
 
 def read_head(path: Path, limit: int = 1024) -> str | None:

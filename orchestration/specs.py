@@ -1,0 +1,143 @@
+"""The specs the lifecycle's steps hand a backend, from the config and the contract.
+
+Every path inside the image comes from `container.paths` (an `OptMl` at the
+image's /opt/ml) and every environment variable name from
+`container.settings`, so the contract is typed once. A processing job's
+inputs are keyed by their path below /opt/ml/processing (``input/endpoint``),
+which is where both backends mount them; the Model Monitor environment then
+names the same paths.
+"""
+
+from __future__ import annotations
+
+import json
+
+from container.contract import settings
+from orchestration.backends.base import (
+    CONTAINER,
+    CaptureSpec,
+    EndpointSpec,
+    ProcessingJobSpec,
+    TrainingJobSpec,
+    processing_input_key,
+)
+from orchestration.config import ProjectConfig
+
+CHANNELS = ("train", "validation", "test")
+CAPTURE_FORMAT = {
+    "sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}
+}
+BASELINE_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
+# Where each processing input is mounted, as a key below /opt/ml/processing.
+ENDPOINT_INPUT = processing_input_key(CONTAINER.endpoint_input_dir)
+BASELINE_INPUT = processing_input_key(CONTAINER.baseline_dataset_dir)
+STATISTICS_INPUT = processing_input_key(CONTAINER.baseline_statistics_file.parent)
+CONSTRAINTS_INPUT = processing_input_key(CONTAINER.baseline_constraints_file.parent)
+
+
+def training(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    channels: dict[str, str],
+    output_location: str,
+) -> TrainingJobSpec:
+    """`train` on the three channels, with the config's hyperparameters (strings)."""
+    cfg = config.training
+    return TrainingJobSpec(
+        job_name=job_name,
+        image=image,
+        hyperparameters=dict(cfg.hyperparameters),
+        channels={channel: channels[channel] for channel in CHANNELS},
+        instance_type=cfg.instance_type,
+        max_runtime_seconds=cfg.max_runtime_seconds,
+        output_location=output_location,
+    )
+
+
+def endpoint(
+    config: ProjectConfig,
+    model_name: str,
+    model_artifact: str,
+    image: str,
+    capture_location: str,
+) -> EndpointSpec:
+    """The configured endpoint serving `model_artifact`, capturing its traffic."""
+    ep = config.endpoint
+    return EndpointSpec(
+        endpoint_name=ep.name,
+        model_name=model_name,
+        model_artifact=model_artifact,
+        image=image,
+        instance_type=ep.instance_type,
+        instance_count=ep.instance_count,
+        capture=CaptureSpec(
+            destination=capture_location,
+            sampling_percentage=ep.capture_sampling_percentage,
+        ),
+        environment=dict(ep.environment),
+    )
+
+
+def baseline(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    dataset_location: str,
+    output_location: str,
+) -> ProcessingJobSpec:
+    """`baseline` on the training features (a CSV with a header)."""
+    return ProcessingJobSpec(
+        job_name=job_name,
+        image=image,
+        command="baseline",
+        inputs={BASELINE_INPUT: dataset_location},
+        output_location=output_location,
+        environment={
+            settings.DATASET_FORMAT: json.dumps(BASELINE_FORMAT),
+            settings.DATASET_SOURCE: str(CONTAINER.baseline_dataset_dir),
+            settings.OUTPUT_PATH: str(CONTAINER.processing_output_dir),
+            settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
+        },
+        instance_type=config.monitoring.instance_type,
+    )
+
+
+def monitor(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    window: tuple[str, str],
+    endpoint_name: str,
+    capture_location: str,
+    baseline_files: tuple[str, str],
+    output_location: str,
+    schedule_name: str,
+) -> ProcessingJobSpec:
+    """`monitor` over a window of capture, against (statistics, constraints) files."""
+    statistics, constraints = baseline_files
+    start, end = window
+    return ProcessingJobSpec(
+        job_name=job_name,
+        image=image,
+        command="monitor",
+        inputs={
+            ENDPOINT_INPUT: capture_location,
+            STATISTICS_INPUT: statistics,
+            CONSTRAINTS_INPUT: constraints,
+        },
+        output_location=output_location,
+        environment={
+            settings.DATASET_FORMAT: json.dumps(CAPTURE_FORMAT),
+            settings.DATASET_SOURCE: str(CONTAINER.endpoint_input_dir),
+            settings.OUTPUT_PATH: str(CONTAINER.processing_output_dir),
+            settings.START_TIME: start,
+            settings.END_TIME: end,
+            settings.PUBLISH_CLOUDWATCH_METRICS: "Enabled",
+            settings.MONITOR_ENDPOINT_NAME: endpoint_name,
+            settings.MONITORING_SCHEDULE_NAME: schedule_name,
+            settings.BASELINE_STATISTICS: str(CONTAINER.baseline_statistics_file),
+            settings.BASELINE_CONSTRAINTS: str(CONTAINER.baseline_constraints_file),
+        },
+        instance_type=config.monitoring.instance_type,
+    )
