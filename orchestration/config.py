@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from container.contract.errors import ByocError
-from orchestration.backends.base import NAME_RULE, is_valid_name
+from orchestration.names import NAME_RULE, is_valid_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "config" / "penguins.yaml"

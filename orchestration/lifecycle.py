@@ -29,7 +29,6 @@ from orchestration.backends import get_backend
 from orchestration.backends.base import (
     COMPLETED,
     IN_SERVICE,
-    NAME_MAX_LENGTH,
     STOPPED,
     Backend,
     BackendError,
@@ -44,6 +43,7 @@ from orchestration.backends.base import (
     join_location,
 )
 from orchestration.config import ProjectConfig
+from orchestration.names import NAME_MAX_LENGTH
 from orchestration.reports import run_summary_html
 from orchestration.times import iso, parse_utc, stamp
 from orchestration.tracking import Run, Tracker, code_revision

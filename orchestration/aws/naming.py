@@ -1,7 +1,7 @@
 """SageMaker resource names: validated early, made unique where AWS needs it.
 
 Job, model, endpoint and config names share one rule, the backends' own
-(`orchestration.backends.base.check_name`). botocore checks only the length,
+(`orchestration.names`, checked by `orchestration.backends.base.check_name`). botocore checks only the length,
 so a bad name would otherwise fail on AWS with a less helpful message.
 """
 
@@ -11,8 +11,8 @@ import re
 from datetime import datetime
 
 from orchestration import times
-from orchestration.backends.base import NAME_MAX_LENGTH as MAX_LENGTH
 from orchestration.backends.base import check_name
+from orchestration.names import NAME_MAX_LENGTH as MAX_LENGTH
 
 __all__ = ["MAX_LENGTH", "check_name", "timestamped"]
 

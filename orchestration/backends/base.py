@@ -18,7 +18,6 @@ picks the module by name, so the CLI imports boto3 or docker only when needed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from container.contract.errors import ByocError
 from container.contract.paths import OptMl
+from orchestration.names import NAME_RULE, is_valid_name
 
 if TYPE_CHECKING:
     from orchestration.registry import ModelRegistry
@@ -60,19 +60,6 @@ class InvalidName(BackendError):
 
     status_code = 400
     code = "invalid_name"
-
-
-# SageMaker's one rule for job, model, endpoint (config), variant and model
-# group names. Names also become local folders, so nothing else gets through.
-NAME_MAX_LENGTH = 63
-NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-NAME_RULE = (
-    "at most 63 letters, digits and hyphens, starting and ending with a letter or digit"
-)
-
-
-def is_valid_name(name: object) -> bool:
-    return isinstance(name, str) and NAME_PATTERN.fullmatch(name) is not None
 
 
 def check_name(name: str, kind: str) -> str:

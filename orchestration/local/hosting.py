@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from container.contract import settings
-from container.monitoring import capture_reader
 from container.contract.paths import OptMl
+from container.monitoring import capture_reader
 from orchestration.backends.base import (
     CREATING,
     FAILED,

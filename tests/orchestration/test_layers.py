@@ -78,10 +78,14 @@ def test_the_interface_imports_only_the_contract():
     ours = [n for n in names if n.startswith(("orchestration", "container"))]
     # orchestration.registry only for a type hint (TYPE_CHECKING).
     assert set(ours) <= {
-        "container.errors",
-        "container.errors.ByocError",
-        "container.paths",
-        "container.paths.OptMl",
+        "container.contract.errors",
+        "container.contract.errors.ByocError",
+        "container.contract.paths",
+        "container.contract.paths.OptMl",
+        "orchestration.names",
+        "orchestration.names.NAME_MAX_LENGTH",
+        "orchestration.names.NAME_RULE",
+        "orchestration.names.is_valid_name",
         "orchestration.registry",
         "orchestration.registry.ModelRegistry",
     }
