@@ -72,9 +72,13 @@ def wait_for_ping(url: str, timeout: float) -> tuple[float, float]:
         except requests.ConnectionError:
             time.sleep(0.02)
             continue
+        except requests.Timeout:
+            # Accepted but not yet answered: the workers are still starting on
+            # a busy machine. The connection counts; keep polling.
+            response = None
         if connected is None:
             connected = time.monotonic() - start
-        if response.status_code == 200:
+        if response is not None and response.status_code == 200:
             return connected, time.monotonic() - start
         time.sleep(0.05)
     raise AssertionError(f"{url}/ping did not answer 200 within {timeout} s")
