@@ -163,7 +163,15 @@ def decode(
     kind = request_type(content_type)
     decoder = _DECODERS[kind]
     names = list(feature_names) if feature_names is not None else None
-    frame = decoder(body, names)
+    try:
+        frame = decoder(body, names)
+    except OverflowError:
+        # An integer literal of hundreds of digits parses, then cannot become
+        # a float: the client's mistake, not the server's.
+        raise _invalid(
+            kind,
+            "a number is too large for a 64-bit float (at most about 1.8e308)",
+        ) from None
     if len(frame) == 0:
         raise _invalid(kind, "the body holds no records")
     return frame

@@ -380,3 +380,20 @@ def test_parquet_is_a_channel_format_and_not_a_request_format():
     assert codecs.media_type("application/parquet") == codecs.PARQUET
     with pytest.raises(UnsupportedContentType, match="not supported"):
         codecs.request_type("application/parquet")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/csv", ("9" * 400 + ",1.0,red\n").encode()),
+        ("text/csv", b"-" + ("9" * 400).encode() + b",1.0,red\n"),
+        (
+            "application/json",
+            ('{"instances": [[%s, 1.0, "red"]]}' % ("9" * 400)).encode(),
+        ),
+        ("application/jsonlines", ('[%s, 1.0, "red"]\n' % ("9" * 400)).encode()),
+    ],
+)
+def test_a_number_too_large_for_a_float_is_the_clients_mistake(content_type, body):
+    with pytest.raises(InvalidInput, match="a number is too large for a 64-bit float"):
+        codecs.decode(body, content_type, NAMES)

@@ -52,6 +52,25 @@ def test_invocations_csv_round_trip(client):
     assert response.data == b"Adelie\nAdelie\nAdelie"
 
 
+HUGE = "9" * 400  # parses as an int, cannot become a float
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/csv", f"39.1,18.7,181,{HUGE},Torgersen,male"),
+        (
+            "application/json",
+            '{"instances": [[39.1, 18.7, 181, ' + HUGE + ', "Biscoe", "male"]]}',
+        ),
+    ],
+)
+def test_a_400_digit_number_is_a_400_not_a_500(client, content_type, body):
+    response = client.post("/invocations", data=body, content_type=content_type)
+    assert response.status_code == 400, response.data
+    assert b"too large for a 64-bit float" in response.data
+
+
 def test_headers_reach_the_core(client):
     body = (
         b"zzz,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex\n"
