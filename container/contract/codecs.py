@@ -38,6 +38,7 @@ import functools
 import io
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,6 +82,16 @@ MISSING_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None
 # Below this size the pure-Python CSV reader is several times faster than
 # pyarrow's (which has a fixed set-up cost); above it pyarrow wins by far.
 _SMALL_CSV_BYTES = 32 * 1024
+
+# A record may carry columns the model does not use (they are ignored and
+# named in a response header), up to this many beyond its features. Wider
+# records are refused as soon as their width is known, before they are
+# materialised: a 6 MB line of commas would otherwise become millions of
+# columns.
+EXTRA_FIELDS_ALLOWED = 256
+
+# A quoted CSV field, doubled quotes inside it included.
+_QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')
 
 # Keys of the JSON envelopes we accept, in the order they are documented.
 _JSON_KEYS = ("instances", "inputs", "dataframe_split", "dataframe_records")
@@ -152,29 +163,145 @@ def _equal_width(rows: list, kind: str, where: str = "") -> int:
     return width
 
 
+def field_limit(feature_count: int) -> int:
+    """The most values a record may hold for a model with `feature_count` features."""
+    return feature_count + EXTRA_FIELDS_ALLOWED
+
+
 def decode(
-    body: bytes, content_type: str, feature_names: Sequence[str] | None = None
+    body: bytes,
+    content_type: str,
+    feature_names: Sequence[str] | None = None,
+    *,
+    max_fields: int | None = None,
 ) -> pd.DataFrame:
     """Decode a request body into one DataFrame row per record.
 
-    Raises InvalidInput when the body does not match its content type and
-    UnsupportedContentType for a content type we do not read.
+    `max_fields` bounds the values (or distinct keys) per record: a wider
+    body is refused before its records are built. Raises InvalidInput when
+    the body does not match its content type and UnsupportedContentType for
+    a content type we do not read.
     """
     kind = request_type(content_type)
     decoder = _DECODERS[kind]
     names = list(feature_names) if feature_names is not None else None
     try:
-        frame = decoder(body, names)
+        frame = decoder(body, names, _Width(kind, max_fields))
     except OverflowError:
         # An integer literal of hundreds of digits parses, then cannot become
         # a float: the client's mistake, not the server's.
+        where = _huge_number_place(body, kind, names)
         raise _invalid(
             kind,
-            "a number is too large for a 64-bit float (at most about 1.8e308)",
+            f"{where}a number is too large for a 64-bit float (at most about 1.8e308)",
         ) from None
     if len(frame) == 0:
         raise _invalid(kind, "the body holds no records")
     return frame
+
+
+class _Width:
+    """Refuses records wider than the limit, naming the limit and the cause."""
+
+    def __init__(self, kind: str, limit: int | None) -> None:
+        self.kind = kind
+        self.limit = limit
+
+    def check(self, width: int, what: str = "a record holds") -> None:
+        if self.limit is not None and width > self.limit:
+            raise _invalid(
+                self.kind,
+                f"{what} {width} values, more than the {self.limit} this model accepts "
+                f"(its features plus at most {EXTRA_FIELDS_ALLOWED} extra columns)",
+            )
+
+
+def _huge_number_place(body: bytes, kind: str, names: list[str] | None) -> str:
+    """'record R, column C: ' for the first number too large for a float, or ''."""
+    try:
+        if kind == CSV:
+            return _huge_csv_number(body.decode("utf-8-sig"), names)
+        if kind in (JSON, JSONLINES):
+            return _huge_json_number(body.decode("utf-8-sig"), kind, names)
+    except Exception:  # noqa: BLE001 - locating is a courtesy; the 400 stands
+        return ""
+    return ""
+
+
+def _too_big(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+def _huge_csv_number(text: str, names: list[str] | None) -> str:
+    rows = [r for r in csv.reader(io.StringIO(text)) if r]
+    header = [f.strip() for f in rows[0]] if rows else []
+    columns = header if _is_header(header, names) else None
+    data = rows[1:] if columns else rows
+    for number, row in enumerate(data, start=1):
+        for index, field in enumerate(row):
+            token = field.strip()
+            if token.lstrip("+-").isdigit() and _too_big(int(token)):
+                return f"record {number}, {_column_label(index, columns, names, len(row))}: "  # noqa: E501
+    return ""
+
+
+def _huge_json_number(text: str, kind: str, names: list[str] | None) -> str:
+    if kind == JSONLINES:
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        records, names = _json_records(json.loads(text), names)
+    for number, record in enumerate(records, start=1):
+        if isinstance(record, dict):
+            items: Any = record.items()
+        else:
+            items = enumerate(record if isinstance(record, list) else [record])
+        for key, value in items:
+            if _too_big(value):
+                if isinstance(key, str):
+                    return f"record {number}, column {key!r}: "
+                return (
+                    f"record {number}, {_column_label(key, None, names, len(record))}: "  # noqa: E501
+                )
+    return ""
+
+
+def _json_records(payload: Any, names: list[str] | None) -> tuple[list, Any]:
+    """The records of a JSON body (any accepted envelope), and their column names."""
+    if isinstance(payload, dict):
+        key = next((k for k in _JSON_KEYS if k in payload), None)
+        if key == "dataframe_split":
+            return payload[key].get("data", []), payload[key].get("columns") or names
+        if key is None:
+            return [payload], names
+        payload = payload[key]
+        if isinstance(payload, dict):  # {"inputs": {column: [values]}}
+            return [
+                dict(zip(payload, row, strict=False))
+                for row in zip(*payload.values(), strict=False)
+            ], names  # noqa: E501
+    if isinstance(payload, list) and not any(
+        isinstance(i, (dict, list)) for i in payload
+    ):  # noqa: E501
+        return [payload], names
+    return payload, names
+
+
+def _column_label(
+    index: int, header: list[str] | None, names: list[str] | None, width: int
+) -> str:
+    if header is not None and index < len(header):
+        return f"column {header[index]!r}"
+    if names is not None and len(names) == width:
+        return f"column {names[index]!r}"
+    return f"value {index + 1}"
 
 
 def _text(body: bytes, kind: str) -> str:
@@ -205,14 +332,31 @@ def _split_first_line(text: str) -> list[str]:
         raise _invalid(CSV, f"the first line could not be parsed: {exc}") from None
 
 
+def _first_line_width(text: str) -> int:
+    """How many fields the first line holds, counted without splitting it.
+
+    Commas inside quoted fields do not count; a quoted field that runs past
+    the end of the line counts its commas (an over-estimate, never under).
+    """
+    start = len(text) - len(text.lstrip("\r\n"))
+    end = text.find("\n", start)
+    line = text[start:] if end < 0 else text[start:end]
+    if '"' in line:
+        line = _QUOTED_FIELD.sub("", line)
+    return line.count(",") + 1
+
+
 def _is_header(fields: list[str], feature_names: list[str] | None) -> bool:
     return bool(feature_names) and any(f in set(feature_names) for f in fields)
 
 
-def _decode_csv(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
+def _decode_csv(
+    body: bytes, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     text = _text(body, CSV)
     if not text.strip():
         raise _invalid(CSV, "the body is empty")
+    width.check(_first_line_width(text), "the first line holds")
     header_fields = _split_first_line(text)
     header = header_fields if _is_header(header_fields, feature_names) else None
     if header is not None:
@@ -342,7 +486,9 @@ def _typed_arrow_column(column: Any) -> Any:
 
 
 # JSON ---------------------------------------------------------------------------
-def _decode_json(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
+def _decode_json(
+    body: bytes, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     text = _text(body, JSON)
     try:
         payload = json.loads(text)
@@ -353,12 +499,14 @@ def _decode_json(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
         ) from None
     except RecursionError:
         raise _invalid(JSON, "the JSON is nested too deeply") from None
-    return _from_json_payload(payload, feature_names)
+    return _from_json_payload(payload, feature_names, width)
 
 
-def _from_json_payload(payload: Any, feature_names: list[str] | None) -> pd.DataFrame:
+def _from_json_payload(
+    payload: Any, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     if isinstance(payload, list):
-        return _from_records(payload, feature_names, "the list")
+        return _from_records(payload, feature_names, "the list", width)
     if not isinstance(payload, dict):
         raise _invalid(
             JSON,
@@ -368,22 +516,24 @@ def _from_json_payload(payload: Any, feature_names: list[str] | None) -> pd.Data
     if len(keys) > 1:
         raise _invalid(JSON, f"the object has {keys}; send only one of them")
     if not keys:
-        return _from_records([payload], feature_names, "the object")
+        return _from_records([payload], feature_names, "the object", width)
     key = keys[0]
     value = payload[key]
     if key == "dataframe_split":
-        return _from_split(value, feature_names)
+        return _from_split(value, feature_names, width)
     if key == "inputs" and isinstance(value, dict):
-        return _from_columns(value)
+        return _from_columns(value, width)
     if not isinstance(value, list):
         raise _invalid(
             JSON,
             f'"{key}" holds a {type(value).__name__}; it must hold a list of records',
         )
-    return _from_records(value, feature_names, f'"{key}"')
+    return _from_records(value, feature_names, f'"{key}"', width)
 
 
-def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
+def _from_split(
+    value: Any, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     if not isinstance(value, dict) or not isinstance(value.get("data"), list):
         raise _invalid(
             JSON,
@@ -393,7 +543,9 @@ def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     rows = value["data"]
     if rows and not all(isinstance(r, list) for r in rows):
         raise _invalid(JSON, '"dataframe_split.data" must be a list of lists')
-    frame = _from_rows(rows, None, '"dataframe_split.data"')
+    if isinstance(columns, list):
+        width.check(len(columns), '"dataframe_split.columns" names')
+    frame = _from_rows(rows, None, '"dataframe_split.data"', width)
     if columns is None:
         frame.columns = _positional_columns(frame.shape[1], feature_names)
         return frame
@@ -411,9 +563,10 @@ def _from_split(value: Any, feature_names: list[str] | None) -> pd.DataFrame:
     return frame
 
 
-def _from_columns(value: dict[str, Any]) -> pd.DataFrame:
+def _from_columns(value: dict[str, Any], width: _Width) -> pd.DataFrame:
     if not all(isinstance(v, list) for v in value.values()):
-        return _from_records([value], None, '"inputs"')
+        return _from_records([value], None, '"inputs"', width)
+    width.check(len(value), '"inputs" names')
     lengths = {len(v) for v in value.values()}
     if len(lengths) > 1:
         raise _invalid(
@@ -427,17 +580,17 @@ def _from_columns(value: dict[str, Any]) -> pd.DataFrame:
 
 
 def _from_records(
-    items: list[Any], feature_names: list[str] | None, where: str
+    items: list[Any], feature_names: list[str] | None, where: str, width: _Width
 ) -> pd.DataFrame:
     if not items:
         return pd.DataFrame()
     if all(isinstance(i, dict) for i in items):
-        return _from_objects(items, JSON)
+        return _from_objects(items, JSON, width)
     if all(isinstance(i, list) for i in items):
-        return _from_rows(items, feature_names, where)
+        return _from_rows(items, feature_names, where, width)
     if not any(isinstance(i, (dict, list)) for i in items):
         # A flat list of scalars is one record (the common `json.dumps(row)`).
-        return _from_rows([items], feature_names, where)
+        return _from_rows([items], feature_names, where, width)
     raise _invalid(
         JSON,
         f"{where} mixes lists, objects and single values; "
@@ -445,7 +598,17 @@ def _from_records(
     )
 
 
-def _from_objects(items: list[dict[str, Any]], kind: str) -> pd.DataFrame:
+def _from_objects(
+    items: list[dict[str, Any]], kind: str, width: _Width
+) -> pd.DataFrame:
+    if width.limit is not None:
+        # Objects may each name different keys: bound the union, which is
+        # the width of the frame they become.
+        keys: set[Any] = set()
+        for item in items:
+            width.check(len(item))
+            keys.update(item)
+            width.check(len(keys), "the records name")
     frame = pd.DataFrame.from_records(items)
     _refuse_duplicates([str(c) for c in frame.columns])
     _refuse_nested(frame, kind)
@@ -457,16 +620,18 @@ def _from_rows(
     rows: list[list[Any]],
     feature_names: list[str] | None,
     where: str,
-    kind: str = JSON,
+    width: _Width,
 ) -> pd.DataFrame:
+    kind = width.kind
     if not rows:
         return pd.DataFrame()
-    width = _equal_width(rows, kind, f"{where}: ")
-    if width == 0:
+    width.check(len(rows[0]), f"{where}: record 1 holds")
+    values = _equal_width(rows, kind, f"{where}: ")
+    if values == 0:
         raise _invalid(kind, f"{where}: the records hold no values")
     frame = pd.DataFrame(rows)
     _refuse_nested(frame, kind)
-    frame.columns = _positional_columns(width, feature_names)
+    frame.columns = _positional_columns(values, feature_names)
     return frame
 
 
@@ -492,7 +657,9 @@ def _refuse_nested(frame: pd.DataFrame, kind: str) -> None:
 
 
 # JSON Lines ----------------------------------------------------------------------
-def _decode_jsonlines(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
+def _decode_jsonlines(
+    body: bytes, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     text = _text(body, JSONLINES)
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -511,16 +678,18 @@ def _decode_jsonlines(body: bytes, feature_names: list[str] | None) -> pd.DataFr
     if not records:
         return pd.DataFrame()
     if all(isinstance(r, dict) for r in records):
-        return _from_objects(records, JSONLINES)
+        return _from_objects(records, JSONLINES, width)
     if all(isinstance(r, list) for r in records):
-        return _from_rows(records, feature_names, "the lines", JSONLINES)
+        return _from_rows(records, feature_names, "the lines", width)
     raise _invalid(
         JSONLINES, "the lines mix lists and objects; use one form throughout"
     )
 
 
 # NPY --------------------------------------------------------------------------------
-def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
+def _decode_npy(
+    body: bytes, feature_names: list[str] | None, width: _Width
+) -> pd.DataFrame:
     if not body.startswith(b"\x93NUMPY"):
         # Checked first: np.load would otherwise try to read junk as a pickle.
         raise _invalid(NPY, "the body is not a .npy array (no .npy header)")
@@ -540,6 +709,7 @@ def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
     if not isinstance(array, np.ndarray):
         raise _invalid(NPY, "the body is an .npz archive, not a single array")
     if array.dtype.names:
+        width.check(len(array.dtype.names), "the structured array names")
         if array.ndim == 0:
             array = array.reshape(1)
         if array.ndim != 1:
@@ -555,6 +725,7 @@ def _decode_npy(body: bytes, feature_names: list[str] | None) -> pd.DataFrame:
         )
     if array.shape[1] == 0:
         raise _invalid(NPY, "the records hold no values")
+    width.check(array.shape[1])
     if array.dtype.kind in "SUV":
         array = array.astype(str).astype(object)
     return pd.DataFrame(

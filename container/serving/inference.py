@@ -119,7 +119,12 @@ def _invoke(
         features = numeric_csv_rows(body, len(schema.feature_names))
     ignored: list[str] = []
     if features is None:
-        frame = codecs.decode(body, request_type, schema.feature_names)
+        frame = codecs.decode(
+            body,
+            request_type,
+            schema.feature_names,
+            max_fields=codecs.field_limit(len(schema.feature_names)),
+        )
         features, ignored = align(frame, schema)
     predictions, probabilities, classes = predict(bundle, features, with_probabilities)
     out = codecs.encode(predictions, response_type, probabilities, classes)
