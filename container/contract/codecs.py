@@ -475,8 +475,11 @@ def _typed_arrow_column(column: Any) -> Any:
     values = pc.if_else(missing, pa.scalar(None, pa.string()), trimmed)
     if values.null_count == len(values):
         return pd.Series([None] * len(values), dtype=object)
-    has_underscore = pc.any(pc.match_substring(values, "_")).as_py()
-    if not has_underscore:
+    # A column whose first value is not a number is text: skip the casts,
+    # which scan the whole column before they fail.
+    first = pc.drop_null(values)[0].as_py()
+    numeric = _parse_number(first) is not None
+    if numeric and not pc.any(pc.match_substring(values, "_")).as_py():
         for target in (pa.int64(), pa.float64()):
             try:
                 return pc.cast(values, target).to_pandas()
@@ -754,6 +757,47 @@ def _csv_field(value: Any) -> str:
     return text
 
 
+def _jsonlines_record(prediction: Any) -> str:
+    return json.dumps({"prediction": prediction}, allow_nan=False)
+
+
+def _rendered(
+    predictions: np.ndarray | Sequence[Any], render: Any, labels: list[Any]
+) -> list[str]:
+    """`render(label)` for each label, rendering each distinct label only once.
+
+    Class labels repeat (a few classes over many rows): rendering the distinct
+    ones and repeating them is ~15 times faster on large batches. Only for
+    arrays whose equal values render alike (numbers of one dtype, or all
+    text); mixed objects (1, 1.0 and True compare equal) take one call each.
+    """
+    values = np.asarray(predictions)
+    if values.dtype.kind == "f" and render in _FLOAT_RENDERERS:
+        # Regression values rarely repeat; what costs is the per-value call.
+        if not np.isfinite(values).all():
+            return [render(label) for label in labels]  # raises as before
+        return list(map(_FLOAT_RENDERERS[render], labels))
+    repeats = values.dtype.kind in "biuU" or (
+        values.dtype.kind == "O" and pd.api.types.infer_dtype(values) == "string"
+    )
+    if not repeats or len(values) < 64:
+        return [render(label) for label in labels]
+    codes, uniques = pd.factorize(values.ravel(), use_na_sentinel=False)
+    table = np.array([render(u) for u in np.asarray(uniques).tolist()], dtype=object)
+    return table[codes].tolist()
+
+
+def _float_jsonlines_record(value: float) -> str:
+    return '{"prediction": ' + float.__repr__(value) + "}"
+
+
+# Finite floats need no quoting in CSV, and json.dumps writes them as repr.
+_FLOAT_RENDERERS = {
+    _csv_field: float.__repr__,
+    _jsonlines_record: _float_jsonlines_record,
+}
+
+
 def encode(
     predictions: np.ndarray | Sequence[Any],
     accept: str,
@@ -782,7 +826,7 @@ def encode(
         return json.dumps(out, allow_nan=False).encode()
     if kind == JSONLINES:
         if probabilities is None:
-            lines = [json.dumps({"prediction": p}, allow_nan=False) for p in labels]
+            lines = _rendered(predictions, _jsonlines_record, labels)
         else:
             lines = [
                 json.dumps(
@@ -796,7 +840,7 @@ def encode(
         return "\n".join(lines).encode()
     if kind == CSV:
         if probabilities is None:
-            lines = [_csv_field(p) for p in labels]
+            lines = _rendered(predictions, _csv_field, labels)
         else:
             lines = [
                 ",".join([_csv_field(p), *(repr(x) for x in row)])

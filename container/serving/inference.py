@@ -277,7 +277,10 @@ def _typed(series: pd.Series, name: str, kind: str) -> np.ndarray:
     if kind == "categorical":
         values = series.to_numpy()
         # Fast path for the common case: text already (one pass, no copies).
-        if values.dtype == object and all(type(v) is str for v in values):
+        if (
+            values.dtype == object
+            and pd.api.types.infer_dtype(values, skipna=False) == "string"
+        ):  # noqa: E501
             return values
         return category_strings(series).to_numpy()
     dtype_kind = series.dtype.kind
@@ -425,10 +428,16 @@ def predict(
         if isinstance(features, pd.DataFrame):
             features = features.to_numpy(dtype=np.float64)
     try:
-        predictions = np.asarray(pipeline.predict(features))
-        if not with_probabilities:
-            return predictions, None, None
-        probabilities = np.asarray(pipeline.predict_proba(features), dtype=np.float64)
+        # Trees compare in float32: a finite value beyond its range overflows
+        # in the cast, which scikit-learn then refuses with a ValueError (a
+        # 400 below); the cast's warning itself is noise in the log.
+        with np.errstate(over="ignore"):
+            predictions = np.asarray(pipeline.predict(features))
+            if not with_probabilities:
+                return predictions, None, None
+            probabilities = np.asarray(
+                pipeline.predict_proba(features), dtype=np.float64
+            )
     except (ValueError, TypeError) as exc:
         # Records that pass the schema can still be refused by the estimator
         # (e.g. NaN for a model that cannot take missing values).

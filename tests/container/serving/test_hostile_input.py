@@ -273,3 +273,10 @@ def test_structured_hostile_bodies_never_get_a_5xx(
     assert response.status_code < 500, (body[:200], response.data[:300])
     if response.status_code >= 400:
         assert message(response)
+
+
+def test_a_float_beyond_float32_range_is_a_400_for_a_tree(client):
+    # Finite as a float64, infinite once a tree casts it to float32.
+    response = post(client, "39.1,18.7,181,3.4028235677973366e+38,Biscoe,male")
+    assert response.status_code == 400, response.data[:300]
+    assert "too large for dtype('float32')" in message(response)
