@@ -7,6 +7,11 @@ kept only when their `eventMetadata.inferenceTime` lies in [start, end).
 
 A line that is not a capture record is counted and described in the scan, not
 fatal: one truncated write must not hide an hour of traffic.
+
+Beside the records, this image's own capture writer leaves `*.drops.json`
+sidecars (container.contract.capture_drops) counting records it could not
+write; `capture_drops` sums those of the window. They are never read as
+records (only `*.jsonl` are); SageMaker's capture on AWS writes none.
 """
 
 from __future__ import annotations
@@ -19,6 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
+from container.contract.capture_drops import (
+    SIDECAR_SUFFIX,
+    DropCounts,
+    parse_sidecar,
+)
 from container.monitoring.errors import MonitoringInputError
 
 HOUR_FOLDER = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{2}$")
@@ -52,6 +62,11 @@ class CaptureScan:
     undecodable: int = 0
     # Records a record preprocessor returned nothing for.
     filtered: int = 0
+    # Records the server's capture writer dropped (its sidecars), and why.
+    dropped: int = 0
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    drop_sidecars: int = 0
+    unreadable_sidecars: int = 0
     examples: list[str] = field(default_factory=list)
 
     def problem(self, where: str, reason: str, kind: str = "malformed") -> None:
@@ -68,6 +83,10 @@ class CaptureScan:
             "malformed_lines": self.malformed,
             "undecodable_records": self.undecodable,
             "filtered_by_preprocessor": self.filtered,
+            "dropped_records": self.dropped,
+            "drop_reasons": dict(sorted(self.drop_reasons.items())),
+            "drop_sidecars": self.drop_sidecars,
+            "unreadable_drop_sidecars": self.unreadable_sidecars,
             "examples": self.examples,
         }
 
@@ -99,12 +118,74 @@ def capture_files(
         raise MonitoringInputError(
             f"capture folder {source} does not exist: expected a folder holding {{endpoint}}/{{variant}}/yyyy/mm/dd/hh/*.jsonl capture files"  # noqa: E501
         )
+    source = _monitored(source, endpoint_name)
+    files, endpoints = _files_in_window(source, "*.jsonl", start, end)
+    if len(endpoints) > 1:
+        raise several_endpoints(source, sorted(endpoints), endpoint_name)
+    return files
+
+
+def capture_drops(
+    source: Path,
+    start: datetime | None,
+    end: datetime | None,
+    scan: CaptureScan,
+    endpoint_name: str | None = None,
+) -> None:
+    """Add the writer's dropped records of the window (its sidecars) to `scan`.
+
+    A sidecar counts its capture file's drops: it is kept when its hour folder
+    overlaps the window and its drops (first_drop..last_drop) are not all
+    outside it, so in the window's edge hours the count may include drops
+    just outside the window.
+    """
+    source = _monitored(source, endpoint_name)
+    sidecars, _ = _files_in_window(source, "*" + SIDECAR_SUFFIX, start, end)
+    for path in sidecars:
+        try:
+            counts = parse_sidecar(path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError) as exc:
+            scan.problem(
+                path.name, f"unreadable drop sidecar ({exc})", "unreadable_sidecars"
+            )
+            continue
+        scan.drop_sidecars += 1
+        if not counts.dropped_records or _drops_outside(counts, start, end):
+            continue
+        scan.dropped += counts.dropped_records
+        for reason, count in counts.reasons.items():
+            scan.drop_reasons[reason] = scan.drop_reasons.get(reason, 0) + count
+
+
+def _drops_outside(
+    counts: DropCounts, start: datetime | None, end: datetime | None
+) -> bool:
+    """Whether all of a sidecar's drops fall before `start` or from `end` on."""
+    try:
+        first = parse_time(counts.first_drop, "first_drop")
+        last = parse_time(counts.last_drop, "last_drop")
+    except MonitoringInputError:
+        return False
+    return (start is not None and last is not None and last < start) or (
+        end is not None and first is not None and first >= end
+    )
+
+
+def _monitored(source: Path, endpoint_name: str | None) -> Path:
     # A folder holding several endpoints' captures: keep the monitored one.
     if endpoint_name and (source / endpoint_name).is_dir():
-        source = source / endpoint_name
+        return source / endpoint_name
+    return source
+
+
+def _files_in_window(
+    source: Path, pattern: str, start: datetime | None, end: datetime | None
+) -> tuple[list[Path], set[str]]:
+    """Files matching `pattern` whose hour folder overlaps [start, end), and the
+    endpoints whose folders hold such files."""
     files = []
     endpoints = set()
-    for path in sorted(source.rglob("*.jsonl")):
+    for path in sorted(source.rglob(pattern)):
         hour = _hour_of(path)
         relative = path.relative_to(source).parts
         if hour is not None and len(relative) == len(CAPTURE_LAYOUT):
@@ -115,9 +196,7 @@ def capture_files(
         ):
             continue
         files.append(path)
-    if len(endpoints) > 1:
-        raise several_endpoints(source, sorted(endpoints), endpoint_name)
-    return files
+    return files, endpoints
 
 
 def several_endpoints(

@@ -33,6 +33,7 @@ from container.jobs import StopGuard
 from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
+    capture_drops,
     capture_files,
     iter_record_blocks,
     parse_time,
@@ -331,6 +332,7 @@ def _profile_capture(
 ) -> DatasetProfile:
     source, start, end = inputs.source, inputs.start, inputs.end
     files = capture_files(source, start, end, inputs.endpoint)
+    capture_drops(source, start, end, scan, inputs.endpoint)
     if inputs.preprocessor is not None:
         blocks = iter_record_blocks(files, start, end, scan, with_documents=True)
         records = (item for block in blocks for item in block)
@@ -351,7 +353,8 @@ def _profile_capture(
             f"no captured data in {source} for the window {window}: "
             f"{len(files)} capture files, {scan.records} records in the window, "
             f"{scan.outside_window} outside it, {scan.malformed} malformed lines, "
-            f"{scan.undecodable} undecodable payloads{first}"
+            f"{scan.undecodable} undecodable payloads, "
+            f"{scan.dropped} records dropped by the capture writer{first}"
         )
     return profile
 
@@ -379,6 +382,11 @@ def _summary(
         "endpoint_name": inputs.endpoint,
         "monitoring_schedule_name": inputs.schedule,
         "capture": scan.to_dict() if inputs.fmt.kind == "capture" else None,
+        # Records the server could not capture (a full disk): from the capture
+        # writer's sidecars; 0 for SageMaker's own capture, which writes none.
+        "dropped_capture_records": scan.dropped
+        if inputs.fmt.kind == "capture"
+        else None,
         "features": {
             name: {
                 "distance": r.distance.value if r.distance else None,
@@ -417,7 +425,23 @@ def _report(
             notes.append(
                 f"{capture['malformed_lines']} malformed capture lines and {capture['undecodable_records']} undecodable payloads were skipped."  # noqa: E501
             )
+        if capture["unreadable_drop_sidecars"]:
+            notes.append(
+                f"{capture['unreadable_drop_sidecars']} drop sidecars (*.drops.json) could not be read: the dropped count may be short."  # noqa: E501
+            )
+        if (
+            capture["malformed_lines"]
+            or capture["undecodable_records"]
+            or capture["unreadable_drop_sidecars"]
+        ):
             notes.extend(capture["examples"][:5])
+        dropped = summary["dropped_capture_records"]
+        rows.append(("dropped capture records", str(dropped)))
+        if dropped:
+            reasons = ", ".join(f"{k}: {v}" for k, v in capture["drop_reasons"].items())
+            notes.append(
+                f"{dropped} records of this window were never captured: the server's capture writer dropped them ({reasons}), for instance on a full disk. The statistics describe the captured records only."  # noqa: E501
+            )
     by_feature: dict[str, list[str]] = {}
     for v in outcome.violations:
         by_feature.setdefault(v["feature_name"], []).append(
