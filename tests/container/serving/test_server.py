@@ -43,6 +43,9 @@ class Server:
             "SKLEARN_BYOC_OPT_ML": str(opt_ml),
             "SAGEMAKER_BIND_TO_PORT": str(self.port),
             "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+            # gunicorn on the port itself, whether or not nginx is installed
+            # here (tests/image covers the front proxy).
+            "SKLEARN_BYOC_FRONT_PROXY": "off",
             "PYTHONPATH": str(REPO_ROOT),
             **env,
         }
