@@ -191,6 +191,7 @@ def serve_behind_proxy(settings: Any, capture_settings: Any, nginx: str) -> int:
             max_body_bytes=settings.max_payload_bytes,
             model_timeout_seconds=settings.timeout_seconds,
             shutdown_timeout_seconds=GRACEFUL_TIMEOUT_SECONDS,
+            worker_processes=proxy.WORKER_PROCESSES,
             # As root nginx would switch its workers to "nobody", who could
             # not reach this process's private folder and socket.
             user="root" if os.geteuid() == 0 else None,
