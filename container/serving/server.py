@@ -254,7 +254,8 @@ def supervise(front: Any, app_pid: int) -> int:
                 _signal(app_pid, signal.SIGTERM)
         else:
             if not stopping:
-                _say(f"gunicorn exited ({exit_code}); stopping nginx")
+                if exit_code != 2:  # 2: a setting, already explained in one line
+                    _say(f"gunicorn exited ({exit_code}); stopping nginx")
                 stopping, code = True, exit_code or 1
             elif code == 0:
                 code = exit_code
