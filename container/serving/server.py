@@ -245,6 +245,8 @@ def supervise(front: Any, app_pid: int) -> int:
         if name is None:
             continue  # a reparented orphan, reaped (this may be PID 1)
         exit_code = os.waitstatus_to_exitcode(status)
+        if exit_code < 0:  # killed by a signal: the shell's 128 + N
+            exit_code = 128 - exit_code
         if name == "nginx":
             front.returncode = exit_code
             if not stopping:
