@@ -35,6 +35,15 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     LANG=C.UTF-8
 
+# nginx buffers whole requests in front of the sync workers, so a slow client
+# holds an nginx connection rather than a worker (docs/serving.md). Debian's
+# `nginx` is the smallest package with the proxy module.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nginx \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
+        /etc/nginx/sites-enabled/default
+
 COPY --from=build /opt/venv /opt/venv
 COPY docker/entrypoint.sh /opt/program/entrypoint.sh
 COPY container /opt/program/container

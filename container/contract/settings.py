@@ -28,6 +28,10 @@ BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
 MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 # Our own: return class probabilities unless a request says otherwise.
 RETURN_PROBABILITIES = "SKLEARN_BYOC_RETURN_PROBABILITIES"
+# Our own: nginx in front of the workers (on/off; auto, the default: on when
+# nginx is installed, as it is in the image).
+FRONT_PROXY = "SKLEARN_BYOC_FRONT_PROXY"
+FRONT_PROXY_AUTO = "auto"
 
 # --- data capture (done by the platform on SageMaker; by the server locally) --
 CAPTURE_DESTINATION = "SKLEARN_BYOC_CAPTURE_DESTINATION"
@@ -198,6 +202,8 @@ class ServingSettings:
     # Batch only (realtime uses the API's 6 MB). 0 is SageMaker's "no limit"
     # (one record per request, streamed): we still cap it at the API's 100 MB.
     max_payload_mb: int | None = None
+    # None: auto (on when nginx is installed); True/False: forced.
+    front_proxy: bool | None = None
 
     @property
     def max_payload_bytes(self) -> int:
@@ -234,7 +240,18 @@ class ServingSettings:
             max_payload_mb=parse_int(
                 env, MAX_PAYLOAD_IN_MB, None, 0, BATCH_MAX_PAYLOAD_MB_LIMIT
             ),
+            front_proxy=_parse_front_proxy(env),
         )
+
+
+def _parse_front_proxy(env: Environ) -> bool | None:
+    raw = _raw(env, FRONT_PROXY)
+    if raw is None or raw.lower() == FRONT_PROXY_AUTO:
+        return None
+    value = parse_flag(raw)
+    if value is None:
+        raise SettingsError(f"{FRONT_PROXY}={raw!r} is not one of on, off, auto")
+    return value
 
 
 def _parse_port_range(env: Environ) -> tuple[int, int] | None:

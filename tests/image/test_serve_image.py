@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 
@@ -153,3 +155,157 @@ def test_sigterm_answers_in_flight_requests_and_exits_quickly(
     assert len(results["lines"]) == 60_000
     assert stopped_after < 10, f"serve took {stopped_after:.1f} s to stop"
     assert exit_code == 0
+
+
+# --- the front proxy (nginx) -----------------------------------------------------
+SLOW_HEADER = (
+    b"POST /invocations HTTP/1.1\r\nHost: slow\r\nContent-Type: text/csv\r\n"
+    b"Content-Length: 100\r\n\r\n"
+)
+HEADER_TIMEOUT_SECONDS = 10  # container/serving/proxy.py
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.5)
+    try:
+        return sock.recv(4096) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_slow_clients_do_not_starve_ping_and_are_cut_off(
+    docker_client, image, trained_model_dir
+):
+    row = (PAYLOADS / "penguins.csv").read_bytes().splitlines()[0] + b"\n"
+    with serving(docker_client, image, trained_model_dir) as server:
+        # 16 send their headers one byte a second, 16 send whole headers then
+        # the body one byte a second, and one sends nothing at all: far more
+        # than the workers (two per CPU).
+        slow_headers = [_connect(server.url) for _ in range(16)]
+        slow_bodies = [_connect(server.url) for _ in range(16)]
+        idle = _connect(server.url)
+        for sock in slow_bodies:
+            sock.sendall(SLOW_HEADER)
+        stop = threading.Event()
+
+        def trickle() -> None:
+            for i in range(len(SLOW_HEADER)):
+                for sock in slow_headers:
+                    with contextlib.suppress(OSError):
+                        sock.sendall(SLOW_HEADER[i : i + 1])
+                for sock in slow_bodies:
+                    with contextlib.suppress(OSError):
+                        sock.sendall(b"1")
+                if stop.wait(1.0):
+                    return
+
+        sender = threading.Thread(target=trickle, daemon=True)
+        sender.start()
+        started = time.monotonic()
+        ping_seconds: list[float] = []
+        try:
+            while time.monotonic() - started < HEADER_TIMEOUT_SECONDS + 2:
+                t0 = time.monotonic()
+                response = requests.get(f"{server.url}/ping", timeout=2)
+                ping_seconds.append(time.monotonic() - t0)
+                assert response.status_code == 200
+                assert score_csv(server.url, row) == ["Adelie"]
+                time.sleep(0.25)
+            # Every header has been dribbling (or absent) for longer than
+            # the header timeout: nginx has closed those connections.
+            assert all(_closed_by_server(sock) for sock in slow_headers)
+            assert _closed_by_server(idle)
+        finally:
+            stop.set()
+            sender.join(timeout=5)
+            for sock in [*slow_headers, *slow_bodies, idle]:
+                sock.close()
+    assert len(ping_seconds) > 10 and max(ping_seconds) < 2.0
+
+
+def test_the_proxy_answers_a_too_large_body_with_json(
+    docker_client, image, trained_model_dir
+):
+    with serving(docker_client, image, trained_model_dir) as server:
+        response = requests.post(
+            f"{server.url}/invocations",
+            data=b"1" * (6 * 1024 * 1024 + 1),
+            headers={"Content-Type": "text/csv"},
+            timeout=30,
+        )
+        ping = requests.get(f"{server.url}/ping", timeout=2)
+    assert response.status_code == 413
+    assert response.headers["Server"] == "nginx"  # refused before any worker
+    assert response.headers["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == "payload_too_large"
+    assert "6291456 bytes" in error["message"]
+    assert ping.status_code == 200
+
+
+def test_ping_is_a_json_503_while_the_workers_start(
+    docker_client, image, trained_model_dir
+):
+    port = free_port()
+    container = docker_client.containers.run(
+        image,
+        ["serve"],
+        detach=True,
+        volumes={str(trained_model_dir): {"bind": "/opt/ml/model", "mode": "ro"}},
+        ports={"8080/tcp": ("127.0.0.1", port)},
+    )
+    early: list[requests.Response] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/ping", timeout=2)
+            except requests.ConnectionError:
+                time.sleep(0.01)
+                continue
+            if response.status_code == 200:
+                break
+            early.append(response)
+            time.sleep(0.02)
+        else:
+            raise AssertionError(container.logs().decode()[-2000:])
+    finally:
+        container.remove(force=True)
+    # Importing scikit-learn and pandas takes about a second: nginx answers
+    # long before the workers are there.
+    assert early
+    for response in early:
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "model_not_ready"
+        assert "starting" in response.json()["error"]["message"]
+
+
+def test_serve_exits_non_zero_when_nginx_dies(docker_client, image, trained_model_dir):
+    with serving(docker_client, image, trained_model_dir) as server:
+        server.container.exec_run(
+            ["sh", "-c", "kill -9 $(cat /tmp/sklearn-byoc-serve-*/nginx.pid)"]
+        )
+        exit_code = server.container.wait(timeout=30)["StatusCode"]
+    assert exit_code != 0
+
+
+def test_front_proxy_off_serves_straight_from_gunicorn(
+    docker_client, image, trained_model_dir
+):
+    with serving(
+        docker_client,
+        image,
+        trained_model_dir,
+        environment={"SKLEARN_BYOC_FRONT_PROXY": "off"},
+    ) as server:
+        response = requests.get(f"{server.url}/ping", timeout=2)
+    assert response.status_code == 200
+    assert response.headers["Server"].startswith("gunicorn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -43,6 +44,9 @@ class Server:
             "SKLEARN_BYOC_OPT_ML": str(opt_ml),
             "SAGEMAKER_BIND_TO_PORT": str(self.port),
             "SAGEMAKER_MODEL_SERVER_WORKERS": "2",
+            # gunicorn on the port itself, whether or not nginx is installed
+            # here (tests/image covers the front proxy).
+            "SKLEARN_BYOC_FRONT_PROXY": "off",
             "PYTHONPATH": str(REPO_ROOT),
             **env,
         }
@@ -262,3 +266,65 @@ def test_nothing_heavy_is_imported_before_the_port_is_bound():
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     ).stdout.strip()
     assert out == ""
+
+
+# --- supervising nginx and gunicorn (stand-ins: small processes) -----------------
+GRACEFUL_CHILD = (
+    "import signal, sys, time\n"
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+    "signal.signal(signal.SIGQUIT, lambda *a: sys.exit(0))\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.fixture
+def children():
+    """Start stand-in children; restore this process's signal handlers after."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    started: list[subprocess.Popen] = []
+
+    def start(code: str = GRACEFUL_CHILD) -> subprocess.Popen:
+        process = subprocess.Popen([sys.executable, "-c", code])
+        started.append(process)
+        return process
+
+    yield start
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+    for process in started:
+        if process.returncode is None:
+            # Only a child not yet reaped (by supervise) is still ours to kill.
+            if _alive(process.pid):
+                os.kill(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(process.pid, 0)
+            process.returncode = -signal.SIGKILL
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return os.waitpid(pid, os.WNOHANG) == (0, 0)
+    except ChildProcessError:
+        return False
+
+
+def test_sigterm_stops_nginx_first_then_gunicorn(children):
+    front, app = children(), children()
+    time.sleep(0.3)  # let both install their handlers
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    assert serving_server.supervise(front, app.pid) == 0
+    assert front.returncode == 0 and not _alive(app.pid)
+
+
+def test_nginx_dying_stops_gunicorn_and_fails(children):
+    front, app = children(), children()
+    time.sleep(0.3)
+    front.kill()
+    assert serving_server.supervise(front, app.pid) == 1
+    assert not _alive(app.pid)
+
+
+def test_gunicorn_exiting_stops_nginx_and_fails(children):
+    front, app = children(), children("import sys; sys.exit(3)")
+    assert serving_server.supervise(front, app.pid) == 3
+    assert front.returncode == 0
