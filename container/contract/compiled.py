@@ -91,6 +91,7 @@ class CompiledModel:
                 _label_key(c): i for i, c in enumerate(self.classes.tolist())
             }
         self._session: Any = None
+        self._outputs: list[str] = []
         self._pid: int | None = None
         self._lock = threading.Lock()
 
@@ -100,8 +101,9 @@ class CompiledModel:
         if self._session is None or self._pid != pid:
             with self._lock:
                 if self._session is None or self._pid != pid:
-                    self._session = _new_session(self.model)
-                    self._pid = pid
+                    session = _new_session(self.model)
+                    self._outputs = [o.name for o in session.get_outputs()]
+                    self._session, self._pid = session, pid
         return self._session
 
     # --- feeding and reading --------------------------------------------------------
@@ -128,10 +130,9 @@ class CompiledModel:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(predictions, probabilities or None), typed as the pipeline's own."""
         session = self.session()
-        names = [o.name for o in session.get_outputs()]
-        wanted = (
-            names[:2] if with_probabilities and self.classes is not None else [names[0]]
-        )
+        names = self._outputs
+        both = with_probabilities and self.classes is not None
+        wanted = names[:2] if both else names[:1]
         results = session.run(wanted, self.feeds(features))
         raw = np.asarray(results[0]).reshape(-1)
         if self.classes is None:

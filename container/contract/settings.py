@@ -28,6 +28,8 @@ BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"
 MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"
 # Our own: return class probabilities unless a request says otherwise.
 RETURN_PROBABILITIES = "SKLEARN_BYOC_RETURN_PROBABILITIES"
+# Our own: predict with the bundle's model.onnx when it has a good one.
+COMPILED_PREDICTOR = "SKLEARN_BYOC_COMPILED_PREDICTOR"
 
 # --- data capture (done by the platform on SageMaker; by the server locally) --
 CAPTURE_DESTINATION = "SKLEARN_BYOC_CAPTURE_DESTINATION"
@@ -192,6 +194,7 @@ class ServingSettings:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     default_accept: str | None = None
     return_probabilities: bool = False
+    compiled_predictor: bool = True
     batch: bool = False
     batch_strategy: str | None = None
     max_concurrent_transforms: int | None = None
@@ -226,6 +229,7 @@ class ServingSettings:
             ),
             default_accept=_raw(env, DEFAULT_INVOCATIONS_ACCEPT),
             return_probabilities=parse_bool(env, RETURN_PROBABILITIES, False),
+            compiled_predictor=parse_bool(env, COMPILED_PREDICTOR, True),
             batch=parse_bool(env, BATCH, False),
             batch_strategy=strategy,
             max_concurrent_transforms=parse_int(
