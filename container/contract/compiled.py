@@ -85,11 +85,12 @@ class CompiledModel:
         if classes is not None and not isinstance(classes, np.ndarray):
             classes = np.asarray(classes, dtype=object)
         self.classes = classes
-        self._label_index: dict[Any, int] | None = None
+        # Each class's position, looked up by the label ONNX gives for it.
+        self._label_index: pd.Index | None = None
         if self.classes is not None:
-            self._label_index = {
-                _label_key(c): i for i, c in enumerate(self.classes.tolist())
-            }
+            self._label_index = pd.Index(
+                [_label_key(c) for c in self.classes.tolist()], dtype=object
+            )
         self._session: Any = None
         self._outputs: list[str] = []
         self._pid: int | None = None
@@ -137,15 +138,26 @@ class CompiledModel:
         raw = np.asarray(results[0]).reshape(-1)
         if self.classes is None:
             return raw.astype(np.float64), None
-        index = self._label_index
-        assert index is not None
-        positions = np.fromiter(
-            (index[_label_key(v)] for v in raw.tolist()), dtype=np.intp, count=len(raw)
-        )
+        positions = self._positions(raw)
         predictions = self.classes.take(positions)
         if not with_probabilities:
             return predictions, None
         return predictions, np.asarray(results[1], dtype=np.float64)
+
+    def _positions(self, labels: np.ndarray) -> np.ndarray:
+        """Each ONNX label's position in `classes` (KeyError for a stranger)."""
+        index = self._label_index
+        assert index is not None
+        keys = labels if labels.dtype == object else labels.astype(object)
+        positions = index.get_indexer(keys)
+        if (positions < 0).any():
+            # Labels ONNX spells otherwise (bytes, numpy scalars): one by one.
+            keys = np.array([_label_key(v) for v in labels.tolist()], dtype=object)
+            positions = index.get_indexer(keys)
+        if (positions < 0).any():
+            stranger = labels[np.flatnonzero(positions < 0)[0]]
+            raise KeyError(f"the model predicted {stranger!r}, not one of its classes")
+        return positions
 
 
 def _label_key(value: Any) -> Any:
