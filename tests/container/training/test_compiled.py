@@ -206,3 +206,46 @@ def test_a_crash_in_conversion_still_trains(opt_ml, penguins, capsys, monkeypatc
     assert manifest["compiled"]["status"] == NOT_COMPILED
     assert "MemoryError" in manifest["compiled"]["reason"]
     assert not (opt_ml.model_dir / COMPILED_FILE).exists()
+
+
+def test_the_best_pipeline_of_a_search_is_compiled(opt_ml, penguins, capsys):
+    _write_job(
+        opt_ml,
+        penguins,
+        {
+            "target": "species",
+            "algorithm": "decision_tree",
+            "search": '{"max_depth": [2, 4]}',
+        },
+    )
+
+    assert training.main() == 0
+
+    manifest = json.loads((opt_ml.model_dir / MANIFEST_FILE).read_text())
+    assert manifest["compiled"]["status"] == COMPILED
+    assert manifest["compiled"]["parity"]["split"] == "train"
+    assert (opt_ml.model_dir / COMPILED_FILE).is_file()
+
+
+@pytest.mark.parametrize("algorithm", ["random_forest", "knn"])
+def test_numeric_only_and_headerless_data_compile(opt_ml, penguins, algorithm):
+    numbers = penguins[["species", "bill_length_mm", "bill_depth_mm", "year"]]
+    path = opt_ml.channel_dir("train") / "penguins.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    numbers.to_csv(path, index=False, header=False)
+    opt_ml.hyperparameters_file.write_text(json.dumps({"algorithm": algorithm}))
+
+    assert training.main() == 0
+
+    bundle = load_bundle(opt_ml.model_dir)
+    record = bundle.manifest["compiled"]
+    assert record["status"] == COMPILED, record
+    assert [i["name"] for i in record["inputs"]] == ["_c1", "_c2", "_c3"]
+    model = compiled_model(bundle.compiled, record, bundle.pipeline.classes_)
+    rows = pd.DataFrame(
+        {"_c1": [39.1, np.nan], "_c2": [18.7, 17.0], "_c3": [2007.0, np.nan]}
+    )
+    labels, _ = model.predict(rows)
+    assert labels.tolist() == bundle.pipeline.predict(rows).tolist()
+    array_labels, _ = model.predict(rows.to_numpy())
+    assert array_labels.tolist() == labels.tolist()
