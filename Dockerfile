@@ -18,10 +18,16 @@ RUN --mount=type=secret,id=pip_cert \
     /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
         --require-virtualenv -r /tmp/requirements.txt \
  && { /opt/venv/bin/pip uninstall -y -q pip setuptools 2>/dev/null || true; }
-# Test suites and build-only files are dead weight at run time.
+# Test suites and build-only files are dead weight at run time; so are onnx's
+# operator test cases and ONNX Runtime's model-optimisation tools, which
+# neither converting nor running model.onnx imports (~22 MB).
 RUN find /opt/venv -depth \( -name tests -o -name '*.pyx' -o -name '*.pxd' \
         -o -name '*.h' -o -name '*.cmake' \) -path '*/site-packages/*' -prune -exec rm -rf {} + ; \
-    find /opt/venv/lib -name include -path '*pyarrow/include' -prune -exec rm -rf {} +
+    find /opt/venv/lib -name include -path '*pyarrow/include' -prune -exec rm -rf {} + ; \
+    rm -rf /opt/venv/lib/python3*/site-packages/onnx/backend/test \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/transformers \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/quantization \
+        /opt/venv/lib/python3*/site-packages/onnxruntime/tools
 
 # ---- runtime stage ---------------------------------------------------------------
 FROM ${BASE_IMAGE}

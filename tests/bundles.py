@@ -68,3 +68,34 @@ def build_penguins_bundle(model_dir: Path) -> Path:
     }
     save_bundle(model_dir, pipeline, manifest)
     return model_dir
+
+
+def train_bundle(root: Path, hyperparameters: dict[str, str]) -> Path:
+    """The bundle `train` itself writes on the penguins data (model.onnx included).
+
+    For the tests of the compiled predictor, which only `train` produces.
+    """
+    import contextlib
+    import io
+    import json
+
+    import pytest
+
+    from container import training
+    from container.contract.paths import ROOT_ENV_VAR, OptMl
+
+    opt_ml = OptMl(root)
+    for sub in ("input/config", "input/data/train", "model", "output"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    pd.read_csv(PENGUINS_CSV).to_csv(
+        opt_ml.channel_dir("train") / "penguins.csv", index=False
+    )
+    opt_ml.hyperparameters_file.write_text(json.dumps(hyperparameters))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(ROOT_ENV_VAR, str(root))
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = training.main()
+    if code != 0:
+        raise RuntimeError(f"train failed: {err.getvalue()}")
+    return opt_ml.model_dir

@@ -5,6 +5,9 @@ Layout (inside model.tar.gz, extracted at /opt/ml/model):
     model.joblib   the fitted scikit-learn Pipeline (preprocessing + estimator)
     model.json     the manifest: format version, schema, metrics, library
                    versions, input data hashes, job name, timestamps
+    model.onnx     optional: the pipeline compiled to ONNX, when the manifest's
+                   ``compiled`` section says it matched the pipeline
+                   (container/contract/compiled.py)
 
 The manifest is written last and atomically, so a folder holding model.json
 holds a complete bundle; a job that fails removes what it wrote.
@@ -25,6 +28,7 @@ from container.contract.schema import Schema
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "model.json"
+COMPILED_FILE = "model.onnx"
 FORMAT_VERSION = 1
 
 # Libraries whose version decides whether a pickled pipeline loads correctly.
@@ -50,10 +54,17 @@ class Bundle:
     pipeline: Any
     manifest: dict[str, Any]
     schema: Schema
+    # model.onnx's bytes, when the bundle has one (older bundles do not).
+    compiled: bytes | None = None
 
 
-def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> None:
-    """Write model.joblib, then model.json, whose presence marks a complete bundle."""
+def save_bundle(
+    model_dir: Path,
+    pipeline: Any,
+    manifest: dict[str, Any],
+    compiled: bytes | None = None,
+) -> None:
+    """Write model.joblib (and model.onnx), then model.json, which marks a bundle."""
     import joblib
 
     model_dir = Path(model_dir)
@@ -65,13 +76,17 @@ def save_bundle(model_dir: Path, pipeline: Any, manifest: dict[str, Any]) -> Non
     }
     (model_dir / MANIFEST_FILE).unlink(missing_ok=True)
     write_atomic(model_dir / MODEL_FILE, lambda fh: joblib.dump(pipeline, fh))
+    if compiled is not None:
+        write_atomic(model_dir / COMPILED_FILE, compiled)
+    else:
+        (model_dir / COMPILED_FILE).unlink(missing_ok=True)
     write_json(model_dir / MANIFEST_FILE, manifest, default=str)
 
 
 def remove_bundle(model_dir: Path) -> None:
     """Remove a partial bundle (and temporary files) after a failed job."""
     model_dir = Path(model_dir)
-    for name in (MANIFEST_FILE, MODEL_FILE):
+    for name in (MANIFEST_FILE, MODEL_FILE, COMPILED_FILE):
         (model_dir / name).unlink(missing_ok=True)
         for tmp in model_dir.glob(temporary_prefix(model_dir / name) + "*"):
             tmp.unlink(missing_ok=True)
@@ -145,4 +160,11 @@ def load_bundle(model_dir: Path) -> Bundle:
             raise BundleError(
                 f"cannot load {model_path}: {type(exc).__name__}: {exc}"
             ) from None
-    return Bundle(pipeline=pipeline, manifest=manifest, schema=schema)
+    compiled_path = model_dir / COMPILED_FILE
+    try:
+        compiled = compiled_path.read_bytes() if compiled_path.is_file() else None
+    except OSError:
+        compiled = None  # serving falls back to the pipeline and says why
+    return Bundle(
+        pipeline=pipeline, manifest=manifest, schema=schema, compiled=compiled
+    )

@@ -32,6 +32,8 @@ RETURN_PROBABILITIES = "SKLEARN_BYOC_RETURN_PROBABILITIES"
 # nginx is installed, as it is in the image).
 FRONT_PROXY = "SKLEARN_BYOC_FRONT_PROXY"
 FRONT_PROXY_AUTO = "auto"
+# Our own: predict with the bundle's model.onnx when it has a good one.
+COMPILED_PREDICTOR = "SKLEARN_BYOC_COMPILED_PREDICTOR"
 
 # --- data capture (done by the platform on SageMaker; by the server locally) --
 CAPTURE_DESTINATION = "SKLEARN_BYOC_CAPTURE_DESTINATION"
@@ -196,6 +198,7 @@ class ServingSettings:
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
     default_accept: str | None = None
     return_probabilities: bool = False
+    compiled_predictor: bool = True
     batch: bool = False
     batch_strategy: str | None = None
     max_concurrent_transforms: int | None = None
@@ -232,6 +235,7 @@ class ServingSettings:
             ),
             default_accept=_raw(env, DEFAULT_INVOCATIONS_ACCEPT),
             return_probabilities=parse_bool(env, RETURN_PROBABILITIES, False),
+            compiled_predictor=parse_bool(env, COMPILED_PREDICTOR, True),
             batch=parse_bool(env, BATCH, False),
             batch_strategy=strategy,
             max_concurrent_transforms=parse_int(

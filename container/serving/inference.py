@@ -36,6 +36,7 @@ from container.contract.settings import (
     ServingSettings,
     parse_flag,
 )
+from container.serving import compiled
 
 JSON_ERROR_TYPE = "application/json"
 PROBABILITIES_PARAMETER = "probabilities"
@@ -325,6 +326,10 @@ class PreparedModel:
     # order, when that is provably the same as giving it the DataFrame: about
     # 8 times cheaper per call (no per-column DataFrame checks). None otherwise.
     array_model: Any | None
+    # The bundle's model.onnx run by ONNX Runtime, when it may answer for the
+    # pipeline (container/serving/compiled.py); it takes both forms of input.
+    # None: the pipeline predicts.
+    compiled: Any | None = None
 
 
 _PREPARED: dict[int, PreparedModel] = {}
@@ -335,7 +340,9 @@ def prepare(bundle: Any) -> PreparedModel:
     key = id(bundle)
     prepared = _PREPARED.get(key)
     if prepared is None:
-        prepared = PreparedModel(array_model=_array_model(bundle))
+        prepared = PreparedModel(
+            array_model=_array_model(bundle), compiled=compiled.predictor_for(bundle)
+        )
         try:
             # Forget it when the bundle goes, so a new object at the same id
             # is never mistaken for it.
@@ -422,22 +429,34 @@ def predict(
     safe to call with arrays).
     """
     pipeline = bundle.pipeline
-    array_model = prepare(bundle).array_model
-    if array_model is not None:
+    prepared = prepare(bundle)
+    # None when there is no compiled model or it failed: the pipeline answers.
+    answer = (
+        prepared.compiled.predict(features, with_probabilities)
+        if prepared.compiled is not None
+        else None
+    )
+    array_model = prepared.array_model
+    if array_model is not None and answer is None:
         pipeline = array_model
         if isinstance(features, pd.DataFrame):
             features = features.to_numpy(dtype=np.float64)
     try:
-        # Trees compare in float32: a finite value beyond its range overflows
-        # in the cast, which scikit-learn then refuses with a ValueError (a
-        # 400 below); the cast's warning itself is noise in the log.
-        with np.errstate(over="ignore"):
-            predictions = np.asarray(pipeline.predict(features))
+        if answer is not None:
+            predictions, probabilities = answer
             if not with_probabilities:
                 return predictions, None, None
-            probabilities = np.asarray(
-                pipeline.predict_proba(features), dtype=np.float64
-            )
+        else:
+            # Trees compare in float32: a finite value beyond its range
+            # overflows in the cast, which scikit-learn then refuses with a
+            # ValueError (a 400 below); the cast's warning itself is noise.
+            with np.errstate(over="ignore"):
+                predictions = np.asarray(pipeline.predict(features))
+                if not with_probabilities:
+                    return predictions, None, None
+                probabilities = np.asarray(
+                    pipeline.predict_proba(features), dtype=np.float64
+                )
     except (ValueError, TypeError) as exc:
         # Records that pass the schema can still be refused by the estimator
         # (e.g. NaN for a model that cannot take missing values).

@@ -3,7 +3,8 @@
 It reads only the SageMaker contract (/opt/ml files and environment
 variables) and writes only its outputs:
 
-- /opt/ml/model: model.joblib + model.json, through `container.contract.bundle`;
+- /opt/ml/model: model.joblib + model.json (and model.onnx, the compiled
+  predictor, when it matches the pipeline), through `container.contract.bundle`;
 - /opt/ml/output/data: metrics.json, evaluation.json, report.html and, with a
   hyperparameter search, search_trials.json;
 - stdout: one ``<split>:<metric>=<value>`` line per metric;
@@ -13,7 +14,7 @@ variables) and writes only its outputs:
 
 `run` is the job in named phases, each a function below it: read the
 configuration, read the channels, prepare (columns, kinds, splits, schema,
-estimator), fit, evaluate, describe (the manifest), report, save.
+estimator), fit, evaluate, compile, describe (the manifest), report, save.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from container.contract.schema import Schema
 from container.contract.settings import TrainingEnvironment
 from container.jobs import StopGuard
 from container.training import channels as channel_io
+from container.training import compiled as compilation
 from container.training import evaluation, features, options
 from container.training.algorithms import ALGORITHMS
 from container.training.channels import ChannelData
@@ -149,12 +151,15 @@ def run(
         metrics, details = evaluate(plan, fitted)
     for line in evaluation.metric_lines(metrics):
         print(line, flush=True)
+    with timeline.phase("compile"):
+        compiled = compile_predictor(plan, fitted, config)
     manifest = describe(plan, fitted, config, channels, metrics, env, timeline)
+    manifest["compiled"] = compiled.record
     output_dir = (
         Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
     )
     report(output_dir, plan, fitted, config, env, metrics, details)
-    save(guard, model_dir, fitted.pipeline, manifest, timeline)
+    save(guard, model_dir, fitted.pipeline, manifest, timeline, compiled.model)
     return manifest
 
 
@@ -359,7 +364,32 @@ def evaluate(
     return metrics, details
 
 
-# --- phase 6: describe ---------------------------------------------------------------
+# --- phase 6: compile ----------------------------------------------------------------
+def compile_predictor(
+    plan: Plan, fitted: Fitted, config: TrainingConfig
+) -> compilation.Outcome:
+    """The pipeline as ONNX, checked on the validation rows (else the training rows).
+
+    Never fails the job: whatever goes wrong is a "not compiled" reason, and
+    `serve` then predicts with scikit-learn.
+    """
+    if not config.compile_predictor:
+        outcome = compilation.disabled()
+    else:
+        split = "validation" if "validation" in plan.splits else "train"
+        log(f"compiling the pipeline to ONNX, checking it on the {split} rows")
+        outcome = compilation.compile_pipeline(
+            fitted.pipeline,
+            plan.schema,
+            plan.problem_type,
+            plan.splits[split].features,
+            split,
+        )
+    log(compilation.describe(outcome))
+    return outcome
+
+
+# --- phase 7: describe ---------------------------------------------------------------
 def describe(
     plan: Plan,
     fitted: Fitted,
@@ -408,7 +438,7 @@ def json_safe(params: dict[str, Any]) -> dict[str, Any]:
     return safe
 
 
-# --- phase 7: report -----------------------------------------------------------------
+# --- phase 8: report -----------------------------------------------------------------
 def report(
     output_dir: Path,
     plan: Plan,
@@ -438,19 +468,20 @@ def report(
     )
 
 
-# --- phase 8: save -------------------------------------------------------------------
+# --- phase 9: save -------------------------------------------------------------------
 def save(
     guard: StopGuard,
     model_dir: Path,
     pipeline: Any,
     manifest: dict[str, Any],
     timeline: Timeline,
+    compiled: bytes | None = None,
 ) -> None:
     """Write the bundle, unless a stop was asked for (never half of it)."""
     with guard.publishing(), timeline.phase("save"):
         manifest["finished_at"] = utc_now()
         manifest["timings_seconds"] = timeline.timings
-        save_bundle(model_dir, pipeline, manifest)
+        save_bundle(model_dir, pipeline, manifest, compiled)
     log(f"model saved to {model_dir}")
 
 

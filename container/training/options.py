@@ -110,6 +110,14 @@ def flag_or_auto(key: str, raw: str) -> bool | None:
     return value
 
 
+def flag(key: str, raw: str) -> bool:
+    """true/false (also yes/no, 1/0, on/off)."""
+    value = parse_flag(raw)
+    if value is None:
+        raise invalid(key, raw, "true or false")
+    return value
+
+
 def column_names(key: str, raw: str) -> tuple[str, ...]:
     """A comma-separated list or a JSON array of column names or 0-based positions."""
     text = raw.strip()
@@ -171,6 +179,8 @@ class TrainingConfig:
     search_iterations: int = option(whole_number(1), 10)
     search_cv: int = option(whole_number(2), 3)
     search_scoring: str | None = option(text_or_none)
+    # Convert the fitted pipeline to ONNX for `serve` (container/training/compiled.py).
+    compile_predictor: bool = option(flag, True)
     # Not options: every other key, for the estimator, and the keys left alone.
     estimator_params: dict[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()

@@ -23,6 +23,12 @@ def test_serving_defaults_follow_the_contract():
     assert settings.max_payload_bytes == 6 * MB  # InvokeEndpoint's body limit
 
 
+def test_the_compiled_predictor_is_on_unless_turned_off():
+    assert ServingSettings.from_env({}).compiled_predictor is True
+    off = {"SKLEARN_BYOC_COMPILED_PREDICTOR": "false"}
+    assert ServingSettings.from_env(off).compiled_predictor is False
+
+
 def test_serving_reads_every_sagemaker_variable():
     settings = ServingSettings.from_env(
         {
@@ -69,6 +75,7 @@ def test_payload_limit(env, expected_bytes):
         ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "SINGLE_RECORD, MULTI_RECORD"),
         ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "101"}, "between 0 and 100"),
         ({"SAGEMAKER_MODEL_SERVER_WORKERS": "0"}, "SAGEMAKER_MODEL_SERVER_WORKERS"),
+        ({"SKLEARN_BYOC_COMPILED_PREDICTOR": "fast"}, "not a boolean"),
     ],
 )
 def test_bad_serving_values_name_the_variable(env, fragment):

@@ -50,6 +50,8 @@ def test_options_are_typed_and_the_rest_goes_to_the_estimator():
     assert config.estimator_params == {"max_depth": 4}
     assert set(config.ignored) == {"sagemaker_program", "_tuning_objective_metric"}
     assert config.to_dict()["estimator_params"] == {"max_depth": 4}
+    assert config.compile_predictor is True
+    assert parse_config({"compile_predictor": "no"}).compile_predictor is False
 
 
 @pytest.mark.parametrize(
@@ -64,6 +66,7 @@ def test_options_are_typed_and_the_rest_goes_to_the_estimator():
         ("search", "[1,2]", "non-empty JSON object"),
         ("search", '{"max_depth": 3}', "non-empty list of values for 'max_depth'"),
         ("search_cv", "1", ">= 2"),
+        ("compile_predictor", "sometimes", "true or false"),
     ],
 )
 def test_option_errors_name_key_value_and_allowed(key, raw, message):
