@@ -44,6 +44,10 @@ class OutOfRange(ValueError):
     """
 
 
+# Up to this many rows, labels are mapped to classes one by one.
+_SMALL_BATCH = 32
+
+
 @dataclass(frozen=True)
 class Input:
     """One graph input: a feature, its tensor type and the value for missing."""
@@ -95,10 +99,11 @@ class CompiledModel:
         self.classes = classes
         # Each class's position, looked up by the label ONNX gives for it.
         self._label_index: pd.Index | None = None
+        self._label_positions: dict[Any, int] = {}
         if self.classes is not None:
-            self._label_index = pd.Index(
-                [_label_key(c) for c in self.classes.tolist()], dtype=object
-            )
+            keys = [_label_key(c) for c in self.classes.tolist()]
+            self._label_index = pd.Index(keys, dtype=object)
+            self._label_positions = {key: i for i, key in enumerate(keys)}
         self._session: Any = None
         self._outputs: list[str] = []
         self._pid: int | None = None
@@ -116,11 +121,16 @@ class CompiledModel:
         return self._session
 
     # --- feeding and reading --------------------------------------------------------
-    def feeds(self, features: pd.DataFrame | np.ndarray) -> dict[str, np.ndarray]:
-        """Graph inputs from a DataFrame of features, or a float array in order."""
+    def feeds(
+        self, features: pd.DataFrame | np.ndarray | Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Graph inputs from features by name (a DataFrame, or a mapping of
+        columns), or from a float array with the columns in schema order."""
         out = {}
         for position, spec in enumerate(self.inputs):
-            if isinstance(features, pd.DataFrame):
+            if isinstance(features, Mapping):
+                values = np.asarray(features[spec.name])
+            elif isinstance(features, pd.DataFrame):
                 values = features[spec.name].to_numpy()
             else:
                 values = np.asarray(features)[:, position]
@@ -143,7 +153,9 @@ class CompiledModel:
         return out
 
     def predict(
-        self, features: pd.DataFrame | np.ndarray, with_probabilities: bool = False
+        self,
+        features: pd.DataFrame | np.ndarray | Mapping[str, np.ndarray],
+        with_probabilities: bool = False,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(predictions, probabilities or None), typed as the pipeline's own."""
         session = self.session()
@@ -162,6 +174,16 @@ class CompiledModel:
 
     def _positions(self, labels: np.ndarray) -> np.ndarray:
         """Each ONNX label's position in `classes` (KeyError for a stranger)."""
+        if len(labels) <= _SMALL_BATCH:
+            # A dict lookup per label beats building a pandas indexer for a
+            # few rows (the real-time case): ~5 µs against ~130 µs.
+            try:
+                return np.array(
+                    [self._label_positions[_label_key(v)] for v in labels.tolist()],
+                    dtype=np.intp,
+                )
+            except KeyError:
+                pass  # the general path below names the stranger
         index = self._label_index
         assert index is not None
         keys = labels if labels.dtype == object else labels.astype(object)

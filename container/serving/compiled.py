@@ -48,7 +48,7 @@ class CompiledPredictor:
         self._failed_in: int | None = None
 
     def predict(
-        self, features: pd.DataFrame | np.ndarray, with_probabilities: bool
+        self, features: Any, with_probabilities: bool
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         try:
             return self.model.predict(features, with_probabilities)
