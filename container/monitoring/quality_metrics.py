@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn import metrics as skm
 
 from container.monitoring.errors import MonitoringInputError
@@ -51,7 +52,7 @@ MISSING_TEXT = frozenset({"", "na", "n/a", "nan", "null", "none"})
 
 def label_text(value: Any) -> str | None:
     """A label as comparable text, or None when it is missing."""
-    if value is None:
+    if value is None or value is pd.NA:
         return None
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
@@ -89,10 +90,11 @@ def number_value(value: Any) -> float | None:
 
 def positive_label(labels: Sequence[str]) -> str:
     """The positive class of a binary problem: 1 (or true, yes, positive) when
-    present, else the greater of the two labels in sort order."""
+    it or its negative (0, false, no, negative) is present, else the greater of
+    the two labels in sort order."""
     seen = set(labels)
     for candidate in POSITIVE_LABELS:
-        if candidate in seen:
+        if candidate in seen or NEGATIVE_FOR[candidate] in seen:
             return candidate
     return sorted(seen)[-1] if seen else "1"
 
@@ -112,6 +114,8 @@ def compute_metrics(
         t = np.asarray(truth, dtype=float)
         p = np.asarray(predicted, dtype=float)
         return _with_deviation(_regression, (t, p), len(t))
+    truth = [_label(x) for x in truth]
+    predicted = [_label(x) for x in predicted]
     labels = sorted(set(truth) | set(predicted))
     if problem == BINARY:
         if len(labels) > 2:
@@ -136,6 +140,13 @@ def compute_metrics(
     p = np.asarray(predicted, dtype=object)
     block = _with_deviation(_multiclass, (t, p), len(t))
     return {"confusion_matrix": _confusion(truth, predicted, labels), **block}
+
+
+def _label(value: Any) -> str:
+    text = label_text(value)
+    if text is None:
+        raise ValueError("a missing label reached the metrics")  # Pairs drops them
+    return text
 
 
 def _with_deviation(
@@ -233,7 +244,9 @@ def _multiclass(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
         )
         for beta, name in ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2")):
             out[f"weighted_{name}{suffix}"] = float(
-                skm.fbeta_score(t, guess, beta=beta, average="weighted", zero_division=0)  # noqa: E501
+                skm.fbeta_score(
+                    t, guess, beta=beta, average="weighted", zero_division=0
+                )  # noqa: E501
             )
     return out
 

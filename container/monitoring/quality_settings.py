@@ -112,7 +112,9 @@ class QualitySettings:
             inference_attribute=pick("inference_attribute", INFERENCE_ATTRIBUTE),
             probability_attribute=pick("probability_attribute", PROBABILITY_ATTRIBUTE),
             probability_threshold=_threshold(raw_threshold),
-            ground_truth_attribute=pick("ground_truth_attribute", GROUND_TRUTH_ATTRIBUTE),
+            ground_truth_attribute=pick(
+                "ground_truth_attribute", GROUND_TRUTH_ATTRIBUTE
+            ),
             ground_truth_source=pick("ground_truth", GROUND_TRUTH_SOURCE),
         )
 
