@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -136,8 +135,11 @@ def compute_metrics(
         if s is not None:
             _add_curves(ordered, t, s)
         return _binary_order(ordered)
-    t = np.asarray(truth, dtype=object)
-    p = np.asarray(predicted, dtype=object)
+    # Integer codes of the sorted labels: the same metrics, far faster than
+    # scikit-learn's handling of text labels.
+    code = {label: i for i, label in enumerate(labels)}
+    t = np.fromiter((code[x] for x in truth), dtype=np.int64, count=len(truth))
+    p = np.fromiter((code[x] for x in predicted), dtype=np.int64, count=len(predicted))
     block = _with_deviation(_multiclass, (t, p), len(t))
     return {"confusion_matrix": _confusion(truth, predicted, labels), **block}
 
@@ -229,10 +231,9 @@ def _binary(t: np.ndarray, p: np.ndarray, s: np.ndarray | None) -> dict[str, flo
 
 
 def _multiclass(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    counts = Counter(t.tolist())
-    top = max(counts.values())
-    majority = sorted(label for label, n in counts.items() if n == top)[0]
-    constant = np.asarray([majority] * len(t), dtype=object)
+    # The most frequent label (the first in sort order on a tie).
+    majority = int(np.argmax(np.bincount(t)))
+    constant = np.full_like(t, majority)
     out: dict[str, float] = {}
     for suffix, guess in (("", p), ("_best_constant_classifier", constant)):
         out[f"accuracy{suffix}"] = float(skm.accuracy_score(t, guess))

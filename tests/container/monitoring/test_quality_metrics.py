@@ -293,3 +293,16 @@ def test_deviation_is_shown_in_the_description():
 def test_bad_constraints_are_refused_clearly(document, match):
     with pytest.raises(MonitoringInputError, match=match):
         parse_constraints(document, "BinaryClassification", "c.json")
+
+
+def test_the_confusion_matrix_is_a_well_formed_svg():
+    import xml.etree.ElementTree as ET
+
+    from container.monitoring.quality_report import confusion_svg
+
+    block = compute_metrics(
+        "MulticlassClassification", ["<a&b>", "c", "c"], ["c", "c", "<a&b>"]
+    )
+    svg = ET.fromstring(confusion_svg(block["confusion_matrix"]))
+    texts_drawn = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+    assert "<a&b>" in texts_drawn and "predicted" in texts_drawn
