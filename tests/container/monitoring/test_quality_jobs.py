@@ -447,3 +447,51 @@ def test_missing_ground_truth_folder_fails_clearly(opt_ml, monkeypatch, tmp_path
     set_env(monkeypatch, monitoring_env(opt_ml, tmp_path, constraints))
     assert monitor.main([]) == 1
     assert "ground-truth folder" in opt_ml.failure_file.read_text()
+
+
+@pytest.mark.parametrize("problem", ["Regression", "MulticlassClassification"])
+def test_monitor_of_plain_csv_outputs_and_json_labels(
+    opt_ml, monkeypatch, tmp_path, problem
+):
+    rng = np.random.default_rng(8)
+    if problem == "Regression":
+        truth = rng.normal(5, 2, 250).round(3)
+        guess = (truth + rng.normal(0, 0.5, 250)).round(3)
+    else:
+        truth = rng.choice(["Adelie", "Gentoo", "Chinstrap"], 250)
+        guess = np.where(rng.uniform(size=250) < 0.8, truth, "Gentoo")
+    write_lines(
+        capture_dir(opt_ml.endpoint_input_dir),
+        [capture_record(f"e{i}", str(g)) for i, g in enumerate(guess)],
+    )
+    write_lines(
+        opt_ml.processing_dir / "groundtruth" / "2026/04/20/10",
+        [label_record(f"e{i}", t.item(), "JSON") for i, t in enumerate(truth)],
+    )
+    key = "regression" if problem == "Regression" else "multiclass_classification"
+    constraints = tmp_path / "c.json"
+    metric = "rmse" if problem == "Regression" else "weighted_f1"
+    op = "GreaterThanThreshold" if problem == "Regression" else "LessThanThreshold"
+    constraints.write_text(
+        json.dumps(
+            {
+                f"{key}_constraints": {
+                    metric: {"threshold": 0.5, "comparison_operator": op}
+                }
+            }  # noqa: E501
+        )
+    )
+    env = monitoring_env(opt_ml, tmp_path, constraints)
+    env["problem_type"] = problem
+    set_env(monkeypatch, env)
+    assert monitor.main([]) == 0
+    block = read(tmp_path / "result" / "statistics.json")[f"{key}_metrics"]
+    if problem == "Regression":
+        expected = np.sqrt(skm.mean_squared_error(truth, guess))
+    else:
+        expected = skm.f1_score(truth, guess, average="weighted")
+    assert block[metric]["value"] == pytest.approx(expected)
+    fired = read(tmp_path / "result" / "constraint_violations.json")["violations"]
+    assert bool(fired) == (
+        expected > 0.5 if problem == "Regression" else expected < 0.5
+    )
