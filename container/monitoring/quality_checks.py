@@ -159,5 +159,5 @@ def violation(
         "metric_name": constraint.metric,
         "constraint_check_type": constraint.comparison_operator,
         "description": f"Metric {constraint.metric} with {value}{spread} was "
-        f"{constraint.comparison_operator} '{constraint.threshold}'",
+        f"{constraint.comparison_operator} {constraint.threshold}",
     }

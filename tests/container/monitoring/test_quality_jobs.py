@@ -262,7 +262,7 @@ def test_monitor_merges_captures_with_late_labels(opt_ml, monkeypatch, tmp_path)
     assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [
         ("accuracy", "LessThanThreshold")
     ]
-    assert "was LessThanThreshold '0.99'" in violations[0]["description"]
+    assert "was LessThanThreshold 0.99" in violations[0]["description"]
     summary = read(result / "summary.json")
     merge = summary["merge"]
     assert merge["captured_records"] == 300 and merge["merged_records"] == 300

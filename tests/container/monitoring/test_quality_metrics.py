@@ -245,7 +245,7 @@ def test_a_violation_fires_exactly_when_the_metric_crosses(op, offset):
         assert v["feature_name"] == v["metric_name"] == "accuracy"
         assert v["constraint_check_type"] == op
         assert v["description"] == (
-            f"Metric accuracy with {value} was {op} '{threshold}'"
+            f"Metric accuracy with {value} was {op} {threshold}"
         )
 
 
@@ -263,8 +263,7 @@ def test_deviation_is_shown_in_the_description():
         block, [MetricConstraint("recall", 0.6, "LessThanThreshold")]
     )
     assert (
-        v["description"]
-        == "Metric recall with 0.5 +/- 0.01 was LessThanThreshold '0.6'"
+        v["description"] == "Metric recall with 0.5 +/- 0.01 was LessThanThreshold 0.6"
     )
 
 
