@@ -495,3 +495,19 @@ def test_monitor_of_plain_csv_outputs_and_json_labels(
     assert bool(fired) == (
         expected > 0.5 if problem == "Regression" else expected < 0.5
     )
+
+
+def test_data_quality_stays_the_default_and_explicit_choice(
+    opt_ml, monkeypatch, tmp_path
+):
+    frame = binary_frame(50)
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    for value in (None, "DATA_QUALITY"):
+        if value:
+            monkeypatch.setenv("analysis_type", value)
+        out = tmp_path / f"o-{value}"
+        assert baseline.main(["--dataset", str(data), "--output", str(out)]) == 0
+        statistics = read(out / "statistics.json")
+        assert [f["name"] for f in statistics["features"]] == list(frame.columns)
+        assert "binary_classification_metrics" not in statistics
