@@ -71,6 +71,15 @@ BASELINE_STATISTICS = "baseline_statistics"
 RECORD_PREPROCESSOR_SCRIPT = "record_preprocessor_script"
 POST_ANALYTICS_PROCESSOR_SCRIPT = "post_analytics_processor_script"
 CATEGORICAL_DRIFT_METHOD = "categorical_drift_method"
+# Model quality (the SDK's ModelQualityMonitor sets these; read by
+# container.monitoring.quality_settings).
+ANALYSIS_TYPE = "analysis_type"
+PROBLEM_TYPE = "problem_type"
+INFERENCE_ATTRIBUTE = "inference_attribute"
+PROBABILITY_ATTRIBUTE = "probability_attribute"
+PROBABILITY_THRESHOLD_ATTRIBUTE = "probability_threshold_attribute"
+GROUND_TRUTH_ATTRIBUTE = "ground_truth_attribute"
+GROUND_TRUTH_SOURCE = "ground_truth_source"
 
 DEFAULT_PORT = 8080
 DEFAULT_TIMEOUT_SECONDS = 60

@@ -11,6 +11,7 @@ folder, each atomically, only after the whole dataset was read.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,11 @@ from container.monitoring.processing import (
     parse_dataset_format,
     run_job,
     schema_name_choices,
+)
+from container.monitoring.quality_settings import (
+    MODEL_QUALITY,
+    add_quality_flags,
+    analysis_type,
 )
 from container.monitoring.report import FeatureView, render_report
 from container.monitoring.scripts import post_analytics
@@ -92,6 +98,7 @@ def build_parser() -> OneLineParser:
         choices=("LInfinity", "ChiSquared"),
         help="categorical drift method written into constraints.json",
     )
+    add_quality_flags(parser)
     return parser
 
 
@@ -103,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
     settings = MonitoringJobSettings.from_env()
+    if analysis_type(args, os.environ) == MODEL_QUALITY:
+        from container.monitoring import quality_baseline
+
+        return quality_baseline.run(args, settings, opt_ml, guard)
     if settings.record_preprocessor_script:
         # Model Monitor's preprocessor takes captured records, which a baseline
         # dataset does not hold; running it on rows would be a guess.

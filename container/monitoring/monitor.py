@@ -17,6 +17,7 @@ summary.json, report.html and, when publishing, CloudWatch metric lines; then
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -57,6 +58,11 @@ from container.monitoring.processing import (
     read_schema,
     run_job,
     schema_name_choices,
+)
+from container.monitoring.quality_settings import (
+    MODEL_QUALITY,
+    add_quality_flags,
+    analysis_type,
 )
 from container.monitoring.report import FeatureView, render_report
 from container.monitoring.scripts import (
@@ -134,6 +140,7 @@ def build_parser() -> OneLineParser:
         choices=("LInfinity", "ChiSquared"),
         help="override the constraints' categorical drift method",
     )
+    add_quality_flags(parser, monitoring=True)
     return parser
 
 
@@ -164,6 +171,12 @@ class MonitorInputs:
 
 
 def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
+    if analysis_type(args, os.environ) == MODEL_QUALITY:
+        from container.monitoring import quality_monitor
+
+        return quality_monitor.run(
+            args, MonitoringJobSettings.from_env(), opt_ml, guard
+        )
     inputs = read_inputs(args, MonitoringJobSettings.from_env(), opt_ml)
     current, scan = profile_current(inputs)
     outcome = run_checks(current, inputs.constraints, inputs.statistics)
