@@ -693,12 +693,18 @@ class Run:
         for model, lines in self.results["startup_lines"].items():
             text = "\n".join(lines).lower()
             files = [p.name for p in self.model_dir(model).iterdir()]
-            compiled = "onnx" in text or any(name.endswith(".onnx") for name in files)
+            said = "onnx" in text
+            has_file = any(name.endswith(".onnx") for name in files)
+            if said:
+                predictor = "compiled (ONNX Runtime), as its start-up lines say"
+            elif has_file:
+                predictor = "unknown: the bundle has a compiled model, the server did "
+                predictor += "not say whether it used it"
+            else:
+                predictor = "scikit-learn pipeline (no compiled model in the bundle)"
             used[model] = {
                 "front_proxy": self.results.get("front_proxy", {}).get(model, "none"),
-                "predictor": "compiled (ONNX Runtime) or offered"
-                if compiled
-                else "scikit-learn pipeline",
+                "predictor": predictor,
             }
         self.results["ours_used"] = used
 
