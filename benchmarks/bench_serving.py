@@ -421,7 +421,8 @@ class Run:
     # 1 and 2. one-row and 1000-row CSV, ours and the reference alternating
     def throughput(self, model: str, batches: bool = True) -> None:
         args, results = self.args, self.results
-        with self.section(model, f"1-2. {model}: one-row and 1000-row CSV"):
+        title = "one-row and 1000-row CSV" if batches else "one-row CSV"
+        with self.section(model, f"1-2. {model}: {title}"):
             row = self.bodies[f"{model}_row"].read_bytes()
             floor_time = args.in_process_time
             results[f"{model}_predict_floor_us"] = (
@@ -823,7 +824,7 @@ def table(results: dict[str, Any]) -> str:
             "ping_p99_slow_clients_s",
             "slow_clients",
             f"{ours_slow['failed_or_timed_out']}/{ours_slow['polls']} failed; ref "
-            f"p99 {ref_slow['p99_s']:.2f} s",
+            f"p99 {ref_slow['p99_s'] * 1000:.0f} ms",
         ),
         (
             "5. cold start to first 200 /ping",
