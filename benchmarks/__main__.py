@@ -37,11 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these (repeatable)",
     )
     args = parser.parse_args(argv)
-    if shutil.which("wrk") is None and (not args.only or "serving" in args.only):
-        print(
-            "note: the serving benchmark needs wrk (apt-get install -y wrk)",
-            file=sys.stderr,
-        )
+    if not args.only or "serving" in args.only:
+        for tool, package in (("wrk", "wrk"), ("nginx", "nginx-light")):
+            if shutil.which(tool) is None:
+                print(
+                    f"note: the serving benchmark needs {tool} "
+                    f"(apt-get install -y {package})",
+                    file=sys.stderr,
+                )
     failed = []
     for script, full, quick in BENCHMARKS:
         name = script.removesuffix(".py").removeprefix("bench_")

@@ -48,13 +48,23 @@ def write_html(
             margin = (target / actual) if actual else (2.0 if target == 0 else 0.0)
         colour = "#2e7d32" if verdicts.get(key) else "#c62828"
         goal_items.append((f"{key} ({op} {target:g})", min(margin, 5.0), colour))
-    worker_items = [
-        (label, load["rps"], "#1565c0") for label, load in results["workers"].items()
+    sides = (("ours", "#1565c0"), ("reference", "#9e9e9e"))
+    models = [
+        m for m in ("penguins", "iris", "penguins_light") if f"{m}_loads" in results
+    ]
+    rate_items = [
+        (f"{model} {side}", results[f"{model}_loads"][side]["row_c16"]["rps"], colour)
+        for model in models
+        for side, colour in sides
     ]
     latency_items = [
-        (f"{model} c={c} p50", results[f"{model}_c{c}"]["p50_ms"], "#6a1b9a")
-        for model in ("iris", "penguins")
-        for c in (1, 16)
+        (f"{model} {side}", results[f"{model}_loads"][side]["row_c1"]["p50_ms"], colour)
+        for model in models
+        for side, colour in sides
+    ]
+    load_items = [
+        (section, after, "#ef6c00")
+        for section, (_, after) in results.get("load", {}).items()
     ]
     body = "".join(
         [
@@ -67,8 +77,13 @@ def write_html(
                 goal_items,
                 "x",
             ),
-            _bars("Worker class and count at concurrency 16", worker_items, "req/s"),
-            _bars("One-row CSV latency, p50", latency_items, "ms"),
+            _bars(
+                "One-row CSV at concurrency 16: ours and the reference",
+                rate_items,
+                "req/s",
+            ),
+            _bars("One-row CSV latency at concurrency 1, p50", latency_items, "ms"),
+            _bars("Load average (1 min) after each section", load_items, ""),
             f"<h2>Table</h2><pre>{html.escape(table)}</pre>",
         ]
     )
