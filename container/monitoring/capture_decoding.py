@@ -118,9 +118,12 @@ def _decode_chunk(
     if not include_output or all(r.output is None for r in with_input):
         return name_columns(inputs, names)
     output = output if output is not None else OutputColumn()
-    labels = _aligned_labels(with_input, inputs, input_names, output)
-    if labels is None:  # rows cannot be matched with predictions: inputs only
+    aligned = _aligned_labels(with_input, inputs, input_names, output)
+    if aligned is None:  # rows cannot be matched with predictions: inputs only
         return name_columns(inputs, names)
+    inputs, labels = aligned
+    if schema is not None:
+        inputs = name_columns(inputs, input_names)
     return _join_labels(inputs, labels, names, schema, output, position)
 
 
@@ -129,13 +132,14 @@ def _aligned_labels(
     inputs: pd.DataFrame,
     input_names: Sequence[str],
     output: OutputColumn,
-) -> list[Any] | None:
-    """One predicted label per row of `inputs` (None where none was captured).
+) -> tuple[pd.DataFrame, list[Any]] | None:
+    """The input rows and one predicted label per row (None where none was
+    captured).
 
     Usually every record's output holds as many predictions as its input has
     rows, and the inputs were decoded in record order: the labels are the
-    outputs' in order. Otherwise each record's input is decoded alone to learn
-    its rows, and a record whose counts differ gets missing predictions.
+    outputs' in order. Otherwise each record's input is decoded alone, in
+    record order, and a record whose counts differ gets missing predictions.
     """
     per_record: list[list[Any] | None] = []
     for record in records:
@@ -153,7 +157,8 @@ def _aligned_labels(
         and len(flat) == len(inputs)
         and _decodes_in_order([r.input for r in records], input_names)
     ):
-        return flat
+        return inputs, flat
+    frames: list[pd.DataFrame] = []
     aligned: list[Any] = []
     quiet = CaptureScan()  # the inputs' problems were counted already
     for record, labels in zip(records, per_record, strict=True):
@@ -162,10 +167,12 @@ def _aligned_labels(
         if labels is not None and len(labels) != rows:
             output.unaligned += 1
             labels = None
-        aligned.extend(labels if labels is not None else [None] * rows)
-    if len(aligned) != len(inputs):
+        if rows:
+            frames.append(frame)
+            aligned.extend(labels if labels is not None else [None] * rows)
+    if not frames:
         return None
-    return aligned
+    return pd.concat(frames, ignore_index=True, sort=False), aligned
 
 
 def _join_labels(
