@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from container.monitoring.capture_reader import Payload
@@ -55,9 +56,16 @@ def predicted_labels(payload: Payload) -> list[Any]:
     Raises ValueError (or a JSON/Unicode error) when the output does not decode.
     """
     from container.monitoring.quality_merge import parse_output
+
+    return [_plain(guess) for guess, _ in parse_output(payload, _label_settings())]
+
+
+@cache
+def _label_settings():
+    """Model-quality's output reading with no attributes set: the label only."""
     from container.monitoring.quality_settings import QualitySettings
 
-    settings = QualitySettings(
+    return QualitySettings(
         problem_type="Regression",  # no positive-class probability wanted
         inference_attribute=None,
         probability_attribute=None,
@@ -65,7 +73,15 @@ def predicted_labels(payload: Payload) -> list[Any]:
         ground_truth_attribute=None,
         ground_truth_source=None,
     )
-    return [_plain(guess) for guess, _ in parse_output(payload, settings)]
+
+
+def baseline_output_column(columns: Collection[str], target: str | None) -> str | None:
+    """The column of a baseline dataset the monitor compares captured outputs
+    with: the schema's target, else `prediction`, when the dataset has it."""
+    for name in (target, DEFAULT_OUTPUT_NAME):
+        if name is not None and name in columns:
+            return name
+    return None
 
 
 def _plain(value: Any) -> Any:

@@ -218,7 +218,8 @@ def test_with_a_bundle_the_predictions_are_the_target_column(
     fitted = Baseline(
         tmp_path / "base" / "statistics.json", tmp_path / "base" / "constraints.json"
     )
-    assert "species" in (tmp_path / "base" / "report.html").read_text()
+    report = (tmp_path / "base" / "report.html").read_text()
+    assert "species (the monitor compares captured endpointOutput with it)" in report
 
     def window(name: str, labels) -> list[dict]:
         lines = [
@@ -359,3 +360,13 @@ def test_end_position_puts_the_predictions_last(tmp_path):
     )
     assert list(frame.columns) == ["a", "b", "c", "label"]
     assert frame["label"].tolist() == ["yes"]
+
+
+def test_the_baseline_report_names_the_predictions_column(classifier_baseline):
+    report = (classifier_baseline.statistics.parent / "report.html").read_text()
+    assert "prediction (the monitor compares" in report
+
+
+def test_the_baseline_report_says_when_it_has_no_predictions(fitted):
+    report = (fitted.statistics.parent / "report.html").read_text()
+    assert "none: the monitor reports captured predictions" in report
