@@ -55,6 +55,11 @@ def predicted_labels(payload: Payload) -> list[Any]:
 
     Raises ValueError (or a JSON/Unicode error) when the output does not decode.
     """
+    if payload.encoding == "CSV" and "json" not in payload.content_type.lower():
+        text = payload.data.strip()
+        if text and not any(c in text for c in '\n\r"'):
+            # One unquoted CSV line, the usual case: its first field.
+            return [_plain(text.split(",", 1)[0])]
     from container.monitoring.quality_merge import parse_output
 
     return [_plain(guess) for guess, _ in parse_output(payload, _label_settings())]
