@@ -50,7 +50,11 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError, NoDataError
-from container.monitoring.predictions import OUTPUT_DESCRIPTION, OutputColumn
+from container.monitoring.predictions import (
+    OUTPUT_DESCRIPTION,
+    OutputColumn,
+    baseline_output_column,
+)
 from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
@@ -185,7 +189,10 @@ def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
     inputs = read_inputs(args, MonitoringJobSettings.from_env(), opt_ml)
     current, scan, output = profile_current(inputs)
     outcome = run_checks(
-        current, inputs.constraints, inputs.statistics, output_name(output, current)
+        current,
+        inputs.constraints,
+        inputs.statistics,
+        _checked_output(inputs, output, current),
     )
     with guard.publishing():
         write_results(inputs, outcome, current, scan, output)
@@ -277,6 +284,23 @@ def profile_current(
         inputs.source, inputs.fmt, choices, track_values_for=strings
     )
     return current, scan, output
+
+
+def _checked_output(
+    inputs: MonitorInputs, output: OutputColumn, current: DatasetProfile
+) -> str | None:
+    """The predictions' column for the checks: the captured one, else (asked for
+    but none captured) the baseline's, so its missing_column_check says what
+    is missing."""
+    name = output_name(output, current)
+    if name is not None or inputs.fmt.kind != "capture" or inputs.preprocessor:
+        return name
+    if "endpointOutput" not in inputs.fmt.capture_index_names:
+        return None
+    schema = read_schema(inputs.model_dir)
+    return baseline_output_column(
+        inputs.constraints.features, schema.target if schema is not None else None
+    )
 
 
 def output_name(output: OutputColumn, current: DatasetProfile) -> str | None:

@@ -267,6 +267,7 @@ def test_no_captured_output_means_no_prediction_column(
     run = classifier_baseline.run_monitor(tmp_path / "cap", tmp_path / "out")
     # The baseline expects predictions that were not captured.
     assert run.checks() == {("prediction", "missing_column_check")}
+    assert "model's predictions" in run.violations[0]["description"]
     summary = json.loads((run.output / "summary.json").read_text())
     assert summary["output_column"] is None
 
