@@ -29,10 +29,12 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError
+from container.monitoring.predictions import baseline_output_column
 from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
     parse_dataset_format,
+    read_schema,
     run_job,
     schema_name_choices,
 )
@@ -150,22 +152,34 @@ def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
         args.dataset or settings.dataset_source or opt_ml.baseline_dataset_dir
     )
     output = Path(args.output or settings.output_path or opt_ml.processing_output_dir)
-    names = schema_name_choices(
-        model_dir_for_job(args.model_dir, opt_ml), fmt.output_columns_position
-    )
+    model_dir = model_dir_for_job(args.model_dir, opt_ml)
+    names = schema_name_choices(model_dir, fmt.output_columns_position)
     profile = profile_dataset(source, fmt, names)
     statistics = statistics_document(profile)
     constraints = suggest_constraints(profile, method)
-    html = render_report(
-        "Baseline profile",
-        [
-            ("dataset", str(source)),
-            ("records", str(profile.item_count)),
-            ("features", str(len(profile.columns))),
-        ],
-        [],
-        baseline_views(profile),
+    schema = read_schema(model_dir)
+    predictions = baseline_output_column(
+        profile.columns, schema.target if schema is not None else None
     )
+    rows = [
+        ("dataset", str(source)),
+        ("records", str(profile.item_count)),
+        ("features", str(len(profile.columns))),
+    ]
+    rows.append(
+        (
+            "model predictions column",
+            f"{predictions} (the monitor compares captured endpointOutput with it)"
+            if predictions
+            else "none: the monitor reports captured predictions without "
+            "checking them for drift",
+        )
+    )
+    views = baseline_views(profile)
+    for view in views:
+        if view.name == predictions:
+            view.facts["column"] = "compared with the model's predictions"
+    html = render_report("Baseline profile", rows, [], views)
     with guard.publishing():
         write_json(output / STATISTICS_FILE, statistics)
         write_json(output / CONSTRAINTS_FILE, constraints)

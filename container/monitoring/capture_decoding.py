@@ -9,13 +9,13 @@ each decoded in one call. A group that fails falls back to one call per
 record, which isolates the bad ones; they are counted, not fatal.
 
 Naming: columns the payload names keep their names. With the model bundle's
-schema, positional input columns take its feature names and a one-column
-output takes the target's name: the only unambiguous naming when the baseline
-also holds the output column. Without it, positional columns take the
-baseline's names when the counts match, else `_c0`, `_c1`, ... The model's
-output (endpointOutput) joins the data only when asked for in
-captureIndexNames and the baseline has room for it: it then comes first, as
-in a baseline dataset with output_columns_position START.
+schema, positional input columns take its feature names. Without it,
+positional columns take the baseline's names when the counts match, else
+`_c0`, `_c1`, ... When captureIndexNames asks for endpointOutput, each
+record's predicted label joins its rows as one more column, named as
+`container.monitoring.predictions` says (the schema's target, the baseline's
+spare column, or `prediction`), first for output_columns_position START and
+last for END.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import binascii
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +35,13 @@ from container.contract.columns import positional_names
 from container.contract.errors import ByocError
 from container.contract.schema import Schema
 from container.monitoring.capture_reader import CaptureRecord, CaptureScan, Payload
+from container.monitoring.predictions import (
+    DEFAULT_OUTPUT_NAME,
+    OutputColumn,
+    predicted_labels,
+    split_baseline_names,
+    unique_name,
+)
 
 CHUNK_RECORDS = 20_000
 _NUMBER_START = frozenset("0123456789-+.")
@@ -60,18 +68,28 @@ def capture_frames(
     scan: CaptureScan,
     include_output: bool = False,
     schema: Schema | None = None,
+    output: OutputColumn | None = None,
+    position: str = "START",
 ) -> Iterator[pd.DataFrame]:
-    """DataFrames of the decoded records, about CHUNK_RECORDS at a time."""
+    """DataFrames of the decoded records, about CHUNK_RECORDS at a time.
+
+    With `include_output`, the predicted label of each record's endpointOutput
+    is a column too; `output` learns its name and counts.
+    """
     chunk: list[CaptureRecord] = []
     for block in blocks:
         chunk.extend(block)
         if len(chunk) >= CHUNK_RECORDS:
-            frame = _decode_chunk(chunk, baseline_names, scan, include_output, schema)
+            frame = _decode_chunk(
+                chunk, baseline_names, scan, include_output, schema, output, position
+            )
             chunk = []
             if frame is not None and len(frame):
                 yield frame
     if chunk:
-        frame = _decode_chunk(chunk, baseline_names, scan, include_output, schema)
+        frame = _decode_chunk(
+            chunk, baseline_names, scan, include_output, schema, output, position
+        )
         if frame is not None and len(frame):
             yield frame
 
@@ -82,6 +100,8 @@ def _decode_chunk(
     scan: CaptureScan,
     include_output: bool,
     schema: Schema | None = None,
+    output: OutputColumn | None = None,
+    position: str = "START",
 ) -> pd.DataFrame | None:
     with_input = [r for r in chunk if r.input is not None]
     if len(with_input) < len(chunk):
@@ -95,59 +115,93 @@ def _decode_chunk(
         return None
     if schema is not None:
         inputs = name_columns(inputs, input_names)
-    if include_output and all(r.output is not None for r in with_input):
-        if schema is not None:
-            return _join_target(inputs, [r.output for r in with_input], schema, scan)
-        joined = _join_output(inputs, [r.output for r in with_input], names, scan)
-        if joined is not None:
-            return joined
-    return name_columns(inputs, names)
+    if not include_output or all(r.output is None for r in with_input):
+        return name_columns(inputs, names)
+    output = output if output is not None else OutputColumn()
+    aligned = _aligned_labels(with_input, inputs, input_names, output)
+    if aligned is None:  # rows cannot be matched with predictions: inputs only
+        return name_columns(inputs, names)
+    inputs, labels = aligned
+    if schema is not None:
+        inputs = name_columns(inputs, input_names)
+    return _join_labels(inputs, labels, names, schema, output, position)
 
 
-def _join_output(
+def _aligned_labels(
+    records: list[CaptureRecord],
     inputs: pd.DataFrame,
-    outputs: list[Payload],
-    names: Sequence[str],
-    scan: CaptureScan,
-) -> pd.DataFrame | None:
-    """Inputs with the model's output columns in front, or None if they do not fit."""
-    decoded = decode_payloads(outputs, None, scan, count=False)
-    if decoded is None or len(decoded) != len(inputs):
-        return None  # predictions that do not line up with rows are left out
-    width = decoded.shape[1]
-    if all(not isinstance(c, str) for c in inputs.columns):
-        if len(names) != inputs.shape[1] + width:
-            return None
-        inputs.columns = list(names[width:])
-        decoded.columns = list(names[:width])
-    else:
-        spare = [n for n in names if n not in set(map(str, inputs.columns))]
-        if len(spare) < width:
-            return None
-        decoded.columns = spare[:width]
-    return pd.concat(
-        [decoded.reset_index(drop=True), inputs.reset_index(drop=True)], axis=1
-    )
+    input_names: Sequence[str],
+    output: OutputColumn,
+) -> tuple[pd.DataFrame, list[Any]] | None:
+    """The input rows and one predicted label per row (None where none was
+    captured).
 
-
-def _join_target(
-    inputs: pd.DataFrame,
-    outputs: list[Payload],
-    schema: Schema,
-    scan: CaptureScan,
-) -> pd.DataFrame:
-    """Inputs with a one-column prediction named as the schema's target.
-
-    Wider outputs (probabilities) have no baseline column to compare with, and
-    predictions that do not line up with the rows are left out.
+    Usually every record's output holds as many predictions as its input has
+    rows, and the inputs were decoded in record order: the labels are the
+    outputs' in order. Otherwise each record's input is decoded alone, in
+    record order, and a record whose counts differ gets missing predictions.
     """
-    decoded = decode_payloads(outputs, None, scan, count=False)
-    if decoded is None or len(decoded) != len(inputs) or decoded.shape[1] != 1:
-        return inputs
-    decoded.columns = [schema.target]
-    return pd.concat(
-        [decoded.reset_index(drop=True), inputs.reset_index(drop=True)], axis=1
-    )
+    per_record: list[list[Any] | None] = []
+    for record in records:
+        if record.output is None:
+            per_record.append(None)
+            continue
+        try:
+            per_record.append(predicted_labels(record.output))
+        except (ValueError, UnicodeDecodeError, binascii.Error):
+            output.undecodable += 1
+            per_record.append(None)
+    flat = [label for labels in per_record if labels is not None for label in labels]
+    if (
+        all(labels is not None for labels in per_record)
+        and len(flat) == len(inputs)
+        and _decodes_in_order([r.input for r in records], input_names)
+    ):
+        return inputs, flat
+    frames: list[pd.DataFrame] = []
+    aligned: list[Any] = []
+    quiet = CaptureScan()  # the inputs' problems were counted already
+    for record, labels in zip(records, per_record, strict=True):
+        frame = decode_payloads([record.input], input_names, quiet, count=False)
+        rows = 0 if frame is None else len(frame)
+        if labels is not None and len(labels) != rows:
+            output.unaligned += 1
+            labels = None
+        if rows:
+            frames.append(frame)
+            aligned.extend(labels if labels is not None else [None] * rows)
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True, sort=False), aligned
+
+
+def _join_labels(
+    inputs: pd.DataFrame,
+    labels: list[Any],
+    names: Sequence[str],
+    schema: Schema | None,
+    output: OutputColumn,
+    position: str,
+) -> pd.DataFrame:
+    """Inputs named as without an output, with the predictions as one column
+    (first for output_columns_position START, last for END)."""
+    wanted = None
+    if schema is not None:
+        wanted = schema.target
+    elif all(not isinstance(c, str) for c in inputs.columns):
+        split = split_baseline_names(names, inputs.shape[1], position)
+        if split is not None:
+            inputs.columns = split[0]
+            wanted = split[1]
+    inputs = name_columns(inputs, names)
+    name = unique_name(wanted or DEFAULT_OUTPUT_NAME, inputs.columns)
+    output.name = output.name or name
+    output.rows += sum(label is not None for label in labels)
+    column = pd.Series(labels, dtype=object, name=name)
+    parts = [column, inputs.reset_index(drop=True)]
+    if position == "END":
+        parts.reverse()
+    return pd.concat(parts, axis=1)
 
 
 def name_columns(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -186,14 +240,10 @@ def decode_payloads(
     header_words = set(names or ())
     kinds: dict[str, str] = {}
     for payload in payloads:
-        kind = kinds.get(payload.content_type)
-        if kind is None:
-            kind = kinds[payload.content_type] = codecs.media_type(payload.content_type)
-        if payload.encoding == "BASE64":
-            single.append(payload)
-        elif kind == codecs.CSV and not _starts_with_header(payload.data, header_words):
+        group = _group(payload, kinds, header_words)
+        if group == "csv":
             csv_group.append(payload.data)
-        elif kind == codecs.JSON and _is_single_json_record(payload.data):
+        elif group == "lines":
             lines_group.append(payload.data)
         else:
             single.append(payload)
@@ -235,6 +285,30 @@ def decode_payloads(
     if len(frames) == 1:
         return frames[0]
     return pd.concat(frames, ignore_index=True, sort=False)
+
+
+def _group(payload: Payload, kinds: dict[str, str], header_words: set[str]) -> str:
+    """How `decode_payloads` decodes a payload: joined with the other CSV ones
+    ("csv"), with the other single-record JSON ones ("lines"), or alone."""
+    codecs = _codecs()
+    kind = kinds.get(payload.content_type)
+    if kind is None:
+        kind = kinds[payload.content_type] = codecs.media_type(payload.content_type)
+    if payload.encoding == "BASE64":
+        return "single"
+    if kind == codecs.CSV and not _starts_with_header(payload.data, header_words):
+        return "csv"
+    if kind == codecs.JSON and _is_single_json_record(payload.data):
+        return "lines"
+    return "single"
+
+
+def _decodes_in_order(payloads: list[Payload], names: Sequence[str] | None) -> bool:
+    """Whether `decode_payloads` returns these payloads' rows in their order:
+    when they are all decoded the same way (one group, or each alone)."""
+    kinds: dict[str, str] = {}
+    header_words = set(names or ())
+    return len({_group(p, kinds, header_words) for p in payloads}) <= 1
 
 
 _PLAIN_TYPES = (pa.int64(), pa.float64(), pa.string(), pa.null())

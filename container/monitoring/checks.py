@@ -36,6 +36,10 @@ CHECK_TYPES = (
     CATEGORICAL_VALUES,
 )
 
+# Appended to the output column's violations: AWS's wording first, so tools that
+# parse `distance: (.+) exceeds` still read them.
+OUTPUT_NOTE = "the column holds the model's predictions (endpointOutput)"
+
 # Shares computed from the same data can differ in the last bits; do not call that
 # a violation.
 TOLERANCE = 1e-9
@@ -86,12 +90,22 @@ def run_checks(
     current: DatasetProfile,
     constraints: ConstraintsFile,
     statistics: StatisticsFile | None,
+    output_column: str | None = None,
 ) -> CheckOutcome:
+    """Check `current` against the baseline.
+
+    `output_column` names the column holding the model's predictions: it is
+    checked like a feature when the baseline has it; when it does not, it is
+    not an extra column (the baseline simply holds no predictions), and its
+    violations say that the column is the model's predictions.
+    """
     outcome = CheckOutcome()
     baseline_names = list(constraints.features)
     current_names = list(current.columns)
     missing = [n for n in baseline_names if n not in current.columns]
-    extra = [n for n in current_names if n not in constraints.features]
+    extra = [
+        n for n in current_names if n not in constraints.features and n != output_column
+    ]
     counts = (
         f"Number of columns in current dataset: {len(current_names)}, "
         f"Number of columns in baseline constraints: {len(baseline_names)}"
@@ -119,6 +133,10 @@ def run_checks(
         baseline_stats = statistics.features.get(name) if statistics else None
         if feature.config.perform_comparison and baseline_stats is not None:
             _check_drift(outcome, feature, baseline_stats, column, result)
+    if output_column is not None:
+        for violation in outcome.violations:
+            if violation["feature_name"] == output_column:
+                violation["description"] += f" ({OUTPUT_NOTE})"
     return outcome
 
 

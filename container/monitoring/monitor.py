@@ -50,6 +50,11 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError, NoDataError
+from container.monitoring.predictions import (
+    OUTPUT_DESCRIPTION,
+    OutputColumn,
+    baseline_output_column,
+)
 from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
@@ -81,7 +86,11 @@ VIOLATIONS_FILE = "constraint_violations.json"
 STATISTICS_FILE = "statistics.json"
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"
-CAPTURE_FORMAT = DatasetFormat(kind="capture", capture_index_names=("endpointInput",))
+# The model's output is read when captured, so its drift shows with the inputs';
+# captureIndexNames ["endpointInput"] leaves it out.
+CAPTURE_FORMAT = DatasetFormat(
+    kind="capture", capture_index_names=("endpointInput", "endpointOutput")
+)
 
 
 def build_parser() -> OneLineParser:
@@ -178,10 +187,15 @@ def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
             args, MonitoringJobSettings.from_env(), opt_ml, guard
         )
     inputs = read_inputs(args, MonitoringJobSettings.from_env(), opt_ml)
-    current, scan = profile_current(inputs)
-    outcome = run_checks(current, inputs.constraints, inputs.statistics)
+    current, scan, output = profile_current(inputs)
+    outcome = run_checks(
+        current,
+        inputs.constraints,
+        inputs.statistics,
+        _checked_output(inputs, output, current),
+    )
     with guard.publishing():
-        write_results(inputs, outcome, current, scan)
+        write_results(inputs, outcome, current, scan, output)
     if inputs.post_analytics is not None:
         inputs.post_analytics()
     count = len(outcome.violations)
@@ -248,16 +262,20 @@ def _dataset_format(args, settings: MonitoringJobSettings) -> DatasetFormat:
     )
 
 
-def profile_current(inputs: MonitorInputs) -> tuple[DatasetProfile, CaptureScan]:
-    """The profile of the window's captured records (or of the plain dataset)."""
+def profile_current(
+    inputs: MonitorInputs,
+) -> tuple[DatasetProfile, CaptureScan, OutputColumn]:
+    """The profile of the window's captured records (or of the plain dataset),
+    and which of its columns holds the model's captured predictions."""
     constraints = inputs.constraints
     names = list(constraints.features)
     strings = [
         n for n, f in constraints.features.items() if f.inferred_type == "String"
     ]
     scan = CaptureScan()
+    output = OutputColumn()
     if inputs.fmt.kind == "capture":
-        return _profile_capture(inputs, names, strings, scan), scan
+        return _profile_capture(inputs, names, strings, scan, output), scan, output
     from_schema = schema_name_choices(
         inputs.model_dir, inputs.fmt.output_columns_position
     )
@@ -265,7 +283,29 @@ def profile_current(inputs: MonitorInputs) -> tuple[DatasetProfile, CaptureScan]
     current = profile_dataset(
         inputs.source, inputs.fmt, choices, track_values_for=strings
     )
-    return current, scan
+    return current, scan, output
+
+
+def _checked_output(
+    inputs: MonitorInputs, output: OutputColumn, current: DatasetProfile
+) -> str | None:
+    """The predictions' column for the checks: the captured one, else (asked for
+    but none captured) the baseline's, so its missing_column_check says what
+    is missing."""
+    name = output_name(output, current)
+    if name is not None or inputs.fmt.kind != "capture" or inputs.preprocessor:
+        return name
+    if "endpointOutput" not in inputs.fmt.capture_index_names:
+        return None
+    schema = read_schema(inputs.model_dir)
+    return baseline_output_column(
+        inputs.constraints.features, schema.target if schema is not None else None
+    )
+
+
+def output_name(output: OutputColumn, current: DatasetProfile) -> str | None:
+    """The column of the model's captured predictions, None if none was captured."""
+    return output.name if output.name in current.columns else None
 
 
 def write_results(
@@ -273,8 +313,10 @@ def write_results(
     outcome: CheckOutcome,
     current: DatasetProfile,
     scan: CaptureScan,
+    output: OutputColumn | None = None,
 ) -> None:
     """The window's statistics, its violations, summary, report and metrics."""
+    output = output or OutputColumn()
     if inputs.publish and inputs.constraints.config.emit_metrics:
         lines = metric_lines(
             outcome,
@@ -284,7 +326,7 @@ def write_results(
             inputs.schedule,
         )
         write_metrics(inputs.metrics_dir, lines)
-    summary = _summary(outcome, current, scan, inputs)
+    summary = _summary(outcome, current, scan, inputs, output)
     output = inputs.output
     write_json(output / STATISTICS_FILE, statistics_document(current))
     write_json(output / VIOLATIONS_FILE, outcome.document())
@@ -341,7 +383,11 @@ def _with_drift_method(constraints: ConstraintsFile, method: str) -> Constraints
 
 
 def _profile_capture(
-    inputs: MonitorInputs, names: list[str], strings: list[str], scan: CaptureScan
+    inputs: MonitorInputs,
+    names: list[str],
+    strings: list[str],
+    scan: CaptureScan,
+    output: OutputColumn,
 ) -> DatasetProfile:
     source, start, end = inputs.source, inputs.start, inputs.end
     files = capture_files(source, start, end, inputs.endpoint)
@@ -357,6 +403,8 @@ def _profile_capture(
             scan,
             include_output="endpointOutput" in inputs.fmt.capture_index_names,
             schema=read_schema(inputs.model_dir),
+            output=output,
+            position=inputs.fmt.output_columns_position,
         )
     profile = profile_batches(frames, track_values_for=strings)
     if profile.item_count == 0:
@@ -377,6 +425,7 @@ def _summary(
     current: DatasetProfile,
     scan: CaptureScan,
     inputs: MonitorInputs,
+    output: OutputColumn,
 ) -> dict:
     by_check: dict[str, int] = {}
     for violation in outcome.violations:
@@ -400,6 +449,7 @@ def _summary(
         "dropped_capture_records": scan.dropped
         if inputs.fmt.kind == "capture"
         else None,
+        "output_column": _output_summary(output, current, inputs.constraints),
         "features": {
             name: {
                 "distance": r.distance.value if r.distance else None,
@@ -410,6 +460,27 @@ def _summary(
             for name, r in outcome.features.items()
         },
     }
+
+
+def _output_summary(
+    output: OutputColumn, current: DatasetProfile, constraints: ConstraintsFile
+) -> dict | None:
+    """The captured predictions' column: its name, counts and whether the
+    baseline had one to compare it with (None when no output was captured)."""
+    name = output_name(output, current)
+    if name is None:
+        return None
+    compared = name in constraints.features
+    note = (
+        f"The model's predictions (endpointOutput) are the column {name!r}, "
+        "checked against the baseline's column of that name."
+        if compared
+        else f"The model's predictions (endpointOutput) are profiled as the column "
+        f"{name!r}, but the baseline has no such column: they are not checked for "
+        "drift. Baseline a dataset that holds the model's predictions (or the "
+        f"target) as {name!r} to compare them."
+    )
+    return {**output.to_dict(), "in_baseline": compared, "note": note}
 
 
 def _report(
@@ -429,6 +500,14 @@ def _report(
     if summary["endpoint_name"]:
         rows.append(("endpoint", summary["endpoint_name"]))
     notes = []
+    predictions = summary["output_column"]
+    if predictions:
+        rows.append(("model predictions column", predictions["name"]))
+        notes.append(predictions["note"])
+        if predictions["undecodable_outputs"] or predictions["unaligned_outputs"]:
+            notes.append(
+                f"{predictions['undecodable_outputs']} captured outputs gave no prediction and {predictions['unaligned_outputs']} did not hold one prediction per input row: their rows count as missing predictions."  # noqa: E501
+            )
     capture = summary["capture"]
     if capture:
         rows.append(
@@ -472,6 +551,10 @@ def _report(
             else column.inferred_type
         )
         view = FeatureView(name, kind, violations=by_feature.get(name, []))
+        if predictions and name == predictions["name"]:
+            view.facts["column"] = OUTPUT_DESCRIPTION
+            if not predictions["in_baseline"]:
+                view.facts["baseline"] = "none: not compared"
         result = outcome.features.get(name)
         if result and result.distance:
             view.facts["distance"] = (

@@ -106,8 +106,10 @@ def test_output_is_joined_first_when_the_baseline_counts_it(tmp_path):
     frame, _ = read_window(tmp_path, names=["label", *NAMES], include_output=True)
     assert list(frame.columns) == ["label", *NAMES]
     assert list(frame["label"]) == ["yes", "no"]
+    # No baseline column is left over for it: the predictions get their own name.
     frame, _ = read_window(tmp_path, include_output=True)
-    assert list(frame.columns) == NAMES  # no room for it in this baseline
+    assert list(frame.columns) == ["prediction", *NAMES]
+    assert list(frame["prediction"]) == ["yes", "no"]
 
 
 def test_endpoint_name_selects_its_folder(tmp_path):
