@@ -200,11 +200,15 @@ class Server:
         """What the server said on stderr while starting (front proxy, predictor)."""
         if self.stderr_path is None or not self.stderr_path.exists():
             return []
-        return [
+        lines = [
             line
             for line in self.stderr_path.read_text(errors="replace").splitlines()
             if line.strip()
-        ][:20]
+        ]
+        # The server's own lines first: nginx logs one line per request that
+        # arrives before the workers are up, which would crowd them out.
+        own = [line for line in lines if line.startswith("serve:")]
+        return (own + [line for line in lines if not line.startswith("serve:")])[:20]
 
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/invocations"

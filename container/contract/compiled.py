@@ -39,8 +39,8 @@ INPUT_TYPES = ("float32", "float64", "string")
 class OutOfRange(ValueError):
     """A finite value the graph's float32 input cannot hold.
 
-    scikit-learn refuses such a value (its trees cast to float32 too) with a
-    message the caller can act on; the caller lets the pipeline answer.
+    scikit-learn refuses such a value too (its trees cast to float32): the
+    server answers 400, as it does for the pipeline's ValueError.
     """
 
 
@@ -147,7 +147,9 @@ class CompiledModel:
                     and np.isinf(cast).any()
                     and np.isfinite(values).all()
                 ):  # noqa: E501
-                    raise OutOfRange(f"{spec.name} holds a value beyond {spec.type}")
+                    raise OutOfRange(
+                        f"column {spec.name!r} holds a value too large for dtype('float32')"  # noqa: E501
+                    )
                 values = cast
             out[spec.name] = values.reshape(-1, 1)
         return out

@@ -15,6 +15,7 @@ choice is said once per loaded bundle, on stderr::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from typing import Any
@@ -47,13 +48,18 @@ class CompiledPredictor:
         self.model = model
         self._failed_in: int | None = None
 
+    @property
+    def classes(self) -> np.ndarray | None:
+        """The pipeline's ``classes_`` (None for a regressor)."""
+        return self.model.classes
+
     def predict(
         self, features: Any, with_probabilities: bool
     ) -> tuple[np.ndarray, np.ndarray | None] | None:
         try:
             return self.model.predict(features, with_probabilities)
         except OutOfRange:
-            return None  # the pipeline answers, with its own 400
+            raise  # the caller's mistake: a 400, as scikit-learn would answer
         except Exception as exc:  # noqa: BLE001 - the pipeline answers instead
             if self._failed_in != os.getpid():
                 self._failed_in = os.getpid()
@@ -106,8 +112,19 @@ def choose(bundle: Any) -> tuple[CompiledModel | None, str | None]:
             f"parity was checked with {RUNTIME} {then}, this image has {here}; "
             "retrain to compile for it"
         )
-    pipeline = bundle.pipeline
-    classes = getattr(pipeline, "classes_", None)
+    recorded_hash = record.get("sha256")
+    if recorded_hash is not None:
+        # Parity was proved for exactly these bytes: no need to ask the
+        # pipeline (and so to import scikit-learn) whether they belong to it.
+        if hashlib.sha256(model_bytes).hexdigest() != recorded_hash:
+            digest = "its SHA-256 differs"
+            return (
+                None,
+                f"{COMPILED_FILE} is not the file model.json describes ({digest})",
+            )
+        classes = recorded_classes(record)
+    else:
+        classes = getattr(bundle.pipeline, "classes_", None)
     if bundle.schema.problem_type != "classification":
         classes = None
     try:
@@ -115,8 +132,10 @@ def choose(bundle: Any) -> tuple[CompiledModel | None, str | None]:
         model.session()
     except Exception as exc:  # noqa: BLE001 - a bad model.onnx means the pipeline
         return None, f"{COMPILED_FILE} does not load: {type(exc).__name__}: {exc}"
+    if recorded_hash is not None:
+        return model, None
     try:
-        agrees = _agrees_on_probe(model, pipeline, bundle.schema)
+        agrees = _agrees_on_probe(model, bundle.pipeline, bundle.schema)
     except Exception as exc:  # noqa: BLE001 - any doubt means the pipeline
         return (
             None,
@@ -125,6 +144,14 @@ def choose(bundle: Any) -> tuple[CompiledModel | None, str | None]:
     if not agrees:
         return None, f"{COMPILED_FILE} disagrees with model.joblib on a probe record"
     return model, None
+
+
+def recorded_classes(record: dict[str, Any]) -> np.ndarray | None:
+    """The pipeline's ``classes_`` as `train` recorded them, dtype included."""
+    if "classes" not in record:
+        return None
+    dtype = np.dtype(record.get("classes_dtype") or object)
+    return np.asarray(record["classes"], dtype=object if dtype.kind == "O" else dtype)
 
 
 def _agrees_on_probe(model: CompiledModel, pipeline: Any, schema: Any) -> bool:

@@ -248,9 +248,12 @@ def wants_probabilities(
 
 
 def _is_classifier(bundle: Any) -> bool:
-    return bundle.schema.problem_type == "classification" and hasattr(
-        bundle.pipeline, "predict_proba"
-    )
+    if bundle.schema.problem_type != "classification":
+        return False
+    predictor = prepare(bundle).compiled
+    if predictor is not None:
+        return predictor.classes is not None
+    return hasattr(bundle.pipeline, "predict_proba")
 
 
 # --- columns --------------------------------------------------------------------------
@@ -343,9 +346,11 @@ def prepare(bundle: Any) -> PreparedModel:
     key = id(bundle)
     prepared = _PREPARED.get(key)
     if prepared is None:
-        prepared = PreparedModel(
-            array_model=_array_model(bundle), compiled=compiled.predictor_for(bundle)
-        )
+        predictor = compiled.predictor_for(bundle)
+        # With a compiled model the pipeline is only the fallback: leave it
+        # unloaded (a deferred bundle then never imports scikit-learn).
+        array_model = _array_model(bundle) if predictor is None else None
+        prepared = PreparedModel(array_model=array_model, compiled=predictor)
         try:
             # Forget it when the bundle goes, so a new object at the same id
             # is never mistaken for it.
@@ -495,27 +500,28 @@ def predict(
     schema's features in order (only for models `prepare` found safe to
     call with arrays).
     """
-    pipeline = bundle.pipeline
     prepared = prepare(bundle)
-    # None when there is no compiled model or it failed: the pipeline answers.
-    answer = (
-        prepared.compiled.predict(features, with_probabilities)
-        if prepared.compiled is not None
-        else None
-    )
-    if answer is None and isinstance(features, Mapping):
-        features = pd.DataFrame(features)
-    array_model = prepared.array_model
-    if array_model is not None and answer is None:
-        pipeline = array_model
-        if isinstance(features, pd.DataFrame):
-            features = features.to_numpy(dtype=np.float64)
     try:
+        # None when there is no compiled model or it failed: the pipeline
+        # answers. A value the compiled model cannot take is a ValueError,
+        # as it is from the pipeline.
+        answer = (
+            prepared.compiled.predict(features, with_probabilities)
+            if prepared.compiled is not None
+            else None
+        )
         if answer is not None:
             predictions, probabilities = answer
+            classes = prepared.compiled.classes
             if not with_probabilities:
                 return predictions, None, None
         else:
+            pipeline = prepared.array_model or bundle.pipeline
+            if isinstance(features, Mapping):
+                features = pd.DataFrame(features)
+            if prepared.array_model is not None and isinstance(features, pd.DataFrame):
+                features = features.to_numpy(dtype=np.float64)
+            classes = getattr(pipeline, "classes_", bundle.schema.classes)
             # Trees compare in float32: a finite value beyond its range
             # overflows in the cast, which scikit-learn then refuses with a
             # ValueError (a 400 below); the cast's warning itself is noise.
@@ -539,8 +545,7 @@ def predict(
         raise RuntimeError(
             f"the model returned {len(predictions)} predictions for {records} records"
         )
-    classes = list(getattr(pipeline, "classes_", bundle.schema.classes))
-    return predictions, probabilities, classes
+    return predictions, probabilities, list(classes)
 
 
 def _record_count(features: Any) -> int:

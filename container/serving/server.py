@@ -71,7 +71,8 @@ def load_model(model_dir: Any) -> tuple[Any, str | None]:
     from container.serving.inference import check_bundle
 
     try:
-        bundle = load_bundle(model_dir)
+        # The pipeline is unpickled only if the compiled model cannot answer.
+        bundle = load_bundle(model_dir, defer_pipeline=True)
     except ByocError as exc:
         return None, exc.message
     except Exception as exc:  # noqa: BLE001 - any load failure must show on /ping

@@ -21,6 +21,7 @@ float64 throughout.
 from __future__ import annotations
 
 import copy
+import hashlib
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -131,7 +132,14 @@ def _compile(
         "opset": dict(TARGET_OPSET),
         "inputs": [i.to_dict() for i in inputs],
         "parity": parity,
+        # What `serve` needs to answer without unpickling the pipeline: the
+        # file's identity (parity was proved for exactly these bytes) and the
+        # classes with their dtype, so labels keep scikit-learn's types.
+        "sha256": hashlib.sha256(model).hexdigest(),
     }
+    if classes is not None:
+        record["classes"] = np.asarray(classes).tolist()
+        record["classes_dtype"] = np.asarray(classes).dtype.str
     if not parity["held"]:
         record["reason"] = f"parity failed on the {split} rows: {parity['failure']}"
         return Outcome(None, record)

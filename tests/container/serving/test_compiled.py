@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
@@ -211,20 +212,55 @@ def test_a_corrupt_model_onnx_uses_scikit_learn_and_says_why(
     assert load_error is None
     assert inference.prepare(bundle).compiled is None
     err = capsys.readouterr().err
-    assert f"serve: predicting with scikit-learn: {COMPILED_FILE} does not load" in err
+    assert (
+        f"serve: predicting with scikit-learn: {COMPILED_FILE} is not the file" in err
+    )
     assert err.count("serve: predicting with") == 1
     invoke(bundle, codecs.CSV, codecs.CSV)
 
 
+def without_hash(bundle):
+    """The bundle as the first compiling release wrote it: no SHA-256, no classes."""
+    manifest = copy.deepcopy(bundle.manifest)
+    for key in ("sha256", "classes", "classes_dtype"):
+        manifest["compiled"].pop(key, None)
+    return dataclasses.replace(bundle, manifest=manifest)
+
+
+def test_without_a_recorded_hash_a_corrupt_model_onnx_fails_to_load(
+    trained_dir, capsys
+):
+    bundle = without_hash(load_bundle(trained_dir))
+    corrupt = dataclasses.replace(bundle, compiled=b"this is not an ONNX model")
+
+    assert inference.prepare(corrupt).compiled is None
+    assert f"{COMPILED_FILE} does not load" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recorded_hash", [True, False])
 def test_a_model_onnx_of_another_model_is_refused(
-    trained_dir, regression_dir, tmp_path, capsys
-):  # noqa: E501
+    trained_dir, regression_dir, capsys, recorded_hash
+):
     bundle = load_bundle(trained_dir)
+    if not recorded_hash:
+        bundle = without_hash(bundle)
     other = load_bundle(regression_dir).compiled
     swapped = dataclasses.replace(bundle, compiled=other)
 
     assert inference.prepare(swapped).compiled is None
-    assert "probe record" in capsys.readouterr().err
+    reason = "SHA-256 differs" if recorded_hash else "probe record"
+    assert reason in capsys.readouterr().err
+
+
+def test_serving_with_the_compiled_model_never_unpickles_the_pipeline(trained_dir):
+    bundle, load_error = load_model(trained_dir)
+
+    assert load_error is None
+    invoke(bundle, codecs.CSV, codecs.JSON, probabilities=True)
+    assert inference.prepare(bundle).compiled is not None
+    assert not bundle.pipeline_loaded
+    # A fallback still finds it.
+    assert bundle.pipeline.classes_.tolist() == ["Adelie", "Chinstrap", "Gentoo"]
 
 
 def test_the_setting_turns_it_off(trained_dir, monkeypatch, capsys):
