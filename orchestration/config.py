@@ -109,13 +109,14 @@ class MonitoringConfig:
 @dataclass(frozen=True)
 class AlertRule:
     name: str
-    kind: str  # violations | feature_drift | error_rate
+    kind: str  # violations | feature_drift | error_rate | model_quality
     min_violations: int = 1
     features: tuple[str, ...] = ()
     max_error_rate: float = 0.05
+    metrics: tuple[str, ...] = ()  # model_quality: the metrics watched (all if empty)
 
 
-ALERT_KINDS = ("violations", "feature_drift", "error_rate")
+ALERT_KINDS = ("violations", "feature_drift", "error_rate", "model_quality")
 
 
 @dataclass(frozen=True)
@@ -452,6 +453,7 @@ def _alerts(s: _Section) -> AlertsConfig:
             min_violations=r.number("min_violations", 1, 1, 10**6, integer=True),
             features=tuple(str(f) for f in (r.raw("features") or [])),
             max_error_rate=r.number("max_error_rate", 0.05, 0.0, 1.0),
+            metrics=tuple(str(m) for m in (r.raw("metrics") or [])),
         )
         if rule.kind not in ALERT_KINDS:
             raise r.fail(
