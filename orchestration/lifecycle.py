@@ -638,7 +638,8 @@ def monitor(
 NO_QUALITY_BASELINE = "NoModelQualityBaseline"
 NO_GROUND_TRUTH = "NoGroundTruth"
 NO_MATCHING_LABELS = "NoMatchingLabels"
-UNMATCHED = "could not be merged with a ground-truth label"
+# The image's message when none of a window's captures has a label.
+UNMATCHED = "could be merged with a ground-truth label"
 
 
 def _quality_monitor(
