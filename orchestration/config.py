@@ -104,6 +104,10 @@ class MonitoringConfig:
     window_minutes: int = 60
     instance_type: str = "ml.m5.large"
     drift: DriftConfig = field(default_factory=DriftConfig)
+    # How far a model-quality metric may fall short of its baseline value
+    # before it violates: a share of the value (at least of 1), so held-out
+    # traffic a little worse than the validation split raises nothing.
+    model_quality_slack: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -435,6 +439,7 @@ def _monitoring(s: _Section) -> MonitoringConfig:
         window_minutes=s.number("window_minutes", 60, 1, 10080, integer=True),
         instance_type=s.str("instance_type", "ml.m5.large"),
         drift=drift,
+        model_quality_slack=s.number("model_quality_slack", 0.05, 0.0, 1.0),
     )
     s.done()
     return out

@@ -527,13 +527,23 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
     )
     result, local = _run_processing(p, spec, "model-quality baseline", progress)
     p.say(f"  {result.exit_message or result.status}")
-    return {
+    record = {
         "job": name,
         "location": output,
         "local": str(local),
         "problem_type": problem,
         "rows": len(predicted),
     }
+    suggested = sorted(local.rglob("constraints.json"))
+    if suggested:
+        slack = p.config.monitoring.model_quality_slack
+        relaxed = quality.relax_constraints(json.loads(suggested[0].read_text()), slack)
+        folder = work / "constraints"
+        files.write_json(folder / "constraints.json", relaxed)
+        where = p.backend.upload_data(folder, f"quality/{name}/constraints")
+        record["constraints"] = join_location(where, "constraints.json")
+        p.say(f"  model-quality constraints (slack {slack:g}) in {folder}")
+    return record
 
 
 def _run_processing(
@@ -681,7 +691,8 @@ def _quality_monitor(
         root,
         (
             _baseline_file(mq, local_baseline, "statistics.json"),
-            _baseline_file(mq, local_baseline, "constraints.json"),
+            mq.get("constraints")
+            or _baseline_file(mq, local_baseline, "constraints.json"),
         ),
         p.backend.location("monitoring", name),
         schedule_name or f"{endpoint['name']}-adhoc",

@@ -250,3 +250,34 @@ def validation_predictions(
     if binary and probabilities is not None:
         out[PROBABILITY_COLUMN] = probabilities[:, -1]
     return out, problem
+
+
+# --- constraints -------------------------------------------------------------------------
+LENIENT = {
+    "LessThanThreshold": -1,
+    "LessThanOrEqualToThreshold": -1,
+    "GreaterThanThreshold": 1,
+    "GreaterThanOrEqualToThreshold": 1,
+}
+
+
+def relax_constraints(constraints: dict, slack: float) -> dict:
+    """`constraints` with each threshold moved by `slack` away from violating.
+
+    The image suggests the baseline's own values as thresholds, so any
+    window slightly worse than the validation split would violate; a
+    threshold `t` moves by ``slack * max(|t|, 1)`` in the lenient direction
+    (down for accuracy-like metrics, up for errors and false rates).
+    """
+    out = json.loads(json.dumps(constraints))
+    for key, block in out.items():
+        if not (key.endswith("_constraints") and isinstance(block, dict)):
+            continue
+        for constraint in block.values():
+            direction = LENIENT.get(str(constraint.get("comparison_operator")))
+            threshold = constraint.get("threshold")
+            if direction is None or not isinstance(threshold, (int, float)):
+                continue
+            moved = threshold + direction * slack * max(abs(threshold), 1.0)
+            constraint["threshold"] = round(moved, 6)
+    return out

@@ -255,9 +255,9 @@ def test_monitor_measures_a_labelled_window_and_alerts_on_its_quality(labelled):
     assert spec.inputs["groundtruth"] == str(root)
     assert (env["start_time"], env["end_time"]) == window
     assert env["baseline_constraints"].endswith("constraints/constraints.json")
-    assert spec.inputs["baseline/constraints"].startswith(
-        labelled.state["baseline"]["quality"]["location"]
-    )
+    recorded = labelled.state["baseline"]["quality"]
+    assert spec.inputs["baseline/constraints"] == recorded["constraints"]
+    assert spec.inputs["baseline/stats"].startswith(recorded["location"])
     assert report.quality["status"] == "CompletedWithViolations"
     assert report.quality["metrics"] == {"accuracy": 0.31}
     assert [a.rule for a in report.alerts] == ["any-drift", "model-quality"]
@@ -283,6 +283,29 @@ def test_the_ground_truth_step_refuses_bad_labels_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
     assert "inference_id" in err
+
+
+def test_constraints_get_slack_in_the_lenient_direction():
+    suggested = {
+        "version": 0.0,
+        "multiclass_classification_constraints": {
+            "accuracy": {"threshold": 0.98, "comparison_operator": "LessThanThreshold"},
+        },
+        "regression_constraints": {
+            "mae": {"threshold": 20.0, "comparison_operator": "GreaterThanThreshold"},
+            "r2": {"threshold": 0.5, "comparison_operator": "Unknown"},
+        },
+    }
+    relaxed = quality.relax_constraints(suggested, 0.05)
+    block = relaxed["multiclass_classification_constraints"]
+    assert block["accuracy"]["threshold"] == pytest.approx(0.93)
+    assert relaxed["regression_constraints"]["mae"]["threshold"] == 21.0
+    assert relaxed["regression_constraints"]["r2"]["threshold"] == 0.5
+    assert (
+        suggested["multiclass_classification_constraints"]["accuracy"]["threshold"]
+        == 0.98
+    )  # the suggested file is left as it is
+    assert relaxed["version"] == 0.0
 
 
 # --- the rule -----------------------------------------------------------------
