@@ -719,10 +719,14 @@ def _quality_monitor(
     headline = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4])
     if headline:
         p.say(f"  model quality: {headline}")
+    report = _report_html(local)
+    if report:
+        p.say(f"  model-quality report: {report}")
     return {
         "status": "CompletedWithViolations" if violations else COMPLETED,
         "job": name,
         "folder": str(local),
+        "report": str(report or local),
         "metrics": metrics,
         "violations": violations,
     }
@@ -953,7 +957,32 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
     )
     p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out} and {page}")
     p.say(f"drift report: {summary['report']}")
+    for window, found in summary.get("quality", {}).items():
+        p.say(f"model quality, {window} window: {quality_line(found)}")
     return summary
+
+
+def quality_line(found: dict[str, Any]) -> str:
+    """One window's model quality in a line: its status, headline metric, violations."""
+    status = found.get("status", "?")
+    metrics = found.get("metrics") or {}
+    shown = ", ".join(
+        f"{k}={metrics[k]:.3f}"
+        for k in ("accuracy", "weighted_f1", "f1", "rmse", "r2")
+        if k in metrics
+    )
+    count = len(found.get("violations") or [])
+    return (
+        f"{status}"
+        + (f" ({shown})" if shown else "")
+        + (f", {count} violation(s)" if count else "")
+    )
+
+
+def _shuffled_labels(p: Project, labels: Path) -> Path:
+    """A copy of a labels file with its labels shuffled among its ids."""
+    pairs = quality.shuffled(quality.read_labels(labels))
+    return quality.write_labels(labels.with_name(f"{labels.stem}-shuffled.csv"), pairs)
 
 
 def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, dict]]:
@@ -969,6 +998,10 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         )
     step("deploy", lambda: deploy(p))
     held = step("predict held-out traffic", lambda: predict(p))
+    step(
+        "ground truth for the held-out traffic (the true species)",
+        lambda: ground_truth(p, Path(p.state["labels_held-out"])),
+    )
     step("baseline", lambda: baseline(p))
     # On AWS capture reaches S3 minutes after the requests: wait for it.
     healthy = step(
@@ -978,6 +1011,10 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         ),
     )
     drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
+    step(
+        "ground truth for the drifted traffic (shuffled: the model got worse)",
+        lambda: ground_truth(p, _shuffled_labels(p, Path(p.state["labels_drifted"]))),
+    )
     found = step(
         "monitor drifted window",
         lambda: monitor(
@@ -991,6 +1028,8 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         "drift_violations": found.violations,
         "alerts": [a.to_dict() for a in found.alerts],
         "report": str(found.report_html or found.folder),
+        # Per window: the model-quality status, metrics and violations.
+        "quality": {"held-out": healthy.quality, "drifted": found.quality},
     }
     statistics = (
         _statistics(Path(p.state["baseline"]["local"])),

@@ -154,6 +154,16 @@ def write_labels(path: Path, pairs: Iterable[tuple[str, object]]) -> Path:
     return path
 
 
+def shuffled(pairs: list[tuple[str, str]], seed: int = 0) -> list[tuple[str, str]]:
+    """The same ids with their labels shuffled among them: labels that say
+    the model got worse, as the demo gives its drifted traffic."""
+    import random
+
+    labels = [label for _, label in pairs]
+    random.Random(seed).shuffle(labels)
+    return [(i, y) for (i, _), y in zip(pairs, labels, strict=True)]
+
+
 # --- ground-truth records -------------------------------------------------------------
 def ground_truth_record(inference_id: str, label: str) -> dict:
     """One Model Monitor ground-truth record; JSON-encoded when CSV would split it."""

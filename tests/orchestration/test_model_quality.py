@@ -327,3 +327,20 @@ def test_the_model_quality_rule_fires_on_breached_metrics_it_watches():
     assert alert.rule == "mq" and "LessThanThreshold 0.97" in alert.summary
     assert alert.details["metrics"] == {"accuracy": 0.31}
     assert evaluate(rules, MonitoringOutcome("ep", "job", [])) == []
+
+
+def test_the_demo_labels_both_windows_and_summarises_quality_per_window(labelled):
+    labelled.backend.quality_violations = []
+    held_out = lifecycle.run(labelled, keep=True)
+    quality_jobs = calls(labelled, "quality-monitor")
+    assert len(quality_jobs) == 2  # both windows had labels
+    assert held_out["quality"]["held-out"]["status"] == "Completed"
+    labels = labelled.config.state_dir / "labels"
+    truth = quality.read_labels(labels / "drifted.csv")
+    shuffled = quality.read_labels(labels / "drifted-shuffled.csv")
+    assert [i for i, _ in truth] == [i for i, _ in shuffled]
+    assert sorted(y for _, y in truth) == sorted(y for _, y in shuffled)
+    assert truth != shuffled
+    page = (labelled.config.state_dir / "penguins.run-summary.html").read_text()
+    assert "Model quality per window" in page and "accuracy=0.31" in page
+    assert any("model quality, drifted window: Completed" in s for s in labelled.said)
