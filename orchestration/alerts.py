@@ -136,13 +136,15 @@ def _model_quality_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | 
     ]
     if len(breached) < rule.min_violations:
         return None
-    said = "; ".join(v.get("description") or _metric(v) for v in breached)
+    names = ", ".join(dict.fromkeys(_metric(v) for v in breached))
+    first = breached[0].get("description") or _metric(breached[0])
     return Alert(
         rule.name,
         rule.kind,
         outcome.endpoint_name,
         outcome.job_name,
-        f"model quality on {outcome.endpoint_name}: {said}",
+        f"model quality on {outcome.endpoint_name}: {len(breached)} metric(s) "
+        f"past their constraint ({names}); {first}",
         {"violations": breached, "metrics": outcome.quality_metrics},
     )
 
