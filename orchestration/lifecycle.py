@@ -495,6 +495,11 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
     against the labels and suggests constraints. Without a trained model,
     or with one that cannot be loaded here, it is skipped and says why.
     """
+    if "://" in p.backend.location("groundtruth"):
+        p.say(
+            f"  model-quality baseline skipped: model quality is measured on the local backend only, not yet on {p.backend.name}"
+        )
+        return None
     model = _baseline_model(p)
     if model is None or not model.model_artifact:
         p.say("  model-quality baseline skipped: no trained model yet (`train`)")
