@@ -91,8 +91,16 @@ def test_steps_run_one_cli_process_at_a_time(tmp_path, image, docker_client):
         assert "0 errors" in step("predict", "--limit", "20")
         step("baseline")
         step("predict", "--drifted")
+        labels = tmp_path / "state" / "labels" / "drifted.csv"
+        assert "52 ground-truth label(s)" in step(
+            "ground-truth", "--labels", str(labels)
+        )
         monitored = step("monitor")
         assert "CompletedWithViolations" in monitored
+        # The labelled drifted traffic is measured too, by a model-quality job.
+        assert (
+            "model-quality job" in monitored and "model quality: accuracy=" in monitored
+        )
         assert "[any-drift] data drift" in step("alerts")
         step("train")
         assert "validation:accuracy" in step(
