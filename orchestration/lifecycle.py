@@ -532,6 +532,13 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
     )
     result, local = _run_processing(p, spec, "model-quality baseline", progress)
     p.say(f"  {result.exit_message or result.status}")
+    if not _quality_metrics(local):
+        # An image older than model quality ignores analysis_type and
+        # profiles the two columns as data.
+        p.say(
+            f"  model-quality baseline skipped: {spec.image} wrote no model-quality metrics; use an image whose `baseline` supports analysis_type=MODEL_QUALITY"
+        )
+        return None
     record = {
         "job": name,
         "location": output,

@@ -308,6 +308,31 @@ def test_constraints_get_slack_in_the_lenient_direction():
     assert relaxed["version"] == 0.0
 
 
+def test_the_ground_truth_step_writes_the_hour_folder_of_the_state(tmp_path, capsys):
+    labels = quality.write_labels(tmp_path / "labels.csv", [("a-0", "Adelie")])
+    state = tmp_path / "s"
+    assert (
+        main(["ground-truth", "--labels", str(labels), "--state-dir", str(state)]) == 0
+    )
+    (written,) = (state / "local" / "groundtruth").rglob("*.jsonl")
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    assert written.parent == state / "local" / "groundtruth" / hour
+    assert "1 ground-truth label(s)" in capsys.readouterr().out
+
+
+def test_an_image_without_model_quality_is_said_and_skipped(labelled):
+    backend = labelled.backend
+    plain = MemoryBackend.run_processing_job
+
+    def old_image(spec, progress):
+        return plain(backend, spec, progress)  # profiles the columns as data
+
+    backend.run_processing_job = old_image
+    lifecycle.baseline(labelled)
+    assert labelled.state["baseline"]["quality"] is None
+    assert any("wrote no model-quality metrics" in s for s in labelled.said)
+
+
 # --- the rule -----------------------------------------------------------------
 def test_the_model_quality_rule_fires_on_breached_metrics_it_watches():
     outcome = MonitoringOutcome(
