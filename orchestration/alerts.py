@@ -1,8 +1,9 @@
 """Alert rules over monitoring results → an alerts log, the console, a webhook.
 
 Rules come from the config (`alerts.rules`): any drift violation on chosen
-features, at least N violations of any kind, or an endpoint error rate above a
-limit. `evaluate` is a pure function from a monitoring outcome to the alerts it
+features, at least N violations of any kind, an endpoint error rate above a
+limit, or a model-quality metric crossing its constraint (`model_quality`,
+over the window's labelled predictions). `evaluate` is a pure function from a monitoring outcome to the alerts it
 raises; `LocalAlerts` delivers them: one JSON line appended to
 ``<state_dir>/alerts.jsonl``, one line on the console, and when configured a
 Slack-style JSON POST (``{"text": ...}``) to a webhook. A webhook that fails
@@ -43,6 +44,10 @@ class MonitoringOutcome:
     report_location: str | None = None
     invocations: int = 0
     errors: int = 0
+    # The model-quality analysis's constraint_violations.json `violations`
+    # (each names its metric) and the window's metrics; empty without labels.
+    quality_violations: list[dict[str, str]] = field(default_factory=list)
+    quality_metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def error_rate(self) -> float:
@@ -123,10 +128,36 @@ def _error_rate_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | Non
     )
 
 
+def _model_quality_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | None:
+    breached = [
+        v
+        for v in outcome.quality_violations
+        if not rule.metrics or _metric(v) in rule.metrics
+    ]
+    if len(breached) < rule.min_violations:
+        return None
+    names = ", ".join(dict.fromkeys(_metric(v) for v in breached))
+    first = breached[0].get("description") or _metric(breached[0])
+    return Alert(
+        rule.name,
+        rule.kind,
+        outcome.endpoint_name,
+        outcome.job_name,
+        f"model quality on {outcome.endpoint_name}: {len(breached)} metric(s) "
+        f"past their constraint ({names}); {first}",
+        {"violations": breached, "metrics": outcome.quality_metrics},
+    )
+
+
+def _metric(violation: dict[str, str]) -> str:
+    return violation.get("metric_name") or violation.get("feature_name") or "?"
+
+
 _RULES: dict[str, Callable[[AlertRule, MonitoringOutcome], Alert | None]] = {
     "violations": _violations_rule,
     "feature_drift": _drift_rule,
     "error_rate": _error_rate_rule,
+    "model_quality": _model_quality_rule,
 }
 
 

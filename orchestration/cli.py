@@ -134,13 +134,29 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        "ground-truth",
+        "labels for captured inferences (--labels FILE: inference_id,label)",
+        lambda p, args, progress: _lifecycle().ground_truth(p, args.labels),
+        (
+            option(
+                "--labels",
+                type=Path,
+                required=True,
+                help="CSV with an `inference_id,label` header, or JSON Lines "
+                '{"inference_id": ..., "label": ...}; `predict` writes one '
+                "for the traffic it sent",
+            ),
+        ),
+    ),
+    Step(
         "baseline",
-        "statistics + constraints from the training features",
+        "statistics + constraints from the training features, and the "
+        "model's quality on the validation split",
         lambda p, args, progress: _lifecycle().baseline(p, progress),
     ),
     Step(
         "monitor",
-        "check captured traffic against the baseline; raise alerts",
+        "check captured traffic (and its labels) against the baseline; raise alerts",
         lambda p, args, progress: _lifecycle().monitor(
             p, args.start, args.end, progress
         ),
@@ -197,7 +213,7 @@ STEPS: tuple[Step, ...] = (
 )
 STEP_BY_NAME = {step.name: step for step in STEPS}
 STEPS_HELP = "steps, in lifecycle order:\n" + "".join(
-    f"  {step.name:<10} {step.help}\n" for step in STEPS
+    f"  {step.name:<12} {step.help}\n" for step in STEPS
 )
 
 

@@ -104,18 +104,23 @@ class MonitoringConfig:
     window_minutes: int = 60
     instance_type: str = "ml.m5.large"
     drift: DriftConfig = field(default_factory=DriftConfig)
+    # How far a model-quality metric may fall short of its baseline value
+    # before it violates: a share of the value (at least of 1), so held-out
+    # traffic a little worse than the validation split raises nothing.
+    model_quality_slack: float = 0.05
 
 
 @dataclass(frozen=True)
 class AlertRule:
     name: str
-    kind: str  # violations | feature_drift | error_rate
+    kind: str  # violations | feature_drift | error_rate | model_quality
     min_violations: int = 1
     features: tuple[str, ...] = ()
     max_error_rate: float = 0.05
+    metrics: tuple[str, ...] = ()  # model_quality: the metrics watched (all if empty)
 
 
-ALERT_KINDS = ("violations", "feature_drift", "error_rate")
+ALERT_KINDS = ("violations", "feature_drift", "error_rate", "model_quality")
 
 
 @dataclass(frozen=True)
@@ -434,6 +439,7 @@ def _monitoring(s: _Section) -> MonitoringConfig:
         window_minutes=s.number("window_minutes", 60, 1, 10080, integer=True),
         instance_type=s.str("instance_type", "ml.m5.large"),
         drift=drift,
+        model_quality_slack=s.number("model_quality_slack", 0.05, 0.0, 1.0),
     )
     s.done()
     return out
@@ -452,6 +458,7 @@ def _alerts(s: _Section) -> AlertsConfig:
             min_violations=r.number("min_violations", 1, 1, 10**6, integer=True),
             features=tuple(str(f) for f in (r.raw("features") or [])),
             max_error_rate=r.number("max_error_rate", 0.05, 0.0, 1.0),
+            metrics=tuple(str(m) for m in (r.raw("metrics") or [])),
         )
         if rule.kind not in ALERT_KINDS:
             raise r.fail(

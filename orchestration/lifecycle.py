@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from container.contract.errors import ByocError
-from orchestration import dataprep, files, registry, specs, traffic
+from orchestration import dataprep, files, quality, registry, specs, traffic
 from orchestration.alerts import Alert, LocalAlerts, MonitoringOutcome, evaluate
 from orchestration.backends import get_backend
 from orchestration.backends.base import (
@@ -358,17 +358,24 @@ def _held_out(p: Project) -> pd.DataFrame:
 
 
 def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
-    """One request per row; counts errors instead of stopping at the first."""
+    """One request per row; counts errors instead of stopping at the first.
+
+    Each request's inference id (`label-<stamp>-<row>`) is unique across
+    sends, so ground-truth labels given by id match this traffic only.
+    """
     endpoint = p.need("endpoint", "deploy")
     result = traffic.TrafficResult()
+    batch = f"{label}-{stamp()}-{secrets.token_hex(2)}"
     for index, (_, row) in enumerate(rows.iterrows()):
+        inference_id = f"{batch}-{index}"
+        result.inference_ids.append(inference_id)
         try:
             body = p.backend.invoke_endpoint(
                 endpoint["name"],
                 traffic.csv_line(row),
                 "text/csv",
                 "text/csv",
-                inference_id=f"{label}-{index}",
+                inference_id=inference_id,
             )
             result.predictions.append(traffic.first_prediction(body))
         except BackendError as exc:
@@ -405,8 +412,37 @@ def predict(
     p.say(
         f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: {result.errors} errors{shown}; e.g. {result.predictions[:3]}"
     )
-    p.save(**{f"window_{label}": [start, end]})
+    labels = quality.write_labels(
+        p.config.state_dir / "labels" / f"{label}.csv",
+        zip(result.inference_ids, table[target].tolist(), strict=True),
+    )
+    p.say(f"  their true labels: {labels} (`ground-truth --labels {labels}`)")
+    p.save(**{f"window_{label}": [start, end], f"labels_{label}": str(labels)})
     return result, (start, end)
+
+
+# --- ground truth ---------------------------------------------------------------------
+def ground_truth(
+    p: Project, labels: Path, name: str | None = None, collected: datetime | None = None
+) -> Path:
+    """Labels for captured inferences, as Model Monitor's ground-truth records.
+
+    `labels` is a CSV (`inference_id,label`) or JSON Lines file; the records
+    go to ``groundtruth/yyyy/mm/dd/hh/<name>.jsonl`` under the backend's
+    location, in the hour they were collected (now, UTC), where `monitor`
+    reads them.
+    """
+    root = p.backend.location("groundtruth")
+    if "://" in root:
+        raise LifecycleError(
+            f"ground-truth writes to a folder on this machine; the {p.backend.name} backend keeps it at {root}: upload the records there"
+        )
+    pairs = quality.read_labels(labels)
+    collected = collected or datetime.now(UTC)
+    name = name or f"labels-{stamp(collected)}-{secrets.token_hex(2)}"
+    written = quality.write_ground_truth(Path(root), pairs, collected, name)
+    p.say(f"{len(pairs)} ground-truth label(s) from {labels} → {written}")
+    return written
 
 
 # --- baseline / monitor ---------------------------------------------------------------
@@ -425,8 +461,101 @@ def baseline(p: Project, progress: Say | None = None) -> str:
     result, local = _run_processing(p, spec, "baseline", progress)
     p.say(f"  {result.exit_message or result.status}")
     p.say(f"  statistics.json and constraints.json in {local}")
-    p.save(baseline={"job": name, "location": output, "local": str(local)})
+    record: dict[str, Any] = {"job": name, "location": output, "local": str(local)}
+    record["quality"] = _quality_baseline(p, progress)
+    p.save(baseline=record)
     return output
+
+
+def _baseline_model(p: Project) -> registry.ModelVersion | Run | None:
+    """The model whose quality is baselined: the deployed one, else the last trained."""
+    endpoint = p.state.get("endpoint")
+    if endpoint and endpoint.get("version") is not None:
+        return p.registry.get(p.config.registry.model_group, endpoint["version"])
+    if "last_run" in p.state:
+        return p.tracker.get(p.state["last_run"])
+    return None
+
+
+def _local_artifact(p: Project, artifact: str, folder: Path) -> Path:
+    """model.tar.gz on this machine: where it is, or fetched from the backend."""
+    if Path(artifact).exists():
+        return Path(artifact)
+    fetched = p.backend.fetch(artifact, folder)
+    found = sorted(Path(fetched).rglob("model.tar.gz"))
+    return found[0] if found else Path(fetched)
+
+
+def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None:
+    """The model-quality baseline: the model's metrics on the validation split.
+
+    The model predicts the validation rows in this process (as the server
+    would, so no request reaches the endpoint or its capture); the image's
+    `baseline` with analysis_type=MODEL_QUALITY measures those predictions
+    against the labels and suggests constraints. Without a trained model,
+    or with one that cannot be loaded here, it is skipped and says why.
+    """
+    if "://" in p.backend.location("groundtruth"):
+        p.say(
+            f"  model-quality baseline skipped: model quality is measured on the local backend only, not yet on {p.backend.name}"
+        )
+        return None
+    model = _baseline_model(p)
+    if model is None or not model.model_artifact:
+        p.say("  model-quality baseline skipped: no trained model yet (`train`)")
+        return None
+    name = job_name(p, "quality-baseline")
+    work = p.config.state_dir / "quality" / name
+    validation = Path(p.state["prepared"]["folder"]) / "validation" / "validation.csv"
+    table = pd.read_csv(validation, dtype=str, keep_default_na=False)
+    try:
+        artifact = _local_artifact(p, model.model_artifact, work / "model")
+        predicted, problem = quality.validation_predictions(artifact, table)
+    except ByocError as exc:
+        p.say(f"  model-quality baseline skipped: {exc.message}")
+        return None
+    dataset = work / "dataset"
+    dataset.mkdir(parents=True, exist_ok=True)
+    predicted.to_csv(dataset / "validation_predictions.csv", index=False)
+    output = p.backend.location("baseline", name)
+    spec = specs.quality_baseline(
+        p.config,
+        name,
+        p.backend.ensure_image(),
+        p.backend.upload_data(dataset, f"quality/{name}"),
+        output,
+        problem,
+        quality.PROBABILITY_COLUMN in predicted.columns,
+    )
+    p.say(
+        f"model-quality baseline job {name}: {problem} on {len(predicted)} validation predictions"
+    )
+    result, local = _run_processing(p, spec, "model-quality baseline", progress)
+    p.say(f"  {result.exit_message or result.status}")
+    if not _quality_metrics(local):
+        # An image older than model quality ignores analysis_type and
+        # profiles the two columns as data.
+        p.say(
+            f"  model-quality baseline skipped: {spec.image} wrote no model-quality metrics; use an image whose `baseline` supports analysis_type=MODEL_QUALITY"
+        )
+        return None
+    record = {
+        "job": name,
+        "location": output,
+        "local": str(local),
+        "problem_type": problem,
+        "rows": len(predicted),
+    }
+    suggested = sorted(local.rglob("constraints.json"))
+    if suggested:
+        slack = p.config.monitoring.model_quality_slack
+        relaxed = quality.relax_constraints(json.loads(suggested[0].read_text()), slack)
+        folder = work / "constraints"
+        files.write_json(folder / "constraints.json", relaxed)
+        where = p.backend.upload_data(folder, f"quality/{name}/constraints")
+        record["constraints"] = join_location(where, "constraints.json")
+        p.say(f"  model-quality constraints (slack {slack:g}) in {folder}")
+    return record
 
 
 def _run_processing(
@@ -448,6 +577,9 @@ class MonitorReport:
     violations: list[dict[str, str]]
     folder: Path
     alerts: list[Alert]
+    # The model-quality part: `status` (Completed, CompletedWithViolations,
+    # NoGroundTruth, ...), and when measured `metrics` and `violations`.
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def report_html(self) -> Path | None:
@@ -498,18 +630,132 @@ def monitor(
         p.say(
             f"    {v.get('feature_name')}: {v.get('constraint_check_type')}: {v.get('description')}"
         )
-    raised = _alert(p, endpoint, name, violations, local)
+    model_quality = _quality_monitor(
+        p, base, endpoint, (start, end), schedule_name, progress
+    )
+    raised = _alert(p, endpoint, name, violations, local, model_quality)
     p.save(
         last_monitor={
             "job": name,
+            "window": [start, end],
             "violations": len(violations),
             "folder": str(local),
             "alerts": [a.rule for a in raised],
+            "quality": model_quality,
         }
     )
     return MonitorReport(
-        name, result.status, result.exit_message, violations, local, raised
+        name,
+        result.status,
+        result.exit_message,
+        violations,
+        local,
+        raised,
+        model_quality,
     )
+
+
+# What the model-quality part of a window found, besides the analysis's own
+# outcomes (Completed, CompletedWithViolations).
+NO_QUALITY_BASELINE = "NoModelQualityBaseline"
+NO_GROUND_TRUTH = "NoGroundTruth"
+NO_MATCHING_LABELS = "NoMatchingLabels"
+# The image's message when none of a window's captures has a label.
+UNMATCHED = "could be merged with a ground-truth label"
+
+
+def _quality_monitor(
+    p: Project,
+    base: dict[str, Any],
+    endpoint: dict[str, Any],
+    window: tuple[str, str],
+    schedule_name: str | None,
+    progress: Say | None,
+) -> dict[str, Any]:
+    """The window's model quality, when there are labels to measure it with.
+
+    A window without ground truth (none collected since it began, or none
+    matching its inferences) is reported as such, not as a failure: labels
+    often come later, and a later run over the window measures them.
+    """
+    mq = base.get("quality")
+    if not mq:
+        p.say("  model quality: no model-quality baseline (rerun `baseline`)")
+        return {"status": NO_QUALITY_BASELINE}
+    root = p.backend.location("groundtruth")
+    start, end = window
+    if "://" not in root and not quality.ground_truth_since(
+        Path(root), parse_utc(start, "start")
+    ):
+        p.say(
+            f"  model quality: no ground truth for this window yet (`ground-truth --labels FILE` writes it to {root})"
+        )
+        return {"status": NO_GROUND_TRUTH}
+    local_baseline = Path(mq["local"])
+    name = job_name(p, "quality-monitor")
+    spec = specs.quality_monitor(
+        p.config,
+        name,
+        p.backend.ensure_image(),
+        window,
+        endpoint["name"],
+        endpoint["capture"],
+        root,
+        (
+            _baseline_file(mq, local_baseline, "statistics.json"),
+            mq.get("constraints")
+            or _baseline_file(mq, local_baseline, "constraints.json"),
+        ),
+        p.backend.location("monitoring", name),
+        schedule_name or f"{endpoint['name']}-adhoc",
+        mq["problem_type"],
+    )
+    p.say(f"model-quality job {name} over {start} → {end}")
+    result = p.backend.run_processing_job(spec, progress or _quiet)
+    if result.status != COMPLETED:
+        said = f"{result.failure_reason or ''} {result.exit_message or ''}"
+        if UNMATCHED in said:
+            p.say("  model quality: none of the window's inferences is labelled yet")
+            return {"status": NO_MATCHING_LABELS, "job": name}
+        raise _processing_failed("model-quality", result)
+    local = p.backend.fetch(
+        spec.output_location, p.config.state_dir / "reports" / spec.job_name
+    )
+    violations = _violations(local)
+    metrics = _quality_metrics(local)
+    p.say(f"  {result.exit_message or result.status}")
+    for v in violations:
+        p.say(
+            f"    {v.get('metric_name') or v.get('feature_name')}: {v.get('description')}"
+        )
+    headline = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4])
+    if headline:
+        p.say(f"  model quality: {headline}")
+    report = _report_html(local)
+    if report:
+        p.say(f"  model-quality report: {report}")
+    return {
+        "status": "CompletedWithViolations" if violations else COMPLETED,
+        "job": name,
+        "folder": str(local),
+        "report": str(report or local),
+        "metrics": metrics,
+        "violations": violations,
+    }
+
+
+def _quality_metrics(folder: Path) -> dict[str, float]:
+    """The window's scalar metrics (accuracy, f1, ...) from its statistics.json."""
+    statistics = _statistics(folder)
+    for key, block in statistics.items():
+        if key.endswith("_metrics") and isinstance(block, dict):
+            return {
+                name: float(metric["value"])
+                for name, metric in block.items()
+                if isinstance(metric, dict)
+                and isinstance(metric.get("value"), (int, float))
+            }
+    return {}
 
 
 def _window(p: Project, start: str | None, end: str | None) -> tuple[str, str]:
@@ -538,10 +784,16 @@ def _require_capture(
 
 
 def _alert(
-    p: Project, endpoint: dict, job: str, violations: list[dict], folder: Path
+    p: Project,
+    endpoint: dict,
+    job: str,
+    violations: list[dict],
+    folder: Path,
+    model_quality: dict[str, Any] | None = None,
 ) -> list[Alert]:
     """The alerts the config's rules raise over one monitoring job, delivered."""
     report = _report_html(folder)
+    model_quality = model_quality or {}
     outcome = MonitoringOutcome(
         endpoint["name"],
         job,
@@ -549,6 +801,8 @@ def _alert(
         str(report or folder),
         endpoint.get("invocations", 0),
         endpoint.get("errors", 0),
+        model_quality.get("violations", []),
+        model_quality.get("metrics", {}),
     )
     raised = evaluate(p.config.alerts.rules, outcome)
     p.alerts.deliver(raised)
@@ -715,7 +969,32 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
     )
     p.say(f"\ndone in {summary['total_seconds']:.0f} s; summary in {out} and {page}")
     p.say(f"drift report: {summary['report']}")
+    for window, found in summary.get("quality", {}).items():
+        p.say(f"model quality, {window} window: {quality_line(found)}")
     return summary
+
+
+def quality_line(found: dict[str, Any]) -> str:
+    """One window's model quality in a line: its status, headline metric, violations."""
+    status = found.get("status", "?")
+    metrics = found.get("metrics") or {}
+    shown = ", ".join(
+        f"{k}={metrics[k]:.3f}"
+        for k in ("accuracy", "weighted_f1", "f1", "rmse", "r2")
+        if k in metrics
+    )
+    count = len(found.get("violations") or [])
+    return (
+        f"{status}"
+        + (f" ({shown})" if shown else "")
+        + (f", {count} violation(s)" if count else "")
+    )
+
+
+def _shuffled_labels(p: Project, labels: Path) -> Path:
+    """A copy of a labels file with its labels shuffled among its ids."""
+    pairs = quality.shuffled(quality.read_labels(labels))
+    return quality.write_labels(labels.with_name(f"{labels.stem}-shuffled.csv"), pairs)
 
 
 def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, dict]]:
@@ -731,6 +1010,10 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         )
     step("deploy", lambda: deploy(p))
     held = step("predict held-out traffic", lambda: predict(p))
+    step(
+        "ground truth for the held-out traffic (the true species)",
+        lambda: ground_truth(p, Path(p.state["labels_held-out"])),
+    )
     step("baseline", lambda: baseline(p))
     # On AWS capture reaches S3 minutes after the requests: wait for it.
     healthy = step(
@@ -740,6 +1023,10 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         ),
     )
     drifted = step("predict drifted traffic", lambda: predict(p, drifted=True))
+    step(
+        "ground truth for the drifted traffic (shuffled: the model got worse)",
+        lambda: ground_truth(p, _shuffled_labels(p, Path(p.state["labels_drifted"]))),
+    )
     found = step(
         "monitor drifted window",
         lambda: monitor(
@@ -753,6 +1040,8 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         "drift_violations": found.violations,
         "alerts": [a.to_dict() for a in found.alerts],
         "report": str(found.report_html or found.folder),
+        # Per window: the model-quality status, metrics and violations.
+        "quality": {"held-out": healthy.quality, "drifted": found.quality},
     }
     statistics = (
         _statistics(Path(p.state["baseline"]["local"])),

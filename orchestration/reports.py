@@ -179,6 +179,19 @@ def run_summary_html(
         for v in violations
     ]
     alerts = [(a["rule"], a["summary"]) for a in summary.get("alerts", [])]
+    quality = [
+        (
+            window,
+            found.get("status"),
+            ", ".join(
+                f"{k}={v:.4g}"
+                for k, v in (found.get("metrics") or {}).items()
+                if not k.endswith("_best_constant_classifier")
+            ),
+            "; ".join(v.get("description", "") for v in found.get("violations") or []),
+        )
+        for window, found in summary.get("quality", {}).items()
+    ]
     timings = list(summary.get("timings_seconds", {}).items())
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Lifecycle run</title>
@@ -195,6 +208,8 @@ Total {summary.get("total_seconds")} s. Full drift report:
 <h2>Metrics</h2>{table(metrics, ("metric", "value"))}
 <h2>Drift found</h2>{"".join(pictures)}
 {table(rows, ("feature", "check", "description"))}
+<h2>Model quality per window</h2>
+{table(quality, ("window", "status", "metrics", "violations"))}
 <h2>Alerts</h2>{table(alerts, ("rule", "summary"))}
 <h2>Step timings (s)</h2>{table(timings, ("step", "seconds"))}
 </body></html>

@@ -83,6 +83,7 @@ def run_due(
                     "status": report.status,
                     "violations": len(report.violations),
                     "alerts": [a.rule for a in report.alerts],
+                    "model_quality": report.quality.get("status"),
                 }
             )
         except JobFailed as exc:

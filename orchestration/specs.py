@@ -11,6 +11,7 @@ names the same paths.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from container.contract import settings
 from orchestration.backends.base import (
@@ -19,6 +20,7 @@ from orchestration.backends.base import (
     EndpointSpec,
     ProcessingJobSpec,
     TrainingJobSpec,
+    processing_container_path,
     processing_input_key,
 )
 from orchestration.config import ProjectConfig
@@ -33,6 +35,14 @@ ENDPOINT_INPUT = processing_input_key(CONTAINER.endpoint_input_dir)
 BASELINE_INPUT = processing_input_key(CONTAINER.baseline_dataset_dir)
 STATISTICS_INPUT = processing_input_key(CONTAINER.baseline_statistics_file.parent)
 CONSTRAINTS_INPUT = processing_input_key(CONTAINER.baseline_constraints_file.parent)
+GROUND_TRUTH_INPUT = "groundtruth"  # /opt/ml/processing/groundtruth
+MODEL_QUALITY = "MODEL_QUALITY"
+# The model-quality baseline dataset's columns (orchestration.quality writes it).
+QUALITY_FORMAT = {"csv": {"header": True}}
+QUALITY_COLUMNS = {
+    settings.GROUND_TRUTH_ATTRIBUTE: "label",
+    settings.INFERENCE_ATTRIBUTE: "prediction",
+}
 
 
 def training(
@@ -140,4 +150,78 @@ def monitor(
             settings.BASELINE_CONSTRAINTS: str(CONTAINER.baseline_constraints_file),
         },
         instance_type=config.monitoring.instance_type,
+    )
+
+
+def quality_baseline(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    dataset_location: str,
+    output_location: str,
+    problem_type: str,
+    with_probability: bool = False,
+) -> ProcessingJobSpec:
+    """`baseline` with analysis_type=MODEL_QUALITY over (label, prediction) rows."""
+    environment = {
+        settings.ANALYSIS_TYPE: MODEL_QUALITY,
+        settings.PROBLEM_TYPE: problem_type,
+        **QUALITY_COLUMNS,
+        settings.DATASET_FORMAT: json.dumps(QUALITY_FORMAT),
+        settings.DATASET_SOURCE: str(CONTAINER.baseline_dataset_dir),
+        settings.OUTPUT_PATH: str(CONTAINER.processing_output_dir),
+        settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
+    }
+    if with_probability:
+        environment[settings.PROBABILITY_ATTRIBUTE] = "probability"
+    return ProcessingJobSpec(
+        job_name=job_name,
+        image=image,
+        command="baseline",
+        inputs={BASELINE_INPUT: dataset_location},
+        output_location=output_location,
+        environment=environment,
+        instance_type=config.monitoring.instance_type,
+    )
+
+
+def quality_monitor(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    window: tuple[str, str],
+    endpoint_name: str,
+    capture_location: str,
+    ground_truth_location: str,
+    baseline_files: tuple[str, str],
+    output_location: str,
+    schedule_name: str,
+    problem_type: str,
+) -> ProcessingJobSpec:
+    """`monitor` with analysis_type=MODEL_QUALITY: a window's captured predictions
+    merged with the ground truth, against the model-quality baseline.
+
+    The predictions are read from the server's own output shapes, so no
+    inference or probability attribute is set.
+    """
+    spec = monitor(
+        config,
+        job_name,
+        image,
+        window,
+        endpoint_name,
+        capture_location,
+        baseline_files,
+        output_location,
+        schedule_name,
+    )
+    return replace(
+        spec,
+        inputs={**spec.inputs, GROUND_TRUTH_INPUT: ground_truth_location},
+        environment={
+            **spec.environment,
+            settings.ANALYSIS_TYPE: MODEL_QUALITY,
+            settings.PROBLEM_TYPE: problem_type,
+            settings.GROUND_TRUTH_SOURCE: processing_container_path(GROUND_TRUTH_INPUT),
+        },
     )

@@ -27,6 +27,7 @@ class TrafficResult:
     errors: int = 0
     predictions: list[str] = field(default_factory=list)
     error_messages: list[str] = field(default_factory=list)
+    inference_ids: list[str] = field(default_factory=list)  # one per request sent
 
     def accuracy(self, labels: list[str]) -> float | None:
         pairs = [(p, y) for p, y in zip(self.predictions, labels, strict=False) if p]

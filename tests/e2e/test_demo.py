@@ -34,9 +34,11 @@ def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
         "== register",
         "== deploy",
         "== predict held-out traffic",
+        "== ground truth for the held-out traffic",
         "== baseline",
         "== monitor held-out window",
         "== predict drifted traffic",
+        "== ground truth for the drifted traffic",
         "== monitor drifted window",
         "== teardown",
     ):
@@ -57,6 +59,16 @@ def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
     assert (tmp_path / "state" / "reports").is_dir()
     assert "drift report:" in out and "ALERT [any-drift]" in out
     assert any("data drift" in p["text"] for p in received)  # the webhook got it
+    # Model quality: the true species keep the held-out window within its
+    # constraints; the shuffled labels of the drifted one say the model got worse.
+    healthy, worse = summary["quality"]["held-out"], summary["quality"]["drifted"]
+    assert healthy["status"] == "Completed" and healthy["metrics"]["accuracy"] >= 0.9
+    assert worse["status"] == "CompletedWithViolations"
+    assert worse["metrics"]["accuracy"] < 0.8
+    assert "accuracy" in {v["metric_name"] for v in worse["violations"]}
+    assert "ALERT [model-quality]" in out
+    assert "model quality, drifted window: CompletedWithViolations" in out
+    assert "Model quality per window" in page
     assert project_containers(docker_client, tmp_path / "state") == []
 
 
@@ -79,8 +91,16 @@ def test_steps_run_one_cli_process_at_a_time(tmp_path, image, docker_client):
         assert "0 errors" in step("predict", "--limit", "20")
         step("baseline")
         step("predict", "--drifted")
+        labels = tmp_path / "state" / "labels" / "drifted.csv"
+        assert "52 ground-truth label(s)" in step(
+            "ground-truth", "--labels", str(labels)
+        )
         monitored = step("monitor")
         assert "CompletedWithViolations" in monitored
+        # The labelled drifted traffic is measured too, by a model-quality job.
+        assert (
+            "model-quality job" in monitored and "model quality: accuracy=" in monitored
+        )
         assert "[any-drift] data drift" in step("alerts")
         step("train")
         assert "validation:accuracy" in step(
