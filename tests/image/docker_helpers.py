@@ -60,12 +60,22 @@ class Server:
     url: str
     seconds_to_first_ping: float
     seconds_to_first_connection: float
+    # Pings accepted but not answered within SageMaker's 2 s while starting.
+    unanswered_pings: int = 0
 
 
-def wait_for_ping(url: str, timeout: float) -> tuple[float, float]:
-    """Poll /ping; return seconds to the first connection and to the first 200."""
+@dataclass
+class PingWait:
+    connected: float
+    first_200: float
+    unanswered: int
+
+
+def wait_for_ping(url: str, timeout: float) -> PingWait:
+    """Poll /ping until a 200; when it first connected, and pings left unanswered."""
     start = time.monotonic()
     connected = None
+    unanswered = 0
     while time.monotonic() - start < timeout:
         try:
             response = requests.get(f"{url}/ping", timeout=2)
@@ -73,13 +83,14 @@ def wait_for_ping(url: str, timeout: float) -> tuple[float, float]:
             time.sleep(0.02)
             continue
         except requests.Timeout:
-            # Accepted but not yet answered: the workers are still starting on
-            # a busy machine. The connection counts; keep polling.
+            # Accepted but not answered within 2 s, which SageMaker counts as a
+            # failed health check. The connection counts; keep polling.
             response = None
+            unanswered += 1
         if connected is None:
             connected = time.monotonic() - start
         if response is not None and response.status_code == 200:
-            return connected, time.monotonic() - start
+            return PingWait(connected, time.monotonic() - start, unanswered)
         time.sleep(0.05)
     raise AssertionError(f"{url}/ping did not answer 200 within {timeout} s")
 
@@ -110,13 +121,13 @@ def serving(
     url = f"http://127.0.0.1:{host_port}"
     try:
         try:
-            connected, ready = wait_for_ping(url, ping_timeout)
+            wait = wait_for_ping(url, ping_timeout)
         except AssertionError:
             container.reload()
             raise AssertionError(
                 f"server not ready (status {container.status}); logs:\n"
                 + container.logs().decode(errors="replace")[-3000:]
             ) from None
-        yield Server(container, url, ready, connected)
+        yield Server(container, url, wait.first_200, wait.connected, wait.unanswered)
     finally:
         container.remove(force=True)
