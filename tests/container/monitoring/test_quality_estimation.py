@@ -323,3 +323,50 @@ def test_expected_auc_is_the_expected_pair_order():
     assert qe.expected_auc(scores, np.ones(60)) is None  # no negatives expected
     deviation = qe.simulated_auc_deviation(scores, q)
     assert 0 < deviation < 0.2
+
+
+def test_the_calibration_train_records_is_read_through_model_dir(
+    opt_ml, monkeypatch, tmp_path, penguins
+):
+    from container.contract.bundle import load_bundle
+    from tests.bundles import train_bundle
+
+    model_dir = train_bundle(
+        tmp_path / "training", {"target": "species", "validation_fraction": "0.3"}
+    )
+    bundle = load_bundle(model_dir)
+    record = bundle.manifest["performance_estimation"]
+    assert record["status"] == "calibrated"
+    features = penguins[bundle.schema.feature_names].head(120)
+    write_captures(
+        opt_ml,
+        bundle.pipeline,
+        features,
+        pd.Series(range(120)),  # no labels are written
+        "application/json",
+        labels=False,
+    )
+    monkeypatch.setenv("analysis_type", "MODEL_QUALITY")
+    monkeypatch.setenv("problem_type", MULTICLASS)
+    args = [
+        "--dataset",
+        str(opt_ml.endpoint_input_dir),
+        "--ground-truth",
+        str(opt_ml.processing_dir / "groundtruth"),
+        "--start-time",
+        WINDOW[0],
+        "--end-time",
+        WINDOW[1],
+        "--model-dir",
+        str(model_dir),
+        "--output",
+        str(tmp_path / "r"),
+    ]
+    assert monitor.main(args) == 0
+    estimated = read(tmp_path / "r" / "statistics.json")["estimated_metrics"]
+    proba = bundle.pipeline.predict_proba(features)
+    expected = qe.Calibration(record).confidence(proba.max(axis=1)).mean()
+    assert estimated["records"] == 120
+    assert estimated["accuracy"]["value"] == pytest.approx(expected)
+    assert estimated["calibration"]["rows"] == record["rows"]
+    assert "auc" not in estimated  # three classes
