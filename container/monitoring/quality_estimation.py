@@ -42,6 +42,8 @@ ESTIMATED = "estimated"
 NOT_ESTIMATED = "not_estimated"
 CALIBRATED = "calibrated"  # container.training.estimation.CALIBRATED
 SIMULATIONS = 200
+# Simulated labels held in memory at once (draws × records), about 40 MB.
+MAX_SIMULATED_VALUES = 5_000_000
 SEED = 0
 METHOD = (
     "confidence-based: the captured probabilities mapped through the calibration "
@@ -236,16 +238,20 @@ def simulated_auc_deviation(
     from scipy.stats import rankdata
 
     ranks = rankdata(scores)
+    q = np.asarray(q, dtype=float)
     rng = np.random.default_rng(SEED)
-    labels = rng.uniform(size=(draws, len(q))) < q
-    positives = labels.sum(axis=1)
-    negatives = len(q) - positives
-    usable = (positives > 0) & (negatives > 0)
-    if usable.sum() < 2:
+    batch = max(1, MAX_SIMULATED_VALUES // max(len(q), 1))
+    aucs = []
+    for first in range(0, draws, batch):
+        labels = rng.uniform(size=(min(batch, draws - first), len(q))) < q
+        positives = labels.sum(axis=1)
+        negatives = len(q) - positives
+        usable = (positives > 0) & (negatives > 0)
+        rank_sums = labels[usable].astype(float) @ ranks
+        p, m = positives[usable], negatives[usable]
+        aucs.extend((rank_sums - p * (p + 1) / 2) / (p * m))
+    if len(aucs) < 2:
         return "NaN"
-    rank_sums = labels[usable].astype(float) @ ranks
-    p, m = positives[usable], negatives[usable]
-    aucs = (rank_sums - p * (p + 1) / 2) / (p * m)
     return float(np.std(aucs, ddof=1))
 
 
