@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,14 @@ def merge(
     captures: Iterable[tuple[CaptureRecord, Any]],
     labels: dict[str, list[Any]],
     settings: QualitySettings,
+    on_probabilities: Callable[[Any], None] | None = None,
 ) -> tuple[Pairs, MergeCounts]:
+    """Pair each captured prediction with its label.
+
+    `on_probabilities`, when given, is called with the captured probabilities
+    (as `parse_raw` gives them, None when absent) of every prediction of the
+    window, labelled or not; an output that does not decode gives one None.
+    """
     pairs, counts = Pairs(), MergeCounts()
     used: set[str] = set()
     for record, document in captures:
@@ -105,16 +112,26 @@ def merge(
         key = record_id(document)
         if key is None or key not in labels:
             counts.captured_without_label += 1
+            if on_probabilities is not None:
+                _report_probabilities(record, settings, on_probabilities)
             continue
         used.add(key)
         if record.output is None:
             counts.problem("without_output", f"{key}: no endpointOutput captured")
+            if on_probabilities is not None:
+                on_probabilities(None)
             continue
         try:
-            predictions = parse_output(record.output, settings)
+            raw = parse_raw(record.output, settings)
         except (ValueError, UnicodeDecodeError) as exc:
             counts.problem("undecodable_outputs", f"{key}: {exc}")
+            if on_probabilities is not None:
+                on_probabilities(None)
             continue
+        if on_probabilities is not None:
+            for _, probabilities in raw:
+                on_probabilities(probabilities)
+        predictions = _positive_scores(raw, settings)
         values = labels[key]
         if len(values) != len(predictions):
             counts.problem(
@@ -138,8 +155,37 @@ def merge(
     return pairs, counts
 
 
+def _report_probabilities(
+    record: CaptureRecord,
+    settings: QualitySettings,
+    on_probabilities: Callable[[Any], None],
+) -> None:
+    if record.output is None:
+        on_probabilities(None)
+        return
+    try:
+        raw = parse_raw(record.output, settings)
+    except (ValueError, UnicodeDecodeError):
+        on_probabilities(None)
+        return
+    for _, probabilities in raw:
+        on_probabilities(probabilities)
+
+
 def parse_output(payload: Payload, settings: QualitySettings) -> list[Prediction]:
     """(prediction, positive-class probability) per record of a captured output."""
+    return _positive_scores(parse_raw(payload, settings), settings)
+
+
+def _positive_scores(
+    raw: list[Prediction], settings: QualitySettings
+) -> list[Prediction]:
+    return [(guess, _positive_score(score, settings)) for guess, score in raw]
+
+
+def parse_raw(payload: Payload, settings: QualitySettings) -> list[Prediction]:
+    """(prediction, probabilities as captured) per record of a captured output: a
+    {class: p} mapping, a list of per-class probabilities, one number, or None."""
     text = payload_bytes(payload).decode("utf-8")
     kind = payload.content_type.split(";")[0].strip().lower()
     stripped = text.strip()
@@ -185,8 +231,7 @@ def _from_csv(fields: list[str], settings: QualitySettings) -> Prediction:
     if score_at is not None:
         return guess, _field(fields, score_at)
     rest = fields[1:] if guess_at == 0 else []
-    score = _positive_score([_float(x) for x in rest], settings) if rest else None
-    return guess, score
+    return guess, [_float(x) for x in rest] if rest else None
 
 
 def _field(fields: list[str], index: int | None) -> Any:
@@ -235,7 +280,7 @@ def _from_element(item: Any, extra: Any, settings: QualitySettings) -> Predictio
     if not isinstance(item, dict):
         if settings.inference_attribute is None and settings.probability_attribute:
             return None, item  # a bare score
-        return item, _positive_score(extra, settings)
+        return item, extra
     if settings.inference_attribute is not None:
         guess = _lookup(item, settings.inference_attribute)
         if guess is _MISSING:
@@ -254,7 +299,7 @@ def _from_element(item: Any, extra: Any, settings: QualitySettings) -> Predictio
             )
     else:
         score = next((item[k] for k in PROBABILITY_KEYS if k in item), extra)
-    return guess, _positive_score(score, settings)
+    return guess, score
 
 
 _MISSING = object()

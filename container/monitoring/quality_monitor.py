@@ -11,8 +11,15 @@ instead of captures when given.
 Writes statistics.json, constraint_violations.json, summary.json, report.html
 and, when publishing, one CloudWatch metric line per metric; then
 `Completed: ...` or `CompletedWithViolations: ...`. A window without
-captures, or whose captures have no labels, fails the job saying what was
-found.
+captures fails the job saying what was found; so does a window whose
+captures have no labels, unless its performance can be estimated.
+
+With the model bundle (--model-dir, else /opt/ml/processing/input/model)
+and captured class probabilities, a classifier's window also gets
+`estimated_metrics` (container.monitoring.quality_estimation): its accuracy
+(and binary ROC AUC) estimated from the calibrated confidence, reported
+apart from SageMaker's metrics, and reported alone (nothing checked) while
+the window has no labels yet.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from container.monitoring.ground_truth import (
     ground_truth_files,
     read_labels,
 )
-from container.monitoring.processing import read_json_file
+from container.monitoring.processing import model_dir_for_job, read_json_file
 from container.monitoring.quality_baseline import no_pairs
 from container.monitoring.quality_checks import (
     MetricCheck,
@@ -50,6 +57,16 @@ from container.monitoring.quality_checks import (
     parse_constraints,
 )
 from container.monitoring.quality_data import Pairs, labelled_pairs
+from container.monitoring.quality_estimation import (
+    ESTIMATED,
+    Calibration,
+    WindowProbabilities,
+    add_output,
+    estimate,
+    estimate_line,
+    load_calibration,
+    not_estimated,
+)
 from container.monitoring.quality_merge import MergeCounts, merge
 from container.monitoring.quality_metrics import (
     BLOCK_KEYS,
@@ -108,30 +125,61 @@ def run(args, settings: MonitoringJobSettings, opt_ml: OptMl, guard: StopGuard) 
     now = datetime.now(UTC)
 
     scan, truth_scan, counts = CaptureScan(), GroundTruthScan(), None
-    truth_source = None
+    truth_source, estimated = None, None
     if fmt.kind == "capture":
         truth_source = Path(
             quality.ground_truth_source or opt_ml.processing_dir / GROUND_TRUTH_DIR
         )
-        pairs, counts = _merged(
-            source, truth_source, start, end, now, endpoint, quality, scan, truth_scan
+        calibration, why_not = load_calibration(
+            model_dir_for_job(args.model_dir, opt_ml), problem
         )
+        window = WindowProbabilities()
+        pairs, counts = _merged(
+            source,
+            truth_source,
+            start,
+            end,
+            now,
+            endpoint,
+            quality,
+            scan,
+            truth_scan,
+            (calibration, window) if calibration else None,
+        )
+        estimated = (
+            estimate(window, calibration, problem)
+            if calibration
+            else not_estimated(why_not)
+        )
+        if not pairs.truth and estimated["status"] != ESTIMATED:
+            raise _no_labels(start, end, counts, truth_scan, truth_source, estimated)
         rows = counts.captured
     else:
         pairs, rows = labelled_pairs(source, fmt, quality)
         if not pairs.truth:
             raise no_pairs(source, rows, pairs)
-    block = compute_metrics(
-        problem, pairs.truth, pairs.predicted, pairs.binary_scores(problem)
+    block = (
+        compute_metrics(
+            problem, pairs.truth, pairs.predicted, pairs.binary_scores(problem)
+        )
+        if pairs.truth
+        else None
     )
-    checks, violations = check_metrics(block, constraints) if constraints else ([], [])
+    checks, violations = (
+        check_metrics(block, constraints) if constraints and block else ([], [])
+    )
     stamp = (end or now).strftime("%Y-%m-%dT%H:%M:%SZ")
-    statistics = statistics_document(
-        problem,
-        block,
-        len(pairs.truth),
-        now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-    )
+    evaluated_at = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if block is not None:
+        statistics = statistics_document(problem, block, len(pairs.truth), evaluated_at)
+    else:
+        statistics = {
+            "version": 0.0,
+            "dataset": {"item_count": 0, "evaluation_time": evaluated_at},
+        }
+    is_estimated = bool(estimated) and estimated["status"] == ESTIMATED
+    if is_estimated:
+        statistics["estimated_metrics"] = estimated
     status = "CompletedWithViolations" if violations else "Completed"
     summary = {
         "status": status,
@@ -152,7 +200,8 @@ def run(args, settings: MonitoringJobSettings, opt_ml: OptMl, guard: StopGuard) 
         "capture": scan.to_dict() if fmt.kind == "capture" else None,
         "rows_without_label": pairs.without_label,
         "rows_without_prediction": pairs.without_prediction,
-        "metrics": _metric_summary(block, checks),
+        "metrics": _metric_summary(block, checks, estimated),
+        "estimated_metrics": estimated,
     }
     html = render_quality_report(
         "Model quality monitoring report",
@@ -161,13 +210,19 @@ def run(args, settings: MonitoringJobSettings, opt_ml: OptMl, guard: StopGuard) 
         baseline_block,
         checks,
         violations,
-        _notes(constraints_path, counts, truth_scan, scan),
+        _notes(constraints_path, counts, truth_scan, scan, estimated),
+        estimated if is_estimated else None,
     )
     with guard.publishing():
         if publish:
             write_metrics(
                 Path(args.metrics_dir or opt_ml.cloudwatch_metrics_dir),
-                metric_lines(block, stamp, endpoint, schedule),
+                metric_lines(block, stamp, endpoint, schedule)
+                + (
+                    estimated_metric_lines(estimated, stamp, endpoint, schedule)
+                    if is_estimated
+                    else []
+                ),
             )
         write_json(output / STATISTICS_FILE, statistics)
         write_json(output / VIOLATIONS_FILE, {"violations": violations})
@@ -175,6 +230,11 @@ def run(args, settings: MonitoringJobSettings, opt_ml: OptMl, guard: StopGuard) 
         write_atomic(output / REPORT_FILE, html)
     if post is not None:
         post()
+    if block is None:
+        return (
+            "Completed: no captured record of the window has a ground-truth label yet, "  # noqa: E501
+            f"so nothing was checked; {estimate_line(estimated)}."
+        )
     if violations:
         return "CompletedWithViolations: " + (
             f"Job completed successfully with {len(violations)} violations."
@@ -192,13 +252,25 @@ def _merged(
     quality: QualitySettings,
     scan: CaptureScan,
     truth_scan: GroundTruthScan,
+    estimation: tuple[Calibration, WindowProbabilities] | None = None,
 ) -> tuple[Pairs, MergeCounts]:
+    """The window's labelled predictions; with `estimation`, every captured
+    prediction's probabilities are also added to its WindowProbabilities."""
     files = capture_files(source, start, end, endpoint)
     label_files = ground_truth_files(truth_source, start, now, truth_scan)
     labels = read_labels(label_files, truth_scan, quality.ground_truth_attribute)
     blocks = iter_record_blocks(files, start, end, scan, with_documents=True)
-    pairs, counts = merge((item for block in blocks for item in block), labels, quality)
-    window = f"[{start or 'the beginning'}, {end or 'now'})"
+    collect = None
+    if estimation is not None:
+        calibration, window_probabilities = estimation
+
+        def collect(raw: Any) -> None:
+            add_output(window_probabilities, raw, calibration, quality.problem_type)
+
+    pairs, counts = merge(
+        (item for block in blocks for item in block), labels, quality, collect
+    )
+    window = _window(start, end)
     if counts.captured == 0:
         first = f" (first problem: {scan.examples[0]})" if scan.examples else ""
         raise NoDataError(
@@ -206,17 +278,31 @@ def _merged(
             f"{len(files)} capture files, {scan.outside_window} records outside the "
             f"window, {scan.malformed} malformed lines{first}"
         )
-    if not pairs.truth:
-        first = f" (first problem: {counts.examples[0]})" if counts.examples else ""
-        raise NoDataError(
-            f"no captured record of the window {window} could be merged with a ground-truth label: "  # noqa: E501
-            f"{counts.captured} captured records, {counts.captured_without_label} without a label; "  # noqa: E501
-            f"{truth_scan.records} labels read from {truth_scan.files} files in {truth_source} "  # noqa: E501
-            f"({truth_scan.malformed} malformed){first}. Labels match a capture's "
-            "eventMetadata.inferenceId, else its eventId; labels that arrive later "
-            "are merged by a later run over this window"
-        )
     return pairs, counts
+
+
+def _window(start: datetime | None, end: datetime | None) -> str:
+    return f"[{start or 'the beginning'}, {end or 'now'})"
+
+
+def _no_labels(
+    start: datetime | None,
+    end: datetime | None,
+    counts: MergeCounts,
+    truth_scan: GroundTruthScan,
+    truth_source: Path,
+    estimated: dict[str, Any],
+) -> NoDataError:
+    first = f" (first problem: {counts.examples[0]})" if counts.examples else ""
+    return NoDataError(
+        f"no captured record of the window {_window(start, end)} could be merged with a ground-truth label: "  # noqa: E501
+        f"{counts.captured} captured records, {counts.captured_without_label} without a label; "  # noqa: E501
+        f"{truth_scan.records} labels read from {truth_scan.files} files in {truth_source} "  # noqa: E501
+        f"({truth_scan.malformed} malformed){first}. Labels match a capture's "
+        "eventMetadata.inferenceId, else its eventId; labels that arrive later "
+        "are merged by a later run over this window. "
+        f"No estimate without labels either: {estimated['reason']}"
+    )
 
 
 def _baseline_block(
@@ -237,14 +323,39 @@ def _baseline_block(
     return block
 
 
-def metric_lines(
-    block: dict[str, Any], stamp: str, endpoint: str | None, schedule: str | None
-) -> list[dict[str, Any]]:
-    """One CloudWatch line per defined metric, named as in statistics.json."""
-    dimensions = [
+def _dimensions(endpoint: str | None, schedule: str | None) -> list[dict[str, str]]:
+    return [
         {"Name": "Endpoint", "Value": endpoint or "unknown"},
         {"Name": "MonitoringSchedule", "Value": schedule or "unknown"},
     ]
+
+
+def estimated_metric_lines(
+    estimated: dict[str, Any], stamp: str, endpoint: str | None, schedule: str | None
+) -> list[dict[str, Any]]:
+    """One CloudWatch line per estimated metric: estimated_accuracy, estimated_auc."""
+    return [
+        {
+            "MetricName": f"estimated_{name}",
+            "Timestamp": stamp,
+            "Dimensions": _dimensions(endpoint, schedule),
+            "Value": estimated[name]["value"],
+        }
+        for name in ("accuracy", "auc")
+        if name in estimated
+    ]
+
+
+def metric_lines(
+    block: dict[str, Any] | None,
+    stamp: str,
+    endpoint: str | None,
+    schedule: str | None,
+) -> list[dict[str, Any]]:
+    """One CloudWatch line per defined metric, named as in statistics.json."""
+    if block is None:
+        return []
+    dimensions = _dimensions(endpoint, schedule)
     return [
         {
             "MetricName": name,
@@ -258,14 +369,26 @@ def metric_lines(
 
 
 def _metric_summary(
-    block: dict[str, Any], checks: list[MetricCheck]
+    block: dict[str, Any] | None,
+    checks: list[MetricCheck],
+    estimated: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Each metric with its check; `estimated` (its estimate before labels) where
+    the window has one."""
+    if block is None:
+        return {}
     by_metric = {c.constraint.metric: c for c in checks}
+    estimates = estimated if estimated and estimated["status"] == ESTIMATED else {}
     out = {}
     for name, metric in scalar_metrics(block).items():
         check = by_metric.get(name)
         out[name] = {
             "value": metric["value"],
+            **(
+                {"estimated": estimates[name]["value"]}
+                if isinstance(estimates.get(name), dict)
+                else {}
+            ),
             "standard_deviation": metric["standard_deviation"],
             "threshold": check.constraint.threshold if check else None,
             "comparison_operator": check.constraint.comparison_operator
@@ -311,13 +434,20 @@ def _notes(
     counts: MergeCounts | None,
     truth_scan: GroundTruthScan,
     scan: CaptureScan,
+    estimated: dict[str, Any] | None = None,
 ) -> list[str]:
     notes = []
+    if counts is not None and counts.merged_records == 0:
+        notes.append(
+            "No captured record has a ground-truth label yet: only the estimated metrics are reported, nothing is checked."  # noqa: E501
+        )
+    if estimated and estimated["status"] != ESTIMATED:
+        notes.append(f"No estimated metrics: {estimated['reason']}")
     if constraints_path is None:
         notes.append(
             "No baseline constraints were given: metrics are reported, nothing is checked."  # noqa: E501
         )
-    if counts is not None and counts.captured_without_label:
+    if counts is not None and counts.captured_without_label and counts.merged_records:
         notes.append(
             f"{counts.captured_without_label} captured records have no label yet; the metrics describe the {counts.merged_records} that have one."  # noqa: E501
         )

@@ -3,7 +3,9 @@
 A summary with the counts, the violations, a table of each metric against
 the baseline and its constraint, and the confusion matrix drawn as a heat
 map (rows: actual label, columns: predicted label, shade: the share of the
-actual label's rows).
+actual label's rows). A window with estimated metrics (computed from the
+calibrated confidence, before or besides the labels) gets its own table of
+them, next to the realised value once labels exist.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ def render_quality_report(
     checks: Sequence[MetricCheck] = (),
     violations: Sequence[Mapping[str, str]] = (),
     notes: Sequence[str] = (),
+    estimated: Mapping[str, Any] | None = None,
 ) -> str:
     rows = "".join(
         f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in summary
@@ -53,6 +56,11 @@ def render_quality_report(
         )
     if checks or violations:
         parts.append(_violations(violations))
+    if estimated:
+        parts.append(_estimated_table(estimated, block))
+    if not block:
+        parts.append("</body></html>")
+        return "".join(parts)
     parts.append(_metrics_table(block, baseline_block, checks))
     matrix = block.get("confusion_matrix")
     if isinstance(matrix, Mapping) and matrix:
@@ -105,6 +113,41 @@ def _metrics_table(
         "<h2>Metrics</h2><table class='metrics'><tr><th>metric</th><th>value</th>"
         "<th>standard deviation</th><th>baseline</th><th>threshold</th>"
         "<th>operator</th><th>status</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _estimated_table(
+    estimated: Mapping[str, Any], block: Mapping[str, Any] | None
+) -> str:
+    realised = scalar_metrics(dict(block)) if block else {}
+    rows = []
+    for name in ("accuracy", "auc"):
+        metric = estimated.get(name)
+        if not isinstance(metric, Mapping):
+            continue
+        actual = realised.get(name, {}).get("value")
+        difference = metric["value"] - actual if isinstance(actual, float) else None
+        rows.append(
+            f"<tr><td>{escape(name)}</td><td>{_number(metric['value'])}</td>"
+            f"<td>{_number(metric['standard_deviation'])}</td>"
+            f"<td>{_number(actual)}</td><td>{_number(difference)}</td></tr>"
+        )
+    calibration = estimated.get("calibration") or {}
+    ece = (calibration.get("ece") or {}).get("calibrated")
+    legend = (
+        f"Estimated from the calibrated confidence of {estimated['records']} "
+        f"predictions ({estimated['records_without_probabilities']} without "
+        f"probabilities), calibrated on {calibration.get('rows', '?')} "
+        f"{escape(str(calibration.get('split', '?')))} rows (ECE {_number(ece)}). "
+        "Valid while only the inputs shift, not when the relation between inputs "
+        "and labels changes (concept drift)."
+    )
+    return (
+        "<h2>Estimated metrics</h2><table class='metrics'><tr><th>metric</th>"
+        "<th>estimated</th><th>standard deviation</th><th>realised</th>"
+        "<th>estimated − realised</th></tr>"
+        + "".join(rows)
+        + f"</table><p class='legend'>{legend}</p>"
     )
 
 

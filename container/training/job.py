@@ -14,7 +14,8 @@ variables) and writes only its outputs:
 
 `run` is the job in named phases, each a function below it: read the
 configuration, read the channels, prepare (columns, kinds, splits, schema,
-estimator), fit, evaluate, compile, describe (the manifest), report, save.
+estimator), fit, evaluate, calibrate (for estimating performance before
+labels), compile, describe (the manifest), report, save.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from container.contract.settings import TrainingEnvironment
 from container.jobs import StopGuard
 from container.training import channels as channel_io
 from container.training import compiled as compilation
-from container.training import evaluation, features, options
+from container.training import estimation, evaluation, features, options
 from container.training.algorithms import ALGORITHMS
 from container.training.channels import ChannelData
 from container.training.cluster import check_not_sharded, read_cluster
@@ -151,9 +152,12 @@ def run(
         metrics, details = evaluate(plan, fitted)
     for line in evaluation.metric_lines(metrics):
         print(line, flush=True)
+    with timeline.phase("calibrate"), timeline.recording_warnings():
+        calibration = calibrate(plan, fitted)
     with timeline.phase("compile"):
         compiled = compile_predictor(plan, fitted, config)
     manifest = describe(plan, fitted, config, channels, metrics, env, timeline)
+    manifest["performance_estimation"] = calibration
     manifest["compiled"] = compiled.record
     output_dir = (
         Path(env.output_data_dir) if env.output_data_dir else opt_ml.output_data_dir
@@ -362,6 +366,26 @@ def evaluate(
         if split_details is not None:
             details[name] = split_details
     return metrics, details
+
+
+# --- phase 5b: calibrate ------------------------------------------------------------
+def calibrate(plan: Plan, fitted: Fitted) -> dict[str, Any]:
+    """The classifier's confidence calibrated on the validation rows, for the
+    monitor's estimate of a window's performance before its labels arrive.
+
+    Never fails the job: a model that cannot be calibrated is recorded with
+    the reason (container/training/estimation.py).
+    """
+    record = estimation.calibrate(fitted.pipeline, plan.splits, plan.problem_type)
+    if record["status"] == estimation.CALIBRATED:
+        log(
+            f"calibrated the confidence on {record['rows']} {record['split']} rows "
+            f"(ECE {record['ece']['uncalibrated']:.4f} before, "
+            f"{record['ece']['calibrated']:.4f} after)"
+        )
+    else:
+        log(f"no performance estimation: {record['reason']}")
+    return record
 
 
 # --- phase 6: compile ----------------------------------------------------------------

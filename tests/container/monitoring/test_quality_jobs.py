@@ -344,6 +344,7 @@ def test_a_window_without_labels_fails_clearly(opt_ml, monkeypatch, tmp_path, ca
     message = opt_ml.message_file.read_text()
     assert message.startswith("Failed: no captured record of the window")
     assert "20 captured records, 20 without a label" in message
+    assert "No estimate without labels either: no model bundle" in message
     assert opt_ml.failure_file.read_text() in message
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "result").exists()
