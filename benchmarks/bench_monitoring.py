@@ -4,6 +4,9 @@
     .venv/bin/python benchmarks/bench_monitoring.py --quick    # 100k rows, 20k records
     .venv/bin/python benchmarks/bench_monitoring.py --only model-quality --quick
 
+Model quality: 10k, 100k and (full run only) 1M capture records, each with its
+ground-truth record.
+
 Ratios, not absolute times, are the result: each job is compared with a
 reference measured in the same run on the same files (pyarrow's multi-threaded
 CSV read for `baseline`; `json.loads` of every capture line for `monitor`;
@@ -440,6 +443,8 @@ def html_report(results: dict) -> str:
     """A self-contained page: ratio and peak-RSS bars per input size."""
 
     def bars(title: str, items: list[tuple[str, float]], unit: str, goal=None) -> str:
+        if not items:  # a part left out with --only
+            return ""
         top = max([v for _, v in items] + [goal or 0]) or 1.0
         rows = []
         for i, (label, value) in enumerate(items):
