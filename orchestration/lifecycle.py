@@ -744,11 +744,21 @@ def _quality_monitor(
     }
 
 
+REALISED_METRIC_BLOCKS = (
+    "regression_metrics",
+    "binary_classification_metrics",
+    "multiclass_classification_metrics",
+)
+
+
 def _quality_metrics(folder: Path) -> dict[str, float]:
-    """The window's scalar metrics (accuracy, f1, ...) from its statistics.json."""
+    """The window's realised metrics (accuracy, f1, ...) from its statistics.json.
+
+    `estimated_metrics` (from probabilities, before labels) is not one of them.
+    """
     statistics = _statistics(folder)
     for key, block in statistics.items():
-        if key.endswith("_metrics") and isinstance(block, dict):
+        if key in REALISED_METRIC_BLOCKS and isinstance(block, dict):
             return {
                 name: float(metric["value"])
                 for name, metric in block.items()

@@ -369,3 +369,17 @@ def test_the_demo_labels_both_windows_and_summarises_quality_per_window(labelled
     page = (labelled.config.state_dir / "penguins.run-summary.html").read_text()
     assert "Model quality per window" in page and "accuracy=0.31" in page
     assert any("model quality, drifted window: Completed" in s for s in labelled.said)
+
+
+def test_the_window_metrics_are_the_realised_ones_not_the_estimated(tmp_path):
+    # The monitor may write estimated metrics (from probabilities) first.
+    statistics = {
+        "version": 0.0,
+        "estimated_metrics": {"accuracy": {"value": 0.91}},
+        "multiclass_classification_metrics": {
+            "accuracy": {"value": 0.62, "standard_deviation": "NaN"}
+        },
+    }
+    (tmp_path / "statistics.json").write_text(json.dumps(statistics))
+
+    assert lifecycle._quality_metrics(tmp_path) == {"accuracy": 0.62}
