@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -424,23 +425,29 @@ def predict(
 # --- ground truth ---------------------------------------------------------------------
 def ground_truth(
     p: Project, labels: Path, name: str | None = None, collected: datetime | None = None
-) -> Path:
+) -> Path | str:
     """Labels for captured inferences, as Model Monitor's ground-truth records.
 
     `labels` is a CSV (`inference_id,label`) or JSON Lines file; the records
     go to ``groundtruth/yyyy/mm/dd/hh/<name>.jsonl`` under the backend's
     location, in the hour they were collected (now, UTC), where `monitor`
-    reads them.
+    (locally) or the model-quality schedule (on SageMaker) reads them. On a
+    backend whose location is S3 the file is written to a scratch folder and
+    uploaded to the same key; the returned location is then an s3:// URI.
     """
     root = p.backend.location("groundtruth")
-    if "://" in root:
-        raise LifecycleError(
-            f"ground-truth writes to a folder on this machine; the {p.backend.name} backend keeps it at {root}: upload the records there"
-        )
     pairs = quality.read_labels(labels)
     collected = collected or datetime.now(UTC)
     name = name or f"labels-{stamp(collected)}-{secrets.token_hex(2)}"
-    written = quality.write_ground_truth(Path(root), pairs, collected, name)
+    if "://" not in root:
+        written: Path | str = quality.write_ground_truth(
+            Path(root), pairs, collected, name
+        )
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            local = quality.write_ground_truth(Path(scratch), pairs, collected, name)
+            p.backend.upload_data(Path(scratch), root)
+            written = join_location(root, local.relative_to(scratch).as_posix())
     p.say(f"{len(pairs)} ground-truth label(s) from {labels} → {written}")
     return written
 

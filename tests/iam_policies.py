@@ -825,6 +825,10 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "AwsBackend.invoke_endpoint, one request per row",
         )
     ],
+    "ground-truth": _upload(
+        f"{_P}/groundtruth/2025/01/01/00/labels-20250101-000000-0a1b.jsonl",
+        "lifecycle.ground_truth -> upload_data of the hour's records",
+    ),
     "baseline": _processing(
         _BASELINE_JOB, "baseline", "run_processing_job (command baseline)"
     ),
@@ -1080,7 +1084,16 @@ def union_policy(steps: Sequence[str]) -> dict[str, Any]:
     statements = []
     sids: set[str] = set()
     for group in merged.values():
-        sid = group["sid"] + "For" + "".join(s.capitalize() for s in group["steps"])
+        # Sids are alphanumeric: `ground-truth` becomes GroundTruth.
+        sid = (
+            group["sid"]
+            + "For"
+            + "".join(
+                part.capitalize()
+                for s in group["steps"]
+                for part in re.split(r"[^A-Za-z0-9]+", s)
+            )
+        )
         n, base = 2, sid
         while sid in sids:
             sid, n = f"{base}{n}", n + 1
