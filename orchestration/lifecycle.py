@@ -502,11 +502,6 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
     against the labels and suggests constraints. Without a trained model,
     or with one that cannot be loaded here, it is skipped and says why.
     """
-    if "://" in p.backend.location("groundtruth"):
-        p.say(
-            f"  model-quality baseline skipped: model quality is measured on the local backend only, not yet on {p.backend.name}"
-        )
-        return None
     model = _baseline_model(p)
     if model is None or not model.model_artifact:
         p.say("  model-quality baseline skipped: no trained model yet (`train`)")
@@ -553,6 +548,7 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         "problem_type": problem,
         "rows": len(predicted),
     }
+    record["statistics"] = _baseline_file(record, local, "statistics.json")
     suggested = sorted(local.rglob("constraints.json"))
     if suggested:
         slack = p.config.monitoring.model_quality_slack
@@ -561,6 +557,9 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         files.write_json(folder / "constraints.json", relaxed)
         where = p.backend.upload_data(folder, f"quality/{name}/constraints")
         record["constraints"] = join_location(where, "constraints.json")
+        # What a CloudWatch alarm watches where a scheduler service runs the
+        # model-quality monitor (SageMaker): the headline metric's constraint.
+        record["alarm"] = quality.alarm_constraint(relaxed, problem)
         p.say(f"  model-quality constraints (slack {slack:g}) in {folder}")
     return record
 

@@ -594,6 +594,7 @@ _PACKAGE = (
 )
 _TRAIN_JOB = "penguins-train-20250101-000000-000-0a1b2c3d"
 _BASELINE_JOB = "penguins-baseline-20250101-000000-000-0a1b2c3d"
+_QUALITY_JOB = "penguins-quality-baseline-20250101-000000-000-0a1b2c3d"
 _MONITOR_JOB = "penguins-monitor-20250101-000000-000-0a1b2c3d"
 _CONFIG = f"{_E}-20250101-000000-000"
 _MODEL = f"{_GROUP}-v1-20250101-000000-000"
@@ -829,9 +830,38 @@ STEP_CALLS: dict[str, list[Expected]] = {
         f"{_P}/groundtruth/2025/01/01/00/labels-20250101-000000-0a1b.jsonl",
         "lifecycle.ground_truth -> upload_data of the hour's records",
     ),
-    "baseline": _processing(
-        _BASELINE_JOB, "baseline", "run_processing_job (command baseline)"
-    ),
+    "baseline": [
+        *_processing(
+            _BASELINE_JOB, "baseline", "run_processing_job (command baseline)"
+        ),
+        # The model-quality baseline: the deployed version's model.tar.gz,
+        # predicted here, its predictions and relaxed constraints uploaded.
+        LIST_VERSIONS,
+        DESCRIBE_VERSION,
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+            "lifecycle._local_artifact -> AwsBackend.fetch of the model",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+                "fetch of the model (download_file)",
+            )
+            for operation in ("HeadObject", "GetObject")
+        ),
+        *_upload(
+            f"{_P}/quality/{_QUALITY_JOB}/validation_predictions.csv",
+            "lifecycle._quality_baseline -> upload_data of the predictions",
+        ),
+        *_upload(
+            f"{_P}/quality/{_QUALITY_JOB}/constraints/constraints.json",
+            "_quality_baseline -> upload_data of the relaxed constraints",
+        ),
+    ],
     "monitor": [
         *_processing(
             _MONITOR_JOB, "monitoring", "run_processing_job (command monitor)"

@@ -13,25 +13,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from orchestration import lifecycle, quality
+from orchestration import dataprep, lifecycle, quality
 from orchestration.alerts import LocalAlerts
 from orchestration.backends.base import BackendError
 from orchestration.config import load_config
 from orchestration.tracking import Tracker
 from tests import iam_policies
+from tests.bundles import PENGUINS_CSV, build_penguins_bundle
 from tests.orchestration import aws_conftest_helpers as helpers
-from tests.orchestration.aws_conftest_helpers import BUCKET, REGION, CallLog
+from tests.orchestration.aws_conftest_helpers import (
+    BUCKET,
+    ENDPOINT,
+    REGION,
+    CallLog,
+    push_fake_image,
+)
 
 moto_url = helpers.moto_url
 aws_settings = helpers.aws_settings
 backend = helpers.backend
 
 ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn-byoc:latest"
 COLLECTED = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
 
 
@@ -64,6 +74,12 @@ def logged(backend, step: str) -> CallLog:
     return log
 
 
+def assert_audited(log: CallLog) -> None:
+    """Every call is allowed by its step's policy and listed in STEP_CALLS."""
+    refused = iam_policies.audit(log.requests)
+    assert refused == [], "\n".join(refused)
+
+
 # --- ground truth -------------------------------------------------------------------
 def test_ground_truth_is_uploaded_to_the_hour_it_was_collected(project, tmp_path):
     labels = quality.write_labels(tmp_path / "labels.csv", [("r-1", "Adelie")])
@@ -72,7 +88,7 @@ def test_ground_truth_is_uploaded_to_the_hour_it_was_collected(project, tmp_path
     key = "penguins/groundtruth/2026/01/01/12/labels-a.jsonl"
     assert written == f"s3://{BUCKET}/{key}"
     assert log.operations("ground-truth") == ["PutObject"]
-    assert iam_policies.audit(log.requests) == []
+    assert_audited(log)
     log.step = ""
     body = project.backend.clients.s3.get_object(Bucket=BUCKET, Key=key)["Body"]
     assert [json.loads(line) for line in body.read().splitlines()] == [
@@ -99,3 +115,119 @@ def test_a_refused_upload_is_one_line_naming_the_object(project, tmp_path):
     assert "\n" not in message
     assert message.startswith("uploading ")
     assert f"s3://{BUCKET}/penguins/groundtruth/2026/01/01/12/labels-a.jsonl" in message
+
+
+# --- the model-quality baseline -------------------------------------------------------
+QUALITY_STATISTICS = {
+    "version": 0.0,
+    "dataset": {"item_count": 60},
+    "multiclass_classification_metrics": {
+        "accuracy": {"value": 0.95, "standard_deviation": "NaN"},
+        "weighted_f1": {"value": 0.94, "standard_deviation": "NaN"},
+    },
+}
+QUALITY_CONSTRAINTS = {
+    "version": 0.0,
+    "multiclass_classification_constraints": {
+        "accuracy": {"threshold": 0.95, "comparison_operator": "LessThanThreshold"},
+        "weighted_f1": {"threshold": 0.94, "comparison_operator": "LessThanThreshold"},
+    },
+}
+
+
+def raw_s3(backend):
+    """An S3 client the call log does not see: what the jobs themselves write."""
+    return backend.clients.session.client(
+        "s3", region_name=REGION, endpoint_url=backend.settings.endpoint_url
+    )
+
+
+def jobs_write_their_outputs(backend) -> list[dict]:
+    """moto runs no container: each processing job's request is answered by
+    writing what the image's `baseline` would to its output prefix."""
+    requests: list[dict] = []
+    s3 = raw_s3(backend)
+
+    def write(params, **kwargs):
+        requests.append(params)
+        output = params["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+        bucket, _, prefix = output.removeprefix("s3://").partition("/")
+        model_quality = params["Environment"].get("analysis_type") == "MODEL_QUALITY"
+        documents = {
+            "statistics.json": QUALITY_STATISTICS
+            if model_quality
+            else {"features": []},
+            "constraints.json": QUALITY_CONSTRAINTS if model_quality else {},
+        }
+        for name, document in documents.items():
+            s3.put_object(
+                Bucket=bucket, Key=f"{prefix}/{name}", Body=json.dumps(document)
+            )
+
+    backend.clients.sagemaker.meta.events.register(
+        "before-parameter-build.sagemaker.CreateProcessingJob", write
+    )
+    return requests
+
+
+@pytest.fixture
+def deployed(project, tmp_path):
+    """The state `baseline` finds after `deploy`: prepared splits, and an
+    endpoint serving a registered version whose model.tar.gz is on S3."""
+    push_fake_image(project.backend)
+    bundle = build_penguins_bundle(tmp_path / "bundle")
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(bundle.iterdir()):
+            tar.add(path, arcname=path.name)
+    key = "penguins/models/penguins-train-1/output/model.tar.gz"
+    project.backend.clients.s3.upload_file(str(archive), BUCKET, key)
+    group = project.config.registry.model_group
+    version = project.registry.register(
+        group, f"s3://{BUCKET}/{key}", IMAGE, {}, {"run_id": "penguins-train-1"}
+    )
+    folder = tmp_path / "prepared"
+    (folder / "validation").mkdir(parents=True)
+    table = pd.read_csv(PENGUINS_CSV).dropna(subset=["species"]).head(40)
+    table.to_csv(folder / "validation" / "validation.csv", index=False)
+    project.state["prepared"] = {
+        "folder": str(folder),
+        "channels": {dataprep.BASELINE_DIR: f"s3://{BUCKET}/penguins/data/baseline/"},
+    }
+    project.state["endpoint"] = {"name": ENDPOINT, "version": version.version}
+    project.save()
+    return project
+
+
+def test_baseline_runs_the_model_quality_baseline_as_a_processing_job(deployed):
+    requests = jobs_write_their_outputs(deployed.backend)
+    log = logged(deployed.backend, "baseline")
+    lifecycle.baseline(deployed)
+    data, model_quality = requests
+    assert "analysis_type" not in data["Environment"]
+    env = model_quality["Environment"]
+    assert env["analysis_type"] == "MODEL_QUALITY"
+    assert env["problem_type"] == "MulticlassClassification"
+    assert (env["ground_truth_attribute"], env["inference_attribute"]) == (
+        "label",
+        "prediction",
+    )
+    assert model_quality["AppSpecification"]["ContainerEntrypoint"] == ["baseline"]
+    (dataset,) = model_quality["ProcessingInputs"]
+    assert dataset["S3Input"]["LocalPath"] == (
+        "/opt/ml/processing/input/baseline_dataset_input"
+    )
+    assert dataset["S3Input"]["S3Uri"].startswith(f"s3://{BUCKET}/penguins/quality/")
+    name = model_quality["ProcessingJobName"]
+    output = model_quality["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
+    assert output["S3Uri"] == f"s3://{BUCKET}/penguins/baseline/{name}"
+    recorded = deployed.state["baseline"]["quality"]
+    assert recorded["statistics"] == f"{output['S3Uri']}/statistics.json"
+    # The relaxed constraints the schedule uses are on S3 too.
+    assert recorded["constraints"] == (
+        f"s3://{BUCKET}/penguins/quality/{name}/constraints/constraints.json"
+    )
+    assert recorded["alarm"]["metric"] == "accuracy"
+    assert recorded["alarm"]["comparison_operator"] == "LessThanThreshold"
+    assert recorded["alarm"]["threshold"] < 0.95
+    assert_audited(log)
