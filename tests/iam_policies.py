@@ -428,6 +428,11 @@ def resources(
             ]
         if operation == "UpdateModelPackage":
             return [params["ModelPackageArn"]]
+        if operation.endswith("ModelQualityJobDefinition"):
+            name = params.get("JobDefinitionName")
+            if not name:
+                return None
+            return [_sagemaker_arn(values, "model-quality-job-definition", name)]
         if "ResourceArn" in params:
             return [params["ResourceArn"]]
         found = [
@@ -599,8 +604,12 @@ _MONITOR_JOB = "penguins-monitor-20250101-000000-000-0a1b2c3d"
 _CONFIG = f"{_E}-20250101-000000-000"
 _MODEL = f"{_GROUP}-v1-20250101-000000-000"
 _SCHEDULE = f"{_E}-monitoring"
-# alarms.alarm_names_for: the drift alarm and the silence alarm.
+# alarms.alarm_names_for: the drift alarm, the silence alarm and the
+# model-quality alarm.
 _ALARMS = (f"{_E}-feature-drift", f"{_E}-missing-feature-drift")
+_QUALITY_ALARM = f"{_E}-model-quality"
+_QUALITY_SCHEDULE = f"{_E}-model-quality"
+_QUALITY_DEFINITION = f"{_E}-mq-20250101-000000-000"
 
 
 def _upload(key: str, where: str) -> list[Expected]:
@@ -937,6 +946,45 @@ STEP_CALLS: dict[str, list[Expected]] = {
             )
             for name in _ALARMS
         ),
+        # The model-quality schedule, when the baseline measured model quality.
+        Expected(
+            "sagemaker",
+            "CreateModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION, "RoleArn": _ROLE, "Tags": _TAGS},
+            "AwsBackend.create_quality_schedule -> model_quality.create_job_definition",
+        ),
+        Expected(
+            "sagemaker",
+            "CreateMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE, "Tags": _TAGS},
+            "model_quality.create_schedule (MonitoringType ModelQuality)",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE},
+            "create_quality_schedule: the definition a schedule that exists names; "
+            "the wait until Scheduled",
+        ),
+        Expected(
+            "sagemaker",
+            "UpdateMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE},
+            "create_quality_schedule: the schedule exists -> update_schedule",
+        ),
+        Expected(
+            "sagemaker",
+            "DeleteModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION},
+            "create_quality_schedule: the definition replaced, or the new one "
+            "when the schedule is refused",
+        ),
+        Expected(
+            "cloudwatch",
+            "PutMetricAlarm",
+            {"AlarmName": _QUALITY_ALARM},
+            "alarms.put_quality_alarm (untagged)",
+        ),
     ],
     "status": [
         Expected(
@@ -981,9 +1029,16 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "_wait_gone",
         ),
         Expected(
+            "sagemaker",
+            "DeleteModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION},
+            "delete_endpoint: the job definition of a model-quality schedule, "
+            "once the schedule is gone",
+        ),
+        Expected(
             "cloudwatch",
             "DeleteAlarms",
-            {"AlarmNames": list(_ALARMS)},
+            {"AlarmNames": [*_ALARMS, _QUALITY_ALARM]},
             "alarms.delete_alarms of alarm_names_for(endpoint)",
         ),
         *(
@@ -993,7 +1048,7 @@ STEP_CALLS: dict[str, list[Expected]] = {
                 {"AlarmNames": [name]},
                 "delete_alarms one by one when one of them does not exist",
             )
-            for name in _ALARMS
+            for name in (*_ALARMS, _QUALITY_ALARM)
         ),
         Expected(
             "sagemaker",

@@ -17,15 +17,18 @@ import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import botocore.session
 import pandas as pd
 import pytest
+from botocore.validate import ParamValidator
 
 from orchestration import dataprep, lifecycle, quality
 from orchestration.alerts import LocalAlerts
+from orchestration.aws import alarms, model_quality
 from orchestration.backends.base import BackendError
 from orchestration.config import load_config
 from orchestration.tracking import Tracker
-from tests import iam_policies
+from tests import iam_policies, service_model
 from tests.bundles import PENGUINS_CSV, build_penguins_bundle
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
@@ -231,3 +234,139 @@ def test_baseline_runs_the_model_quality_baseline_as_a_processing_job(deployed):
     assert recorded["alarm"]["comparison_operator"] == "LessThanThreshold"
     assert recorded["alarm"]["threshold"] < 0.95
     assert_audited(log)
+
+
+# --- the model-quality schedule: requests -------------------------------------------
+ROLE = "arn:aws:iam::123456789012:role/sklearn-byoc-sagemaker-execution"
+QUALITY_SCHEDULE = f"{ENDPOINT}-model-quality"
+DEFINITION = f"{ENDPOINT}-mq-20260101-120000-000"
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:sklearn-byoc-alerts"
+
+
+def quality_spec(**overrides) -> model_quality.QualityScheduleSpec:
+    values = dict(
+        schedule_name=QUALITY_SCHEDULE,
+        definition_name=DEFINITION,
+        endpoint_name=ENDPOINT,
+        image=IMAGE,
+        problem_type="MulticlassClassification",
+        constraints_uri=f"s3://{BUCKET}/penguins/quality/q/constraints.json",
+        ground_truth_uri=f"s3://{BUCKET}/penguins/groundtruth",
+        output_uri=f"s3://{BUCKET}/penguins/monitoring/q",
+    )
+    return model_quality.QualityScheduleSpec(**{**values, **overrides})
+
+
+def assert_valid(service: str, operation: str, request: dict) -> None:
+    """What botocore checks (types, required members) and what AWS checks
+    besides (patterns, enums, limits: tests/service_model.py)."""
+    model = botocore.session.get_session().get_service_model(service)
+    shape = model.operation_model(operation).input_shape
+    report = ParamValidator().validate(request, shape)
+    assert not report.has_errors(), report.generate_report()
+    assert service_model.violations_of(shape, request, "") == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"problem_type": "Regression", "schedule_expression": "cron(0 0/6 ? * * *)"},
+        {
+            "problem_type": "BinaryClassification",
+            "inference_attribute": "prediction",
+            "probability_attribute": "probability",
+            "probability_threshold": 0.5,
+        },
+    ],
+)
+def test_job_definition_and_schedule_requests_are_valid(overrides):
+    spec = quality_spec(**overrides)
+    request = model_quality.job_definition_request(spec, ROLE, {"project": "x"})
+    assert_valid("sagemaker", "CreateModelQualityJobDefinition", request)
+    assert_valid(
+        "sagemaker",
+        "CreateMonitoringSchedule",
+        model_quality.schedule_request(spec, {"project": "x"}),
+    )
+    assert_valid(
+        "sagemaker",
+        "UpdateMonitoringSchedule",
+        {
+            "MonitoringScheduleName": spec.schedule_name,
+            "MonitoringScheduleConfig": model_quality.schedule_config(spec),
+        },
+    )
+    app = request["ModelQualityAppSpecification"]
+    assert app["ProblemType"] == spec.problem_type
+    assert app["ContainerEntrypoint"] == ["monitor"]
+    assert app["Environment"]["analysis_type"] == "MODEL_QUALITY"
+    job_input = request["ModelQualityJobInput"]
+    assert job_input["GroundTruthS3Input"] == {"S3Uri": spec.ground_truth_uri}
+    endpoint_input = job_input["EndpointInput"]
+    assert endpoint_input["EndpointName"] == ENDPOINT
+    binary = spec.problem_type == "BinaryClassification"
+    assert ("ProbabilityAttribute" in endpoint_input) == binary
+    assert ("ProbabilityThresholdAttribute" in endpoint_input) == binary
+
+
+def test_each_execution_looks_one_interval_back_behind_the_labels():
+    request = model_quality.job_definition_request(quality_spec(), ROLE, {})
+    endpoint_input = request["ModelQualityJobInput"]["EndpointInput"]
+    assert (endpoint_input["StartTimeOffset"], endpoint_input["EndTimeOffset"]) == (
+        "-PT2H",
+        "-PT1H",
+    )
+    six_hourly = quality_spec(schedule_expression="cron(0 0/6 ? * * *)")
+    assert model_quality.time_offsets(six_hourly.schedule_expression) == (
+        "-PT7H",
+        "-PT1H",
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"problem_type": "Ranking"}, "problem type 'Ranking' is not one of"),
+        ({"definition_name": "bad_name"}, "job definition name 'bad_name'"),
+        ({"schedule_expression": "rate(1 hour)"}, "not a schedule SageMaker"),
+        ({"ground_truth_uri": "/tmp/groundtruth"}, "is not an S3 URI"),
+    ],
+)
+def test_what_sagemaker_would_refuse_is_refused_before_any_call(overrides, message):
+    with pytest.raises(BackendError, match=message):
+        model_quality.job_definition_request(quality_spec(**overrides), ROLE, {})
+
+
+@pytest.mark.parametrize(
+    ("metric", "operator", "statistic"),
+    [
+        ("accuracy", "LessThanThreshold", "Minimum"),
+        ("rmse", "GreaterThanThreshold", "Maximum"),
+    ],
+)
+def test_the_quality_alarm_watches_the_metric_under_its_constraint(
+    metric, operator, statistic
+):
+    spec = alarms.QualityAlarmSpec(
+        endpoint_name=ENDPOINT,
+        schedule_name=QUALITY_SCHEDULE,
+        metric=metric,
+        threshold=0.9,
+        comparison_operator=operator,
+        topic_arn=TOPIC_ARN,
+    )
+    request = alarms.quality_alarm_request(spec)
+    assert_valid("cloudwatch", "PutMetricAlarm", request)
+    assert request["Namespace"] == "aws/sagemaker/Endpoints/model-metrics"
+    assert request["MetricName"] == metric
+    assert request["Dimensions"] == [
+        {"Name": "Endpoint", "Value": ENDPOINT},
+        {"Name": "MonitoringSchedule", "Value": QUALITY_SCHEDULE},
+    ]
+    assert (request["ComparisonOperator"], request["Statistic"]) == (
+        operator,
+        statistic,
+    )
+    assert request["AlarmActions"] == [TOPIC_ARN]
+    assert request["AlarmName"] == alarms.quality_alarm_name_for(ENDPOINT)
