@@ -22,21 +22,29 @@ import pandas as pd
 import pytest
 from botocore.validate import ParamValidator
 
-from orchestration import dataprep, lifecycle, quality
+from orchestration import dataprep, lifecycle, quality, schedule
 from orchestration.alerts import LocalAlerts
 from orchestration.aws import alarms, model_quality
-from orchestration.backends.base import BackendError
+from orchestration.backends.base import (
+    BackendError,
+    ModelQualityScheduleSpec,
+    MonitoringScheduleSpec,
+    ScheduleRun,
+)
 from orchestration.config import load_config
 from orchestration.tracking import Tracker
 from tests import iam_policies, service_model
 from tests.bundles import PENGUINS_CSV, build_penguins_bundle
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
+    ARN_PREFIX,
     BUCKET,
     ENDPOINT,
     REGION,
     CallLog,
+    PartialStubber,
     push_fake_image,
+    schedule_description,
 )
 
 moto_url = helpers.moto_url
@@ -370,3 +378,309 @@ def test_the_quality_alarm_watches_the_metric_under_its_constraint(
     )
     assert request["AlarmActions"] == [TOPIC_ARN]
     assert request["AlarmName"] == alarms.quality_alarm_name_for(ENDPOINT)
+
+
+# --- the model-quality schedule: through the backend ----------------------------------
+STUBBED = {
+    "CreateModelQualityJobDefinition",
+    "DeleteModelQualityJobDefinition",
+    "CreateMonitoringSchedule",
+    "UpdateMonitoringSchedule",
+    "DescribeMonitoringSchedule",
+    "DeleteMonitoringSchedule",
+    "ListMonitoringSchedules",
+}
+DATA_SCHEDULE = f"{ENDPOINT}-monitoring"
+
+
+def monitoring_spec() -> MonitoringScheduleSpec:
+    baseline = f"s3://{BUCKET}/penguins/baseline/penguins-baseline-1"
+    return MonitoringScheduleSpec(
+        schedule_name=DATA_SCHEDULE,
+        endpoint_name=ENDPOINT,
+        statistics_location=f"{baseline}/statistics.json",
+        constraints_location=f"{baseline}/constraints.json",
+        output_location=f"s3://{BUCKET}/penguins/monitoring/{DATA_SCHEDULE}",
+        schedule_minutes=60,
+        features=("bill_length_mm",),
+        quality=ModelQualityScheduleSpec(
+            problem_type="MulticlassClassification",
+            constraints_location=f"s3://{BUCKET}/penguins/quality/q/constraints.json",
+            ground_truth_location=f"s3://{BUCKET}/penguins/groundtruth",
+            output_location=f"s3://{BUCKET}/penguins/monitoring/q",
+            alarm_metric="accuracy",
+            alarm_threshold=0.9,
+            alarm_operator="LessThanThreshold",
+        ),
+    )
+
+
+def described(name: str, status: str, definition: str | None = None) -> dict:
+    """DescribeMonitoringSchedule's answer; a model-quality one names `definition`."""
+    answer = schedule_description(name, ENDPOINT, status)
+    if definition:
+        answer["MonitoringType"] = "ModelQuality"
+        answer["MonitoringScheduleConfig"] = {
+            "MonitoringJobDefinitionName": definition,
+            "MonitoringType": "ModelQuality",
+        }
+    return answer
+
+
+def schedule_arn(name: str) -> dict:
+    return {"MonitoringScheduleArn": f"{ARN_PREFIX}:monitoring-schedule/{name}"}
+
+
+def definition_arn(name: str) -> dict:
+    return {"JobDefinitionArn": f"{ARN_PREFIX}:model-quality-job-definition/{name}"}
+
+
+def the_data_quality_schedule_is_created(stub) -> None:
+    stub.add_response("create_monitoring_schedule", schedule_arn(DATA_SCHEDULE))
+    stub.add_response(
+        "describe_monitoring_schedule", described(DATA_SCHEDULE, "Scheduled")
+    )
+
+
+def test_schedule_creates_the_model_quality_definition_schedule_and_alarm(backend):
+    push_fake_image(backend)
+    log = logged(backend, "schedule")
+    stub = PartialStubber(backend.clients.sagemaker, STUBBED)
+    the_data_quality_schedule_is_created(stub)
+    stub.add_response("create_model_quality_job_definition", definition_arn("d"))
+    stub.add_response("create_monitoring_schedule", schedule_arn(QUALITY_SCHEDULE))
+    stub.add_response(
+        "describe_monitoring_schedule", described(QUALITY_SCHEDULE, "Scheduled")
+    )
+    said: list[str] = []
+    with stub:
+        ran = backend.run_monitoring_schedule(
+            monitoring_spec(), lambda: [], said.append
+        )
+        stub.assert_no_pending_responses()
+    assert_audited(log)
+    log.step = ""  # what follows is the test's own look at AWS
+    record = ran.schedule["model_quality"]
+    assert record["name"] == QUALITY_SCHEDULE
+    assert record["alarm_name"] == f"{ENDPOINT}-model-quality"
+    (definition,) = log.params["CreateModelQualityJobDefinition"]
+    assert definition["JobDefinitionName"] == record["job_definition"]
+    assert definition["JobDefinitionName"].startswith(f"{ENDPOINT}-mq-")
+    assert definition["ModelQualityAppSpecification"]["ImageUri"] == IMAGE
+    assert definition["ModelQualityBaselineConfig"]["ConstraintsResource"] == {
+        "S3Uri": f"s3://{BUCKET}/penguins/quality/q/constraints.json"
+    }
+    data, quality_schedule = log.params["CreateMonitoringSchedule"]
+    assert quality_schedule["MonitoringScheduleConfig"] == {
+        "ScheduleConfig": {"ScheduleExpression": "cron(0 * ? * * *)"},
+        "MonitoringJobDefinitionName": record["job_definition"],
+        "MonitoringType": "ModelQuality",
+    }
+    (alarm,) = backend.clients.cloudwatch.describe_alarms(
+        AlarmNames=[record["alarm_name"]]
+    )["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        "aws/sagemaker/Endpoints/model-metrics",
+        "accuracy",
+    )
+    assert alarm["Threshold"] == 0.9
+    assert alarm["AlarmActions"] == [TOPIC_ARN]
+    assert any(
+        line.startswith(f"model-quality schedule {QUALITY_SCHEDULE}") for line in said
+    )
+
+
+def test_schedule_run_again_repoints_the_schedule_and_deletes_the_old_definition(
+    backend,
+):
+    push_fake_image(backend)
+    log = logged(backend, "schedule")
+    stub = PartialStubber(backend.clients.sagemaker, STUBBED)
+    the_data_quality_schedule_is_created(stub)
+    stub.add_response("create_model_quality_job_definition", definition_arn("d"))
+    stub.add_client_error(
+        "create_monitoring_schedule",
+        service_error_code="ResourceInUse",
+        service_message=f"Monitoring schedule {QUALITY_SCHEDULE} already exists",
+        http_status_code=400,
+    )
+    old = f"{ENDPOINT}-mq-20250101-000000-000"
+    stub.add_response(
+        "describe_monitoring_schedule", described(QUALITY_SCHEDULE, "Scheduled", old)
+    )
+    stub.add_response("update_monitoring_schedule", schedule_arn(QUALITY_SCHEDULE))
+    stub.add_response(
+        "describe_monitoring_schedule", described(QUALITY_SCHEDULE, "Scheduled")
+    )
+    stub.add_response(
+        "delete_model_quality_job_definition", {}, {"JobDefinitionName": old}
+    )
+    with stub:
+        ran = backend.run_monitoring_schedule(monitoring_spec(), lambda: [], print)
+        stub.assert_no_pending_responses()
+    (update,) = log.params["UpdateMonitoringSchedule"]
+    new = ran.schedule["model_quality"]["job_definition"]
+    assert new != old
+    assert update["MonitoringScheduleConfig"]["MonitoringJobDefinitionName"] == new
+    assert_audited(log)
+
+
+def test_a_refused_schedule_deletes_the_new_definition_and_says_why(backend):
+    push_fake_image(backend)
+    log = logged(backend, "schedule")
+    stub = PartialStubber(backend.clients.sagemaker, STUBBED)
+    the_data_quality_schedule_is_created(stub)
+    stub.add_response("create_model_quality_job_definition", definition_arn("d"))
+    stub.add_client_error(
+        "create_monitoring_schedule",
+        service_error_code="ValidationException",
+        service_message="Endpoint penguins-species has no data capture",
+        http_status_code=400,
+    )
+    stub.add_response("delete_model_quality_job_definition", {})
+    with stub, pytest.raises(BackendError) as caught:
+        backend.run_monitoring_schedule(monitoring_spec(), lambda: [], print)
+    stub.assert_no_pending_responses()
+    (created,) = log.params["CreateModelQualityJobDefinition"]
+    (deleted,) = log.params["DeleteModelQualityJobDefinition"]
+    assert deleted == {"JobDefinitionName": created["JobDefinitionName"]}
+    assert caught.value.message == (
+        f"creating monitoring schedule {QUALITY_SCHEDULE} failed: "
+        "ValidationException: Endpoint penguins-species has no data capture"
+    )
+    assert_audited(log)
+
+
+def test_a_refused_definition_is_one_line_and_creates_nothing_else(backend):
+    push_fake_image(backend)
+    log = logged(backend, "schedule")
+    stub = PartialStubber(backend.clients.sagemaker, STUBBED)
+    the_data_quality_schedule_is_created(stub)
+    stub.add_client_error(
+        "create_model_quality_job_definition",
+        service_error_code="ResourceLimitExceeded",
+        service_message="The account-level limit of job definitions is reached",
+        http_status_code=400,
+    )
+    with stub, pytest.raises(BackendError) as caught:
+        backend.run_monitoring_schedule(monitoring_spec(), lambda: [], print)
+    stub.assert_no_pending_responses()
+    assert "\n" not in caught.value.message
+    assert caught.value.message.startswith(
+        f"creating model-quality job definition {ENDPOINT}-mq-"
+    )
+    assert log.operations("schedule").count("CreateMonitoringSchedule") == 1
+    assert_audited(log)
+
+
+def test_teardown_deletes_the_model_quality_definition_after_its_schedule(backend):
+    raw = backend.clients.session.client(
+        "sagemaker", region_name=REGION, endpoint_url=backend.settings.endpoint_url
+    )
+    raw.create_model(
+        ModelName="penguins-species-v1",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE},
+    )
+    raw.create_endpoint_config(
+        EndpointConfigName="penguins-species-config",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "penguins-species-v1",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    raw.create_endpoint(
+        EndpointName=ENDPOINT, EndpointConfigName="penguins-species-config"
+    )
+    log = logged(backend, "teardown")
+    stub = PartialStubber(backend.clients.sagemaker, STUBBED)
+    now = datetime.now(UTC)
+    stub.add_response(
+        "list_monitoring_schedules",
+        {
+            "MonitoringScheduleSummaries": [
+                {
+                    "MonitoringScheduleName": name,
+                    "MonitoringScheduleArn": schedule_arn(name)[
+                        "MonitoringScheduleArn"
+                    ],
+                    "CreationTime": now,
+                    "LastModifiedTime": now,
+                    "MonitoringScheduleStatus": "Scheduled",
+                    "EndpointName": ENDPOINT,
+                }
+                for name in (DATA_SCHEDULE, QUALITY_SCHEDULE)
+            ]
+        },
+    )
+    for name, definition in ((DATA_SCHEDULE, None), (QUALITY_SCHEDULE, DEFINITION)):
+        stub.add_response(
+            "describe_monitoring_schedule", described(name, "Scheduled", definition)
+        )
+        stub.add_response(
+            "delete_monitoring_schedule", {}, {"MonitoringScheduleName": name}
+        )
+        stub.add_client_error(
+            "describe_monitoring_schedule",
+            service_error_code="ResourceNotFound",
+            service_message=f"Monitoring schedule {name} does not exist",
+            http_status_code=404,
+        )
+    stub.add_response(
+        "delete_model_quality_job_definition", {}, {"JobDefinitionName": DEFINITION}
+    )
+    with stub:
+        backend.delete_endpoint(ENDPOINT)
+        stub.assert_no_pending_responses()
+    made = log.operations("teardown")
+    assert made.index("DeleteModelQualityJobDefinition") > (
+        len(made) - 1 - made[::-1].index("DeleteMonitoringSchedule")
+    )
+    assert "DeleteEndpoint" in made
+    assert_audited(log)
+
+
+def test_the_schedule_step_hands_the_model_quality_baseline_to_the_backend(project):
+    quality_constraints = (
+        f"s3://{BUCKET}/penguins/quality/q/constraints/constraints.json"
+    )
+    project.state["baseline"] = {
+        "job": "penguins-baseline-1",
+        "location": f"s3://{BUCKET}/penguins/baseline/penguins-baseline-1",
+        "quality": {
+            "problem_type": "MulticlassClassification",
+            "constraints": quality_constraints,
+            "alarm": {
+                "metric": "accuracy",
+                "threshold": 0.9,
+                "comparison_operator": "LessThanThreshold",
+            },
+        },
+    }
+    project.state["endpoint"] = {"name": ENDPOINT, "version": 1}
+    handed: list[MonitoringScheduleSpec] = []
+
+    def run_monitoring_schedule(spec, *args, **kwargs):
+        handed.append(spec)
+        return ScheduleRun({"name": spec.schedule_name}, [])
+
+    project.backend.run_monitoring_schedule = run_monitoring_schedule
+    schedule.run_schedule(project)
+    (spec,) = handed
+    assert spec.quality == ModelQualityScheduleSpec(
+        problem_type="MulticlassClassification",
+        constraints_location=quality_constraints,
+        ground_truth_location=f"s3://{BUCKET}/penguins/groundtruth",
+        output_location=f"s3://{BUCKET}/penguins/monitoring/{DATA_SCHEDULE}-quality",
+        alarm_metric="accuracy",
+        alarm_threshold=0.9,
+        alarm_operator="LessThanThreshold",
+    )
+    # Without a model-quality baseline, only data quality is scheduled.
+    del project.state["baseline"]["quality"]
+    schedule.run_schedule(project)
+    assert handed[-1].quality is None
