@@ -321,7 +321,7 @@ def alarm_name_for(endpoint_name: str) -> str:
 
 
 def silence_alarm_name_for(endpoint_name: str) -> str:
-    # infrastructure/'s schedule and teardown policies name both alarms.
+    # infrastructure/'s schedule and teardown policies name each alarm.
     return _alarm_name(f"{endpoint_name}-missing-feature-drift")
 
 
