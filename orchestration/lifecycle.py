@@ -690,9 +690,7 @@ def _quality_monitor(
         return {"status": NO_QUALITY_BASELINE}
     root = p.backend.location("groundtruth")
     start, end = window
-    if "://" not in root and not quality.ground_truth_since(
-        Path(root), parse_utc(start, "start")
-    ):
+    if not _ground_truth_since(p, root, parse_utc(start, "start")):
         p.say(
             f"  model quality: no ground truth for this window yet (`ground-truth --labels FILE` writes it to {root})"
         )
@@ -748,6 +746,23 @@ def _quality_monitor(
         "metrics": metrics,
         "violations": violations,
     }
+
+
+def _ground_truth_since(p: Project, root: str, start: datetime) -> int:
+    """Ground-truth files from `start`'s hour on, where the backend keeps them.
+
+    On S3 the records are fetched to a scratch folder to be counted the same
+    way: a job over a prefix without ground truth would fail on SageMaker
+    (no objects to mount) rather than say there are no labels yet.
+    """
+    if "://" not in root:
+        return quality.ground_truth_since(Path(root), start)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            fetched = p.backend.fetch(root, Path(scratch))
+        except ResourceNotFound:
+            return 0
+        return quality.ground_truth_since(Path(fetched), start)
 
 
 def _quality_metrics(folder: Path) -> dict[str, float]:

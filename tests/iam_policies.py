@@ -882,6 +882,22 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "lifecycle._captured -> capture.wait_for_window: each hour folder "
             "of the window, before the job",
         ),
+        # The model-quality part: is there ground truth for the window?
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/groundtruth"},
+            "lifecycle._ground_truth_since -> AwsBackend.fetch of the records",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": f"{_P}/groundtruth/2025/01/01/00/labels.jsonl"},
+                "the records, fetched to be counted by hour",
+            )
+            for operation in ("HeadObject", "GetObject")
+        ),
     ],
     "schedule": [
         *ENSURE_IMAGE,

@@ -684,3 +684,18 @@ def test_the_schedule_step_hands_the_model_quality_baseline_to_the_backend(proje
     del project.state["baseline"]["quality"]
     schedule.run_schedule(project)
     assert handed[-1].quality is None
+
+
+def test_monitor_counts_the_ground_truth_on_s3_from_the_windows_hour(project, tmp_path):
+    root = project.backend.location("groundtruth")
+    log = logged(project.backend, "monitor")
+    assert lifecycle._ground_truth_since(project, root, COLLECTED) == 0
+    labels = quality.write_labels(tmp_path / "labels.csv", [("r-1", "Adelie")])
+    log.step = "ground-truth"
+    lifecycle.ground_truth(project, labels, "labels-a", COLLECTED)
+    log.step = "monitor"
+    window_start = COLLECTED.replace(minute=0)
+    assert lifecycle._ground_truth_since(project, root, window_start) == 1
+    later = window_start.replace(hour=13)
+    assert lifecycle._ground_truth_since(project, root, later) == 0
+    assert_audited(log)
