@@ -13,6 +13,9 @@ publishes nothing for a failed one. Both alarms take the largest of them
   failing, or metrics landing in another namespace than the one watched,
   which would otherwise leave the drift alarm quiet forever.
 
+A model-quality schedule gets a third alarm (`put_quality_alarm`) on its
+headline metric (accuracy, f1 or rmse), under the baseline's constraint.
+
 docs/aws.md ("Alarms") says what fires when, and why.
 """
 

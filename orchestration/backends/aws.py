@@ -2,9 +2,9 @@
 
 Implements `orchestration.backends.base.Backend` with the small modules of
 `orchestration.aws` (one per AWS concern): S3 locations, ECR, training,
-hosting with data capture, processing, the SageMaker Model Registry, and a
-monitoring schedule running the image's `monitor` with CloudWatch alarms
-notifying SNS. Every boto3 failure leaves here as a `BackendError` that
+hosting with data capture, processing, the SageMaker Model Registry, and
+monitoring schedules running the image's `monitor` (data quality, and model
+quality against uploaded ground truth) with CloudWatch alarms notifying SNS. Every boto3 failure leaves here as a `BackendError` that
 names the step and what AWS said.
 """
 
