@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -424,23 +425,29 @@ def predict(
 # --- ground truth ---------------------------------------------------------------------
 def ground_truth(
     p: Project, labels: Path, name: str | None = None, collected: datetime | None = None
-) -> Path:
+) -> Path | str:
     """Labels for captured inferences, as Model Monitor's ground-truth records.
 
     `labels` is a CSV (`inference_id,label`) or JSON Lines file; the records
     go to ``groundtruth/yyyy/mm/dd/hh/<name>.jsonl`` under the backend's
     location, in the hour they were collected (now, UTC), where `monitor`
-    reads them.
+    (locally) or the model-quality schedule (on SageMaker) reads them. On a
+    backend whose location is S3 the file is written to a scratch folder and
+    uploaded to the same key; the returned location is then an s3:// URI.
     """
     root = p.backend.location("groundtruth")
-    if "://" in root:
-        raise LifecycleError(
-            f"ground-truth writes to a folder on this machine; the {p.backend.name} backend keeps it at {root}: upload the records there"
-        )
     pairs = quality.read_labels(labels)
     collected = collected or datetime.now(UTC)
     name = name or f"labels-{stamp(collected)}-{secrets.token_hex(2)}"
-    written = quality.write_ground_truth(Path(root), pairs, collected, name)
+    if "://" not in root:
+        written: Path | str = quality.write_ground_truth(
+            Path(root), pairs, collected, name
+        )
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            local = quality.write_ground_truth(Path(scratch), pairs, collected, name)
+            p.backend.upload_data(Path(scratch), root)
+            written = join_location(root, local.relative_to(scratch).as_posix())
     p.say(f"{len(pairs)} ground-truth label(s) from {labels} → {written}")
     return written
 
@@ -495,11 +502,6 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
     against the labels and suggests constraints. Without a trained model,
     or with one that cannot be loaded here, it is skipped and says why.
     """
-    if "://" in p.backend.location("groundtruth"):
-        p.say(
-            f"  model-quality baseline skipped: model quality is measured on the local backend only, not yet on {p.backend.name}"
-        )
-        return None
     model = _baseline_model(p)
     if model is None or not model.model_artifact:
         p.say("  model-quality baseline skipped: no trained model yet (`train`)")
@@ -546,6 +548,7 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         "problem_type": problem,
         "rows": len(predicted),
     }
+    record["statistics"] = _baseline_file(record, local, "statistics.json")
     suggested = sorted(local.rglob("constraints.json"))
     if suggested:
         slack = p.config.monitoring.model_quality_slack
@@ -554,6 +557,9 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         files.write_json(folder / "constraints.json", relaxed)
         where = p.backend.upload_data(folder, f"quality/{name}/constraints")
         record["constraints"] = join_location(where, "constraints.json")
+        # What a CloudWatch alarm watches where a scheduler service runs the
+        # model-quality monitor (SageMaker): the headline metric's constraint.
+        record["alarm"] = quality.alarm_constraint(relaxed, problem)
         p.say(f"  model-quality constraints (slack {slack:g}) in {folder}")
     return record
 
@@ -684,9 +690,7 @@ def _quality_monitor(
         return {"status": NO_QUALITY_BASELINE}
     root = p.backend.location("groundtruth")
     start, end = window
-    if "://" not in root and not quality.ground_truth_since(
-        Path(root), parse_utc(start, "start")
-    ):
+    if not _ground_truth_since(p, root, parse_utc(start, "start")):
         p.say(
             f"  model quality: no ground truth for this window yet (`ground-truth --labels FILE` writes it to {root})"
         )
@@ -749,6 +753,23 @@ REALISED_METRIC_BLOCKS = (
     "binary_classification_metrics",
     "multiclass_classification_metrics",
 )
+
+
+def _ground_truth_since(p: Project, root: str, start: datetime) -> int:
+    """Ground-truth files from `start`'s hour on, where the backend keeps them.
+
+    On S3 the records are fetched to a scratch folder to be counted the same
+    way: a job over a prefix without ground truth would fail on SageMaker
+    (no objects to mount) rather than say there are no labels yet.
+    """
+    if "://" not in root:
+        return quality.ground_truth_since(Path(root), start)
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            fetched = p.backend.fetch(root, Path(scratch))
+        except ResourceNotFound:
+            return 0
+        return quality.ground_truth_since(Path(fetched), start)
 
 
 def _quality_metrics(folder: Path) -> dict[str, float]:

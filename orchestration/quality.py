@@ -291,3 +291,34 @@ def relax_constraints(constraints: dict, slack: float) -> dict:
             moved = threshold + direction * slack * max(abs(threshold), 1.0)
             constraint["threshold"] = round(moved, 6)
     return out
+
+
+# --- the metric alerted on --------------------------------------------------------------
+# One metric per problem type that a CloudWatch alarm watches on AWS: the
+# error for a regressor, F1 for a binary classifier (accuracy hides a missed
+# minority class), accuracy over all classes otherwise.
+ALARM_METRICS = {REGRESSION: "rmse", BINARY: "f1", MULTICLASS: "accuracy"}
+CONSTRAINT_BLOCKS = {
+    REGRESSION: "regression_constraints",
+    BINARY: "binary_classification_constraints",
+    MULTICLASS: "multiclass_classification_constraints",
+}
+
+
+def alarm_constraint(constraints: dict, problem: str) -> dict | None:
+    """The alarmed metric's name, threshold and comparison operator, taken from
+    `constraints` (constraints.json); None when it has no such constraint."""
+    metric = ALARM_METRICS.get(problem)
+    block = constraints.get(CONSTRAINT_BLOCKS.get(problem, ""))
+    found = block.get(metric) if isinstance(block, dict) and metric else None
+    if not isinstance(found, dict):
+        return None
+    threshold = found.get("threshold")
+    operator = found.get("comparison_operator")
+    if not isinstance(threshold, (int, float)) or operator not in LENIENT:
+        return None
+    return {
+        "metric": metric,
+        "threshold": float(threshold),
+        "comparison_operator": operator,
+    }

@@ -26,6 +26,7 @@ from typing import Any
 from orchestration import lifecycle
 from orchestration.backends.base import (
     JobFailed,
+    ModelQualityScheduleSpec,
     MonitoringScheduleSpec,
     ScheduleRun,
     join_location,
@@ -97,6 +98,25 @@ def run_due(
     return executions
 
 
+def _quality_spec(
+    project: lifecycle.Project, base: dict[str, Any], name: str
+) -> ModelQualityScheduleSpec | None:
+    """The model-quality part of the schedule, when `baseline` measured it."""
+    mq = base.get("quality")
+    if not mq or not mq.get("constraints"):
+        return None
+    alarm = mq.get("alarm") or {}
+    return ModelQualityScheduleSpec(
+        problem_type=mq["problem_type"],
+        constraints_location=mq["constraints"],
+        ground_truth_location=project.backend.location("groundtruth"),
+        output_location=project.backend.location("monitoring", f"{name}-quality"),
+        alarm_metric=alarm.get("metric"),
+        alarm_threshold=alarm.get("threshold"),
+        alarm_operator=alarm.get("comparison_operator"),
+    )
+
+
 def run_schedule(
     project: lifecycle.Project,
     once: bool = False,
@@ -122,6 +142,7 @@ def run_schedule(
         schedule_minutes=project.config.monitoring.schedule_minutes,
         instance_type=project.config.monitoring.instance_type,
         features=tuple(project.state.get("features", ())),
+        quality=_quality_spec(project, base, name),
     )
     ran = backend.run_monitoring_schedule(
         spec,

@@ -428,6 +428,11 @@ def resources(
             ]
         if operation == "UpdateModelPackage":
             return [params["ModelPackageArn"]]
+        if operation.endswith("ModelQualityJobDefinition"):
+            name = params.get("JobDefinitionName")
+            if not name:
+                return None
+            return [_sagemaker_arn(values, "model-quality-job-definition", name)]
         if "ResourceArn" in params:
             return [params["ResourceArn"]]
         found = [
@@ -594,12 +599,17 @@ _PACKAGE = (
 )
 _TRAIN_JOB = "penguins-train-20250101-000000-000-0a1b2c3d"
 _BASELINE_JOB = "penguins-baseline-20250101-000000-000-0a1b2c3d"
+_QUALITY_JOB = "penguins-quality-baseline-20250101-000000-000-0a1b2c3d"
 _MONITOR_JOB = "penguins-monitor-20250101-000000-000-0a1b2c3d"
 _CONFIG = f"{_E}-20250101-000000-000"
 _MODEL = f"{_GROUP}-v1-20250101-000000-000"
 _SCHEDULE = f"{_E}-monitoring"
-# alarms.alarm_names_for: the drift alarm and the silence alarm.
+# alarms.alarm_names_for: the drift alarm, the silence alarm and the
+# model-quality alarm.
 _ALARMS = (f"{_E}-feature-drift", f"{_E}-missing-feature-drift")
+_QUALITY_ALARM = f"{_E}-model-quality"
+_QUALITY_SCHEDULE = f"{_E}-model-quality"
+_QUALITY_DEFINITION = f"{_E}-mq-20250101-000000-000"
 
 
 def _upload(key: str, where: str) -> list[Expected]:
@@ -825,9 +835,42 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "AwsBackend.invoke_endpoint, one request per row",
         )
     ],
-    "baseline": _processing(
-        _BASELINE_JOB, "baseline", "run_processing_job (command baseline)"
+    "ground-truth": _upload(
+        f"{_P}/groundtruth/2025/01/01/00/labels-20250101-000000-0a1b.jsonl",
+        "lifecycle.ground_truth -> upload_data of the hour's records",
     ),
+    "baseline": [
+        *_processing(
+            _BASELINE_JOB, "baseline", "run_processing_job (command baseline)"
+        ),
+        # The model-quality baseline: the deployed version's model.tar.gz,
+        # predicted here, its predictions and relaxed constraints uploaded.
+        LIST_VERSIONS,
+        DESCRIBE_VERSION,
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+            "lifecycle._local_artifact -> AwsBackend.fetch of the model",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+                "fetch of the model (download_file)",
+            )
+            for operation in ("HeadObject", "GetObject")
+        ),
+        *_upload(
+            f"{_P}/quality/{_QUALITY_JOB}/validation_predictions.csv",
+            "lifecycle._quality_baseline -> upload_data of the predictions",
+        ),
+        *_upload(
+            f"{_P}/quality/{_QUALITY_JOB}/constraints/constraints.json",
+            "_quality_baseline -> upload_data of the relaxed constraints",
+        ),
+    ],
     "monitor": [
         *_processing(
             _MONITOR_JOB, "monitoring", "run_processing_job (command monitor)"
@@ -838,6 +881,22 @@ STEP_CALLS: dict[str, list[Expected]] = {
             {"Bucket": _B, "Prefix": f"{_P}/capture/{_E}/AllTraffic/2025/01/01/00/"},
             "lifecycle._captured -> capture.wait_for_window: each hour folder "
             "of the window, before the job",
+        ),
+        # The model-quality part: is there ground truth for the window?
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/groundtruth"},
+            "lifecycle._ground_truth_since -> AwsBackend.fetch of the records",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": f"{_P}/groundtruth/2025/01/01/00/labels.jsonl"},
+                "the records, fetched to be counted by hour",
+            )
+            for operation in ("HeadObject", "GetObject")
         ),
     ],
     "schedule": [
@@ -903,6 +962,45 @@ STEP_CALLS: dict[str, list[Expected]] = {
             )
             for name in _ALARMS
         ),
+        # The model-quality schedule, when the baseline measured model quality.
+        Expected(
+            "sagemaker",
+            "CreateModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION, "RoleArn": _ROLE, "Tags": _TAGS},
+            "AwsBackend.create_quality_schedule -> model_quality.create_job_definition",
+        ),
+        Expected(
+            "sagemaker",
+            "CreateMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE, "Tags": _TAGS},
+            "model_quality.create_schedule (MonitoringType ModelQuality)",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE},
+            "create_quality_schedule: the definition a schedule that exists names; "
+            "the wait until Scheduled",
+        ),
+        Expected(
+            "sagemaker",
+            "UpdateMonitoringSchedule",
+            {"MonitoringScheduleName": _QUALITY_SCHEDULE},
+            "create_quality_schedule: the schedule exists -> update_schedule",
+        ),
+        Expected(
+            "sagemaker",
+            "DeleteModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION},
+            "create_quality_schedule: the definition replaced, or the new one "
+            "when the schedule is refused",
+        ),
+        Expected(
+            "cloudwatch",
+            "PutMetricAlarm",
+            {"AlarmName": _QUALITY_ALARM},
+            "alarms.put_quality_alarm (untagged)",
+        ),
     ],
     "status": [
         Expected(
@@ -947,9 +1045,16 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "_wait_gone",
         ),
         Expected(
+            "sagemaker",
+            "DeleteModelQualityJobDefinition",
+            {"JobDefinitionName": _QUALITY_DEFINITION},
+            "delete_endpoint: the job definition of a model-quality schedule, "
+            "once the schedule is gone",
+        ),
+        Expected(
             "cloudwatch",
             "DeleteAlarms",
-            {"AlarmNames": list(_ALARMS)},
+            {"AlarmNames": [*_ALARMS, _QUALITY_ALARM]},
             "alarms.delete_alarms of alarm_names_for(endpoint)",
         ),
         *(
@@ -959,7 +1064,7 @@ STEP_CALLS: dict[str, list[Expected]] = {
                 {"AlarmNames": [name]},
                 "delete_alarms one by one when one of them does not exist",
             )
-            for name in _ALARMS
+            for name in (*_ALARMS, _QUALITY_ALARM)
         ),
         Expected(
             "sagemaker",
@@ -1080,7 +1185,16 @@ def union_policy(steps: Sequence[str]) -> dict[str, Any]:
     statements = []
     sids: set[str] = set()
     for group in merged.values():
-        sid = group["sid"] + "For" + "".join(s.capitalize() for s in group["steps"])
+        # Sids are alphanumeric: `ground-truth` becomes GroundTruth.
+        sid = (
+            group["sid"]
+            + "For"
+            + "".join(
+                part.capitalize()
+                for s in group["steps"]
+                for part in re.split(r"[^A-Za-z0-9]+", s)
+            )
+        )
         n, base = 2, sid
         while sid in sids:
             sid, n = f"{base}{n}", n + 1

@@ -13,6 +13,9 @@ publishes nothing for a failed one. Both alarms take the largest of them
   failing, or metrics landing in another namespace than the one watched,
   which would otherwise leave the drift alarm quiet forever.
 
+A model-quality schedule gets a third alarm (`put_quality_alarm`) on its
+headline metric (accuracy, f1 or rmse), under the baseline's constraint.
+
 docs/aws.md ("Alarms") says what fires when, and why.
 """
 
@@ -243,6 +246,75 @@ def put_alarms(cloudwatch: Any, spec: DriftAlarmSpec) -> tuple[str, str]:
     return spec.alarm_name, spec.silence_alarm_name
 
 
+# --- model quality ------------------------------------------------------------------
+# Where SageMaker publishes the metrics of model-quality executions, per
+# metric name (statistics.json's: accuracy, f1, rmse, ...), with the
+# endpoint and the schedule as dimensions.
+MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+
+
+@dataclass(frozen=True)
+class QualityAlarmSpec:
+    endpoint_name: str
+    schedule_name: str
+    metric: str  # e.g. accuracy, f1, rmse
+    threshold: float
+    comparison_operator: str  # the constraint's: LessThanThreshold, ...
+    topic_arn: str
+    namespace: str = MODEL_METRICS_NAMESPACE
+    period_seconds: int = HOUR
+
+    @property
+    def alarm_name(self) -> str:
+        return quality_alarm_name_for(self.endpoint_name)
+
+
+def quality_alarm_request(spec: QualityAlarmSpec) -> dict[str, Any]:
+    """Fires when one execution's metric breaks the baseline's constraint.
+
+    The constraint's comparison operator is CloudWatch's too (a violation is
+    `value <operator> threshold`). The worst value of the period is taken, and
+    a period without an execution is no evidence (`notBreaching`): `status`
+    shows failing executions.
+    """
+    worse_is_lower = spec.comparison_operator.startswith("LessThan")
+    return {
+        "AlarmName": spec.alarm_name,
+        "AlarmDescription": (
+            f"Model quality of endpoint {spec.endpoint_name}: {spec.metric} broke "
+            f"its baseline constraint ({spec.comparison_operator} "
+            f"{spec.threshold:g}; schedule {spec.schedule_name})."
+        ),
+        "ActionsEnabled": True,
+        "AlarmActions": [spec.topic_arn],
+        "Namespace": spec.namespace,
+        "MetricName": spec.metric,
+        "Dimensions": [
+            {"Name": "Endpoint", "Value": spec.endpoint_name},
+            {"Name": "MonitoringSchedule", "Value": spec.schedule_name},
+        ],
+        "Statistic": "Minimum" if worse_is_lower else "Maximum",
+        "Period": spec.period_seconds,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "Threshold": spec.threshold,
+        "ComparisonOperator": spec.comparison_operator,
+        "TreatMissingData": "notBreaching",
+    }
+
+
+def put_quality_alarm(cloudwatch: Any, spec: QualityAlarmSpec) -> str:
+    request = quality_alarm_request(spec)
+    with aws_call(f"creating CloudWatch alarm {spec.alarm_name}"):
+        cloudwatch.put_metric_alarm(**request)
+    return spec.alarm_name
+
+
+def quality_alarm_name_for(endpoint_name: str) -> str:
+    # infrastructure/'s schedule and teardown policies name it.
+    return _alarm_name(f"{endpoint_name}-model-quality")
+
+
 def _alarm_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", text)
 
@@ -252,13 +324,18 @@ def alarm_name_for(endpoint_name: str) -> str:
 
 
 def silence_alarm_name_for(endpoint_name: str) -> str:
-    # infrastructure/'s schedule and teardown policies name both alarms.
+    # infrastructure/'s schedule and teardown policies name each alarm.
     return _alarm_name(f"{endpoint_name}-missing-feature-drift")
 
 
 def alarm_names_for(endpoint_name: str) -> list[str]:
-    """Every alarm `put_alarms` creates for an endpoint (teardown deletes them)."""
-    return [alarm_name_for(endpoint_name), silence_alarm_name_for(endpoint_name)]
+    """Every alarm `put_alarms` and `put_quality_alarm` create for an endpoint
+    (teardown deletes them)."""
+    return [
+        alarm_name_for(endpoint_name),
+        silence_alarm_name_for(endpoint_name),
+        quality_alarm_name_for(endpoint_name),
+    ]
 
 
 def delete_alarms(cloudwatch: Any, names: list[str]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -101,6 +102,12 @@ def aws_call(action: str) -> Iterator[None]:
         yield
     except ClientError as exc:
         raise describe(exc, action) from exc
+    except S3UploadFailedError as exc:
+        # upload_file wraps the refused PutObject (or part) in its own error.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, ClientError):
+            raise describe(cause, action) from exc
+        raise AwsCallFailed(f"{action} failed: {exc}") from exc
     except NoCredentialsError as exc:
         raise AwsCallFailed(
             f"{action} failed: no AWS credentials found; set AWS_PROFILE (or aws.profile in the config) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"

@@ -2,9 +2,9 @@
 
 Implements `orchestration.backends.base.Backend` with the small modules of
 `orchestration.aws` (one per AWS concern): S3 locations, ECR, training,
-hosting with data capture, processing, the SageMaker Model Registry, and a
-monitoring schedule running the image's `monitor` with CloudWatch alarms
-notifying SNS. Every boto3 failure leaves here as a `BackendError` that
+hosting with data capture, processing, the SageMaker Model Registry, and
+monitoring schedules running the image's `monitor` (data quality, and model
+quality against uploaded ground truth) with CloudWatch alarms notifying SNS. Every boto3 failure leaves here as a `BackendError` that
 names the step and what AWS said.
 """
 
@@ -23,6 +23,7 @@ from orchestration.aws import (
     capture,
     ecr,
     hosting,
+    model_quality,
     monitoring,
     processing,
     s3,
@@ -49,6 +50,7 @@ from orchestration.backends.base import (
     EndpointFailed,
     EndpointInfo,
     EndpointSpec,
+    ModelQualityScheduleSpec,
     MonitorDue,
     MonitoringScheduleSpec,
     ProcessingJobResult,
@@ -296,6 +298,7 @@ class AwsBackend:
         sagemaker = self.clients.sagemaker
         # SageMaker refuses to delete an endpoint that schedules still watch.
         for schedule in monitoring.schedules_for_endpoint(sagemaker, endpoint_name):
+            definition = self._quality_definition(schedule)
             monitoring.delete_schedule(sagemaker, schedule)
             self._wait_gone(
                 lambda name=schedule: sagemaker.describe_monitoring_schedule(
@@ -303,6 +306,16 @@ class AwsBackend:
                 ),
                 f"monitoring schedule {schedule}",
             )
+            if definition:
+                # Only once the schedule that names it is gone.
+                _delete_if_present(
+                    lambda name=definition: (
+                        sagemaker.delete_model_quality_job_definition(
+                            JobDefinitionName=name
+                        )
+                    ),
+                    f"deleting model-quality job definition {definition}",
+                )
         alarms.delete_alarms(
             self.clients.cloudwatch, alarms.alarm_names_for(endpoint_name)
         )
@@ -311,6 +324,20 @@ class AwsBackend:
         with aws_call(f"deleting endpoint {endpoint_name}"):
             sagemaker.delete_endpoint(EndpointName=endpoint_name)
         self._delete_config_and_models(config, models)
+
+    def _quality_definition(self, schedule_name: str) -> str | None:
+        """The model-quality job definition a schedule names (None: another kind)."""
+        try:
+            described = self.clients.sagemaker.describe_monitoring_schedule(
+                MonitoringScheduleName=schedule_name
+            )
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise describe(
+                exc, f"describing monitoring schedule {schedule_name}"
+            ) from exc
+        return model_quality.definition_of(described)
 
     # --- processing (baseline, monitor) ---------------------------------------
     def run_processing_job(
@@ -420,7 +447,15 @@ class AwsBackend:
         say(
             f"monitoring schedule {spec.schedule_name} ({expression}); alarm {alarm['alarm_name']} → {alarm['topic_arn']}"
         )
-        return ScheduleRun({"name": spec.schedule_name, **alarm}, [])
+        record: dict[str, Any] = {"name": spec.schedule_name, **alarm}
+        if spec.quality is not None:
+            record["model_quality"] = self.create_quality_schedule(
+                spec, spec.quality, schedule.image, expression, progress
+            )
+            say(
+                f"model-quality schedule {record['model_quality']['name']} (job definition {record['model_quality']['job_definition']}); alarm {record['model_quality'].get('alarm_name') or 'none (the baseline suggested no constraint for its metric)'}"
+            )
+        return ScheduleRun(record, [])
 
     def schedule_expression(self, minutes: int) -> str:
         """aws.options.schedule_expression if set, else `minutes` as a cron."""
@@ -444,22 +479,111 @@ class AwsBackend:
             progress(f"monitoring schedule {spec.schedule_name} exists; updating it")
             monitoring.update_schedule(sagemaker, spec, self.settings.role_arn)
         self._schedule_expressions[spec.schedule_name] = spec.schedule_expression
+        return self._wait_scheduled(spec.schedule_name, progress)
+
+    def _wait_scheduled(self, schedule_name: str, progress: Progress) -> str:
+        sagemaker = self.clients.sagemaker
         description = self._wait(
             lambda: sagemaker.describe_monitoring_schedule(
-                MonitoringScheduleName=spec.schedule_name
+                MonitoringScheduleName=schedule_name
             ),
             lambda d: d["MonitoringScheduleStatus"],
             monitoring.SCHEDULE_TERMINAL,
             progress,
-            f"monitoring schedule {spec.schedule_name}",
+            f"monitoring schedule {schedule_name}",
             lambda d: d.get("FailureReason"),
         )
         status = description["MonitoringScheduleStatus"]
         if status != monitoring.SCHEDULED:
             raise BackendError(
-                f"monitoring schedule {spec.schedule_name} is {status}: {description.get('FailureReason') or 'no reason given'}"
+                f"monitoring schedule {schedule_name} is {status}: {description.get('FailureReason') or 'no reason given'}"
             )
-        return spec.schedule_name
+        return schedule_name
+
+    def create_quality_schedule(
+        self,
+        spec: MonitoringScheduleSpec,
+        quality: ModelQualityScheduleSpec,
+        image: str,
+        expression: str,
+        progress: Progress = no_progress,
+    ) -> dict[str, Any]:
+        """The model-quality job definition, its schedule and alarm.
+
+        A job definition cannot be changed, so each run creates one with a
+        new name; a schedule that exists is pointed at it and the definition
+        it named is deleted. A refused schedule deletes the new definition.
+        """
+        settings = self.settings
+        sagemaker = self.clients.sagemaker
+        name = model_quality.schedule_name_for(spec.endpoint_name)
+        mq = model_quality.QualityScheduleSpec(
+            schedule_name=name,
+            definition_name=timestamped(f"{spec.endpoint_name}-mq"),
+            endpoint_name=spec.endpoint_name,
+            image=image,
+            problem_type=quality.problem_type,
+            constraints_uri=quality.constraints_location,
+            ground_truth_uri=quality.ground_truth_location,
+            output_uri=quality.output_location,
+            schedule_expression=expression,
+            instance_type=spec.instance_type,
+            volume_gb=settings.processing_volume_gb,
+        )
+        model_quality.create_job_definition(
+            sagemaker, mq, settings.role_arn, settings.tags
+        )
+        replaced = None
+        try:
+            try:
+                model_quality.create_schedule(sagemaker, mq, settings.tags)
+            except AwsCallFailed as exc:
+                if exc.error_code != "ResourceInUse":
+                    raise
+                progress(f"monitoring schedule {name} exists; updating it")
+                with aws_call(f"describing monitoring schedule {name}"):
+                    described = sagemaker.describe_monitoring_schedule(
+                        MonitoringScheduleName=name
+                    )
+                replaced = model_quality.definition_of(described)
+                model_quality.update_schedule(sagemaker, mq)
+        except BackendError as exc:
+            _add_note(exc, self._discard_definition(mq.definition_name))
+            raise
+        self._wait_scheduled(name, progress)
+        if replaced and replaced != mq.definition_name:
+            _delete_if_present(
+                lambda: sagemaker.delete_model_quality_job_definition(
+                    JobDefinitionName=replaced
+                ),
+                f"deleting model-quality job definition {replaced}",
+            )
+        record: dict[str, Any] = {"name": name, "job_definition": mq.definition_name}
+        if quality.alarm_metric and quality.alarm_operator:
+            topic_arn = alarms.ensure_topic(
+                self.clients.sns, settings.alarm_topic, (), settings.tags
+            )
+            record["alarm_name"] = alarms.put_quality_alarm(
+                self.clients.cloudwatch,
+                alarms.QualityAlarmSpec(
+                    endpoint_name=spec.endpoint_name,
+                    schedule_name=name,
+                    metric=quality.alarm_metric,
+                    threshold=float(quality.alarm_threshold or 0.0),
+                    comparison_operator=quality.alarm_operator,
+                    topic_arn=topic_arn,
+                    period_seconds=alarms.schedule_interval_seconds(expression),
+                ),
+            )
+        return record
+
+    def _discard_definition(self, name: str) -> str:
+        """Delete a job definition no schedule uses; a note if that fails."""
+        try:
+            model_quality.delete_job_definition(self.clients.sagemaker, name)
+        except BackendError as exc:
+            return f"; deleting the new job definition failed too, delete {name} by hand: {exc.message}"
+        return ""
 
     def create_drift_alarm(
         self,

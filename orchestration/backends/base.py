@@ -250,6 +250,22 @@ class CaptureFound:
 
 
 @dataclass(frozen=True)
+class ModelQualityScheduleSpec:
+    """The model-quality part of a schedule: captured predictions merged with
+    the ground truth collected since, against the model-quality baseline."""
+
+    problem_type: str  # Regression | BinaryClassification | MulticlassClassification
+    constraints_location: str  # the model-quality baseline's constraints.json
+    ground_truth_location: str  # where `ground-truth` writes the records
+    output_location: str  # where each execution's reports go
+    # The metric an alarm watches where a scheduler service runs the monitor,
+    # and its constraint (constraints.json's threshold and operator).
+    alarm_metric: str | None = None
+    alarm_threshold: float | None = None
+    alarm_operator: str | None = None
+
+
+@dataclass(frozen=True)
 class MonitoringScheduleSpec:
     """`monitor` over each window of an endpoint's capture, every few minutes."""
 
@@ -261,6 +277,9 @@ class MonitoringScheduleSpec:
     schedule_minutes: int
     instance_type: str = "ml.m5.large"
     features: tuple[str, ...] = ()  # an AWS drift alarm watches one metric each
+    # Model quality too, when the baseline measured it (the local scheduler
+    # monitors it in each window through `monitor`).
+    quality: ModelQualityScheduleSpec | None = None
 
 
 # Monitors every window due now, once each; one record per execution.

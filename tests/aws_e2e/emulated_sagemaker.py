@@ -132,6 +132,8 @@ class EmulatedSageMaker:
         self.endpoint_configs: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.schedules: dict[str, dict[str, Any]] = {}
+        # Model-quality job definitions by name: recorded, not executed.
+        self.quality_definitions: dict[str, dict[str, Any]] = {}
         self.executions: dict[str, list[dict[str, Any]]] = {}
         self.published: list[dict[str, Any]] = []  # PutMetricData, as SageMaker
         self._answers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -151,6 +153,8 @@ class EmulatedSageMaker:
             "DescribeMonitoringSchedule": self._describe_schedule,
             "ListMonitoringSchedules": self._list_schedules,
             "DeleteMonitoringSchedule": self._delete_schedule,
+            "CreateModelQualityJobDefinition": self._create_quality_definition,
+            "DeleteModelQualityJobDefinition": self._delete_quality_definition,
             "ListMonitoringExecutions": self._list_executions,
             "InvokeEndpoint": self._invoke_endpoint,
         }
@@ -518,11 +522,21 @@ class EmulatedSageMaker:
                 "ResourceInUse", f"Monitoring schedule {name} already exists"
             )
         now = datetime.now(UTC)
-        definition = params["MonitoringScheduleConfig"]["MonitoringJobDefinition"]
-        (monitored,) = definition["MonitoringInputs"]
+        config = params["MonitoringScheduleConfig"]
+        if "MonitoringJobDefinitionName" in config:
+            named = config["MonitoringJobDefinitionName"]
+            if named not in self.quality_definitions:
+                raise ServiceError(
+                    "ValidationException", f"Job definition {named} does not exist"
+                )
+            job_input = self.quality_definitions[named]["ModelQualityJobInput"]
+            watched = job_input["EndpointInput"]["EndpointName"]
+        else:
+            (monitored,) = config["MonitoringJobDefinition"]["MonitoringInputs"]
+            watched = monitored["EndpointInput"]["EndpointName"]
         self.schedules[name] = {
             "request": params,
-            "EndpointName": monitored["EndpointInput"]["EndpointName"],
+            "EndpointName": watched,
             "CreationTime": now,
             "LastModifiedTime": now,
         }
@@ -581,6 +595,32 @@ class EmulatedSageMaker:
         return {
             "MonitoringScheduleSummaries": summaries[: params.get("MaxResults", 10)]
         }
+
+    def _create_quality_definition(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["JobDefinitionName"]
+        if name in self.quality_definitions:
+            raise ServiceError("ResourceInUse", f"Job definition {name} already exists")
+        self.quality_definitions[name] = params
+        return {"JobDefinitionArn": self._arn("model-quality-job-definition", name)}
+
+    def _delete_quality_definition(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params["JobDefinitionName"]
+        if name not in self.quality_definitions:
+            raise not_found(f"Job definition {name}")
+        in_use = [
+            s
+            for s, v in self.schedules.items()
+            if v["request"]["MonitoringScheduleConfig"].get(
+                "MonitoringJobDefinitionName"
+            )
+            == name
+        ]
+        if in_use:
+            raise ServiceError(
+                "ResourceInUse", f"Job definition {name} is used by {in_use[0]}"
+            )
+        del self.quality_definitions[name]
+        return {}
 
     def _delete_schedule(self, params: dict[str, Any]) -> dict[str, Any]:
         self._schedule(params["MonitoringScheduleName"])

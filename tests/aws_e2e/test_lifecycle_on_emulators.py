@@ -160,6 +160,7 @@ def test_every_step_on_aws(emulator, tmp_path, capsys):
 
     assert step(emulator, state, "teardown") == 0, capsys.readouterr().err
     assert not emulator.endpoints and not emulator.schedules
+    assert not emulator.quality_definitions
     cloudwatch = boto3.Session(region_name=REGION).client("cloudwatch")
     assert not cloudwatch.describe_alarms()["MetricAlarms"]
     assert not refused_by_iam(emulator)

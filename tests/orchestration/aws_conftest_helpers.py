@@ -375,6 +375,13 @@ def run_full_flow(
             },
             {"EndpointName": ENDPOINT},
         )
+        # Which kind of schedule it is (a model-quality one names a job
+        # definition to delete after it).
+        stub.add_response(
+            "describe_monitoring_schedule",
+            schedule_description(SCHEDULE, ENDPOINT, "Scheduled"),
+            {"MonitoringScheduleName": SCHEDULE},
+        )
         stub.add_response(
             "delete_monitoring_schedule", {}, {"MonitoringScheduleName": SCHEDULE}
         )

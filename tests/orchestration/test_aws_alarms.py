@@ -144,9 +144,13 @@ def test_the_silence_alarm_fires_on_missing_results_only():
     assert drift["AlarmName"] == f"{ENDPOINT}-feature-drift"
 
 
-def test_the_policies_grant_the_endpoints_two_alarms_and_no_other():
+def test_the_policies_grant_the_endpoints_alarms_and_no_other():
     names = alarms.alarm_names_for(ENDPOINT)
-    assert names == [alarms.alarm_name_for(ENDPOINT), spec().silence_alarm_name]
+    assert names == [
+        alarms.alarm_name_for(ENDPOINT),
+        spec().silence_alarm_name,
+        alarms.quality_alarm_name_for(ENDPOINT),
+    ]
     put = [
         ("schedule", "cloudwatch", "PutMetricAlarm", {"AlarmName": n}) for n in names
     ]
@@ -178,7 +182,10 @@ def test_flow_creates_both_alarms_and_teardown_deletes_them(backend, tmp_path):
     created = [p["AlarmName"] for p in log.params["PutMetricAlarm"]]
     assert created == [out["alarm"]["alarm_name"], out["alarm"]["silence_alarm_name"]]
     (deleted,) = log.params["DeleteAlarms"]
-    assert sorted(deleted["AlarmNames"]) == sorted(created)
+    # The model-quality alarm too, which this flow (no model-quality
+    # baseline) never created.
+    assert deleted["AlarmNames"] == alarms.alarm_names_for(ENDPOINT)
+    assert set(created) < set(deleted["AlarmNames"])
     assert backend.clients.cloudwatch.describe_alarms()["MetricAlarms"] == []
 
 
@@ -244,10 +251,11 @@ def test_teardown_still_deletes_an_alarm_when_the_other_never_existed(backend):
         stub.add_client_error(
             "delete_alarms", "ResourceNotFound", "alarm not found", 404
         )
+        stub.add_response("delete_alarms", {}, {"AlarmNames": [names[2]]})
         alarms.delete_alarms(cloudwatch, names)
         stub.assert_no_pending_responses()
-    # The pair, then each alone: all of them teardown's to make.
-    assert log.operations("teardown") == ["DeleteAlarms"] * 3
+    # All of them, then each alone: all of them teardown's to make.
+    assert log.operations("teardown") == ["DeleteAlarms"] * 4
     assert_allowed(log, "teardown")
 
 
