@@ -186,7 +186,7 @@ def _files_in_window(
     files = []
     endpoints = set()
     for path in sorted(source.rglob(pattern)):
-        hour = _hour_of(path)
+        hour = hour_of(path)
         relative = path.relative_to(source).parts
         if hour is not None and len(relative) == len(CAPTURE_LAYOUT):
             endpoints.add(relative[0])
@@ -215,7 +215,8 @@ def several_endpoints(
     )
 
 
-def _hour_of(path: Path) -> datetime | None:
+def hour_of(path: Path) -> datetime | None:
+    """The UTC hour of a file in a yyyy/mm/dd/hh folder, or None elsewhere."""
     parts = path.parent.parts[-4:]
     if len(parts) < 4 or not HOUR_FOLDER.match("/".join(parts)):
         return None

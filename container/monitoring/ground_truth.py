@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from container.monitoring.capture_reader import HOUR_FOLDER
+from container.monitoring.capture_reader import hour_of
 from container.monitoring.errors import MonitoringInputError
 
 DUPLICATE_RULE = (
@@ -90,7 +90,7 @@ def ground_truth_files(
             part.startswith(".") for part in path.relative_to(source).parts
         ):
             continue
-        hour = _hour_of(path)
+        hour = hour_of(path)
         if hour is not None and (
             (start is not None and hour + timedelta(hours=1) <= start) or hour > now
         ):
@@ -99,16 +99,6 @@ def ground_truth_files(
         keyed.append((hour or datetime.min.replace(tzinfo=UTC), str(path), path))
     scan.skipped_folders = len(skipped)
     return [path for _, _, path in sorted(keyed)]
-
-
-def _hour_of(path: Path) -> datetime | None:
-    parts = path.parent.parts[-4:]
-    if len(parts) < 4 or not HOUR_FOLDER.match("/".join(parts)):
-        return None
-    try:
-        return datetime(*(int(p) for p in parts), tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def read_labels(
