@@ -850,14 +850,14 @@ STEP_CALLS: dict[str, list[Expected]] = {
         Expected(
             "s3",
             "ListObjectsV2",
-            {"Bucket": _B, "Prefix": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+            {"Bucket": _B, "Prefix": f"{_P}/training/{_TRAIN_JOB}/output/model.tar.gz"},
             "lifecycle._local_artifact -> AwsBackend.fetch of the model",
         ),
         *(
             Expected(
                 "s3",
                 operation,
-                {"Bucket": _B, "Key": f"{_P}/models/{_TRAIN_JOB}/output/model.tar.gz"},
+                {"Bucket": _B, "Key": f"{_P}/training/{_TRAIN_JOB}/output/model.tar.gz"},
                 "fetch of the model (download_file)",
             )
             for operation in ("HeadObject", "GetObject")

@@ -191,7 +191,7 @@ def deployed(project, tmp_path):
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(bundle.iterdir()):
             tar.add(path, arcname=path.name)
-    key = "penguins/models/penguins-train-1/output/model.tar.gz"
+    key = "penguins/training/penguins-train-1/output/model.tar.gz"
     project.backend.clients.s3.upload_file(str(archive), BUCKET, key)
     group = project.config.registry.model_group
     version = project.registry.register(
