@@ -598,6 +598,8 @@ _PACKAGE = (
     f"arn:aws:sagemaker:{_V['REGION']}:{_V['ACCOUNT_ID']}:model-package/{_GROUP}/1"
 )
 _TRAIN_JOB = "penguins-train-20250101-000000-000-0a1b2c3d"
+# Where `train` leaves the model: the lifecycle's training location.
+_MODEL_ARTIFACT = f"{_P}/training/{_TRAIN_JOB}/output/model.tar.gz"
 _BASELINE_JOB = "penguins-baseline-20250101-000000-000-0a1b2c3d"
 _QUALITY_JOB = "penguins-quality-baseline-20250101-000000-000-0a1b2c3d"
 _MONITOR_JOB = "penguins-monitor-20250101-000000-000-0a1b2c3d"
@@ -850,14 +852,14 @@ STEP_CALLS: dict[str, list[Expected]] = {
         Expected(
             "s3",
             "ListObjectsV2",
-            {"Bucket": _B, "Prefix": f"{_P}/training/{_TRAIN_JOB}/output/model.tar.gz"},
+            {"Bucket": _B, "Prefix": _MODEL_ARTIFACT},
             "lifecycle._local_artifact -> AwsBackend.fetch of the model",
         ),
         *(
             Expected(
                 "s3",
                 operation,
-                {"Bucket": _B, "Key": f"{_P}/training/{_TRAIN_JOB}/output/model.tar.gz"},
+                {"Bucket": _B, "Key": _MODEL_ARTIFACT},
                 "fetch of the model (download_file)",
             )
             for operation in ("HeadObject", "GetObject")
