@@ -112,17 +112,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
     settings = MonitoringJobSettings.from_env()
-    if analysis_type(args, os.environ) == MODEL_QUALITY:
-        from container.monitoring import quality_baseline
-
-        return quality_baseline.run(args, settings, opt_ml, guard)
     if settings.record_preprocessor_script:
         # Model Monitor's preprocessor takes captured records, which a baseline
-        # dataset does not hold; running it on rows would be a guess.
+        # dataset (data or model quality) does not hold; running it on rows
+        # would be a guess.
         raise MonitoringInputError(
             f"{RECORD_PREPROCESSOR_SCRIPT} is not used by baseline, which reads a plain dataset; "  # noqa: E501
             "preprocess the dataset before baselining it, or unset it"
         )
+    if analysis_type(args, os.environ) == MODEL_QUALITY:
+        from container.monitoring import quality_baseline
+
+        return quality_baseline.run(args, settings, opt_ml, guard)
     after = settings.post_analytics_processor_script
     post = post_analytics(after) if after else None
     fmt = parse_dataset_format(

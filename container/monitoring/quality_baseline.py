@@ -16,7 +16,6 @@ from pathlib import Path
 from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
 from container.contract.settings import (
-    RECORD_PREPROCESSOR_SCRIPT,
     MonitoringJobSettings,
 )
 from container.jobs import StopGuard
@@ -58,12 +57,8 @@ def no_pairs(source: Path, rows: int, pairs: Pairs) -> NoDataError:
 
 
 def run(args, settings: MonitoringJobSettings, opt_ml: OptMl, guard: StopGuard) -> str:
+    # baseline.run has refused a record preprocessor already.
     quality = QualitySettings.read(args, os.environ)
-    if settings.record_preprocessor_script:
-        raise MonitoringInputError(
-            f"{RECORD_PREPROCESSOR_SCRIPT} is not used by baseline, which reads a plain dataset; "  # noqa: E501
-            "preprocess the dataset before baselining it, or unset it"
-        )
     after = settings.post_analytics_processor_script
     post = post_analytics(after) if after else None
     fmt = plain_format(args, settings)
