@@ -7,6 +7,7 @@ training code; the training tests and the image tests exercise `train` itself.
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -22,6 +23,15 @@ from tests.bundles import (  # noqa: F401 - re-exported for tests
     REPO_ROOT,
     build_penguins_bundle,
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _collect_garbage_per_module():
+    """Collect after each module, so a file or pipe a module leaks is reported
+    against that module's tests instead of whichever later test's collection
+    happens to find it (a leak in one module once failed an unrelated test)."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any, TextIO
 
 import botocore.session
 from botocore.awsrequest import AWSResponse
@@ -832,6 +832,11 @@ class _Tee(io.TextIOBase):
         return len(text)
 
 
+def _copy_lines(source: IO[bytes], target: TextIO) -> None:
+    for line in iter(source.readline, b""):
+        target.write(line.decode("utf-8", "replace"))
+
+
 def drain_local_mode_output() -> Callable[[], None]:
     """Make local mode keep every log line of a container that has exited.
 
@@ -844,9 +849,25 @@ def drain_local_mode_output() -> Callable[[], None]:
     original = image._stream_output
 
     def stream_output(process: subprocess.Popen) -> int:
-        for line in iter(process.stdout.readline, b""):
-            sys.stdout.write(line.decode("utf-8", "replace"))
-        exit_code = process.wait()
+        # The hosting container's compose process also pipes stderr, which the
+        # SDK never reads: drain it too, or a chatty container blocks on a full
+        # pipe, and close both, or their file objects leak until a collection
+        # finds them (which once failed an unrelated later test).
+        stderr_drain = None
+        if process.stderr is not None:
+            stderr_drain = threading.Thread(
+                target=_copy_lines, args=(process.stderr, sys.stderr), daemon=True
+            )
+            stderr_drain.start()
+        try:
+            _copy_lines(process.stdout, sys.stdout)
+            exit_code = process.wait()
+            if stderr_drain is not None:
+                stderr_drain.join()
+        finally:
+            for pipe in (process.stdout, process.stderr):
+                if pipe is not None:
+                    pipe.close()
         if exit_code not in (0, 130):
             raise RuntimeError(
                 f"Failed to run: {process.args}. Process exited with code: {exit_code}"
