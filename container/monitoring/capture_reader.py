@@ -16,9 +16,8 @@ records (only `*.jsonl` are); SageMaker's capture on AWS writes none.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,13 +29,11 @@ from container.contract.capture_drops import (
     parse_sidecar,
 )
 from container.monitoring.errors import MonitoringInputError
+from container.monitoring.json_lines import line_blocks, parse_block
 
 HOUR_FOLDER = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{2}$")
 CAPTURE_LAYOUT = ("endpoint", "variant", "yyyy", "mm", "dd", "hh", "file.jsonl")
 MAX_EXAMPLES = 20
-# Bytes of lines parsed per json.loads call: large enough to amortise the call,
-# small enough that memory stays bounded.
-BLOCK_BYTES = 1 << 20
 
 
 class Payload(NamedTuple):
@@ -232,22 +229,26 @@ def iter_record_blocks(
     end: datetime | None,
     scan: CaptureScan,
     with_documents: bool = False,
+    outputs_only: bool = False,
 ) -> Iterator[list]:
     """Capture records of `files` inside [start, end), a block at a time.
 
     Blocks, because per-record generators cost more than the work at a hundred
     thousand records; problems go to `scan`. With `with_documents`, each item
-    is (record, the parsed JSON line), for a record preprocessor.
+    is (record, the parsed JSON line), for a record preprocessor or the
+    model-quality merge. With `outputs_only`, records carry no input (the
+    model-quality merge reads only what the model answered).
     """
     in_window = _WindowTest(start, end)
+    to_record = _to_output_record if outputs_only else _to_record
     for path in files:
         scan.files += 1
         with path.open(encoding="utf-8", errors="replace") as fh:
-            for numbers, texts in _line_blocks(fh):
+            for numbers, texts in line_blocks(fh):
                 scan.lines += len(texts)
                 block = []
-                for number, doc in _parse_block(numbers, texts, path, scan):
-                    record = _to_record(doc, path, number, scan)
+                for number, doc in parse_block(numbers, texts, path.name, scan.problem):
+                    record = to_record(doc, path, number, scan)
                     if record is None:
                         continue
                     when, capture = record
@@ -264,43 +265,6 @@ def iter_record_blocks(
                 scan.records += len(block)
                 if block:
                     yield block
-
-
-def _line_blocks(fh) -> Iterator[tuple[list[int], list[str]]]:
-    """(line numbers, texts) of non-blank lines, about BLOCK_BYTES at a time."""
-    first = 1
-    while lines := fh.readlines(BLOCK_BYTES):
-        numbers, texts = [], []
-        for offset, line in enumerate(lines):
-            text = line.strip()
-            if text:
-                numbers.append(first + offset)
-                texts.append(text)
-        first += len(lines)
-        if texts:
-            yield numbers, texts
-
-
-def _parse_block(
-    numbers: list[int], texts: list[str], path: Path, scan: CaptureScan
-) -> Iterable[tuple[int, object]]:
-    """Parse a block in one json.loads call (far cheaper than one per line); if any
-    line is bad, parse line by line so only the bad ones are dropped."""
-    try:
-        docs = json.loads("[" + ",".join(texts) + "]")
-        if len(docs) == len(texts):
-            return zip(numbers, docs, strict=True)
-    except (json.JSONDecodeError, RecursionError):
-        pass
-    parsed = []
-    for number, text in zip(numbers, texts, strict=True):
-        try:
-            parsed.append((number, json.loads(text)))
-        except json.JSONDecodeError as exc:
-            scan.problem(f"{path.name}:{number}", f"not JSON ({exc.msg})")
-        except RecursionError:
-            scan.problem(f"{path.name}:{number}", "JSON nested too deeply")
-    return parsed
 
 
 class _WindowTest:
@@ -349,25 +313,51 @@ def _to_record(
     # The common, well-formed record takes a lean path: this runs once per record.
     try:
         data = doc["captureData"]
-        part = data["endpointInput"]
-        text = part["data"]
-        if type(text) is str and "endpointOutput" not in data:
-            encoding = part.get("encoding") or ""
-            if encoding not in _ENCODINGS:
-                encoding = str(encoding).upper()
-            # tuple.__new__ builds the named tuples without their Python-level
-            # __new__: a measurable saving at a hundred thousand records.
-            payload = _new(
-                Payload, (part.get("observedContentType") or "", encoding, text)
-            )
+        payload = _lean_payload(data["endpointInput"])
+        output = data.get("endpointOutput")
+        if payload is not None and (
+            output is None or (output := _lean_payload(output)) is not None
+        ):
             meta = doc.get("eventMetadata")
             raw_time = meta.get("inferenceTime") if type(meta) is dict else None
             return (str(raw_time) if raw_time else None), _new(
-                CaptureRecord, (payload, None)
+                CaptureRecord, (payload, output)
             )
     except (KeyError, TypeError, AttributeError):
         pass
     return _to_record_checked(doc, path, number, scan)
+
+
+def _to_output_record(
+    doc: object, path: Path, number: int, scan: CaptureScan
+) -> tuple[str | None, CaptureRecord] | None:
+    """As `_to_record`, without the input."""
+    try:
+        output = doc["captureData"].get("endpointOutput")
+        if output is None or (output := _lean_payload(output)) is not None:
+            meta = doc.get("eventMetadata")
+            raw_time = meta.get("inferenceTime") if type(meta) is dict else None
+            return (str(raw_time) if raw_time else None), _new(
+                CaptureRecord, (None, output)
+            )
+    except (KeyError, TypeError, AttributeError):
+        pass
+    checked = _to_record_checked(doc, path, number, scan)
+    return None if checked is None else (checked[0], checked[1]._replace(input=None))
+
+
+def _lean_payload(part: dict) -> Payload | None:
+    """A well-formed captured payload, or None for the checked path to explain."""
+    text = part["data"]
+    content_type = part.get("observedContentType") or ""
+    if type(text) is not str or type(content_type) is not str:
+        return None
+    encoding = part.get("encoding") or ""
+    if encoding not in _ENCODINGS:
+        encoding = str(encoding).upper()
+    # tuple.__new__ builds the named tuple without its Python-level __new__:
+    # a measurable saving at a hundred thousand records.
+    return _new(Payload, (content_type, encoding, text))
 
 
 _ENCODINGS = frozenset({"CSV", "JSON", "BASE64"})

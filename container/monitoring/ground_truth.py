@@ -38,6 +38,7 @@ from typing import Any
 
 from container.monitoring.capture_reader import hour_of
 from container.monitoring.errors import MonitoringInputError
+from container.monitoring.json_lines import line_blocks, parse_block
 
 DUPLICATE_RULE = (
     "the label collected last wins: latest hour folder, then last file in name "
@@ -45,6 +46,8 @@ DUPLICATE_RULE = (
 )
 LABEL_KEYS = ("label", "ground_truth", "groundTruth", "target", "value")
 MAX_EXAMPLES = 20
+_CSV_SPECIAL = frozenset(',"\r\n')
+_PLAIN_CSV = frozenset({"CSV", None})
 
 
 @dataclass
@@ -109,30 +112,42 @@ def read_labels(
     for path in files:
         scan.files += 1
         with path.open(encoding="utf-8", errors="replace") as fh:
-            for number, line in enumerate(fh, 1):
-                text = line.strip()
-                if not text:
-                    continue
-                where = f"{path.name}:{number}"
-                parsed = _parse_record(text, where, scan, attribute)
-                if parsed is None:
-                    continue
-                event_id, values = parsed
-                scan.records += 1
-                if event_id in labels:
-                    scan.duplicated += 1
-                labels[event_id] = values
+            for numbers, texts in line_blocks(fh):
+                for number, doc in parse_block(numbers, texts, path.name, scan.problem):
+                    parsed = _parse_record(
+                        doc, f"{path.name}:{number}", scan, attribute
+                    )
+                    if parsed is None:
+                        continue
+                    event_id, values = parsed
+                    scan.records += 1
+                    if event_id in labels:
+                        scan.duplicated += 1
+                    labels[event_id] = values
     return labels
 
 
 def _parse_record(
-    text: str, where: str, scan: GroundTruthScan, attribute: str | None
+    doc: Any, where: str, scan: GroundTruthScan, attribute: str | None
 ) -> tuple[str, list[Any]] | None:
+    # The common record, one plain CSV label, takes a lean path: this runs
+    # once per label.
     try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        scan.problem(where, "not JSON")
-        return None
+        data = doc["groundTruthData"]
+        text = data["data"]
+        event_id = doc["eventMetadata"]["eventId"]
+        if (
+            type(text) is str
+            and text
+            and type(event_id) is str
+            and event_id
+            and attribute is None
+            and data.get("encoding") in _PLAIN_CSV
+            and not _CSV_SPECIAL.intersection(text)
+        ):
+            return event_id, [text]
+    except (KeyError, TypeError):
+        pass
     data = doc.get("groundTruthData") if isinstance(doc, dict) else None
     meta = doc.get("eventMetadata") if isinstance(doc, dict) else None
     event_id = meta.get("eventId") if isinstance(meta, dict) else None
@@ -175,14 +190,15 @@ def decode_label_data(
     if kind != "CSV":
         raise ValueError(f"encoding {encoding!r}: expected CSV, JSON or BASE64")
     index = int(attribute) if attribute and attribute.strip().isdigit() else 0
-    values = []
-    for fields in csv.reader(io.StringIO(data)):
-        if not fields:
-            continue
-        if index >= len(fields):
-            raise ValueError(f"CSV label has no field {index}")
-        values.append(fields[index])
-    return values
+    if index == 0 and not _CSV_SPECIAL.intersection(data):
+        return [data] if data else []  # one unquoted field: what csv.reader gives
+    try:
+        rows = [fields for fields in csv.reader(io.StringIO(data)) if fields]
+    except csv.Error as exc:
+        raise ValueError(f"CSV groundTruthData.data does not parse ({exc})") from None
+    if any(index >= len(fields) for fields in rows):
+        raise ValueError(f"CSV label has no field {index}")
+    return [fields[index] for fields in rows]
 
 
 def _json_labels(value: Any, attribute: str | None) -> list[Any]:

@@ -15,7 +15,7 @@ prediction is missing is left out and counted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,33 +43,44 @@ class Pairs:
     without_label: int = 0
     without_prediction: int = 0
 
-    def add(
+    def extend(
         self,
         problem: str,
-        label: Any,
-        prediction: Any,
-        probability: Any,
+        labels: Iterable[Any],
+        predictions: Iterable[Any],
+        probabilities: Iterable[Any],
         threshold: float,
-    ) -> bool:
-        """Add one row; False (and counted) when its label or prediction is missing."""
-        score = number_value(probability)
-        if problem == REGRESSION:
-            truth, guess = number_value(label), number_value(prediction)
-        else:
-            truth, guess = label_text(label), label_text(prediction)
-            if guess is None and problem == BINARY and score is not None:
+    ) -> int:
+        """Add rows; those missing a label or a prediction are counted, not added.
+
+        Returns how many rows were added. Runs once per row of a window, so
+        label texts are normalised once per distinct value.
+        """
+        before = len(self.truth)
+        to_value = number_value if problem == REGRESSION else _cached_label_text()
+        binary = problem == BINARY
+        truth, predicted, scores = self.truth, self.predicted, self.scores
+        for label, prediction, probability in zip(
+            labels, predictions, probabilities, strict=True
+        ):
+            score = (
+                probability
+                if type(probability) is float and probability == probability
+                else number_value(probability)
+            )
+            actual, guess = to_value(label), to_value(prediction)
+            if guess is None and binary and score is not None:
                 guess = "1" if score >= threshold else "0"
-        if truth is None:
-            self.without_label += 1
-            return False
-        if guess is None:
-            self.without_prediction += 1
-            return False
-        self.truth.append(truth)
-        self.predicted.append(guess)
-        if score is not None:
-            self.scores.append(score)
-        return True
+            if actual is None:
+                self.without_label += 1
+            elif guess is None:
+                self.without_prediction += 1
+            else:
+                truth.append(actual)
+                predicted.append(guess)
+                if score is not None:
+                    scores.append(score)
+        return len(self.truth) - before
 
     def binary_scores(self, problem: str) -> list[float] | None:
         """The probabilities, when a binary problem has one for every row."""
@@ -153,6 +164,23 @@ def labelled_pairs(
     guesses = frame[predicted].tolist() if predicted else [None] * n
     scores = frame[probability].tolist() if probability else [None] * n
     pairs = Pairs()
-    for row in zip(labels, guesses, scores, strict=True):
-        pairs.add(settings.problem_type, *row, settings.probability_threshold)
+    pairs.extend(
+        settings.problem_type, labels, guesses, scores, settings.probability_threshold
+    )
     return pairs, n
+
+
+def _cached_label_text() -> Callable[[Any], str | None]:
+    """`label_text`, remembering the texts of the strings it has seen."""
+    seen: dict[str, str | None] = {}
+
+    def text(value: Any) -> str | None:
+        if type(value) is not str:
+            return label_text(value)
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = found = label_text(value)
+            return found
+
+    return text

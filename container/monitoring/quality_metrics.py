@@ -3,11 +3,12 @@
 One block per problem type (`regression_metrics`,
 `binary_classification_metrics`, `multiclass_classification_metrics`) with
 AWS's key names, each metric `{"value": v, "standard_deviation": s}`. Values
-are scikit-learn's on the same data. The standard deviation is Model
-Monitor's: with at least 200 rows, the sample standard deviation of the metric
-over five random 80 % samples (a fixed seed, so a rerun gives the same file);
-with fewer, "NaN". Undefined values (a recall without positives, an AUC with
-one class) are "NaN" too, as JSON has no NaN.
+are scikit-learn's on the same data (computed here in numpy, from confusion
+counts and ranks). The standard deviation is Model Monitor's: with at least
+200 rows, the sample standard deviation of the metric over five random 80 %
+samples (a fixed seed, so a rerun gives the same file); with fewer, "NaN".
+Undefined values (a recall without positives, an AUC with one class) are
+"NaN" too, as JSON has no NaN.
 
 Labels are compared as text after one normalisation (`label_text`): numbers
 by value (1, 1.0 and "1" are one label), booleans as "true"/"false".
@@ -16,13 +17,12 @@ by value (1, 1.0 and "1" are one label), booleans as "true"/"false".
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 
 from container.monitoring.errors import MonitoringInputError
 from container.monitoring.quality_settings import BINARY, MULTICLASS, REGRESSION
@@ -106,16 +106,15 @@ def compute_metrics(
 ) -> dict[str, Any]:
     """The metrics block of `problem` for paired labels (and binary scores).
 
-    `truth` and `predicted` are label texts for classification, floats for
-    regression; `scores` the positive class's probability, or None.
+    `truth` and `predicted` are labels for classification (compared as
+    `label_text` gives them), floats for regression; `scores` the positive
+    class's probability, or None.
     """
     if problem == REGRESSION:
         t = np.asarray(truth, dtype=float)
         p = np.asarray(predicted, dtype=float)
         return _with_deviation(_regression, (t, p), len(t))
-    truth = [_label(x) for x in truth]
-    predicted = [_label(x) for x in predicted]
-    labels = sorted(set(truth) | set(predicted))
+    truth_codes, predicted_codes, labels = _label_codes(truth, predicted)
     if problem == BINARY:
         if len(labels) > 2:
             raise MonitoringInputError(
@@ -124,24 +123,56 @@ def compute_metrics(
                 "check ground_truth_attribute and inference_attribute"
             )
         positive = positive_label(labels)
-        t = np.asarray([x == positive for x in truth], dtype=int)
-        p = np.asarray([x == positive for x in predicted], dtype=int)
-        s = np.asarray(scores, dtype=float) if scores is not None else None
         if len(labels) < 2:
-            labels = sorted({*labels, NEGATIVE_FOR.get(positive, "not " + positive)})
+            extended = sorted({*labels, NEGATIVE_FOR.get(positive, "not " + positive)})
+            remap = np.array(
+                [extended.index(label) for label in labels], dtype=np.int64
+            )
+            truth_codes, predicted_codes = remap[truth_codes], remap[predicted_codes]
+            labels = extended
+        positive_code = labels.index(positive) if positive in labels else -1
+        t = (truth_codes == positive_code).astype(np.int64)
+        p = (predicted_codes == positive_code).astype(np.int64)
+        s = np.asarray(scores, dtype=float) if scores is not None else None
         block = _with_deviation(_binary, (t, p, s), len(t))
-        ordered = {"confusion_matrix": _confusion(truth, predicted, labels)}
+        ordered = {"confusion_matrix": _confusion(truth_codes, predicted_codes, labels)}
         ordered.update(block)
         if s is not None:
             _add_curves(ordered, t, s)
         return _binary_order(ordered)
-    # Integer codes of the sorted labels: the same metrics, far faster than
-    # scikit-learn's handling of text labels.
-    code = {label: i for i, label in enumerate(labels)}
-    t = np.fromiter((code[x] for x in truth), dtype=np.int64, count=len(truth))
-    p = np.fromiter((code[x] for x in predicted), dtype=np.int64, count=len(predicted))
-    block = _with_deviation(_multiclass, (t, p), len(t))
-    return {"confusion_matrix": _confusion(truth, predicted, labels), **block}
+    block = _with_deviation(
+        partial(_multiclass, classes=len(labels)),
+        (truth_codes, predicted_codes),
+        len(truth_codes),
+    )
+    return {
+        "confusion_matrix": _confusion(truth_codes, predicted_codes, labels),
+        **block,
+    }
+
+
+def _label_codes(
+    truth: Sequence[Any], predicted: Sequence[Any]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each label's index in the sorted label texts, and those texts.
+
+    Only the distinct values are normalised: a window repeats a few labels
+    a hundred thousand times.
+    """
+    if all(type(x) is str for x in truth) and all(type(x) is str for x in predicted):
+        text_of = {raw: _label(raw) for raw in {*truth, *predicted}}
+    else:  # 1 and True are equal keys but different labels: normalise each
+        truth = [_label(x) for x in truth]
+        predicted = [_label(x) for x in predicted]
+        text_of = {text: text for text in {*truth, *predicted}}
+    labels = sorted(set(text_of.values()))
+    index = {label: i for i, label in enumerate(labels)}
+    code_of = {raw: index[text] for raw, text in text_of.items()}
+    truth_codes = np.fromiter(map(code_of.__getitem__, truth), np.int64, len(truth))
+    predicted_codes = np.fromiter(
+        map(code_of.__getitem__, predicted), np.int64, len(predicted)
+    )
+    return truth_codes, predicted_codes, labels
 
 
 def _label(value: Any) -> str:
@@ -154,8 +185,7 @@ def _label(value: Any) -> str:
 def _with_deviation(
     metric_fn: Callable[..., dict[str, float]], arrays: tuple, rows: int
 ) -> dict[str, dict[str, Any]]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with np.errstate(all="ignore"):
         full = metric_fn(*arrays)
         deviations: dict[str, Any] = {name: NAN for name in full}
         if rows >= MIN_ROWS_FOR_DEVIATION:
@@ -181,99 +211,170 @@ def _json_number(value: float) -> float | str:
     return float(value) if math.isfinite(value) else NAN
 
 
+# The metrics below are written in numpy from confusion counts, with
+# scikit-learn's definitions and its zero_division=0 (the tests compare them
+# with scikit-learn's to 1e-12): importing scikit-learn alone took longer
+# than scoring a hundred thousand labelled records.
 def _regression(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    mse = float(skm.mean_squared_error(t, p))
+    error = t - p
+    mse = float(np.mean(error**2))
     return {
-        "mae": float(skm.mean_absolute_error(t, p)),
+        "mae": float(np.mean(np.abs(error))),
         "mse": mse,
         "rmse": math.sqrt(mse),
-        "r2": float(skm.r2_score(t, p)) if len(t) >= 2 else math.nan,
+        "r2": _r2(t, error) if len(t) >= 2 else math.nan,
     }
 
 
-def _rate(numerator: int, denominator: int) -> float:
+def _r2(t: np.ndarray, error: np.ndarray) -> float:
+    residual = float(np.sum(error**2))
+    total = float(np.sum((t - np.mean(t)) ** 2))
+    if total == 0.0:  # scikit-learn's force_finite: a constant target
+        return 1.0 if residual == 0.0 else 0.0
+    return 1.0 - residual / total
+
+
+def _rate(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def _share(numerator: float, denominator: float) -> float:
+    """A ratio that is 0 when undefined (scikit-learn's zero_division=0)."""
+    return numerator / denominator if denominator else 0.0
+
+
+def _fbeta(beta: float, tp: float, actual: float, predicted: float) -> float:
+    """F-beta from true positives and the actual and predicted positive counts."""
+    weight = beta * beta
+    return _share((1 + weight) * tp, weight * actual + predicted)
+
+
+F_BETAS = ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2"))
+
+
 def _binary(t: np.ndarray, p: np.ndarray, s: np.ndarray | None) -> dict[str, float]:
-    tp = int(np.sum((t == 1) & (p == 1)))
-    tn = int(np.sum((t == 0) & (p == 0)))
-    fp = int(np.sum((t == 0) & (p == 1)))
-    fn = int(np.sum((t == 1) & (p == 0)))
-    constant = np.ones_like(t)
-    both = len(np.unique(t)) == 2
+    tn, fp, fn, tp = (int(c) for c in np.bincount(t * 2 + p, minlength=4))
+    rows = tn + fp + fn + tp
+    positives, predicted_positives = tp + fn, tp + fp
+    both = 0 < positives < rows
+    # The best constant classifier of a binary problem predicts the positive class.
     out = {
-        "recall": float(skm.recall_score(t, p, zero_division=0)),
-        "precision": float(skm.precision_score(t, p, zero_division=0)),
-        "accuracy": float(skm.accuracy_score(t, p)),
-        "recall_best_constant_classifier": float(
-            skm.recall_score(t, constant, zero_division=0)
-        ),
-        "precision_best_constant_classifier": float(
-            skm.precision_score(t, constant, zero_division=0)
-        ),
-        "accuracy_best_constant_classifier": float(skm.accuracy_score(t, constant)),
+        "recall": _share(tp, positives),
+        "precision": _share(tp, predicted_positives),
+        "accuracy": (tp + tn) / rows,
+        "recall_best_constant_classifier": _share(positives, positives),
+        "precision_best_constant_classifier": positives / rows,
+        "accuracy_best_constant_classifier": positives / rows,
         "true_positive_rate": _rate(tp, tp + fn),
         "true_negative_rate": _rate(tn, tn + fp),
         "false_positive_rate": _rate(fp, fp + tn),
         "false_negative_rate": _rate(fn, fn + tp),
-        "auc": float(skm.roc_auc_score(t, s if s is not None else p))
-        if both
-        else math.nan,
+        "auc": _auc(t, s if s is not None else p) if both else math.nan,
     }
-    for beta, name in ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2")):
-        out[name] = float(skm.fbeta_score(t, p, beta=beta, zero_division=0))
-    for beta, name in ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2")):
-        out[f"{name}_best_constant_classifier"] = float(
-            skm.fbeta_score(t, constant, beta=beta, zero_division=0)
+    for beta, name in F_BETAS:
+        out[name] = _fbeta(beta, tp, positives, predicted_positives)
+    for beta, name in F_BETAS:
+        out[f"{name}_best_constant_classifier"] = _fbeta(
+            beta, positives, positives, rows
         )
     return out
 
 
-def _multiclass(t: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    # The most frequent label (the first in sort order on a tie).
-    majority = int(np.argmax(np.bincount(t)))
-    constant = np.full_like(t, majority)
+def _auc(t: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (ties count a half), which equals
+    the area under scikit-learn's trapezoidal ROC curve."""
+    ranks = _average_ranks(s)
+    positives = int(t.sum())
+    negatives = len(t) - positives
+    positive_ranks = float(ranks[t == 1].sum())
+    return (positive_ranks - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat((starts + ends + 1) / 2, ends - starts)
+    return ranks
+
+
+def _multiclass(t: np.ndarray, p: np.ndarray, classes: int) -> dict[str, float]:
+    matrix = np.bincount(t * classes + p, minlength=classes * classes)
+    matrix = matrix.reshape(classes, classes).astype(float)
+    support = matrix.sum(axis=1)
+    rows = support.sum()
+    correct = np.diag(matrix)
+    predicted = matrix.sum(axis=0)
+    # The most frequent label (the first in sort order on a tie), always predicted.
+    majority = int(np.argmax(support))
+    constant_correct = np.zeros(classes)
+    constant_correct[majority] = support[majority]
+    constant_predicted = np.zeros(classes)
+    constant_predicted[majority] = rows
     out: dict[str, float] = {}
-    for suffix, guess in (("", p), ("_best_constant_classifier", constant)):
-        out[f"accuracy{suffix}"] = float(skm.accuracy_score(t, guess))
-        out[f"weighted_recall{suffix}"] = float(
-            skm.recall_score(t, guess, average="weighted", zero_division=0)
-        )
-        out[f"weighted_precision{suffix}"] = float(
-            skm.precision_score(t, guess, average="weighted", zero_division=0)
-        )
-        for beta, name in ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2")):
-            out[f"weighted_{name}{suffix}"] = float(
-                skm.fbeta_score(
-                    t, guess, beta=beta, average="weighted", zero_division=0
-                )  # noqa: E501
-            )
+    for suffix, hits, guesses in (
+        ("", correct, predicted),
+        ("_best_constant_classifier", constant_correct, constant_predicted),
+    ):
+        out[f"accuracy{suffix}"] = float(hits.sum() / rows)
+        out[f"weighted_recall{suffix}"] = _weighted(_shares(hits, support), support)
+        out[f"weighted_precision{suffix}"] = _weighted(_shares(hits, guesses), support)
+        for beta, name in F_BETAS:
+            weight = beta * beta
+            per_class = _shares((1 + weight) * hits, weight * support + guesses)
+            out[f"weighted_{name}{suffix}"] = _weighted(per_class, support)
     return out
+
+
+def _shares(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:
+    """Element-wise ratios, 0 where the denominator is 0 (zero_division=0)."""
+    out = np.zeros(len(numerators))
+    defined = denominators > 0
+    out[defined] = numerators[defined] / denominators[defined]
+    return out
+
+
+def _weighted(per_class: np.ndarray, support: np.ndarray) -> float:
+    return float(np.sum(per_class * support) / np.sum(support))
 
 
 def _confusion(
-    truth: Sequence[str], predicted: Sequence[str], labels: list[str]
+    truth_codes: np.ndarray, predicted_codes: np.ndarray, labels: list[str]
 ) -> dict[str, dict[str, int]]:
     """{actual: {predicted: count}}, AWS's layout, every label on both sides."""
-    matrix = {a: dict.fromkeys(labels, 0) for a in labels}
-    for actual, guess in zip(truth, predicted, strict=True):
-        matrix[actual][guess] += 1
-    return matrix
+    k = len(labels)
+    counts = np.bincount(truth_codes * k + predicted_codes, minlength=k * k)
+    counts = counts.reshape(k, k)
+    return {
+        actual: {guess: int(counts[i, j]) for j, guess in enumerate(labels)}
+        for i, actual in enumerate(labels)
+    }
 
 
 def _add_curves(block: dict[str, Any], t: np.ndarray, s: np.ndarray) -> None:
-    if len(np.unique(t)) < 2:
+    positives = int(t.sum())
+    if positives in (0, len(t)):
         return
-    fpr, tpr, _ = skm.roc_curve(t, s)
-    precision, recall, _ = skm.precision_recall_curve(t, s)
+    # One point per distinct score, from the highest threshold down (as
+    # scikit-learn's curves, without dropping collinear ROC points: the
+    # curves are thinned to MAX_CURVE_POINTS anyway).
+    order = np.argsort(-s, kind="mergesort")
+    ordered = s[order]
+    last_of_each = np.r_[np.flatnonzero(ordered[1:] != ordered[:-1]), len(s) - 1]
+    true_positives = np.cumsum(t[order])[last_of_each].astype(float)
+    false_positives = 1.0 + last_of_each - true_positives
+    negatives = len(t) - positives
     block["receiver_operating_characteristic_curve"] = {
-        "false_positive_rates": _thin(fpr),
-        "true_positive_rates": _thin(tpr),
+        "false_positive_rates": _thin(np.r_[0.0, false_positives / negatives]),
+        "true_positive_rates": _thin(np.r_[0.0, true_positives / positives]),
     }
+    precision = true_positives / (true_positives + false_positives)
+    recall = true_positives / positives
     block["precision_recall_curve"] = {
-        "precisions": _thin(precision),
-        "recalls": _thin(recall),
+        "precisions": _thin(np.r_[precision[::-1], 1.0]),
+        "recalls": _thin(np.r_[recall[::-1], 0.0]),
     }
 
 

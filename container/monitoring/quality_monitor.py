@@ -259,7 +259,9 @@ def _merged(
     files = capture_files(source, start, end, endpoint)
     label_files = ground_truth_files(truth_source, start, now, truth_scan)
     labels = read_labels(label_files, truth_scan, quality.ground_truth_attribute)
-    blocks = iter_record_blocks(files, start, end, scan, with_documents=True)
+    blocks = iter_record_blocks(
+        files, start, end, scan, with_documents=True, outputs_only=True
+    )
     collect = None
     if estimation is not None:
         calibration, window_probabilities = estimation

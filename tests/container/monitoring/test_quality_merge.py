@@ -194,3 +194,50 @@ def test_the_label_collected_last_wins_and_bad_lines_are_counted(tmp_path):
     assert labels == {"e": ["1"]}  # hour 09 beats 02; b.jsonl comes after a.jsonl
     assert scan.duplicated == 2 and scan.malformed == 2
     assert json.dumps(scan.to_dict())
+
+
+def test_fields_beyond_the_csv_limit_are_counted_not_fatal(tmp_path):
+    # One quoted field longer than csv's 131,072-character limit.
+    huge = '"' + "x" * 200_000 + '",1'
+    write_lines(
+        tmp_path,
+        [
+            json.dumps(
+                {
+                    "groundTruthData": {"data": huge, "encoding": "CSV"},
+                    "eventMetadata": {"eventId": "big"},
+                }
+            ),
+            label_record("fine", 1),
+        ],
+    )
+    scan = GroundTruthScan()
+    labels = read_labels(
+        ground_truth_files(tmp_path, None, datetime.now(UTC), scan), scan
+    )
+    assert labels == {"fine": ["1"]}
+    assert scan.malformed == 1 and "does not parse" in scan.examples[0]
+    pairs, counts = merge(
+        [record("e", payload(huge)), record("f", payload("1"))],
+        {"e": ["1"], "f": ["1"]},
+        settings(),
+    )
+    assert counts.undecodable_outputs == 1 and counts.merged_rows == 1
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["1,0.2,0.8", "1,0.2,0.8\n0,0.9,0.1", '"1",0.2,0.8', "1,0.2,0.8\r\n0,0.6,0.4"],
+)
+def test_the_fast_csv_split_agrees_with_the_csv_reader(output):
+    import csv
+    import io
+
+    expected = [
+        (fields[0], [float(x) for x in fields[1:]])
+        for fields in csv.reader(io.StringIO(output))
+        if fields
+    ]
+    assert parse_output(payload(output), settings()) == [
+        (guess, p[-1]) for guess, p in expected
+    ]

@@ -305,3 +305,49 @@ def test_the_confusion_matrix_is_a_well_formed_svg():
     svg = ET.fromstring(confusion_svg(block["confusion_matrix"]))
     texts_drawn = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
     assert "<a&b>" in texts_drawn and "predicted" in texts_drawn
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_metrics_equal_scikit_learn_on_ties_and_rare_classes(seed):
+    # Scores rounded to one decimal tie often; few rows make classes that are
+    # never predicted (precision's zero_division) and lopsided labels.
+    rng = np.random.default_rng(seed)
+    rows = int(rng.integers(5, 60))
+    truth = (rng.uniform(size=rows) < rng.uniform(0.1, 0.9)).astype(int)
+    if truth.min() == truth.max():
+        truth[0] = 1 - truth[0]
+    scores = np.clip(truth * 0.3 + rng.uniform(0, 0.7, rows), 0, 1).round(1)
+    predicted = (scores >= 0.6).astype(int)
+    block = compute_metrics(
+        "BinaryClassification", texts(truth), texts(predicted), list(scores)
+    )
+    assert block["auc"]["value"] == pytest.approx(
+        skm.roc_auc_score(truth, scores), abs=1e-12
+    )
+    for beta, name in ((0.5, "f0_5"), (1.0, "f1"), (2.0, "f2")):
+        expected = skm.fbeta_score(truth, predicted, beta=beta, zero_division=0)
+        assert block[name]["value"] == pytest.approx(expected, abs=1e-12), name
+    precision, recall, _ = skm.precision_recall_curve(truth, scores)
+    curve = block["precision_recall_curve"]
+    assert curve["precisions"] == pytest.approx(list(precision), abs=1e-12)
+    assert curve["recalls"] == pytest.approx(list(recall), abs=1e-12)
+    roc = block["receiver_operating_characteristic_curve"]
+    area = np.trapezoid(roc["true_positive_rates"], roc["false_positive_rates"])
+    assert area == pytest.approx(skm.roc_auc_score(truth, scores), abs=1e-12)
+
+    classes = rng.choice(["a", "b", "c", "d"], rows, p=[0.6, 0.2, 0.15, 0.05])
+    guesses = np.where(rng.uniform(size=rows) < 0.6, classes, "a")
+    block = compute_metrics("MulticlassClassification", list(classes), list(guesses))
+    for name, fn in (
+        ("weighted_precision", skm.precision_score),
+        ("weighted_recall", skm.recall_score),
+        ("weighted_f1", skm.f1_score),
+    ):
+        expected = fn(classes, guesses, average="weighted", zero_division=0)
+        assert block[name]["value"] == pytest.approx(expected, abs=1e-12), name
+
+
+def test_r2_of_a_constant_target_is_scikit_learns():
+    for predicted in ([3.0, 3.0, 3.0], [3.0, 2.0, 4.0]):
+        block = compute_metrics("Regression", [3.0, 3.0, 3.0], predicted)
+        assert block["r2"]["value"] == skm.r2_score([3.0, 3.0, 3.0], predicted)
