@@ -75,8 +75,12 @@ def _status(p: Project, args: argparse.Namespace, progress: Progress) -> None:
 
 def _models(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     for v in p.registry.list(p.config.registry.model_group):
+        statistics = (
+            (v.model_metrics.get("ModelQuality") or {}).get("Statistics") or {}
+        ).get("S3Uri")
         print(
             f"v{v.version}  {v.approval:<22} {_headline(v.metrics)}  {v.created_at}  run={v.lineage.get('run_id')}"
+            + (f"  model-quality={statistics}" if statistics else "")
         )
 
 

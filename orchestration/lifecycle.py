@@ -1,5 +1,5 @@
-"""The lifecycle's steps, backend-agnostic: prepare → train → register → approve →
-deploy → predict → baseline → monitor → alert → teardown.
+"""The lifecycle's steps, backend-agnostic: prepare → train → baseline → register
+→ approve → deploy → predict → monitor → alert → teardown.
 
 Each step is a function of a `Project` (config, backend, registry, tracker,
 alerts and a `say` callback for progress) that says what it did and records
@@ -244,18 +244,52 @@ def register(p: Project) -> registry.ModelVersion:
         "code_revision": run.code_revision,
         "raw_sha256": p.state.get("prepared", {}).get("raw_sha256"),
     }
+    measured = _measured_quality(p, run)
+    model_metrics = (
+        registry.model_quality_metrics(
+            measured["statistics"], measured.get("constraints")
+        )
+        if measured
+        else None
+    )
     version = p.registry.register(
-        group, run.model_artifact or "", run.image or "", run.metrics, lineage
+        group,
+        run.model_artifact or "",
+        run.image or "",
+        run.metrics,
+        lineage,
+        model_metrics,
     )
     p.say(f"registered {group} version {version.version} from run {run.run_id}")
+    if measured:
+        p.say(f"  model quality: the baseline of job {measured['job']}")
+    else:
+        p.say(
+            f"  no model-quality baseline of run {run.run_id} to record with the version (`baseline` before `register` takes one)"
+        )
     rule = p.config.registry.auto_approval
     if rule is not None:
         approved = registry.latest(p.registry, group, registry.APPROVED)
         decision, reason = registry.auto_approval(rule, version, approved)
         version = p.registry.set_approval(group, version.version, decision, reason)
         p.say(f"  {decision}: {reason}")
-    p.save(last_version=version.version)
+    p.save(last_version=version.version, registered_run=run.run_id)
     return version
+
+
+def _measured_quality(p: Project, run: Run) -> dict[str, Any] | None:
+    """The model-quality baseline `baseline` took of `run`'s model, if any.
+
+    SageMaker takes a version's ModelMetrics only when the version is
+    created, so the baseline has to come first: `baseline` measures the
+    trained model until it is registered (see `_baseline_model`).
+    """
+    measured = (p.state.get("baseline") or {}).get("quality")
+    if not measured or not measured.get("statistics"):
+        return None
+    if measured.get("run_id") != run.run_id:
+        return None
+    return measured
 
 
 def approve(
@@ -475,13 +509,29 @@ def baseline(p: Project, progress: Say | None = None) -> str:
 
 
 def _baseline_model(p: Project) -> registry.ModelVersion | Run | None:
-    """The model whose quality is baselined: the deployed one, else the last trained."""
+    """The model whose quality is baselined: the last trained one until it is
+    registered (its version then records the baseline), else the deployed one,
+    else the last trained."""
+    last_run = p.state.get("last_run")
+    if last_run is not None and not _registered(p, last_run):
+        return p.tracker.get(last_run)
     endpoint = p.state.get("endpoint")
     if endpoint and endpoint.get("version") is not None:
         return p.registry.get(p.config.registry.model_group, endpoint["version"])
-    if "last_run" in p.state:
-        return p.tracker.get(p.state["last_run"])
+    if last_run is not None:
+        return p.tracker.get(last_run)
     return None
+
+
+def _registered(p: Project, run_id: str) -> bool:
+    """Whether `register` registered that run (the last one it registered).
+
+    A state from before `registered_run` was recorded says a version was
+    registered (`last_version`) and not which: taken as the last run's.
+    """
+    if "registered_run" in p.state:
+        return p.state["registered_run"] == run_id
+    return "last_version" in p.state
 
 
 def _local_artifact(p: Project, artifact: str, folder: Path) -> Path:
@@ -547,6 +597,10 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         "local": str(local),
         "problem_type": problem,
         "rows": len(predicted),
+        # Which model was measured: `register` files the baseline with the
+        # version of this run only.
+        "run_id": _run_id(model),
+        "model_artifact": model.model_artifact,
     }
     record["statistics"] = _baseline_file(record, local, "statistics.json")
     suggested = sorted(local.rglob("constraints.json"))
@@ -562,6 +616,12 @@ def _quality_baseline(p: Project, progress: Say | None) -> dict[str, Any] | None
         record["alarm"] = quality.alarm_constraint(relaxed, problem)
         p.say(f"  model-quality constraints (slack {slack:g}) in {folder}")
     return record
+
+
+def _run_id(model: registry.ModelVersion | Run) -> str | None:
+    if isinstance(model, Run):
+        return model.run_id
+    return model.lineage.get("run_id")
 
 
 def _run_processing(
@@ -935,7 +995,12 @@ def status(p: Project) -> dict[str, Any]:
         "project": p.config.project,
         "backend": p.backend.status(),
         "model_versions": [
-            {"version": v.version, "approval": v.approval, "metrics": v.metrics}
+            {
+                "version": v.version,
+                "approval": v.approval,
+                "metrics": v.metrics,
+                "model_metrics": v.model_metrics,
+            }
             for v in p.registry.list(group)
         ],
         "runs": len(p.tracker.list(p.config.project)),
@@ -1033,6 +1098,9 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
     step("image", lambda: p.say(f"image {p.backend.ensure_image()} ready"))
     step("prepare", lambda: prepare(p))
     trained = step("train", lambda: train(p))
+    # Before `register`: the version records the trained model's quality
+    # baseline (ModelMetrics), which SageMaker takes only on creation.
+    step("baseline", lambda: baseline(p))
     version = step("register", lambda: register(p))
     if version.approval != registry.APPROVED:
         step(
@@ -1045,7 +1113,6 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
         "ground truth for the held-out traffic (the true species)",
         lambda: ground_truth(p, Path(p.state["labels_held-out"])),
     )
-    step("baseline", lambda: baseline(p))
     # On AWS capture reaches S3 minutes after the requests: wait for it.
     healthy = step(
         "monitor held-out window",

@@ -2,8 +2,11 @@
 
 A version belongs to a model group (SageMaker's model package group), carries
 the metrics of the run that made it, its lineage (run, data hashes, image and
-digest) and an approval status spelled as SageMaker spells it. Only approved
-versions are deployed. Locally versions live in the project's SQLite database
+digest), the Model Monitor documents it was measured against
+(`model_metrics`, shaped as SageMaker's ModelMetrics: the model-quality
+baseline's statistics.json and constraints.json under `ModelQuality`) and an
+approval status spelled as SageMaker spells it. Only approved versions are
+deployed. Locally versions live in the project's SQLite database
 (`LocalRegistry`); on AWS in SageMaker's Model Registry
 (``orchestration.aws.registry``), behind the same `ModelRegistry` protocol.
 """
@@ -23,6 +26,8 @@ APPROVED = "Approved"
 REJECTED = "Rejected"
 PENDING = "PendingManualApproval"
 APPROVAL_STATUSES = (APPROVED, REJECTED, PENDING)
+# Model Monitor's statistics.json and constraints.json are JSON documents.
+JSON = "application/json"
 
 
 class RegistryError(ByocError):
@@ -46,9 +51,30 @@ class ModelVersion:
     lineage: dict[str, Any] = field(default_factory=dict)  # run_id, data hashes, digest
     approval_reason: str = ""
     arn: str | None = None  # the model package ARN on AWS
+    # SageMaker's ModelMetrics: {"ModelQuality": {"Statistics": {...}, ...}}.
+    model_metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def model_quality_metrics(
+    statistics: str, constraints: str | None = None
+) -> dict[str, Any]:
+    """ModelMetrics naming a model-quality baseline's statistics and constraints.
+
+    Each document is a `MetricsSource` (content type and location), as
+    CreateModelPackage takes it; the location is an s3:// URI on AWS and a
+    path locally.
+    """
+    documents = {"Statistics": statistics, "Constraints": constraints}
+    return {
+        "ModelQuality": {
+            name: {"ContentType": JSON, "S3Uri": where}
+            for name, where in documents.items()
+            if where
+        }
+    }
 
 
 class ModelRegistry(Protocol):
@@ -59,6 +85,7 @@ class ModelRegistry(Protocol):
         image: str,
         metrics: dict[str, float],
         lineage: dict[str, Any],
+        model_metrics: dict[str, Any] | None = None,
     ) -> ModelVersion: ...
     def get(self, group: str, version: int) -> ModelVersion: ...
     def list(self, group: str) -> list[ModelVersion]: ...
@@ -118,9 +145,13 @@ CREATE TABLE IF NOT EXISTS model_versions (
     approval_reason TEXT NOT NULL DEFAULT '',
     created_at TEXT NOT NULL,
     lineage TEXT NOT NULL,
+    model_metrics TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (model_group, version)
 );
 """
+# Columns added since the table was first made: a database an older version
+# of this module created gets them on opening, its versions with the default.
+ADDED_COLUMNS = {"model_metrics": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 class LocalRegistry:
@@ -128,6 +159,17 @@ class LocalRegistry:
 
     def __init__(self, state_dir: Path):
         self.conn = store.connect(state_dir, SCHEMA)
+        # In a transaction: two processes opening an older database add each
+        # column once.
+        with store.transaction(self.conn) as conn:
+            have = {
+                r["name"] for r in conn.execute("PRAGMA table_info(model_versions)")
+            }
+            for column, declaration in ADDED_COLUMNS.items():
+                if column not in have:
+                    conn.execute(
+                        f"ALTER TABLE model_versions ADD COLUMN {column} {declaration}"
+                    )
 
     def register(
         self,
@@ -136,6 +178,7 @@ class LocalRegistry:
         image: str,
         metrics: dict[str, float],
         lineage: dict[str, Any],
+        model_metrics: dict[str, Any] | None = None,
     ) -> ModelVersion:
         with store.transaction(self.conn) as conn:
             (top,) = conn.execute(
@@ -152,9 +195,12 @@ class LocalRegistry:
                 approval=PENDING,
                 created_at=utc_now(),
                 lineage=dict(lineage),
+                model_metrics=dict(model_metrics or {}),
             )
             conn.execute(
-                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO model_versions (model_group, version, model_artifact, "
+                "image, metrics, approval, approval_reason, created_at, lineage, "
+                "model_metrics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     group,
                     version.version,
@@ -165,6 +211,7 @@ class LocalRegistry:
                     "",
                     version.created_at,
                     store.dumps(lineage),
+                    store.dumps(version.model_metrics),
                 ),
             )
         return version
@@ -219,4 +266,5 @@ def _version(row) -> ModelVersion:
         created_at=row["created_at"],
         lineage=store.loads(row["lineage"]),
         approval_reason=row["approval_reason"],
+        model_metrics=store.loads(row["model_metrics"]),
     )

@@ -13,8 +13,12 @@ and the complete documents (`evaluation.json`, `lineage.json`) go to S3 beside
 each other, referenced from the package. A fact that cannot be stored as an
 entry is named in `lineage-omitted` and kept whole in lineage.json: nothing
 is cut. The evaluation is not filed under `ModelMetrics.ModelQuality`, which
-claims Model Monitor's model-quality format. New versions start
-`PendingManualApproval`; deployment takes approved versions only.
+claims Model Monitor's model-quality format: what goes there is the
+model-quality baseline's statistics.json and constraints.json, when the
+lifecycle measured the model before registering it. ModelMetrics can only be
+given when the version is created (UpdateModelPackage does not take it). New
+versions start `PendingManualApproval`; deployment takes approved versions
+only.
 """
 
 from __future__ import annotations
@@ -78,9 +82,13 @@ class AwsModelRegistry:
         image: str,
         metrics: dict[str, float],
         lineage: dict[str, Any],
+        model_metrics: dict[str, Any] | None = None,
     ) -> ModelVersion:
-        """A new version, pending approval, with its metrics and lineage."""
+        """A new version, pending approval, with its metrics and lineage, and
+        the Model Monitor documents of `model_metrics` (SageMaker's ModelMetrics)."""
         s3.parse_s3_uri(model_artifact)
+        for uri in metrics_locations(model_metrics or {}):
+            s3.parse_s3_uri(uri)
         self.ensure_group(group)
         run = str(lineage.get("run_id") or lineage.get("training_job") or "run")
         folder = s3.join(self.metrics_prefix, group, run)
@@ -92,20 +100,23 @@ class AwsModelRegistry:
                 self.s3, s3.join(folder, "lineage.json"), lineage
             ),
         }
+        request: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelPackageDescription": f"trained by {run}"[:1024],
+            "ModelApprovalStatus": PENDING,
+            "InferenceSpecification": {
+                "Containers": [{"Image": image, "ModelDataUrl": model_artifact}],
+                "SupportedContentTypes": CONTENT_TYPES,
+                "SupportedResponseMIMETypes": RESPONSE_TYPES,
+            },
+            "CustomerMetadataProperties": metadata_properties(
+                metrics, lineage, documents
+            ),
+        }
+        if model_metrics:
+            request["ModelMetrics"] = model_metrics
         with aws_call(f"registering a version in model group {group}"):
-            arn = self.sagemaker.create_model_package(
-                ModelPackageGroupName=group,
-                ModelPackageDescription=f"trained by {run}"[:1024],
-                ModelApprovalStatus=PENDING,
-                InferenceSpecification={
-                    "Containers": [{"Image": image, "ModelDataUrl": model_artifact}],
-                    "SupportedContentTypes": CONTENT_TYPES,
-                    "SupportedResponseMIMETypes": RESPONSE_TYPES,
-                },
-                CustomerMetadataProperties=metadata_properties(
-                    metrics, lineage, documents
-                ),
-            )["ModelPackageArn"]
+            arn = self.sagemaker.create_model_package(**request)["ModelPackageArn"]
         return self._describe(arn)
 
     def get(self, group: str, version: int) -> ModelVersion:
@@ -203,6 +214,17 @@ def metadata_properties(
     return properties
 
 
+def metrics_locations(model_metrics: dict[str, Any]) -> list[str]:
+    """Every document location (`S3Uri`) in a ModelMetrics structure."""
+    found: list[str] = []
+    for value in model_metrics.values():
+        if isinstance(value, dict):
+            if isinstance(value.get("S3Uri"), str):
+                found.append(value["S3Uri"])
+            found += metrics_locations(value)
+    return found
+
+
 def _flatten(facts: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """{"data_hashes": {"train": "ab"}} -> {"data_hashes.train": "ab"}; drops None."""
     flat: dict[str, str] = {}
@@ -255,4 +277,5 @@ def version_from_description(found: dict[str, Any]) -> ModelVersion:
         ),
         approval_reason=found.get("ApprovalDescription", ""),
         arn=found["ModelPackageArn"],
+        model_metrics=found.get("ModelMetrics") or {},
     )

@@ -32,7 +32,7 @@ from orchestration.backends.base import (
     ScheduleRun,
 )
 from orchestration.config import load_config
-from orchestration.tracking import Tracker
+from orchestration.tracking import Run, Tracker
 from tests import iam_policies, service_model
 from tests.bundles import PENGUINS_CSV, build_penguins_bundle
 from tests.orchestration import aws_conftest_helpers as helpers
@@ -181,22 +181,16 @@ def jobs_write_their_outputs(backend) -> list[dict]:
     return requests
 
 
-@pytest.fixture
-def deployed(project, tmp_path):
-    """The state `baseline` finds after `deploy`: prepared splits, and an
-    endpoint serving a registered version whose model.tar.gz is on S3."""
+def model_on_s3(project, tmp_path, run_id: str = "penguins-train-1") -> str:
+    """A model.tar.gz where `train` leaves it, and prepared splits."""
     push_fake_image(project.backend)
     bundle = build_penguins_bundle(tmp_path / "bundle")
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for path in sorted(bundle.iterdir()):
             tar.add(path, arcname=path.name)
-    key = "penguins/training/penguins-train-1/output/model.tar.gz"
+    key = f"penguins/training/{run_id}/output/model.tar.gz"
     project.backend.clients.s3.upload_file(str(archive), BUCKET, key)
-    group = project.config.registry.model_group
-    version = project.registry.register(
-        group, f"s3://{BUCKET}/{key}", IMAGE, {}, {"run_id": "penguins-train-1"}
-    )
     folder = tmp_path / "prepared"
     (folder / "validation").mkdir(parents=True)
     table = pd.read_csv(PENGUINS_CSV).dropna(subset=["species"]).head(40)
@@ -204,10 +198,84 @@ def deployed(project, tmp_path):
     project.state["prepared"] = {
         "folder": str(folder),
         "channels": {dataprep.BASELINE_DIR: f"s3://{BUCKET}/penguins/data/baseline/"},
+        "data_hashes": {"train": "ab" * 32},
     }
+    return f"s3://{BUCKET}/{key}"
+
+
+@pytest.fixture
+def deployed(project, tmp_path):
+    """The state `baseline` finds after `deploy`: prepared splits, and an
+    endpoint serving a registered version whose model.tar.gz is on S3."""
+    artifact = model_on_s3(project, tmp_path)
+    group = project.config.registry.model_group
+    version = project.registry.register(
+        group, artifact, IMAGE, {}, {"run_id": "penguins-train-1"}
+    )
     project.state["endpoint"] = {"name": ENDPOINT, "version": version.version}
     project.save()
     return project
+
+
+@pytest.fixture
+def trained(project, tmp_path):
+    """The state `baseline` finds after `train`: a run whose model is on S3,
+    not registered yet."""
+    run_id = "penguins-train-20260101-120000-000-0a1b2c3d"
+    artifact = model_on_s3(project, tmp_path, run_id)
+    project.tracker.record(
+        Run(
+            run_id=run_id,
+            project=project.config.project,
+            job_name=run_id,
+            backend="aws",
+            status="Completed",
+            started_at="2026-01-01T12:00:00Z",
+            duration_seconds=60.0,
+            hyperparameters={},
+            metrics={"validation:accuracy": 0.97},
+            data_hashes={"train": "ab" * 32},
+            image=IMAGE,
+            model_artifact=artifact,
+        )
+    )
+    project.save(last_run=run_id)
+    return project
+
+
+def test_register_files_the_trained_models_quality_baseline(trained):
+    jobs_write_their_outputs(trained.backend)
+    log = logged(trained.backend, "baseline")
+    lifecycle.baseline(trained)
+    measured = trained.state["baseline"]["quality"]
+    assert measured["run_id"] == trained.state["last_run"]
+    log.step = "register"
+    version = lifecycle.register(trained)
+    expected = {
+        "ModelQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": measured["statistics"],
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": measured["constraints"],
+            },
+        }
+    }
+    # The baseline job's statistics.json and the relaxed constraints.json on S3.
+    assert measured["statistics"].startswith(f"s3://{BUCKET}/penguins/baseline/")
+    assert measured["constraints"].startswith(f"s3://{BUCKET}/penguins/quality/")
+    (request,) = log.params["CreateModelPackage"]
+    assert request["ModelMetrics"] == expected
+    # What SageMaker (moto) keeps with the version and the registry reads back.
+    assert version.model_metrics == expected
+    described = trained.backend.clients.sagemaker.describe_model_package(
+        ModelPackageName=version.arn
+    )
+    assert described["ModelMetrics"] == expected
+    # Neither step needs more than its policy grants.
+    assert_audited(log)
 
 
 def test_baseline_runs_the_model_quality_baseline_as_a_processing_job(deployed):

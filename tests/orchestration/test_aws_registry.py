@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import json
 
+import botocore.session
+import pytest
+
 from orchestration.aws import registry as aws_registry
+from orchestration.backends.base import BackendError
+from orchestration.registry import model_quality_metrics
+from tests import service_model
 from tests.orchestration import aws_conftest_helpers as helpers
 
 moto_url = helpers.moto_url
@@ -91,3 +97,70 @@ def test_every_metadata_value_fits_the_service_model():
     for key, value in properties.items():
         assert aws_registry._storable(key, aws_registry.MAX_METADATA_KEY), key
         assert aws_registry._storable(value, aws_registry.MAX_METADATA_VALUE), value
+
+
+# What `lifecycle.register` passes when `baseline` measured the trained model.
+QUALITY_JOB = "penguins-quality-baseline-20261201-101010-123-abcd1234"
+STATISTICS = f"s3://{helpers.BUCKET}/penguins/baseline/{QUALITY_JOB}/statistics.json"
+CONSTRAINTS = (
+    f"s3://{helpers.BUCKET}/penguins/quality/{QUALITY_JOB}/constraints/constraints.json"
+)
+
+
+def test_the_model_quality_baseline_is_filed_under_model_metrics(backend):
+    log = helpers.CallLog(step="register")
+    log.attach(backend.clients)
+    registry = backend.registry()
+    version = registry.register(
+        GROUP,
+        ARTIFACT,
+        IMAGE,
+        METRICS,
+        LINEAGE,
+        model_quality_metrics(STATISTICS, CONSTRAINTS),
+    )
+    expected = {
+        "ModelQuality": {
+            "Statistics": {"ContentType": "application/json", "S3Uri": STATISTICS},
+            "Constraints": {"ContentType": "application/json", "S3Uri": CONSTRAINTS},
+        }
+    }
+    # The request (checked against the service model by the autouse fixture)
+    # carries it; SageMaker has no way to add it to the version later.
+    (request,) = log.params["CreateModelPackage"]
+    assert request["ModelMetrics"] == expected
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("sagemaker")
+        .operation_model("CreateModelPackage")
+        .input_shape
+    )
+    assert service_model.violations_of(shape, request, "") == []
+    # The same check refuses a location AWS would: it does look inside.
+    off_s3 = {**request, "ModelMetrics": model_quality_metrics("/statistics.json")}
+    assert [path for path, _ in service_model.violations_of(shape, off_s3, "")] == [
+        "ModelMetrics.ModelQuality.Statistics.S3Uri"
+    ]
+    assert version.model_metrics == expected
+    # Metrics and lineage are still metadata entries, not ModelMetrics.
+    assert request["CustomerMetadataProperties"]["metric:validation:accuracy"]
+    approved = registry.set_approval(GROUP, version.version, "Approved", "good")
+    assert approved.model_metrics == expected
+    assert "ModelMetrics" not in log.params["UpdateModelPackage"][0]
+
+
+def test_a_version_without_a_model_quality_baseline_sends_no_model_metrics(backend):
+    log = helpers.CallLog(step="register")
+    log.attach(backend.clients)
+    version = backend.registry().register(GROUP, ARTIFACT, IMAGE, METRICS, LINEAGE)
+    assert "ModelMetrics" not in log.params["CreateModelPackage"][0]
+    assert version.model_metrics == {}
+
+
+def test_a_model_quality_document_off_s3_is_refused_before_any_call(backend):
+    log = helpers.CallLog(step="register")
+    log.attach(backend.clients)
+    local = model_quality_metrics("/state/baseline/q/statistics.json")
+    with pytest.raises(BackendError, match="is not an S3 URI"):
+        backend.registry().register(GROUP, ARTIFACT, IMAGE, METRICS, LINEAGE, local)
+    assert log.calls == []

@@ -186,6 +186,71 @@ def labelled(project, tmp_path):  # noqa: F811 - the fixture of test_lifecycle
     return made
 
 
+@pytest.fixture
+def trained(project, tmp_path):  # noqa: F811 - the fixture of test_lifecycle
+    """Prepared and trained, not yet registered."""
+    backend = QualityBackend(tmp_path)
+    made = lifecycle.open_project(project.config, say=project.say, backend=backend)
+    made.said = project.said  # type: ignore[attr-defined]
+    lifecycle.prepare(made)
+    lifecycle.train(made)
+    return made
+
+
+def model_quality_of(project) -> dict:
+    """What the version should record: the baseline's statistics and the
+    relaxed constraints the monitor uses."""
+    measured = project.state["baseline"]["quality"]
+    return {
+        "ModelQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": measured["statistics"],
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": measured["constraints"],
+            },
+        }
+    }
+
+
+def test_a_baseline_before_register_is_recorded_with_the_version(trained):
+    lifecycle.baseline(trained)
+    measured = trained.state["baseline"]["quality"]
+    assert measured["run_id"] == trained.state["last_run"]
+    assert Path(measured["statistics"]).name == "statistics.json"
+    assert Path(measured["statistics"]).is_file()
+    assert Path(measured["constraints"]).is_file()
+    version = lifecycle.register(trained)
+    assert version.model_metrics == model_quality_of(trained)
+    # The registry's record, as `models` and `status` read it.
+    group = trained.config.registry.model_group
+    assert trained.registry.get(group, 1).model_metrics == model_quality_of(trained)
+    (listed,) = lifecycle.status(trained)["model_versions"]
+    assert listed["model_metrics"] == model_quality_of(trained)
+
+
+def test_a_newly_trained_model_is_baselined_over_the_deployed_one(labelled):
+    deployed_run = labelled.state["last_run"]
+    assert labelled.registry.get("penguins-species", 1).model_metrics == {}
+    assert any("no model-quality baseline of run" in s for s in labelled.said)
+    lifecycle.train(labelled)
+    lifecycle.baseline(labelled)
+    measured = labelled.state["baseline"]["quality"]
+    assert measured["run_id"] == labelled.state["last_run"] != deployed_run
+    assert lifecycle.register(labelled).model_metrics == model_quality_of(labelled)
+    # Registered: `baseline` is for the deployed version again.
+    lifecycle.baseline(labelled)
+    assert labelled.state["baseline"]["quality"]["run_id"] == deployed_run
+
+
+def test_a_baseline_of_another_model_is_not_recorded_with_the_version(trained):
+    lifecycle.baseline(trained)
+    lifecycle.train(trained)  # a newer model, not baselined
+    assert lifecycle.register(trained).model_metrics == {}
+
+
 def test_predict_writes_the_true_labels_by_the_ids_it_sent(labelled):
     ids = []
     backend = labelled.backend
@@ -366,6 +431,12 @@ def test_the_demo_labels_both_windows_and_summarises_quality_per_window(labelled
     assert [i for i, _ in truth] == [i for i, _ in shuffled]
     assert sorted(y for _, y in truth) == sorted(y for _, y in shuffled)
     assert truth != shuffled
+    # The demo baselines the new model before registering it.
+    steps = list(held_out["timings_seconds"])
+    assert steps.index("baseline") < steps.index("register")
+    version = labelled.registry.get("penguins-species", held_out["model_version"])
+    assert version.model_metrics == model_quality_of(labelled)
+    assert labelled.state["endpoint"]["version"] == version.version
     page = (labelled.config.state_dir / "penguins.run-summary.html").read_text()
     assert "Model quality per window" in page and "accuracy=0.31" in page
     assert any("model quality, drifted window: Completed" in s for s in labelled.said)

@@ -75,3 +75,63 @@ def test_auto_approval_for_lower_is_better_metrics_and_missing_metrics(tmp_path)
     assert registry.auto_approval(rule, version, None)[0] == APPROVED
     decision, reason = registry.auto_approval(RULE, version, None)
     assert decision == PENDING and "not reported" in reason
+
+
+QUALITY = registry.model_quality_metrics(
+    "/state/baseline/q/statistics.json", "/state/quality/q/constraints.json"
+)
+
+
+def test_a_version_records_its_model_quality_baseline_as_model_metrics(tmp_path):
+    reg = LocalRegistry(tmp_path)
+    reg.register("g", "/m/a.tar.gz", "img:1", {}, {"run_id": "r"}, QUALITY)
+    add(reg, 0.9)  # one registered without: none recorded
+    reg.set_approval("g", 1, APPROVED, "ok")
+    reg.close()
+    first, second = LocalRegistry(tmp_path).list("g")
+    assert first.model_metrics == {
+        "ModelQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": "/state/baseline/q/statistics.json",
+            },
+            "Constraints": {
+                "ContentType": "application/json",
+                "S3Uri": "/state/quality/q/constraints.json",
+            },
+        }
+    }
+    assert first.to_dict()["model_metrics"] == first.model_metrics
+    assert second.model_metrics == {}
+
+
+def test_a_baseline_without_constraints_names_its_statistics_only():
+    assert registry.model_quality_metrics("s3://b/p/statistics.json") == {
+        "ModelQuality": {
+            "Statistics": {
+                "ContentType": "application/json",
+                "S3Uri": "s3://b/p/statistics.json",
+            }
+        }
+    }
+
+
+def test_a_database_made_before_model_metrics_gains_the_column(tmp_path):
+    import sqlite3
+
+    old_schema = registry.SCHEMA.replace(
+        "    model_metrics TEXT NOT NULL DEFAULT '{}',\n", ""
+    )
+    assert "model_metrics" not in old_schema
+    conn = sqlite3.connect(tmp_path / "state.sqlite")
+    conn.executescript(old_schema)
+    conn.execute(
+        "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ("g", 1, "/m/a.tar.gz", "img:1", "{}", PENDING, "", "2026-01-01", "{}"),
+    )
+    conn.commit()
+    conn.close()
+    reg = LocalRegistry(tmp_path)
+    assert reg.get("g", 1).model_metrics == {}
+    new = reg.register("g", "/m/b.tar.gz", "img:1", {}, {}, QUALITY)
+    assert reg.get("g", new.version).model_metrics == QUALITY
