@@ -740,9 +740,13 @@ def _quality_monitor(
 ) -> dict[str, Any]:
     """The window's model quality, when there are labels to measure it with.
 
-    A window without ground truth (none collected since it began, or none
-    matching its inferences) is reported as such, not as a failure: labels
-    often come later, and a later run over the window measures them.
+    The job gets the deployed version's bundle, so a calibrated classifier's
+    window also gets its accuracy (and binary AUC) estimated from the
+    captured probabilities; with such a bundle a window without labels yet
+    is still monitored, for that estimate alone. Otherwise a window without
+    ground truth (none collected since it began, or none matching its
+    inferences) is reported as such, not as a failure: labels often come
+    later, and a later run over the window measures them.
     """
     mq = base.get("quality")
     if not mq:
@@ -750,13 +754,20 @@ def _quality_monitor(
         return {"status": NO_QUALITY_BASELINE}
     root = p.backend.location("groundtruth")
     start, end = window
-    if not _ground_truth_since(p, root, parse_utc(start, "start")):
+    name = job_name(p, "quality-monitor")
+    work = p.config.state_dir / "quality" / name
+    model = _deployed_bundle(p, endpoint, work)
+    labelled = _ground_truth_since(p, root, parse_utc(start, "start")) > 0
+    if not labelled and (model is None or not quality.calibrated(model)):
         p.say(
             f"  model quality: no ground truth for this window yet (`ground-truth --labels FILE` writes it to {root})"
         )
         return {"status": NO_GROUND_TRUTH}
+    if not labelled:
+        p.say(
+            "  model quality: no ground truth for this window yet; estimating it from the model's calibrated confidence"
+        )
     local_baseline = Path(mq["local"])
-    name = job_name(p, "quality-monitor")
     spec = specs.quality_monitor(
         p.config,
         name,
@@ -764,7 +775,7 @@ def _quality_monitor(
         window,
         endpoint["name"],
         endpoint["capture"],
-        root,
+        root if labelled else str(_no_ground_truth(work)),
         (
             _baseline_file(mq, local_baseline, "statistics.json"),
             mq.get("constraints")
@@ -773,6 +784,7 @@ def _quality_monitor(
         p.backend.location("monitoring", name),
         schedule_name or f"{endpoint['name']}-adhoc",
         mq["problem_type"],
+        str(model) if model else None,
     )
     p.say(f"model-quality job {name} over {start} → {end}")
     result = p.backend.run_processing_job(spec, progress or _quiet)
@@ -780,13 +792,15 @@ def _quality_monitor(
         said = f"{result.failure_reason or ''} {result.exit_message or ''}"
         if UNMATCHED in said:
             p.say("  model quality: none of the window's inferences is labelled yet")
-            return {"status": NO_MATCHING_LABELS, "job": name}
+            status = NO_MATCHING_LABELS if labelled else NO_GROUND_TRUTH
+            return {"status": status, "job": name}
         raise _processing_failed("model-quality", result)
     local = p.backend.fetch(
         spec.output_location, p.config.state_dir / "reports" / spec.job_name
     )
     violations = _violations(local)
     metrics = _quality_metrics(local)
+    estimated = _estimated_metrics(local)
     p.say(f"  {result.exit_message or result.status}")
     for v in violations:
         p.say(
@@ -795,6 +809,9 @@ def _quality_monitor(
     headline = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4])
     if headline:
         p.say(f"  model quality: {headline}")
+    if estimated:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in estimated.items())
+        p.say(f"  model quality, estimated from the confidence: {shown}")
     report = _report_html(local)
     if report:
         p.say(f"  model-quality report: {report}")
@@ -804,8 +821,42 @@ def _quality_monitor(
         "folder": str(local),
         "report": str(report or local),
         "metrics": metrics,
+        "estimated": estimated,
         "violations": violations,
     }
+
+
+def _deployed_bundle(p: Project, endpoint: dict[str, Any], work: Path) -> Path | None:
+    """The bundle of the version the endpoint serves, extracted under `work`,
+    for the model-quality job's estimated metrics; None (said) when it cannot
+    be had, and the job then runs without it."""
+    version = endpoint.get("version")
+    if version is None:
+        return None
+    try:
+        model = p.registry.get(p.config.registry.model_group, version)
+        if not model.model_artifact:
+            return None
+        artifact = _local_artifact(p, model.model_artifact, work / "artifact")
+        return quality.bundle_folder(artifact, work / "model")
+    except ByocError as exc:
+        p.say(
+            f"  model quality: no estimated metrics, the deployed model is not to be had: {exc.message}"
+        )
+        return None
+
+
+# A ground-truth folder for a window none of whose labels have come: a
+# hidden file (which the monitor skips) keeps it from being empty, which an
+# S3 input of a SageMaker job may not be.
+NO_LABELS_YET = ".no-labels-yet"
+
+
+def _no_ground_truth(work: Path) -> Path:
+    folder = work / "no-groundtruth"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / NO_LABELS_YET).write_text("")
+    return folder
 
 
 REALISED_METRIC_BLOCKS = (
@@ -847,6 +898,20 @@ def _quality_metrics(folder: Path) -> dict[str, float]:
                 and isinstance(metric.get("value"), (int, float))
             }
     return {}
+
+
+def _estimated_metrics(folder: Path) -> dict[str, float]:
+    """The window's estimated metrics (accuracy, auc) from its statistics.json:
+    what the calibrated confidence says, before or beside the labels."""
+    block = _statistics(folder).get("estimated_metrics")
+    if not isinstance(block, dict) or block.get("status") != "estimated":
+        return {}
+    return {
+        name: float(block[name]["value"])
+        for name in ("accuracy", "auc")
+        if isinstance(block.get(name), dict)
+        and isinstance(block[name].get("value"), (int, float))
+    }
 
 
 def _window(p: Project, start: str | None, end: str | None) -> tuple[str, str]:
@@ -1079,10 +1144,13 @@ def quality_line(found: dict[str, Any]) -> str:
         for k in ("accuracy", "weighted_f1", "f1", "rmse", "r2")
         if k in metrics
     )
+    estimated = found.get("estimated") or {}
+    guessed = ", ".join(f"{k}={v:.3f}" for k, v in estimated.items())
     count = len(found.get("violations") or [])
     return (
         f"{status}"
         + (f" ({shown})" if shown else "")
+        + (f" (estimated {guessed})" if guessed else "")
         + (f", {count} violation(s)" if count else "")
     )
 

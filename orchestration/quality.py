@@ -11,7 +11,9 @@ holds the steps' plain-file side of that:
 - `write_labels`: a labels file for traffic the demo sent, by inference id;
 - `validation_predictions`: the model's predictions of the validation split,
   next to its labels, which the model-quality baseline measures;
-- `problem_type`: Model Monitor's problem type for a bundle's schema.
+- `problem_type`: Model Monitor's problem type for a bundle's schema;
+- `bundle_folder` / `calibrated`: a model.tar.gz's contents, and whether
+  they hold the calibration the monitor estimates a window's accuracy from.
 """
 
 from __future__ import annotations
@@ -214,6 +216,39 @@ def ground_truth_since(root: Path, start: datetime) -> int:
     return count
 
 
+# --- the model bundle ---------------------------------------------------------------
+def bundle_folder(artifact: Path, folder: Path) -> Path:
+    """The bundle of `artifact`: the folder itself, or a model.tar.gz's
+    contents extracted to `folder` (its archive members kept inside it)."""
+    artifact = Path(artifact)
+    if artifact.is_dir():
+        return artifact
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(artifact, "r:*") as tar:
+            tar.extractall(folder, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ModelUnreadable(
+            f"cannot extract the model artifact {artifact}: {exc}"
+        ) from None
+    return folder
+
+
+def calibrated(folder: Path) -> bool:
+    """Whether a bundle's model.json holds a calibration (``performance_estimation``
+    with status ``calibrated``): then the model-quality monitor estimates a
+    window's accuracy from the captured probabilities, labels or not."""
+    try:
+        manifest = json.loads((Path(folder) / "model.json").read_text())
+    except (OSError, ValueError):
+        return False
+    record = (
+        manifest.get("performance_estimation") if isinstance(manifest, dict) else None
+    )
+    return isinstance(record, dict) and record.get("status") == "calibrated"
+
+
 # --- the baseline's dataset -------------------------------------------------------------
 def validation_predictions(
     artifact: Path, table: pd.DataFrame
@@ -229,19 +264,8 @@ def validation_predictions(
     from container.contract.bundle import load_bundle
     from container.serving.inference import align, predict
 
-    artifact = Path(artifact)
     with tempfile.TemporaryDirectory() as scratch:
-        folder = artifact
-        if artifact.is_file():
-            folder = Path(scratch)
-            try:
-                with tarfile.open(artifact, "r:*") as tar:
-                    tar.extractall(folder, filter="data")
-            except (tarfile.TarError, OSError) as exc:
-                raise ModelUnreadable(
-                    f"cannot extract the model artifact {artifact}: {exc}"
-                ) from None
-        bundle = load_bundle(folder)
+        bundle = load_bundle(bundle_folder(artifact, Path(scratch)))
     schema = bundle.schema
     if schema.target not in table.columns:
         raise LabelsError(

@@ -188,6 +188,9 @@ def run_summary_html(
                 for k, v in (found.get("metrics") or {}).items()
                 if not k.endswith("_best_constant_classifier")
             ),
+            ", ".join(
+                f"{k}={v:.4g}" for k, v in (found.get("estimated") or {}).items()
+            ),
             "; ".join(v.get("description", "") for v in found.get("violations") or []),
         )
         for window, found in summary.get("quality", {}).items()
@@ -209,7 +212,7 @@ Total {summary.get("total_seconds")} s. Full drift report:
 <h2>Drift found</h2>{"".join(pictures)}
 {table(rows, ("feature", "check", "description"))}
 <h2>Model quality per window</h2>
-{table(quality, ("window", "status", "metrics", "violations"))}
+{table(quality, ("window", "status", "metrics", "estimated", "violations"))}
 <h2>Alerts</h2>{table(alerts, ("rule", "summary"))}
 <h2>Step timings (s)</h2>{table(timings, ("step", "seconds"))}
 </body></html>

@@ -36,6 +36,9 @@ BASELINE_INPUT = processing_input_key(CONTAINER.baseline_dataset_dir)
 STATISTICS_INPUT = processing_input_key(CONTAINER.baseline_statistics_file.parent)
 CONSTRAINTS_INPUT = processing_input_key(CONTAINER.baseline_constraints_file.parent)
 GROUND_TRUTH_INPUT = "groundtruth"  # /opt/ml/processing/groundtruth
+# The deployed model's bundle (model.tar.gz's contents), where the image's
+# model-quality monitor reads its calibration: /opt/ml/processing/input/model.
+MODEL_INPUT = processing_input_key(CONTAINER.processing_input_dir / "model")
 MODEL_QUALITY = "MODEL_QUALITY"
 # The model-quality baseline dataset's columns (orchestration.quality writes it).
 QUALITY_FORMAT = {"csv": {"header": True}}
@@ -197,12 +200,15 @@ def quality_monitor(
     output_location: str,
     schedule_name: str,
     problem_type: str,
+    model_location: str | None = None,
 ) -> ProcessingJobSpec:
     """`monitor` with analysis_type=MODEL_QUALITY: a window's captured predictions
     merged with the ground truth, against the model-quality baseline.
 
     The predictions are read from the server's own output shapes, so no
-    inference or probability attribute is set.
+    inference or probability attribute is set. With `model_location` (the
+    deployed bundle's folder) the job also estimates the window's accuracy
+    from the calibrated confidence, labels or not.
     """
     spec = monitor(
         config,
@@ -217,7 +223,11 @@ def quality_monitor(
     )
     return replace(
         spec,
-        inputs={**spec.inputs, GROUND_TRUTH_INPUT: ground_truth_location},
+        inputs={
+            **spec.inputs,
+            GROUND_TRUTH_INPUT: ground_truth_location,
+            **({MODEL_INPUT: model_location} if model_location else {}),
+        },
         environment={
             **spec.environment,
             settings.ANALYSIS_TYPE: MODEL_QUALITY,

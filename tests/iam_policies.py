@@ -900,6 +900,25 @@ STEP_CALLS: dict[str, list[Expected]] = {
             )
             for operation in ("HeadObject", "GetObject")
         ),
+        # The deployed version's model.tar.gz, whose bundle the model-quality
+        # job estimates the window's accuracy with (uploaded as a local input).
+        LIST_VERSIONS,
+        DESCRIBE_VERSION,
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": _MODEL_ARTIFACT},
+            "lifecycle._deployed_bundle -> AwsBackend.fetch of the model",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": _MODEL_ARTIFACT},
+                "fetch of the model (download_file)",
+            )
+            for operation in ("HeadObject", "GetObject")
+        ),
     ],
     "schedule": [
         *ENSURE_IMAGE,
