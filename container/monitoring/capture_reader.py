@@ -239,7 +239,7 @@ def iter_record_blocks(
     model-quality merge. With `outputs_only`, records carry no input (the
     model-quality merge reads only what the model answered).
     """
-    in_window = _WindowTest(start, end)
+    in_window = WindowTest(start, end)
     to_record = _to_output_record if outputs_only else _to_record
     for path in files:
         scan.files += 1
@@ -267,7 +267,7 @@ def iter_record_blocks(
                     yield block
 
 
-class _WindowTest:
+class WindowTest:
     """Is an inferenceTime string inside [start, end)? None when it is unreadable.
 
     SageMaker writes `2026-04-18T00:21:48Z` (or with milliseconds). For those,
@@ -390,3 +390,16 @@ def _to_record_checked(
     meta = doc.get("eventMetadata")
     raw_time = meta.get("inferenceTime") if isinstance(meta, dict) else None
     return (str(raw_time) if raw_time else None), CaptureRecord(*payloads)
+
+
+def record_id(document: object) -> str | None:
+    """The id a capture record is labelled by: its inferenceId (the id the
+    caller passed to InvokeEndpoint), else its eventId, as SageMaker merges."""
+    meta = document.get("eventMetadata") if isinstance(document, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    for key in ("inferenceId", "eventId"):
+        value = meta.get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None

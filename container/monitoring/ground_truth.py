@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from container.monitoring.arrow_lines import plain_labels
 from container.monitoring.capture_reader import hour_of
 from container.monitoring.errors import MonitoringInputError
 from container.monitoring.json_lines import line_blocks, parse_block
@@ -111,6 +112,14 @@ def read_labels(
     labels: dict[str, list[Any]] = {}
     for path in files:
         scan.files += 1
+        plain = plain_labels(path) if attribute is None else None
+        if plain is not None:
+            for event_id, label in zip(*plain, strict=True):
+                scan.records += 1
+                if event_id in labels:
+                    scan.duplicated += 1
+                labels[event_id] = [label]
+            continue
         with path.open(encoding="utf-8", errors="replace") as fh:
             for numbers, texts in line_blocks(fh):
                 for number, doc in parse_block(numbers, texts, path.name, scan.problem):

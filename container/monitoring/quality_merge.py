@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from container.monitoring.capture_decoding import payload_bytes
-from container.monitoring.capture_reader import CaptureRecord, Payload
+from container.monitoring.capture_reader import Payload
 from container.monitoring.quality_data import Pairs
 from container.monitoring.quality_metrics import label_text, positive_label
 from container.monitoring.quality_settings import BINARY, QualitySettings
@@ -82,24 +82,16 @@ class MergeCounts:
         }
 
 
-def record_id(document: Any) -> str | None:
-    meta = document.get("eventMetadata") if isinstance(document, dict) else None
-    if not isinstance(meta, dict):
-        return None
-    for key in ("inferenceId", "eventId"):
-        value = meta.get(key)
-        if value not in (None, ""):
-            return str(value)
-    return None
-
-
 def merge(
-    captures: Iterable[tuple[CaptureRecord, Any]],
+    captures: Iterable[tuple[str | None, Payload | None]],
     labels: dict[str, list[Any]],
     settings: QualitySettings,
     on_probabilities: Callable[[Any], None] | None = None,
 ) -> tuple[Pairs, MergeCounts]:
     """Pair each captured prediction with its label.
+
+    `captures` are (id, endpointOutput) of the window's records, the id as
+    `capture_reader.record_id` gives it, None for an output not captured.
 
     `on_probabilities`, when given, is called with the captured probabilities
     (as `parse_raw` gives them, None when absent) of every prediction of the
@@ -112,22 +104,21 @@ def merge(
     truths: list[Any] = []
     guesses: list[Any] = []
     scores: list[Any] = []
-    for record, document in captures:
+    for key, output in captures:
         counts.captured += 1
-        key = record_id(document)
         if key is None or key not in labels:
             counts.captured_without_label += 1
             if on_probabilities is not None:
-                _report_probabilities(record, read, on_probabilities)
+                _report_probabilities(output, read, on_probabilities)
             continue
         used.add(key)
-        if record.output is None:
+        if output is None:
             counts.problem("without_output", f"{key}: no endpointOutput captured")
             if on_probabilities is not None:
                 on_probabilities(None)
             continue
         try:
-            raw = read(record.output)
+            raw = read(output)
         except (ValueError, UnicodeDecodeError) as exc:
             counts.problem("undecodable_outputs", f"{key}: {exc}")
             if on_probabilities is not None:
@@ -158,15 +149,15 @@ def merge(
 
 
 def _report_probabilities(
-    record: CaptureRecord,
+    output: Payload | None,
     read: OutputReader,
     on_probabilities: Callable[[Any], None],
 ) -> None:
-    if record.output is None:
+    if output is None:
         on_probabilities(None)
         return
     try:
-        raw = read(record.output)
+        raw = read(output)
     except (ValueError, UnicodeDecodeError):
         on_probabilities(None)
         return

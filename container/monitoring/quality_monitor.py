@@ -36,10 +36,10 @@ from container.contract.settings import (
     MonitoringJobSettings,
 )
 from container.jobs import StopGuard
+from container.monitoring.arrow_lines import window_outputs
 from container.monitoring.capture_reader import (
     CaptureScan,
     capture_files,
-    iter_record_blocks,
     parse_time,
 )
 from container.monitoring.cloudwatch import write_metrics
@@ -259,9 +259,6 @@ def _merged(
     files = capture_files(source, start, end, endpoint)
     label_files = ground_truth_files(truth_source, start, now, truth_scan)
     labels = read_labels(label_files, truth_scan, quality.ground_truth_attribute)
-    blocks = iter_record_blocks(
-        files, start, end, scan, with_documents=True, outputs_only=True
-    )
     collect = None
     if estimation is not None:
         calibration, window_probabilities = estimation
@@ -270,7 +267,7 @@ def _merged(
             add_output(window_probabilities, raw, calibration, quality.problem_type)
 
     pairs, counts = merge(
-        (item for block in blocks for item in block), labels, quality, collect
+        window_outputs(files, start, end, scan), labels, quality, collect
     )
     window = _window(start, end)
     if counts.captured == 0:

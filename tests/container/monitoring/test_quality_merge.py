@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from container.contract import codecs
-from container.monitoring.capture_reader import CaptureRecord, Payload
+from container.monitoring.capture_reader import Payload, record_id
 from container.monitoring.ground_truth import (
     GroundTruthScan,
     decode_label_data,
@@ -102,10 +102,11 @@ def test_a_missing_attribute_is_an_undecodable_output():
 
 
 def record(event_id, output, inference_id=None):
+    """A captured record as the merge reads it: its id and its output."""
     meta = {"eventId": event_id}
     if inference_id:
         meta["inferenceId"] = inference_id
-    return CaptureRecord(payload("1,2"), output), {"eventMetadata": meta}
+    return record_id({"eventMetadata": meta}), output
 
 
 def test_merge_on_inference_id_else_event_id_and_count_the_rest():
