@@ -29,7 +29,7 @@ from container.monitoring.constraints import (
 )
 from container.monitoring.datasets import DatasetFormat, profile_dataset
 from container.monitoring.errors import MonitoringInputError
-from container.monitoring.predictions import baseline_output_column
+from container.monitoring.predictions import baseline_output_column, label_columns
 from container.monitoring.processing import (
     OneLineParser,
     model_dir_for_job,
@@ -155,10 +155,11 @@ def _run(args, opt_ml: OptMl, guard: StopGuard) -> str:
     output = Path(args.output or settings.output_path or opt_ml.processing_output_dir)
     model_dir = model_dir_for_job(args.model_dir, opt_ml)
     names = schema_name_choices(model_dir, fmt.output_columns_position)
-    profile = profile_dataset(source, fmt, names)
+    schema = read_schema(model_dir)
+    # A classifier's target holds class labels: categories, even when integers.
+    profile = profile_dataset(source, fmt, names, categorical=label_columns(schema))
     statistics = statistics_document(profile)
     constraints = suggest_constraints(profile, method)
-    schema = read_schema(model_dir)
     predictions = baseline_output_column(
         profile.columns, schema.target if schema is not None else None
     )

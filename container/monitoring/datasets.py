@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -75,18 +75,24 @@ def profile_dataset(
     fmt: DatasetFormat,
     names: NameChoices | None = None,
     track_values_for: Sequence[str] = (),
+    categorical: Collection[str] = frozenset(),
 ) -> DatasetProfile:
-    """Profile every file of a dataset; raises NoDataError when it holds no rows."""
-    total = DatasetProfile(track_values_for=frozenset(track_values_for))
+    """Profile every file of a dataset; raises NoDataError when it holds no rows.
+    Columns in `categorical` are profiled as String (class labels)."""
+    total = DatasetProfile(
+        track_values_for=frozenset(track_values_for), categorical=categorical
+    )
     for path in dataset_files(source):
         try:
             part = profile_batches(
-                prefetch(read_file(path, fmt, names)), track_values_for
+                prefetch(read_file(path, fmt, names)), track_values_for, categorical
             )
         except pa.ArrowInvalid:
             try:
                 part = profile_batches(
-                    read_file(path, fmt, names, as_text=True), track_values_for
+                    read_file(path, fmt, names, as_text=True),
+                    track_values_for,
+                    categorical,
                 )
             except pa.ArrowInvalid as exc:
                 raise MonitoringInputError(
@@ -142,7 +148,9 @@ def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
 
 def _merge_profiles(a: DatasetProfile, b: DatasetProfile) -> DatasetProfile:
     out = DatasetProfile(
-        item_count=a.item_count + b.item_count, track_values_for=a.track_values_for
+        item_count=a.item_count + b.item_count,
+        track_values_for=a.track_values_for,
+        categorical=a.categorical,
     )
     for name in list(a.columns) + [n for n in b.columns if n not in a.columns]:
         left, right = a.columns.get(name), b.columns.get(name)

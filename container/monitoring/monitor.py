@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pandas as pd
 
 from container.contract.files import write_atomic, write_json
 from container.contract.paths import OptMl
@@ -54,6 +56,7 @@ from container.monitoring.predictions import (
     OUTPUT_DESCRIPTION,
     OutputColumn,
     baseline_output_column,
+    output_is_categorical,
 )
 from container.monitoring.processing import (
     OneLineParser,
@@ -274,14 +277,31 @@ def profile_current(
     ]
     scan = CaptureScan()
     output = OutputColumn()
+    schema = read_schema(inputs.model_dir)
+
+    def categorical(name: str) -> bool:
+        feature = constraints.features.get(name)
+        return output_is_categorical(
+            schema, feature.inferred_type if feature is not None else None
+        )
+
     if inputs.fmt.kind == "capture":
-        return _profile_capture(inputs, names, strings, scan, output), scan, output
+        current = _profile_capture(inputs, names, strings, scan, output, categorical)
+        return current, scan, output
     from_schema = schema_name_choices(
         inputs.model_dir, inputs.fmt.output_columns_position
     )
     choices = [names, *(from_schema or [])]
+    # A plain dataset's target (or `prediction`) column, typed as the baseline's.
+    labels = baseline_output_column(
+        constraints.features, schema.target if schema is not None else None
+    )
     current = profile_dataset(
-        inputs.source, inputs.fmt, choices, track_values_for=strings
+        inputs.source,
+        inputs.fmt,
+        choices,
+        track_values_for=strings,
+        categorical=[labels] if labels is not None and categorical(labels) else [],
     )
     return current, scan, output
 
@@ -388,7 +408,10 @@ def _profile_capture(
     strings: list[str],
     scan: CaptureScan,
     output: OutputColumn,
+    categorical: Callable[[str], bool] = lambda name: False,
 ) -> DatasetProfile:
+    """Profile the window's records; the predictions' column is String when
+    `categorical` says so of its name (known once the first output is read)."""
     source, start, end = inputs.source, inputs.start, inputs.end
     files = capture_files(source, start, end, inputs.endpoint)
     capture_drops(source, start, end, scan, inputs.endpoint)
@@ -406,7 +429,18 @@ def _profile_capture(
             output=output,
             position=inputs.fmt.output_columns_position,
         )
-    profile = profile_batches(frames, track_values_for=strings)
+    labels: set[str] = set()
+
+    def typed(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            name = output.name
+            if name is not None and name not in labels and categorical(name):
+                labels.add(name)
+            yield frame
+
+    profile = profile_batches(
+        typed(frames), track_values_for=strings, categorical=labels
+    )
     if profile.item_count == 0:
         window = f"[{start or 'the beginning'}, {end or 'now'})"
         first = f" (first problem: {scan.examples[0]})" if scan.examples else ""

@@ -17,6 +17,13 @@ else the baseline's column at `output_columns_position` when positional
 inputs leave exactly one baseline column over; else `prediction`. A name that
 an input column already has gets a `_1`, `_2`, ... suffix, so a feature is
 never overwritten by the predictions.
+
+A classifier's labels are categories even when they are integers (0/1,
+0..k): with a classifier's bundle, `baseline` profiles the target (and a
+`prediction` column) as String, and `monitor` profiles the captured
+predictions as the baseline's column is typed, String when the baseline has
+no typed column and the bundle is a classifier's. A regressor's values stay
+numeric.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from container.contract.schema import Schema
 from container.monitoring.capture_reader import Payload
+from container.monitoring.profile import FRACTIONAL, INTEGRAL, STRING
 
 DEFAULT_OUTPUT_NAME = "prediction"
 OUTPUT_DESCRIPTION = "the model's predictions (endpointOutput)"
@@ -87,6 +96,36 @@ def baseline_output_column(columns: Collection[str], target: str | None) -> str 
         if name is not None and name in columns:
             return name
     return None
+
+
+def is_classifier(schema: Schema | None) -> bool:
+    return schema is not None and schema.problem_type == "classification"
+
+
+def label_columns(schema: Schema | None) -> list[str]:
+    """Columns of a baseline dataset that hold a classifier's class labels, to
+    profile as String: the schema's target, and `prediction` unless it is a
+    feature. None for a regressor, or without a bundle."""
+    if not is_classifier(schema):
+        return []
+    names = dict.fromkeys((schema.target, DEFAULT_OUTPUT_NAME))
+    return [n for n in names if n not in schema.feature_names]
+
+
+def output_is_categorical(schema: Schema | None, baseline_type: str | None) -> bool:
+    """Whether the column of the model's predictions is profiled as String.
+
+    As the baseline's column of that name is typed, so the two compare: String
+    (a classifier's labels), or numeric (a regressor's values, or integer
+    classes a baseline taken without the bundle profiled as numbers). When the
+    baseline has no such column, or it holds no values (Unknown): String for a
+    classifier's bundle, else as the values look.
+    """
+    if baseline_type == STRING:
+        return True
+    if baseline_type in (INTEGRAL, FRACTIONAL):
+        return False
+    return is_classifier(schema)
 
 
 def _plain(value: Any) -> Any:

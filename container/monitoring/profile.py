@@ -9,6 +9,11 @@ does not grow with the number of rows.
 A value counts as Integral when it is a whole number, whether it arrived as
 ``181`` or ``181.0``: captured JSON often turns integers into floats, and a
 type check must not call that drift.
+
+A column profiled `as_text` (a classifier's class labels) is String whatever
+its values look like: every present value is a category, numbers written as
+`number_text` says (``1``, ``1.0`` and ``"1"`` are the same class), so integer
+classes compare as a mix of classes rather than as numbers.
 """
 
 from __future__ import annotations
@@ -122,34 +127,52 @@ def _add_counts(into: Counter, more: Counter | dict) -> None:
             into[value] += count
 
 
-def profile_column(values: ColumnValues, track_values: bool = False) -> ColumnProfile:
+def profile_column(
+    values: ColumnValues, track_values: bool = False, as_text: bool = False
+) -> ColumnProfile:
     """Profile one batch of one column.
 
     Numeric Arrow/NumPy columns take a vectorised path; anything else is read
     as text, where empty strings are missing and numeric-looking text counts
-    as numbers, as in a CSV read without type inference.
+    as numbers, as in a CSV read without type inference. With `as_text` every
+    present value is a String category (see the module's docstring).
     """
     if isinstance(values, pa.ChunkedArray | pa.Array):
         if pa.types.is_integer(values.type) or pa.types.is_floating(values.type):
             numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+            if as_text:
+                return _numbers_as_text(numbers)
             return _numeric_profile(numbers, track_values)
         if pa.types.is_null(values.type):
-            return ColumnProfile(num_missing=len(values))
+            return ColumnProfile(num_missing=len(values), tracks_values=as_text)
         if not (
             pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
         ):
             values = pc.cast(values, pa.string())
-        return _text_profile(values)
+        return _text_profile(values, as_text)
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     if pd.api.types.is_bool_dtype(series.dtype):
         series = series.astype(object)
     if pd.api.types.is_numeric_dtype(series.dtype):
-        return _numeric_profile(
-            series.to_numpy(dtype=np.float64, na_value=np.nan), track_values
-        )
+        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if as_text:
+            return _numbers_as_text(numbers)
+        return _numeric_profile(numbers, track_values)
     return _text_profile(
-        pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+        pa.array(series.astype("string"), type=pa.string(), from_pandas=True), as_text
     )
+
+
+def _numbers_as_text(numbers: np.ndarray) -> ColumnProfile:
+    """Numbers profiled as categories: each distinct number is one."""
+    present = numbers[~np.isnan(numbers)]
+    profile = ColumnProfile(
+        num_missing=int(len(numbers) - len(present)),
+        num_string=int(len(present)),
+        tracks_values=True,
+    )
+    _add_counts(profile.value_counts, _number_text_counts(present))
+    return profile
 
 
 def _numeric_profile(numbers: np.ndarray, track_values: bool) -> ColumnProfile:
@@ -168,22 +191,27 @@ def _numeric_profile(numbers: np.ndarray, track_values: bool) -> ColumnProfile:
     return profile
 
 
-def _text_profile(text: pa.Array | pa.ChunkedArray) -> ColumnProfile:
+def _text_profile(
+    text: pa.Array | pa.ChunkedArray, as_text: bool = False
+) -> ColumnProfile:
     """Count distinct values first (in Arrow), then type each distinct value once:
     a categorical column of a million rows costs a few thousand conversions."""
     counted = pc.value_counts(pc.utf8_trim_whitespace(text))
     uniques = counted.field("values").to_pandas()
     counts = counted.field("counts").to_numpy().astype(np.int64)
     missing = (uniques.isna() | (uniques == "")).to_numpy()
+    missing_count = counts[missing].sum()
     uniques, counts = uniques[~missing], counts[~missing]
     numbers = pd.to_numeric(uniques, errors="coerce").to_numpy(
         dtype=np.float64, na_value=np.nan
     )
     is_number = ~np.isnan(numbers)
+    if as_text:
+        return _categories(uniques, counts, numbers, is_number, int(missing_count))
     whole = is_number & np.isfinite(numbers) & (numbers == np.floor(numbers))
     finite = is_number & np.isfinite(numbers)
     profile = ColumnProfile(
-        num_missing=int(counted.field("counts").to_numpy()[missing].sum()),
+        num_missing=int(missing_count),
         num_integral=int(counts[whole].sum()),
         num_fractional=int(counts[is_number & ~whole].sum()),
         num_string=int(counts[~is_number].sum()),
@@ -193,6 +221,33 @@ def _text_profile(text: pa.Array | pa.ChunkedArray) -> ColumnProfile:
     _add_counts(
         profile.value_counts, dict(zip(uniques.tolist(), counts.tolist(), strict=True))
     )
+    return profile
+
+
+def _categories(
+    uniques: pd.Series,
+    counts: np.ndarray,
+    numbers: np.ndarray,
+    is_number: np.ndarray,
+    missing: int,
+) -> ColumnProfile:
+    """Distinct text values as String categories, numeric-looking ones written
+    as `number_text` (so "1.0" and "1" are one category)."""
+    profile = ColumnProfile(
+        num_missing=missing, num_string=int(counts.sum()), tracks_values=True
+    )
+    merged: Counter = Counter()
+    for value, number, numeric, count in zip(
+        uniques.tolist(),
+        numbers.tolist(),
+        is_number.tolist(),
+        counts.tolist(),
+        strict=True,
+    ):
+        merged[number_text(number) if numeric and np.isfinite(number) else value] += (
+            count
+        )
+    _add_counts(profile.value_counts, merged)
     return profile
 
 

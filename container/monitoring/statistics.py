@@ -9,7 +9,7 @@ missing distributions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,11 +37,17 @@ KNOWN_TYPES = (INTEGRAL, FRACTIONAL, STRING, UNKNOWN)
 
 @dataclass
 class DatasetProfile:
-    """Column profiles of a dataset, in column order, merged batch by batch."""
+    """Column profiles of a dataset, in column order, merged batch by batch.
+
+    Columns named in `categorical` are profiled as String whatever their values
+    look like (a classifier's class labels); it is read at every batch, so a
+    caller that learns a column's name while reading may add it to a set.
+    """
 
     item_count: int = 0
     columns: dict[str, ColumnProfile] = field(default_factory=dict)
     track_values_for: frozenset[str] = frozenset()
+    categorical: Collection[str] = frozenset()
 
     def add_batch(self, batch: pa.Table | pd.DataFrame) -> None:
         names = (
@@ -52,17 +58,24 @@ class DatasetProfile:
             name_text = str(name)
             values = batch.column(name) if isinstance(batch, pa.Table) else batch[name]
             part = profile_column(
-                values, track_values=name_text in self.track_values_for
+                values,
+                track_values=name_text in self.track_values_for,
+                as_text=name_text in self.categorical,
             )
             previous = self.columns.get(name_text)
             self.columns[name_text] = part if previous is None else previous.merge(part)
 
 
 def profile_batches(
-    batches: Iterable[pa.Table | pd.DataFrame], track_values_for: Sequence[str] = ()
+    batches: Iterable[pa.Table | pd.DataFrame],
+    track_values_for: Sequence[str] = (),
+    categorical: Collection[str] = frozenset(),
 ) -> DatasetProfile:
-    """Profile every batch; columns absent from a batch count as missing there."""
-    profile = DatasetProfile(track_values_for=frozenset(track_values_for))
+    """Profile every batch; columns absent from a batch count as missing there.
+    Columns in `categorical` are String (see `DatasetProfile`)."""
+    profile = DatasetProfile(
+        track_values_for=frozenset(track_values_for), categorical=categorical
+    )
     for batch in batches:
         seen_before = profile.item_count
         names = {

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from container.contract.bundle import FORMAT_VERSION, MANIFEST_FILE
+from container.contract.schema import Feature, Schema
 from container.monitoring.capture_decoding import capture_frames
 from container.monitoring.capture_reader import (
     CaptureScan,
@@ -371,3 +373,190 @@ def test_the_baseline_report_names_the_predictions_column(classifier_baseline):
 def test_the_baseline_report_says_when_it_has_no_predictions(fitted):
     report = (fitted.statistics.parent / "report.html").read_text()
     assert "none: the monitor reports captured predictions" in report
+
+
+# --- integer class labels --------------------------------------------------------
+FRAME_FEATURES = ["age", "income", "score", "colour", "visits"]
+
+
+def schema_bundle(folder, target, problem_type="classification", classes=()):
+    """A model folder whose model.json holds only what monitoring reads: the
+    schema (the synthetic frame's features, the target, problem type, classes)."""
+    kinds = {"colour": "categorical"}
+    schema = Schema(
+        features=tuple(Feature(n, kinds.get(n, "numeric")) for n in FRAME_FEATURES),
+        target=target,
+        problem_type=problem_type,
+        classes=tuple(classes),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = {"format_version": FORMAT_VERSION, "schema": schema.to_dict()}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest))
+    return folder
+
+
+def int_classes(rows: int, k: int) -> list[int]:
+    """Each of the k classes in turn: an even mix."""
+    return [i % k for i in range(rows)]
+
+
+def mostly_zero(rows: int, k: int) -> list[int]:
+    """90 % class 0, the rest spread over the others."""
+    return [0 if i % 10 else 1 + (i // 10) % (k - 1) for i in range(rows)]
+
+
+def column_stats(path, name: str) -> dict:
+    stats = json.loads(path.read_text())
+    (column,) = [f for f in stats["features"] if f["name"] == name]
+    return column
+
+
+def bucket_counts(column: dict) -> dict[str, int]:
+    buckets = column["string_statistics"]["distribution"]["categorical"]["buckets"]
+    return {b["value"]: b["count"] for b in buckets}
+
+
+@pytest.fixture
+def int_classifier(frame, tmp_path, opt_ml, request):
+    """A classifier of integer classes 0..k-1 and a baseline of its training
+    CSV, which holds the target `label` with those classes."""
+    k = request.param
+    model_dir = schema_bundle(tmp_path / "model", "label", classes=range(k))
+    fitted = run_baseline(
+        frame.assign(label=int_classes(len(frame), k)),
+        tmp_path / "base",
+        "--model-dir",
+        str(model_dir),
+    )
+    return fitted, model_dir, k
+
+
+@pytest.mark.parametrize("int_classifier", [2, 3], indirect=True)
+def test_a_classifiers_integer_target_is_baselined_as_categories(int_classifier):
+    fitted, _, k = int_classifier
+    column = column_stats(fitted.statistics, "label")
+    assert column["inferred_type"] == "String"
+    assert set(bucket_counts(column)) == {str(c) for c in range(k)}
+    constraints = json.loads(fitted.constraints.read_text())
+    (label,) = [f for f in constraints["features"] if f["name"] == "label"]
+    assert label["string_constraints"]["domains"] == [str(c) for c in range(k)]
+    # The features keep their types.
+    assert column_stats(fitted.statistics, "age")["inferred_type"] == "Integral"
+
+
+@pytest.mark.parametrize("content_type", [CSV, JSON, JSONLINES])
+@pytest.mark.parametrize("int_classifier", [2, 3], indirect=True)
+def test_a_shifted_integer_class_mix_is_categorical_drift(
+    int_classifier, frame, tmp_path, content_type
+):
+    fitted, model_dir, k = int_classifier
+    write_capture(
+        tmp_path / "cap", captured(frame, mostly_zero(len(frame), k), content_type)
+    )
+    run = fitted.run_monitor(
+        tmp_path / "cap", tmp_path / "out", "--model-dir", str(model_dir)
+    )
+    assert run.checks() == {("label", "baseline_drift_check")}, run.violations
+    (violation,) = run.violations
+    assert violation["description"].startswith("Categorical distance: ")
+    assert "model's predictions" in violation["description"]
+    column = column_stats(run.output / "statistics.json", "label")
+    assert column["inferred_type"] == "String"
+    assert bucket_counts(column)["0"] == 0.9 * len(frame)
+
+
+@pytest.mark.parametrize("content_type", [CSV, JSON, JSONLINES])
+@pytest.mark.parametrize("int_classifier", [2, 3], indirect=True)
+def test_the_baseline_integer_class_mix_is_no_violation(
+    int_classifier, frame, tmp_path, content_type
+):
+    fitted, model_dir, k = int_classifier
+    write_capture(
+        tmp_path / "cap", captured(frame, int_classes(len(frame), k), content_type)
+    )
+    run = fitted.run_monitor(
+        tmp_path / "cap", tmp_path / "out", "--model-dir", str(model_dir)
+    )
+    assert run.code == 0 and run.violations == [], run.violations
+    summary = json.loads((run.output / "summary.json").read_text())
+    assert summary["output_column"]["name"] == "label"
+    assert summary["features"]["label"]["distance_method"] == "LInfinity"
+    assert summary["features"]["label"]["distance"] == pytest.approx(0, abs=1e-3)
+    column = column_stats(run.output / "statistics.json", "label")
+    assert column["inferred_type"] == "String"
+
+
+def test_without_a_bundle_a_string_baseline_column_compares_as_categories(
+    frame, tmp_path, opt_ml
+):
+    """A baseline taken with the bundle says the predictions are String; a
+    monitor without the bundle follows it."""
+    model_dir = schema_bundle(tmp_path / "model", "prediction", classes=[0, 1])
+    fitted = run_baseline(
+        frame.assign(prediction=int_classes(len(frame), 2)),
+        tmp_path / "base",
+        "--model-dir",
+        str(model_dir),
+    )
+    assert column_stats(fitted.statistics, "prediction")["inferred_type"] == "String"
+
+    def window(name: str, labels) -> tuple:
+        write_capture(tmp_path / name, captured(frame, labels, JSON))
+        run = fitted.run_monitor(tmp_path / name, tmp_path / f"{name}-out")
+        return run, column_stats(run.output / "statistics.json", "prediction")
+
+    same, column = window("same", int_classes(len(frame), 2))
+    assert same.violations == [] and column["inferred_type"] == "String"
+    shifted, column = window("shifted", mostly_zero(len(frame), 2))
+    assert shifted.checks() == {("prediction", "baseline_drift_check")}
+    assert shifted.violations[0]["description"].startswith("Categorical distance: ")
+    assert column["inferred_type"] == "String"
+
+
+def test_a_numeric_baseline_of_a_classifier_stays_numeric(frame, tmp_path, opt_ml):
+    """A baseline taken without the bundle profiled the classes as Integral:
+    the window is profiled alike, so the two still compare (numerically)."""
+    fitted = run_baseline(
+        frame.assign(label=int_classes(len(frame), 2)), tmp_path / "base"
+    )
+    assert column_stats(fitted.statistics, "label")["inferred_type"] == "Integral"
+    model_dir = schema_bundle(tmp_path / "model", "label", classes=[0, 1])
+    write_capture(tmp_path / "cap", captured(frame, int_classes(len(frame), 2)))
+    run = fitted.run_monitor(
+        tmp_path / "cap", tmp_path / "out", "--model-dir", str(model_dir)
+    )
+    assert run.code == 0 and run.violations == [], run.violations
+    column = column_stats(run.output / "statistics.json", "label")
+    assert column["inferred_type"] == "Integral"
+
+
+def test_a_regressors_predictions_stay_numeric_with_its_bundle(frame, tmp_path, opt_ml):
+    rng = np.random.default_rng(5)
+    rows = len(frame)
+    model_dir = schema_bundle(tmp_path / "model", "target", problem_type="regression")
+    fitted = run_baseline(
+        frame.assign(target=rng.normal(50, 5, rows).round(3)),
+        tmp_path / "base",
+        "--model-dir",
+        str(model_dir),
+    )
+    assert column_stats(fitted.statistics, "target")["inferred_type"] == "Fractional"
+
+    def window(name: str, shift: float):
+        values = rng.normal(50 + shift, 5, rows).round(3)
+        lines = [
+            with_output(capture_line(",".join(csv_field(v) for v in row)), str(value))
+            for row, value in zip(frame.itertuples(index=False), values, strict=True)
+        ]
+        write_capture(tmp_path / name, lines)
+        return fitted.run_monitor(
+            tmp_path / name, tmp_path / f"{name}-out", "--model-dir", str(model_dir)
+        )
+
+    same = window("same", 0)
+    assert same.violations == []
+    column = column_stats(same.output / "statistics.json", "target")
+    assert column["inferred_type"] == "Fractional"
+    shifted = window("shifted", 10)
+    assert shifted.checks() == {("target", "baseline_drift_check")}
+    assert shifted.violations[0]["description"].startswith("Numerical distance: ")

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from container.monitoring.constraints import parse_constraints, suggest_constraints
@@ -200,6 +201,34 @@ def test_text_columns_are_typed_value_by_value():
     ) == (2, 1, 1, 2)
     assert profile.inferred_type == "String"
     assert profile.share_of_type("Fractional") == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([0, 1, 1, None], dtype="Int64"),
+        pd.Series([0.0, 1.0, 1.0, np.nan]),
+        pd.Series(["0", "1", " 1.0 ", ""]),
+        pd.Series([0, "1", 1.0, None], dtype=object),
+        pa.array([0, 1, 1, None]),
+    ],
+    ids=["ints", "floats", "text", "mixed", "arrow"],
+)
+def test_class_labels_as_text_are_categories_however_they_arrive(values):
+    profile = profile_column(values, as_text=True)
+    assert profile.inferred_type == "String"
+    assert (profile.num_string, profile.num_missing) == (3, 1)
+    assert dict(profile.value_counts) == {"0": 1, "1": 2}
+    assert profile.sketch is None
+
+
+def test_categorical_columns_are_string_in_statistics():
+    frame = pd.DataFrame({"label": [0, 1, 2] * 10, "n": [0, 1, 2] * 10})
+    doc = statistics_document(profile_batches([frame], categorical={"label"}))
+    by_name = {f["name"]: f for f in doc["features"]}
+    assert by_name["label"]["inferred_type"] == "String"
+    assert by_name["label"]["string_statistics"]["distinct_count"] == 3.0
+    assert by_name["n"]["inferred_type"] == "Integral"
 
 
 def test_suggested_constraints_match_the_analyzers_defaults():
