@@ -107,18 +107,31 @@ def ground_truth_files(
 
 def read_labels(
     files: list[Path], scan: GroundTruthScan, attribute: str | None = None
-) -> dict[str, list[Any]]:
-    """eventId → its labels (one per record of the captured request)."""
-    labels: dict[str, list[Any]] = {}
+) -> dict[str, tuple[Any, ...]]:
+    """eventId → its labels (one per record of the captured request).
+
+    A window may hold millions of labels of a few distinct values, so a
+    single label is one shared tuple per value, not a list per record.
+    """
+    labels: dict[str, tuple[Any, ...]] = {}
+    single: dict[str, tuple[str]] = {}
+
+    def keep(event_id: str, values: list[Any]) -> None:
+        scan.records += 1
+        if event_id in labels:
+            scan.duplicated += 1
+        value = values[0]
+        if len(values) == 1 and type(value) is str:
+            labels[event_id] = single.get(value) or single.setdefault(value, (value,))
+        else:
+            labels[event_id] = tuple(values)
+
     for path in files:
         scan.files += 1
         plain = plain_labels(path) if attribute is None else None
         if plain is not None:
             for event_id, label in zip(*plain, strict=True):
-                scan.records += 1
-                if event_id in labels:
-                    scan.duplicated += 1
-                labels[event_id] = [label]
+                keep(event_id, [label])
             continue
         with path.open(encoding="utf-8", errors="replace") as fh:
             for numbers, texts in line_blocks(fh):
@@ -126,13 +139,8 @@ def read_labels(
                     parsed = _parse_record(
                         doc, f"{path.name}:{number}", scan, attribute
                     )
-                    if parsed is None:
-                        continue
-                    event_id, values = parsed
-                    scan.records += 1
-                    if event_id in labels:
-                        scan.duplicated += 1
-                    labels[event_id] = values
+                    if parsed is not None:
+                        keep(*parsed)
     return labels
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,7 @@ class MergeCounts:
 
 def merge(
     captures: Iterable[tuple[str | None, Payload | None]],
-    labels: dict[str, list[Any]],
+    labels: Mapping[str, Sequence[Any]],
     settings: QualitySettings,
     on_probabilities: Callable[[Any], None] | None = None,
 ) -> tuple[Pairs, MergeCounts]:

@@ -135,7 +135,9 @@ def test_plain_labels_equal_the_records(tmp_path):
     path = write_lines(tmp_path, lines)
     assert plain_labels(path) == (["a", "b", "a"], ["1", "0", "0"])
     scan = GroundTruthScan()
-    assert read_labels([path], scan) == {"a": ["0"], "b": ["0"]}
+    labels = read_labels([path], scan)
+    assert labels == {"a": ("0",), "b": ("0",)}
+    assert labels["a"] is labels["b"]  # one shared tuple per label value
     assert (scan.records, scan.duplicated, scan.malformed) == (3, 1, 0)
 
 
@@ -155,4 +157,4 @@ def test_other_label_files_are_read_record_by_record(tmp_path, odd_line):
     path = write_lines(tmp_path, [label_record("a", 1), odd_line])
     assert plain_labels(path) is None
     labels = read_labels([path], GroundTruthScan())
-    assert labels["a"] == ["1"]
+    assert labels["a"] == ("1",)

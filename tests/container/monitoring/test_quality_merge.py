@@ -192,7 +192,7 @@ def test_the_label_collected_last_wins_and_bad_lines_are_counted(tmp_path):
     scan = GroundTruthScan()
     files = ground_truth_files(tmp_path, None, datetime.now(UTC), scan)
     labels = read_labels(files, scan)
-    assert labels == {"e": ["1"]}  # hour 09 beats 02; b.jsonl comes after a.jsonl
+    assert labels == {"e": ("1",)}  # hour 09 beats 02; b.jsonl comes after a.jsonl
     assert scan.duplicated == 2 and scan.malformed == 2
     assert json.dumps(scan.to_dict())
 
@@ -216,7 +216,7 @@ def test_fields_beyond_the_csv_limit_are_counted_not_fatal(tmp_path):
     labels = read_labels(
         ground_truth_files(tmp_path, None, datetime.now(UTC), scan), scan
     )
-    assert labels == {"fine": ["1"]}
+    assert labels == {"fine": ("1",)}
     assert scan.malformed == 1 and "does not parse" in scan.examples[0]
     pairs, counts = merge(
         [record("e", payload(huge)), record("f", payload("1"))],
