@@ -57,6 +57,23 @@ def s3_keys(prefix: str) -> list[str]:
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
+def registered_model_quality() -> set[str]:
+    """The S3 keys of the latest version's ModelMetrics.ModelQuality documents."""
+    sagemaker = boto3.Session(region_name=REGION).client("sagemaker")
+    group = load_config(CONFIG).registry.model_group
+    latest = sagemaker.list_model_packages(
+        ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"
+    )["ModelPackageSummaryList"][0]
+    described = sagemaker.describe_model_package(
+        ModelPackageName=latest["ModelPackageArn"]
+    )
+    quality = described["ModelMetrics"]["ModelQuality"]
+    uris = {quality["Statistics"]["S3Uri"], quality["Constraints"]["S3Uri"]}
+    prefix = f"s3://{BUCKET}/"
+    assert all(uri.startswith(prefix) for uri in uris), uris
+    return {uri[len(prefix) :] for uri in uris}
+
+
 def refused_by_iam(emulator) -> list[str]:
     """Each recorded call checked against the policy of the step that made it."""
     config = load_config(CONFIG)
@@ -189,6 +206,10 @@ def test_run_on_aws(emulator, tmp_path, capsys, monkeypatch):
     # approve runs only when the auto-approval rule did not approve.
     assert {c.step for c in emulator.calls} >= set(RUN_STEPS) - {"approve"}
     assert not refused_by_iam(emulator)
+    # `run` baselines the trained model before registering it, so its version
+    # carries the model-quality baseline, as CreateModelPackage took it.
+    # (Checked after the IAM audit: these look-ups are the test's, not run's.)
+    assert registered_model_quality() <= set(s3_keys("sklearn-byoc/penguins/"))
 
 
 def attributed(emulator, name: str):
