@@ -46,6 +46,7 @@ from tests.orchestration.aws_conftest_helpers import (
     push_fake_image,
     schedule_description,
 )
+from tests.orchestration.test_model_quality import model_quality_of
 
 moto_url = helpers.moto_url
 aws_settings = helpers.aws_settings
@@ -251,18 +252,7 @@ def test_register_files_the_trained_models_quality_baseline(trained):
     assert measured["run_id"] == trained.state["last_run"]
     log.step = "register"
     version = lifecycle.register(trained)
-    expected = {
-        "ModelQuality": {
-            "Statistics": {
-                "ContentType": "application/json",
-                "S3Uri": measured["statistics"],
-            },
-            "Constraints": {
-                "ContentType": "application/json",
-                "S3Uri": measured["constraints"],
-            },
-        }
-    }
+    expected = model_quality_of(trained)
     # The baseline job's statistics.json and the relaxed constraints.json on S3.
     assert measured["statistics"].startswith(f"s3://{BUCKET}/penguins/baseline/")
     assert measured["constraints"].startswith(f"s3://{BUCKET}/penguins/quality/")
