@@ -273,6 +273,7 @@ GRACEFUL_CHILD = (
     "import signal, sys, time\n"
     "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
     "signal.signal(signal.SIGQUIT, lambda *a: sys.exit(0))\n"
+    "print('ready', flush=True)\n"
     "time.sleep(60)\n"
 )
 
@@ -284,14 +285,19 @@ def children():
     started: list[subprocess.Popen] = []
 
     def start(code: str = GRACEFUL_CHILD) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-c", code])
+        process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
         started.append(process)
+        if code == GRACEFUL_CHILD:
+            # A signal sent before the handlers are installed would kill the
+            # child with the default action, and the test would race it.
+            assert process.stdout.readline() == b"ready\n"
         return process
 
     yield start
     for signum, handler in handlers.items():
         signal.signal(signum, handler)
     for process in started:
+        process.stdout.close()
         if process.returncode is None:
             # Only a child not yet reaped (by supervise) is still ours to kill.
             if _alive(process.pid):
@@ -310,7 +316,6 @@ def _alive(pid: int) -> bool:
 
 def test_sigterm_stops_nginx_first_then_gunicorn(children):
     front, app = children(), children()
-    time.sleep(0.3)  # let both install their handlers
     threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
     assert serving_server.supervise(front, app.pid) == 0
     assert front.returncode == 0 and not _alive(app.pid)
@@ -318,7 +323,6 @@ def test_sigterm_stops_nginx_first_then_gunicorn(children):
 
 def test_nginx_dying_stops_gunicorn_and_fails(children):
     front, app = children(), children()
-    time.sleep(0.3)
     front.kill()
     assert serving_server.supervise(front, app.pid) == 1
     assert not _alive(app.pid)
