@@ -294,6 +294,133 @@ class ScheduleRun:
     executions: list[dict[str, Any]]  # the windows monitored by this process
 
 
+@dataclass(frozen=True)
+class TransformCaptureSpec:
+    """DataCaptureConfig of CreateTransformJob: where the job's records go."""
+
+    destination: str  # local folder or s3:// prefix
+    # Give every record an inference id (and time), so ground truth can be
+    # joined to batch predictions as to an endpoint's.
+    generate_inference_id: bool = True
+
+
+@dataclass(frozen=True)
+class TransformJobSpec:
+    """A batch transform job: `serve` over every object of an input location.
+
+    The request-shaping fields are CreateTransformJob's; None leaves the
+    value to the container's GET /execution-parameters, then to SageMaker's
+    defaults, as SageMaker does.
+    """
+
+    job_name: str
+    model_name: str  # the SageMaker model the job runs (created from the artifact)
+    model_artifact: str  # path or s3:// URI of model.tar.gz
+    image: str
+    input_location: str  # local folder or s3:// prefix of the inputs
+    output_location: str  # where `<input>.out` files go
+    content_type: str = "text/csv"
+    split_type: str = "Line"  # None | Line (RecordIO, TFRecord: refused locally)
+    accept: str | None = None  # default: content_type
+    assemble_with: str = "Line"  # None | Line
+    batch_strategy: str | None = None  # SingleRecord | MultiRecord
+    max_payload_in_mb: int | None = None
+    max_concurrent_transforms: int | None = None
+    input_filter: str = "$"
+    join_source: str = "None"  # None | Input
+    output_filter: str = "$"
+    invocation_timeout_seconds: int = 600  # ModelClientConfig, 1-3600
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    environment: dict[str, str] = field(default_factory=dict)
+    capture: TransformCaptureSpec | None = None
+
+
+@dataclass(frozen=True)
+class TransformJobResult:
+    job_name: str
+    status: str  # Completed | Failed | Stopped
+    output_location: str
+    failure_reason: str | None = None
+    duration_seconds: float = 0.0
+    records: int | None = None  # records transformed, where the backend counts them
+    outputs: tuple[str, ...] = ()  # the `.out` files / objects written
+    capture_destination: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Hyperparameter range kinds and objective directions, as SageMaker spells them.
+RANGE_KINDS = ("Integer", "Continuous", "Categorical")
+SCALING_TYPES = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+OBJECTIVE_TYPES = ("Maximize", "Minimize")
+TUNING_STRATEGIES = ("Bayesian", "Random", "Hyperband", "Grid")
+
+
+@dataclass(frozen=True)
+class ParameterRange:
+    """One searched hyperparameter: an integer or continuous interval, or values."""
+
+    name: str
+    kind: str  # Integer | Continuous | Categorical
+    min_value: str | None = None  # strings, as SageMaker passes them
+    max_value: str | None = None
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()  # Categorical only
+
+
+@dataclass(frozen=True)
+class TuningJobSpec:
+    """A hyperparameter tuning job: training jobs over `ranges`, best by objective.
+
+    `training` holds what every trial shares (image, channels, the static
+    hyperparameters, instance); each trial overrides the searched names.
+    """
+
+    tuning_job_name: str  # at most 32 characters on SageMaker
+    training: TrainingJobSpec
+    objective_metric: str  # a `name=value` metric `train` prints
+    objective_type: str  # Maximize | Minimize
+    ranges: tuple[ParameterRange, ...]
+    strategy: str = "Random"
+    max_jobs: int = 4
+    max_parallel_jobs: int = 2
+    early_stopping: str = "Off"  # Off | Auto
+    random_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One training job of a tuning job."""
+
+    job_name: str
+    status: str  # Completed | Failed | Stopped
+    hyperparameters: dict[str, str]  # the searched values of this trial
+    objective_value: float | None
+    metrics: dict[str, float]
+    model_artifact: str | None
+    failure_reason: str | None = None
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TuningJobResult:
+    tuning_job_name: str
+    status: str  # Completed | Failed | Stopped
+    trials: tuple[TrialResult, ...]
+    best_job_name: str | None
+    failure_reason: str | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def best(self) -> TrialResult | None:
+        return next((t for t in self.trials if t.job_name == self.best_job_name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Where the lifecycle's jobs and endpoints run."""
@@ -355,6 +482,18 @@ class Backend(Protocol):
         self, spec: ProcessingJobSpec, progress: Progress
     ) -> ProcessingJobResult:
         """Run `baseline` or `monitor` to the end; never raises on job failure."""
+        ...
+
+    def run_transform_job(
+        self, spec: TransformJobSpec, progress: Progress
+    ) -> TransformJobResult:
+        """Run a batch transform job to the end; never raises on job failure."""
+        ...
+
+    def run_tuning_job(
+        self, spec: TuningJobSpec, progress: Progress
+    ) -> TuningJobResult:
+        """Run a tuning job's trials to the end; never raises on job failure."""
         ...
 
     def fetch(self, location: str, local_dir: Path) -> Path:
