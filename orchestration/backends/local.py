@@ -26,10 +26,19 @@ from orchestration.backends.base import (
     ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
+    TransformJobResult,
+    TransformJobSpec,
     no_progress,
 )
 from orchestration.config import ProjectConfig
-from orchestration.local import artifacts, hosting, monitoring, processing, training
+from orchestration.local import (
+    artifacts,
+    hosting,
+    monitoring,
+    processing,
+    training,
+    transform_job,
+)
 from orchestration.local.engine import Engine
 from orchestration.local.hosting import EndpointInvocationError, Endpoints
 from orchestration.local.state import LocalState
@@ -116,6 +125,13 @@ class LocalBackend:
         self, spec: ProcessingJobSpec, progress: Progress = no_progress
     ) -> ProcessingJobResult:
         return processing.run_processing_job(
+            self.engine, self.state, self.root, spec, progress
+        )
+
+    def run_transform_job(
+        self, spec: TransformJobSpec, progress: Progress = no_progress
+    ) -> TransformJobResult:
+        return transform_job.run_transform_job(
             self.engine, self.state, self.root, spec, progress
         )
 
