@@ -77,7 +77,11 @@ def transform(
             f"transform job {name} {result.status}: {result.failure_reason}",
             result.failure_reason,
         )
-    local = p.backend.fetch(output_location, work / "output")
+    local = (
+        p.backend.fetch(output_location, work / "output")
+        if "://" in output_location
+        else Path(output_location)  # already on this machine: no copy
+    )
     _summarise(p, result, local)
     record["local_output"] = str(local)
     transforms[name] = record

@@ -932,6 +932,10 @@ def _transformed(p: Project, name: str) -> dict[str, Any]:
         raise LifecycleError(
             f"no transform job {name!r} of this project (known: {', '.join(sorted(known)) or 'none; run `transform` first'})"
         )
+    if p.backend.name == "aws":
+        raise LifecycleError(
+            f"transform job {name} ran on SageMaker, which writes a transform job's capture in its own batch layout; `monitor --transform-job` reads the local backend's capture only"
+        )
     if not job.get("capture"):
         raise LifecycleError(
             f"transform job {name} captured nothing (transform.capture is off, or it failed): nothing to monitor"
@@ -1157,6 +1161,11 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
     p.say(f"drift report: {summary['report']}")
     for window, found in summary.get("quality", {}).items():
         p.say(f"model quality, {window} window: {quality_line(found)}")
+    scored = summary.get("transform") or {}
+    if scored.get("quality"):
+        p.say(
+            f"model quality, transform job {scored['job']}: {quality_line(scored['quality'])}"
+        )
     return summary
 
 
@@ -1178,6 +1187,32 @@ def quality_line(found: dict[str, Any]) -> str:
         + (f" (estimated {guessed})" if guessed else "")
         + (f", {count} violation(s)" if count else "")
     )
+
+
+def _batch_steps(p: Project, step: _Steps) -> dict[str, Any]:
+    """The held-out split scored offline by a transform job, then its capture
+    monitored (with its labels) as an endpoint's window is."""
+    from orchestration import batch  # the step module builds on this one
+
+    job = step("batch transform of the held-out split", lambda: batch.transform(p))
+    found: dict[str, Any] = {"job": job["name"], "records": job["records"]}
+    found["output"] = job.get("local_output")
+    if p.backend.name != "local":
+        p.say(
+            "  (its capture is SageMaker's own batch layout, which `monitor` does not read: not monitored)"
+        )
+        return found
+    step(
+        "ground truth for the transform job",
+        lambda: ground_truth(p, Path(job["labels"])),
+    )
+    checked = step(
+        "monitor the transform job's capture",
+        lambda: monitor(p, transform_job=job["name"], schedule_name="demo-batch"),
+    )
+    found["violations"] = len(checked.violations)
+    found["quality"] = checked.quality
+    return found
 
 
 def _shuffled_labels(p: Project, labels: Path) -> Path:
@@ -1224,9 +1259,11 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
             p, *drifted[1], schedule_name="demo-drifted", wait_for_capture=True
         ),
     )
+    scored = _batch_steps(p, step)
     summary = {
         "metrics": trained.metrics,
         "model_version": version.version,
+        "transform": scored,
         "held_out_violations": len(healthy.violations),
         "drift_violations": found.violations,
         "alerts": [a.to_dict() for a in found.alerts],
