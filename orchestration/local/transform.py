@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from container.contract import settings as contract
 from orchestration.backends.base import BackendError
@@ -270,8 +270,8 @@ def _transform_file(
     settings: TransformSettings,
     on_answer: OnAnswer | None,
 ) -> FileResult:
-    data = path.read_bytes()
-    batches = _batches(name, data, settings)
+    source = path.open("rb")
+    batches = _batches(name, source, settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".partial", dir=target.parent
@@ -289,31 +289,52 @@ def _transform_file(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    finally:
+        source.close()
     return FileResult(path, target, records, requests)
 
 
-def _records(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(line number, record) for each non-empty line; CRLF ends are dropped."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
+def _records(
+    source: BinaryIO, name: str, limit: int, settings: TransformSettings
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, record) for each non-empty line; CRLF ends are dropped.
+
+    A line is read at most `limit` + 1 bytes at a time, so one that could
+    never fit a request fails the job before the rest of it is read.
+    """
+    number = 0
+    while True:
+        line = source.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            raise TransformJobFailed(
+                f"ClientError: line {number} of {name} is over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes)"
+            )
+        line = line.rstrip(b"\n").rstrip(b"\r")
         if line.strip():
             yield number, line
 
 
-def _batches(name: str, data: bytes, settings: TransformSettings) -> Iterator[Batch]:
+def _batches(
+    name: str, source: BinaryIO, settings: TransformSettings
+) -> Iterator[Batch]:
     limit = settings.max_payload_bytes
     if settings.split_type == "None":
-        if len(data) > limit:
+        size = os.fstat(source.fileno()).st_size
+        if size > limit:
             raise TransformJobFailed(
-                f"ClientError: {name} is {len(data)} bytes, over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes); with SplitType=None a whole file is one request"
+                f"ClientError: {name} is {size} bytes, over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes); with SplitType=None a whole file is one request"
             )
+        data = source.read(limit + 1)
         lines = max(1, data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
         yield Batch(1, lines, (data,), data, (1,), (data,))
         return
     single = settings.batch_strategy == "SingleRecord"
     pending: list[tuple[int, bytes, bytes]] = []
     size = 0
-    for number, record in _records(data):
+    for number, record in _records(source, name, limit, settings):
         sent = _filter_input(record, settings, name, number)
         encoded = sent + b"\n"
         if len(encoded) > limit:
