@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("bench_serving.py", [], ["--quick"]),
     ("bench_monitoring.py", ["--repeat", "5"], ["--quick"]),
     ("bench_pipeline.py", [], ["--repeats", "1"]),
+    ("bench_transform.py", [], ["--quick"]),
 ]
 
 

@@ -14,13 +14,14 @@ backend passes a callable that posts to the container's /invocations and the
 tests pass a fake. Each output is written to a temporary file beside its final
 name and renamed once the whole input transformed, so an output is either
 complete or absent. A request that fails (an HTTP status of 400 or more, or no
-answer) fails the job; the failure reason names the input file and the lines
-the request held, as SageMaker's does.
+answer) fails the job and stops its other inputs; the failure reason names
+the input file and the lines the request held, as SageMaker's does. Up to
+four inputs are transformed at once, all their requests sharing the job's
+``MaxConcurrentTransforms``, so inputs of a request or two each still keep the
+container's workers busy.
 
 Not reproduced: ``SplitType=RecordIO`` and ``TFRecord`` (refused), several
-instances sharing the inputs (here inputs are transformed one after another,
-each with its requests in flight concurrently), retries of failed requests and
-S3 manifests.
+instances sharing the inputs, retries of failed requests and S3 manifests.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ _FROM_ENV_STRATEGY = {v: k for k, v in _ENV_STRATEGY.items()}
 DEFAULT_MAX_CONCURRENT_TRANSFORMS = 1
 DEFAULT_BATCH_STRATEGY = "MultiRecord"
 OUTPUT_SUFFIX = ".out"
+# Inputs transformed at once (within MaxConcurrentTransforms): enough to keep
+# the requests in flight when each input is a request or two, and a bound on
+# the threads (each input holds a pool of MaxConcurrentTransforms).
+MAX_FILES_IN_PARALLEL = 4
 MB = 1024 * 1024
 
 
@@ -176,14 +181,27 @@ class TransformSettings:
 
 
 def container_environment(settings: TransformSettings) -> dict[str, str]:
-    """The environment SageMaker gives the container of a transform job."""
-    resolved = settings.resolve()
-    return {
+    """The environment SageMaker gives the container of a transform job.
+
+    The payload limit is always set (the server refuses bodies over it); the
+    strategy and concurrency only when the job sets them, so that the
+    container's /execution-parameters can propose its own (one request per
+    worker) for what the job left open.
+    """
+    payload = settings.max_payload_in_mb
+    environment = {
         contract.BATCH: "true",
-        contract.MAX_PAYLOAD_IN_MB: str(resolved.max_payload_in_mb),
-        contract.BATCH_STRATEGY: _ENV_STRATEGY[resolved.batch_strategy or ""],
-        contract.MAX_CONCURRENT_TRANSFORMS: str(resolved.max_concurrent_transforms),
+        contract.MAX_PAYLOAD_IN_MB: str(
+            contract.BATCH_DEFAULT_MAX_PAYLOAD_MB if payload is None else payload
+        ),
     }
+    if settings.batch_strategy is not None:
+        environment[contract.BATCH_STRATEGY] = _ENV_STRATEGY[settings.batch_strategy]
+    if settings.max_concurrent_transforms is not None:
+        environment[contract.MAX_CONCURRENT_TRANSFORMS] = str(
+            settings.max_concurrent_transforms
+        )
+    return environment
 
 
 @dataclass
@@ -246,20 +264,49 @@ def run_transform(
     """
     settings = settings.resolve()
     output_dir = Path(output_dir)
-    result = TransformResult()
-    for path in files:
-        path = Path(path)
+    plans = []
+    for path in map(Path, files):
         relative = path.relative_to(input_root) if input_root else Path(path.name)
         target = output_dir / relative.parent / (relative.name + OUTPUT_SUFFIX)
+        plans.append((path, relative.as_posix(), target))
+    concurrency = settings.max_concurrent_transforms or 1
+    job = _Job(threading.BoundedSemaphore(concurrency), threading.Event())
+    done: dict[int, FileResult] = {}
+    failure: TransformJobFailed | None = None
+    parallel = max(1, min(len(plans), concurrency, MAX_FILES_IN_PARALLEL))
+    with ThreadPoolExecutor(parallel, thread_name_prefix="transform-file") as pool:
+        futures = [
+            pool.submit(_transform_file, *plan, invoke, settings, on_answer, job)
+            for plan in plans
+        ]
         try:
-            result.files.append(
-                _transform_file(
-                    path, relative.as_posix(), target, invoke, settings, on_answer
-                )
-            )
-        except TransformJobFailed as exc:
-            raise TransformJobFailed(exc.failure_reason, result.outputs) from None
+            for index, future in enumerate(futures):  # results in input order
+                try:
+                    done[index] = future.result()
+                except TransformJobFailed as exc:
+                    failure = failure or exc
+                    job.abort.set()  # SageMaker stops the whole job
+                except _Aborted:
+                    pass  # stopped because another input failed
+        except BaseException:
+            job.abort.set()  # Ctrl-C: no new request leaves, then the pool ends
+            raise
+    result = TransformResult([done[i] for i in sorted(done)])
+    if failure is not None:
+        raise TransformJobFailed(failure.failure_reason, result.outputs)
     return result
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What the inputs of one job share: the requests in flight, and its end."""
+
+    gate: threading.BoundedSemaphore  # MaxConcurrentTransforms, across inputs
+    abort: threading.Event  # set once an input failed (or on Ctrl-C)
+
+
+class _Aborted(Exception):
+    """An input stopped because the job ended elsewhere."""
 
 
 def _transform_file(
@@ -269,6 +316,7 @@ def _transform_file(
     invoke: Invoke,
     settings: TransformSettings,
     on_answer: OnAnswer | None,
+    job: _Job,
 ) -> FileResult:
     source = path.open("rb")
     batches = _batches(name, source, settings)
@@ -279,7 +327,7 @@ def _transform_file(
     records = requests = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            for batch, answer in _in_flight(batches, invoke, settings, name):
+            for batch, answer in _in_flight(batches, invoke, settings, name, job):
                 if on_answer is not None:
                     on_answer(name, batch, answer)
                 out.write(_assemble(batch, answer, settings, name))
@@ -362,24 +410,32 @@ def _pack(pending: list[tuple[int, bytes, bytes]]) -> Batch:
 
 
 def _in_flight(
-    batches: Iterator[Batch], invoke: Invoke, settings: TransformSettings, name: str
+    batches: Iterator[Batch],
+    invoke: Invoke,
+    settings: TransformSettings,
+    name: str,
+    job: _Job,
 ) -> Iterator[tuple[Batch, bytes]]:
-    """Answers in input order, at most MaxConcurrentTransforms requests at once."""
+    """Answers in input order; the job's gate holds the requests in flight
+    across all its inputs to MaxConcurrentTransforms."""
     concurrency = settings.max_concurrent_transforms or 1
     accept = settings.accept or settings.content_type
     window: deque[tuple[Batch, Future[tuple[int, bytes]]]] = deque()
     stop = threading.Event()
 
     def call(batch: Batch) -> tuple[int, bytes]:
-        if stop.is_set():
-            return 0, b""
-        return invoke(batch.body, settings.content_type, accept)
+        with job.gate:
+            if stop.is_set() or job.abort.is_set():
+                raise _Aborted
+            return invoke(batch.body, settings.content_type, accept)
 
     with ThreadPoolExecutor(
         max_workers=concurrency, thread_name_prefix="transform"
     ) as pool:
         try:
             for batch in batches:
+                if job.abort.is_set():
+                    raise _Aborted
                 # One more than in flight is queued so the next request leaves
                 # as soon as a worker is free; no more is read ahead.
                 if len(window) > concurrency:
@@ -399,6 +455,8 @@ def _answer(
     where = f"{name} {_lines(batch)}"
     try:
         status, body = future.result()
+    except _Aborted:
+        raise
     except Exception as exc:  # the container did not answer
         raise TransformJobFailed(
             f"ClientError: no answer from the container for {where}: {exc}"

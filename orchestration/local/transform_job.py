@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -46,6 +47,7 @@ from orchestration.local.engine import Engine
 from orchestration.local.hosting import CONTAINER_PORT, MODEL_MOUNT, wait_for_ping
 from orchestration.local.state import LocalState
 from orchestration.local.transform import (
+    OUTPUT_SUFFIX,
     Batch,
     TransformJobFailed,
     TransformSettings,
@@ -184,10 +186,14 @@ def _run(
             )
         except TransformJobFailed as exc:
             if capture:
-                capture.abandon()
+                capture.finish(_names(exc.outputs, spec))
             return failed(exc.failure_reason, tuple(map(str, exc.outputs)))
+        except BaseException:
+            if capture:
+                capture.finish(set())
+            raise
         if capture:
-            capture.close()
+            capture.finish(_names(done.outputs, spec))
     finally:
         engine.remove(container.id)
     progress(
@@ -223,8 +229,6 @@ def _execution_parameters(url: str) -> dict[str, Any]:
 def _invoker(url: str, timeout: float) -> Any:
     """POST /invocations with one connection per worker thread, as SageMaker's
     agent keeps its connections; no answer within `timeout` fails the request."""
-    import threading
-
     import requests
 
     local = threading.local()
@@ -244,12 +248,33 @@ def _invoker(url: str, timeout: float) -> Any:
     return invoke
 
 
+def _names(outputs: list[Path], spec: TransformJobSpec) -> set[str]:
+    """The input names (as `run_transform` names them) of completed outputs."""
+    root = Path(spec.output_location)
+    return {
+        path.relative_to(root).as_posix().removesuffix(OUTPUT_SUFFIX)
+        for path in outputs
+    }
+
+
 def _capture_folder(spec: TransformJobSpec) -> str | None:
     return spec.capture.destination if spec.capture else None
 
 
+@dataclass
+class _CaptureFile:
+    handle: IO[bytes]
+    temporary: Path
+    target: Path
+
+
 class _Capture:
-    """A transform job's DataCaptureConfig: one capture file per input file."""
+    """A transform job's DataCaptureConfig: one capture file per input.
+
+    Inputs are transformed concurrently, each observed from its own thread:
+    a file per input, opened under a lock; `finish` keeps the capture of the
+    inputs whose output completed and drops the rest, as their outputs are.
+    """
 
     def __init__(self, spec: TransformJobSpec):
         capture: TransformCaptureSpec = spec.capture  # type: ignore[assignment]
@@ -261,18 +286,12 @@ class _Capture:
             variant_name=VARIANT,
         )
         self.accept = spec.accept or spec.content_type
-        self._name: str | None = None
-        self._file: IO[bytes] | None = None
-        self._temporary: Path | None = None
-        self._target: Path | None = None
-        self._count = 0
+        self._files: dict[str, _CaptureFile] = {}
+        self._lock = threading.Lock()
 
     def observe(self, name: str, batch: Batch, answer: bytes) -> None:
-        if name != self._name:
-            self.close()
-            self._open(name)
         now = datetime.now(UTC)
-        assert self._file is not None
+        out = self._file(name, now).handle
         for sent, output, key in _per_record(name, batch, answer):
             record = capture_record(
                 self.settings,
@@ -283,35 +302,32 @@ class _Capture:
                 now,
                 inference_id=key if self.generate_ids else None,
             )
-            self._file.write(json.dumps(record).encode() + b"\n")
+            out.write(json.dumps(record).encode() + b"\n")
 
-    def _open(self, name: str) -> None:
-        now = datetime.now(UTC)
-        folder = hour_folder(Path(self.settings.destination or ""), self.settings, now)
-        folder.mkdir(parents=True, exist_ok=True)
-        self._count += 1
-        stem = f"{self.spec.job_name}-{now:%Y%m%d%H%M%S}-{self._count:04d}"
-        self._target = folder / f"{stem}.jsonl"
-        fd, temporary = tempfile.mkstemp(prefix=f".{stem}.", dir=folder)
-        self._temporary = Path(temporary)
-        self._file = os.fdopen(fd, "wb")
-        self._name = name
+    def _file(self, name: str, now: datetime) -> _CaptureFile:
+        with self._lock:
+            found = self._files.get(name)
+            if found is None:
+                root = Path(self.settings.destination or "")
+                folder = hour_folder(root, self.settings, now)
+                folder.mkdir(parents=True, exist_ok=True)
+                stem = f"{self.spec.job_name}-{now:%Y%m%d%H%M%S}-{len(self._files) + 1:04d}"
+                fd, temporary = tempfile.mkstemp(prefix=f".{stem}.", dir=folder)
+                found = _CaptureFile(
+                    os.fdopen(fd, "wb"), Path(temporary), folder / f"{stem}.jsonl"
+                )
+                self._files[name] = found
+            return found
 
-    def close(self) -> None:
-        """The current input's capture, complete: renamed to its final name."""
-        if self._file is None:
-            return
-        self._file.close()
-        os.replace(self._temporary, self._target)  # type: ignore[arg-type]
-        self._file = self._name = None
-
-    def abandon(self) -> None:
-        """The job failed on the current input: its capture is not kept."""
-        if self._file is None:
-            return
-        self._file.close()
-        Path(self._temporary).unlink(missing_ok=True)  # type: ignore[arg-type]
-        self._file = self._name = None
+    def finish(self, completed: set[str]) -> None:
+        """Keep the capture of the `completed` inputs (renamed whole); drop the rest."""
+        for name, found in self._files.items():
+            found.handle.close()
+            if name in completed:
+                os.replace(found.temporary, found.target)
+            else:
+                found.temporary.unlink(missing_ok=True)
+        self._files.clear()
 
 
 def _per_record(

@@ -247,6 +247,11 @@ def test_container_environment_is_what_sagemaker_sets():
         "SAGEMAKER_BATCH_STRATEGY": "MULTI_RECORD",
         "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "2",
     }
+    # What the job leaves open, the container's /execution-parameters proposes.
+    assert container_environment(TransformSettings()) == {
+        "SAGEMAKER_BATCH": "true",
+        "SAGEMAKER_MAX_PAYLOAD_IN_MB": "6",
+    }
 
 
 def test_input_filter_join_and_output_filter_on_csv(data, tmp_path):
@@ -355,3 +360,39 @@ def test_split_none_refuses_a_file_over_the_payload_by_its_size(tmp_path):
     settings = TransformSettings(split_type="None", max_payload_in_mb=1)
     with pytest.raises(TransformJobFailed, match="with SplitType=None a whole file"):
         run_transform([path], FakeServer(), settings, tmp_path / "out2")
+
+
+def test_inputs_share_the_jobs_requests_in_flight(tmp_path):
+    # Six small inputs of one request each: transformed side by side, yet
+    # never more requests at once than MaxConcurrentTransforms.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    paths = [write_csv(folder / f"f{i}.csv", rows=5) for i in range(6)]
+    server = FakeServer(delay=0.1)
+    settings = TransformSettings(max_concurrent_transforms=3)
+    result = run_transform(paths, server, settings, tmp_path / "out")
+    assert server.requests == 6 and server.most_in_flight == 3
+    assert [f.input for f in result.files] == paths  # in input order
+    assert all(p.read_text().count("\n") == 5 for p in result.outputs)
+
+
+def test_a_failed_input_stops_the_others_and_keeps_only_completed_outputs(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = write_csv(folder / "a.csv", rows=2)
+    bad = folder / "b.csv"
+    bad.write_text("1\nboom\n")
+    long = write_csv(folder / "c.csv", rows=400)
+    server = FakeServer(delay=0.02, fail_on=b"boom")
+    settings = TransformSettings(
+        batch_strategy="SingleRecord", max_concurrent_transforms=2
+    )
+    with pytest.raises(TransformJobFailed) as failed:
+        run_transform([first, bad, long], server, settings, tmp_path / "out")
+    assert "b.csv line 2" in failed.value.failure_reason
+    assert server.requests < 2 + 2 + 400  # c.csv was stopped, not finished
+    # Only whole outputs of completed inputs remain (a.csv's, if it finished
+    # first), and the failure lists exactly those; no partial file is left.
+    outputs = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in outputs] in ([], ["a.csv.out"])
+    assert failed.value.outputs == outputs

@@ -58,7 +58,9 @@ def test_a_transform_job_writes_one_out_per_input_and_captures_each_record(
         tmp_path,
         model_tarball,
         image,
-        max_concurrent_transforms=2,
+        # Concurrency left open: the container's /execution-parameters says
+        # one request per worker.
+        environment={"SAGEMAKER_MODEL_SERVER_WORKERS": "3"},
         capture=TransformCaptureSpec(str(tmp_path / "capture")),
     )
     result = backend.run_transform_job(spec, said.append)
@@ -75,17 +77,22 @@ def test_a_transform_job_writes_one_out_per_input_and_captures_each_record(
     assert labels[0] == "Gentoo"
     assert (out / "batch" / "b.csv.out").read_text().splitlines() == labels[:2]
     # The container's own /execution-parameters filled what the job left unset.
-    assert any("MultiRecord up to 6 MB, 2 request(s) in flight" in s for s in said)
+    assert any("MultiRecord up to 6 MB, 3 request(s) in flight" in s for s in said)
 
     files = sorted((tmp_path / "capture" / "tj-test" / "AllTraffic").rglob("*.jsonl"))
     assert len(files) == 2  # one per input, none left half-written
     records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     ids = [r["eventMetadata"]["inferenceId"] for r in records]
-    assert ids == [f"a.csv:{n}" for n in (1, 2, 3, 4)] + [
+    # Inputs run side by side, so their files may come in either order.
+    assert sorted(ids) == [f"a.csv:{n}" for n in (1, 2, 3, 4)] + [
         "batch/b.csv:1",
         "batch/b.csv:2",
     ]
-    first = records[0]["captureData"]
+    first = next(
+        r["captureData"]
+        for r in records
+        if r["eventMetadata"]["inferenceId"] == "a.csv:1"
+    )
     assert first["endpointInput"]["data"] == ROWS[0]
     assert first["endpointOutput"]["data"] == "Gentoo"
     (job,) = backend.status()["jobs"]
@@ -128,6 +135,7 @@ def test_a_bad_record_fails_the_job_naming_its_file_and_line(
         model_tarball,
         image,
         batch_strategy="SingleRecord",
+        max_concurrent_transforms=1,  # one input at a time: a.csv completes first
         capture=TransformCaptureSpec(str(tmp_path / "capture")),
     )
     result = backend.run_transform_job(spec, lambda line: None)
