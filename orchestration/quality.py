@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from container.contract.errors import ByocError
+from orchestration import archives
 
 LABEL_COLUMNS = ("inference_id", "label")
 REGRESSION = "Regression"
@@ -227,8 +228,8 @@ def bundle_folder(artifact: Path, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(artifact, "r:*") as tar:
-            tar.extractall(folder, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+            archives.extract(tar, folder)
+    except (tarfile.TarError, OSError, archives.UnsafeArchive) as exc:
         raise ModelUnreadable(
             f"cannot extract the model artifact {artifact}: {exc}"
         ) from None

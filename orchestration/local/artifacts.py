@@ -15,7 +15,7 @@ import tarfile
 from pathlib import Path
 
 from container.contract.paths import OptMl
-from orchestration import files
+from orchestration import archives, files
 from orchestration.backends.base import BackendError
 
 # The `name=value` lines the image prints; AWS's MetricDefinitions use the
@@ -94,17 +94,9 @@ def extract_tarball(tarball: Path, destination: Path) -> Path:
     root = destination.resolve()
     try:
         with tarfile.open(tarball, "r:*") as tar:
-            for member in tar.getmembers():
-                target = (root / member.name).resolve()
-                if not (target == root or root in target.parents):
-                    raise BackendError(
-                        f"{tarball} holds {member.name!r}, which would land outside the model folder; refusing to extract it"
-                    )
-                if not (member.isfile() or member.isdir()):
-                    raise BackendError(
-                        f"{tarball} holds {member.name!r}, which is not a plain file or folder"
-                    )
-            tar.extractall(root, filter="data")
+            archives.extract(tar, root)
+    except archives.UnsafeArchive as exc:
+        raise BackendError(exc.message) from None
     except tarfile.TarError as exc:
         raise BackendError(f"{tarball} is not a readable tar.gz: {exc}") from None
     return destination
