@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -405,6 +406,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ByocError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`runs compare | head`): as Unix tools do, stop
+        # quietly; stdout is pointed at /dev/null so the exit flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, the shell's code for it
     except KeyboardInterrupt:
         print(
             "error: interrupted; `python -m orchestration teardown` removes what is still running",

@@ -1,5 +1,6 @@
 """The CLI: help everywhere, one-line errors for user mistakes, no tracebacks."""
 
+import os
 import subprocess
 import sys
 
@@ -119,3 +120,21 @@ def test_console_module_entry_point_runs_without_a_traceback(tmp_path):
     )
     assert bad.returncode == 2 and "invalid choice: 'explode'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_output_piped_to_a_reader_that_stops_ends_quietly(tmp_path):
+    # `... | head` closes the pipe early: no traceback, the shell's SIGPIPE code.
+    reader, writer = os.pipe()
+    os.close(reader)  # the reader is gone before the first line is written
+    done = subprocess.run(
+        [sys.executable, "-m", "orchestration", "status", "--json"]
+        + ["--state-dir", str(tmp_path)],
+        stdout=writer,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+    os.close(writer)
+    assert done.returncode == 141, done.stderr
+    assert done.stderr == ""
