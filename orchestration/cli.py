@@ -347,7 +347,11 @@ def _status_text(data: dict[str, Any]) -> str:
         name = ep.get("endpoint_name") or ep.get("name")
         lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
     for job in backend.get("jobs", [])[-10:]:
-        lines.append(f"  job {job['job_name']}: {job['status']}")
+        best = job.get("best_job_name")
+        lines.append(
+            f"  job {job['job_name']}: {job['status']}"
+            + (f" (tuning job, best {best})" if best else "")
+        )
     for kind in ("training_jobs", "processing_jobs"):  # AWS: newest first
         for job in backend.get(kind, [])[:10]:
             lines.append(f"  job {job['name']}: {job['status']}")
