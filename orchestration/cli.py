@@ -57,6 +57,12 @@ def _lifecycle() -> Any:
     return lifecycle
 
 
+def _transform(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import batch
+
+    batch.transform(p, args.version, args.input, progress)
+
+
 def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     from orchestration import schedule
 
@@ -138,6 +144,19 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step(
+        "transform",
+        "score a file (default: the held-out split) with a batch transform job",
+        _transform,
+        (
+            option("--version", type=int, help=VERSION),
+            option(
+                "--input",
+                type=Path,
+                help="a headerless CSV / JSON Lines file, or a folder of them",
+            ),
+        ),
+    ),
+    Step(
         "ground-truth",
         "labels for captured inferences (--labels FILE: inference_id,label)",
         lambda p, args, progress: _lifecycle().ground_truth(p, args.labels),
@@ -162,13 +181,18 @@ STEPS: tuple[Step, ...] = (
         "monitor",
         "check captured traffic (and its labels) against the baseline; raise alerts",
         lambda p, args, progress: _lifecycle().monitor(
-            p, args.start, args.end, progress
+            p, args.start, args.end, progress, transform_job=args.transform_job
         ),
         (
             option(
                 "--start", help="window start, ISO 8601 UTC (default: end - window)"
             ),
             option("--end", help="window end, ISO 8601 UTC (default: now)"),
+            option(
+                "--transform-job",
+                help="monitor this batch transform job's capture (over its run) "
+                "instead of the endpoint's",
+            ),
         ),
     ),
     Step(

@@ -97,6 +97,27 @@ class EndpointConfig:
 
 
 @dataclass(frozen=True)
+class TransformConfig:
+    """Batch transform jobs (CreateTransformJob); None: the container decides."""
+
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    content_type: str = "text/csv"
+    accept: str | None = None
+    split_type: str = "Line"
+    batch_strategy: str | None = None
+    max_payload_in_mb: int | None = None
+    max_concurrent_transforms: int | None = None
+    assemble_with: str = "Line"
+    input_filter: str = "$"
+    join_source: str = "None"
+    output_filter: str = "$"
+    invocation_timeout_seconds: int = 600
+    capture: bool = True  # DataCaptureConfig, so `monitor` can check batch traffic
+    environment: dict[str, str] = field(default_factory=dict)  # over the endpoint's
+
+
+@dataclass(frozen=True)
 class DriftConfig:
     """How the demo's deliberately drifted traffic differs from held-out data."""
 
@@ -194,6 +215,7 @@ class ProjectConfig:
     alerts: AlertsConfig
     aws: AwsConfig | None = None
     tuning: TuningConfig | None = None
+    transform: TransformConfig = field(default_factory=TransformConfig)
 
     @property
     def target(self) -> str:
@@ -373,6 +395,9 @@ def load_config(
         alerts=_alerts(top.section("alerts") or _Section({}, "alerts", source)),
         aws=_aws(top.section("aws")),
         tuning=_tuning(tuning_s, registry) if tuning_s is not None else None,
+        transform=_transform(
+            top.section("transform") or _Section({}, "transform", source)
+        ),
     )
     top.done()
     if config.backend not in ("local", "aws"):
@@ -467,6 +492,52 @@ def _endpoint(s: _Section) -> EndpointConfig:
         startup_timeout_seconds=s.number(
             "startup_timeout_seconds", 120, 1, 3600, integer=True
         ),
+    )
+    s.done()
+    return out
+
+
+def _choice(s: _Section, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = s.str(name, default)
+    if value not in allowed:
+        raise s.fail(name, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _transform(s: _Section) -> TransformConfig:
+    strategy = s.str("batch_strategy")
+    if strategy is not None and strategy not in ("SingleRecord", "MultiRecord"):
+        raise s.fail(
+            "batch_strategy", f"must be SingleRecord or MultiRecord, got {strategy!r}"
+        )
+    payload = s.raw("max_payload_in_mb")
+    concurrency = s.raw("max_concurrent_transforms")
+    out = TransformConfig(
+        instance_type=s.str("instance_type", "ml.m5.large"),
+        instance_count=s.number("instance_count", 1, 1, 100, integer=True),
+        content_type=s.str("content_type", "text/csv"),
+        accept=s.str("accept"),
+        split_type=_choice(s, "split_type", "Line", ("None", "Line")),
+        batch_strategy=strategy,
+        max_payload_in_mb=(
+            None
+            if payload is None
+            else s.number("max_payload_in_mb", 6, 0, 100, integer=True)
+        ),
+        max_concurrent_transforms=(
+            None
+            if concurrency is None
+            else s.number("max_concurrent_transforms", 1, 1, 100, integer=True)
+        ),
+        assemble_with=_choice(s, "assemble_with", "Line", ("None", "Line")),
+        input_filter=s.str("input_filter", "$"),
+        join_source=_choice(s, "join_source", "None", ("None", "Input")),
+        output_filter=s.str("output_filter", "$"),
+        invocation_timeout_seconds=s.number(
+            "invocation_timeout_seconds", 600, 1, 3600, integer=True
+        ),
+        capture=s.bool("capture", True),
+        environment=s.string_map("environment"),
     )
     s.done()
     return out

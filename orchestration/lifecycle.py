@@ -191,7 +191,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
         f"training job {name} on {p.backend.name} ({cfg.hyperparameters.get('algorithm')})"
     )
     started = iso(datetime.now(UTC))
-    result = p.backend.run_training_job(spec, progress or _quiet)
+    result = p.backend.run_training_job(spec, progress or quiet)
     run = p.tracker.record(
         Run(
             run_id=name,
@@ -227,7 +227,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
     return run
 
 
-def _quiet(line: str) -> None:
+def quiet(line: str) -> None:
     """Progress nobody asked to see (--quiet)."""
 
 
@@ -313,7 +313,7 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
     first, then updates the endpoint the first one made.
     """
     with p.exclusive("deploy"):
-        chosen = _deployable(p, version)
+        chosen = deployable(p, version)
         group = p.config.registry.model_group
         capture = p.backend.location("capture")
         spec = specs.endpoint(
@@ -343,7 +343,7 @@ def deploy(p: Project, version: int | None = None) -> dict[str, Any]:
     return endpoint
 
 
-def _deployable(p: Project, version: int | None) -> registry.ModelVersion:
+def deployable(p: Project, version: int | None) -> registry.ModelVersion:
     """The version to deploy: `version` if approved, else the latest approved."""
     group = p.config.registry.model_group
     if version is None:
@@ -384,7 +384,7 @@ def _serve(p: Project, spec: EndpointSpec, version: int) -> EndpointInfo:
     return p.backend.create_endpoint(spec)
 
 
-def _held_out(p: Project) -> pd.DataFrame:
+def held_out(p: Project) -> pd.DataFrame:
     prepared = p.need("prepared", "prepare")
     table = pd.read_csv(
         Path(prepared["folder"]) / "test" / "test.csv", dtype=str, keep_default_na=False
@@ -428,7 +428,7 @@ def predict(
     p: Project, drifted: bool = False, limit: int | None = None
 ) -> tuple[traffic.TrafficResult, tuple[str, str]]:
     """Send the held-out rows (or a drifted copy); returns result and time window."""
-    table = _held_out(p)
+    table = held_out(p)
     target = p.config.target
     features = table.drop(columns=[target])
     if drifted:
@@ -628,7 +628,7 @@ def _run_processing(
     p: Project, spec: ProcessingJobSpec, kind: str, progress: Say | None
 ) -> tuple[ProcessingJobResult, Path]:
     """Run a processing job to the end; its outputs, fetched to the reports folder."""
-    result = p.backend.run_processing_job(spec, progress or _quiet)
+    result = p.backend.run_processing_job(spec, progress or quiet)
     if result.status != COMPLETED:
         raise _processing_failed(kind, result)
     reports = p.config.state_dir / "reports" / spec.job_name
@@ -659,8 +659,12 @@ def monitor(
     progress: Say | None = None,
     schedule_name: str | None = None,
     wait_for_capture: bool | None = None,
+    transform_job: str | None = None,
 ) -> MonitorReport:
     """Monitor [start, end) (default: the last `window_minutes`).
+
+    With `transform_job`, the capture of that batch transform job is
+    monitored instead of the endpoint's, over the job's run by default.
 
     First the backend finds the window's capture. With `wait_for_capture`
     (default: when traffic `predict` sent lies in the window) it waits for
@@ -669,7 +673,12 @@ def monitor(
     started.
     """
     base = p.need("baseline", "baseline")
-    endpoint = p.need("endpoint", "deploy")
+    if transform_job is None:
+        endpoint = p.need("endpoint", "deploy")
+    else:
+        endpoint = _transformed(p, transform_job)
+        start = start or endpoint["window"][0]
+        end = end or endpoint["window"][1]
     start, end = _window(p, start, end)
     _require_capture(p, endpoint, start, end, progress or p.say, wait_for_capture)
     name = job_name(p, "monitor")
@@ -787,7 +796,7 @@ def _quality_monitor(
         str(model) if model else None,
     )
     p.say(f"model-quality job {name} over {start} → {end}")
-    result = p.backend.run_processing_job(spec, progress or _quiet)
+    result = p.backend.run_processing_job(spec, progress or quiet)
     if result.status != COMPLETED:
         said = f"{result.failure_reason or ''} {result.exit_message or ''}"
         if UNMATCHED in said:
@@ -912,6 +921,26 @@ def _estimated_metrics(folder: Path) -> dict[str, float]:
         if isinstance(block.get(name), dict)
         and isinstance(block[name].get("value"), (int, float))
     }
+
+
+def _transformed(p: Project, name: str) -> dict[str, Any]:
+    """A transform job's record, shaped as the endpoint's for `monitor`: its
+    capture sits under the job's name as an endpoint's under the endpoint's."""
+    known = p.state.get("transforms", {})
+    job = known.get(name)
+    if job is None:
+        raise LifecycleError(
+            f"no transform job {name!r} of this project (known: {', '.join(sorted(known)) or 'none; run `transform` first'})"
+        )
+    if p.backend.name == "aws":
+        raise LifecycleError(
+            f"transform job {name} ran on SageMaker, which writes a transform job's capture in its own batch layout; `monitor --transform-job` reads the local backend's capture only"
+        )
+    if not job.get("capture"):
+        raise LifecycleError(
+            f"transform job {name} captured nothing (transform.capture is off, or it failed): nothing to monitor"
+        )
+    return {**job, "invocations": job.get("records") or 0, "errors": 0}
 
 
 def _window(p: Project, start: str | None, end: str | None) -> tuple[str, str]:
@@ -1132,6 +1161,11 @@ def run(p: Project, keep: bool = False) -> dict[str, Any]:
     p.say(f"drift report: {summary['report']}")
     for window, found in summary.get("quality", {}).items():
         p.say(f"model quality, {window} window: {quality_line(found)}")
+    scored = summary.get("transform") or {}
+    if scored.get("quality"):
+        p.say(
+            f"model quality, transform job {scored['job']}: {quality_line(scored['quality'])}"
+        )
     return summary
 
 
@@ -1153,6 +1187,32 @@ def quality_line(found: dict[str, Any]) -> str:
         + (f" (estimated {guessed})" if guessed else "")
         + (f", {count} violation(s)" if count else "")
     )
+
+
+def _batch_steps(p: Project, step: _Steps) -> dict[str, Any]:
+    """The held-out split scored offline by a transform job, then its capture
+    monitored (with its labels) as an endpoint's window is."""
+    from orchestration import batch  # the step module builds on this one
+
+    job = step("batch transform of the held-out split", lambda: batch.transform(p))
+    found: dict[str, Any] = {"job": job["name"], "records": job["records"]}
+    found["output"] = job.get("local_output")
+    if p.backend.name != "local":
+        p.say(
+            "  (its capture is SageMaker's own batch layout, which `monitor` does not read: not monitored)"
+        )
+        return found
+    step(
+        "ground truth for the transform job",
+        lambda: ground_truth(p, Path(job["labels"])),
+    )
+    checked = step(
+        "monitor the transform job's capture",
+        lambda: monitor(p, transform_job=job["name"], schedule_name="demo-batch"),
+    )
+    found["violations"] = len(checked.violations)
+    found["quality"] = checked.quality
+    return found
 
 
 def _shuffled_labels(p: Project, labels: Path) -> Path:
@@ -1199,9 +1259,11 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
             p, *drifted[1], schedule_name="demo-drifted", wait_for_capture=True
         ),
     )
+    scored = _batch_steps(p, step)
     summary = {
         "metrics": trained.metrics,
         "model_version": version.version,
+        "transform": scored,
         "held_out_violations": len(healthy.violations),
         "drift_violations": found.violations,
         "alerts": [a.to_dict() for a in found.alerts],

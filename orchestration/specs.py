@@ -21,6 +21,8 @@ from orchestration.backends.base import (
     ParameterRange,
     ProcessingJobSpec,
     TrainingJobSpec,
+    TransformCaptureSpec,
+    TransformJobSpec,
     TuningJobSpec,
     processing_container_path,
     processing_input_key,
@@ -113,6 +115,47 @@ def _parameter_range(r: RangeConfig) -> ParameterRange:
         min_value=str(number(r.min_value)),
         max_value=str(number(r.max_value)),
         scaling=r.scaling,
+    )
+
+
+def transform(
+    config: ProjectConfig,
+    job_name: str,
+    model_artifact: str,
+    image: str,
+    locations: tuple[str, str],
+    capture_location: str | None,
+) -> TransformJobSpec:
+    """A batch transform job of `model_artifact` over `locations` (input, output),
+    with the endpoint's environment under the transform's own."""
+    cfg = config.transform
+    input_location, output_location = locations
+    return TransformJobSpec(
+        job_name=job_name,
+        model_name=job_name,
+        model_artifact=model_artifact,
+        image=image,
+        input_location=input_location,
+        output_location=output_location,
+        content_type=cfg.content_type,
+        split_type=cfg.split_type,
+        accept=cfg.accept,
+        assemble_with=cfg.assemble_with,
+        batch_strategy=cfg.batch_strategy,
+        max_payload_in_mb=cfg.max_payload_in_mb,
+        max_concurrent_transforms=cfg.max_concurrent_transforms,
+        input_filter=cfg.input_filter,
+        join_source=cfg.join_source,
+        output_filter=cfg.output_filter,
+        invocation_timeout_seconds=cfg.invocation_timeout_seconds,
+        instance_type=cfg.instance_type,
+        instance_count=cfg.instance_count,
+        environment={**config.endpoint.environment, **cfg.environment},
+        capture=(
+            TransformCaptureSpec(capture_location)
+            if capture_location and cfg.capture
+            else None
+        ),
     )
 
 

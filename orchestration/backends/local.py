@@ -27,6 +27,8 @@ from orchestration.backends.base import (
     ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
+    TransformJobResult,
+    TransformJobSpec,
     TuningJobResult,
     TuningJobSpec,
     no_progress,
@@ -38,6 +40,7 @@ from orchestration.local import (
     monitoring,
     processing,
     training,
+    transform_job,
     tuning,
 )
 from orchestration.local.engine import Engine
@@ -133,6 +136,13 @@ class LocalBackend:
         self, spec: ProcessingJobSpec, progress: Progress = no_progress
     ) -> ProcessingJobResult:
         return processing.run_processing_job(
+            self.engine, self.state, self.root, spec, progress
+        )
+
+    def run_transform_job(
+        self, spec: TransformJobSpec, progress: Progress = no_progress
+    ) -> TransformJobResult:
+        return transform_job.run_transform_job(
             self.engine, self.state, self.root, spec, progress
         )
 

@@ -194,29 +194,7 @@ class Endpoints:
             )
 
     def _wait_in_service(self, container: Any) -> tuple[str | None, str | None]:
-        """Poll /ping until 200: (url, None), or (None, why it failed)."""
-        import requests
-
-        deadline = time.monotonic() + self.startup_timeout
-        url = None
-        while time.monotonic() < deadline:
-            container.reload()
-            if container.status in ("exited", "dead"):
-                logs = container.logs(tail=20).decode(errors="replace").strip()
-                return None, f"the container exited during start-up: {logs[-800:]}"
-            url = url or _url(container)
-            if url is not None:
-                try:
-                    if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                        return url, None
-                except requests.RequestException:
-                    pass
-            time.sleep(0.2)
-        logs = container.logs(tail=20).decode(errors="replace").strip()
-        return (
-            None,
-            f"/ping did not answer 200 within {self.startup_timeout:g} s: {logs[-800:]}",
-        )
+        return wait_for_ping(container, self.startup_timeout)
 
     # --- describe, invoke, delete -----------------------------------------------
     def describe(self, endpoint_name: str) -> EndpointInfo:
@@ -294,6 +272,30 @@ class Endpoints:
         """The endpoint's own folder, which a valid name cannot leave."""
         check_name(endpoint_name, "endpoint")
         return self.root / "endpoints" / endpoint_name
+
+
+def wait_for_ping(container: Any, timeout: float) -> tuple[str | None, str | None]:
+    """Poll a started `serve` container's /ping until 200: (url, None), or
+    (None, why it failed) once it exits or `timeout` seconds pass."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    url = None
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            logs = container.logs(tail=20).decode(errors="replace").strip()
+            return None, f"the container exited during start-up: {logs[-800:]}"
+        url = url or _url(container)
+        if url is not None:
+            try:
+                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                    return url, None
+            except requests.RequestException:
+                pass
+        time.sleep(0.2)
+    logs = container.logs(tail=20).decode(errors="replace").strip()
+    return None, f"/ping did not answer 200 within {timeout:g} s: {logs[-800:]}"
 
 
 def capture_environment(spec: EndpointSpec) -> dict[str, str]:

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from container.contract import settings as contract
 from orchestration.backends.base import BackendError
@@ -212,11 +212,20 @@ class TransformResult:
 
 
 @dataclass(frozen=True)
-class _Batch:
+class Batch:
+    """One request of a transform job: records of one input, and what was sent."""
+
     first_line: int
     last_line: int
     records: tuple[bytes, ...]  # as read (before InputFilter), without line ends
     body: bytes
+    numbers: tuple[int, ...] = ()  # each record's line number in its input
+    sent: tuple[bytes, ...] = ()  # each record as sent (after InputFilter)
+
+
+# Called with (input name, batch, the container's answer) once per answered
+# request, in input order: how a caller observes the records (data capture).
+OnAnswer = Callable[[str, Batch, bytes], None]
 
 
 def run_transform(
@@ -225,6 +234,7 @@ def run_transform(
     settings: TransformSettings,
     output_dir: Path,
     input_root: Path | None = None,
+    on_answer: OnAnswer | None = None,
 ) -> TransformResult:
     """Transform each input into ``output_dir/<name>.out``; raise on a failure.
 
@@ -232,6 +242,7 @@ def run_transform(
     /execution-parameters; what is still unset takes SageMaker's defaults.
     ``input_root`` keeps the inputs' relative paths under ``output_dir`` (as
     S3 keys under the input prefix are kept); otherwise the file name is used.
+    ``on_answer`` sees every answered request before its output is assembled.
     """
     settings = settings.resolve()
     output_dir = Path(output_dir)
@@ -242,7 +253,9 @@ def run_transform(
         target = output_dir / relative.parent / (relative.name + OUTPUT_SUFFIX)
         try:
             result.files.append(
-                _transform_file(path, relative.as_posix(), target, invoke, settings)
+                _transform_file(
+                    path, relative.as_posix(), target, invoke, settings, on_answer
+                )
             )
         except TransformJobFailed as exc:
             raise TransformJobFailed(exc.failure_reason, result.outputs) from None
@@ -250,10 +263,15 @@ def run_transform(
 
 
 def _transform_file(
-    path: Path, name: str, target: Path, invoke: Invoke, settings: TransformSettings
+    path: Path,
+    name: str,
+    target: Path,
+    invoke: Invoke,
+    settings: TransformSettings,
+    on_answer: OnAnswer | None,
 ) -> FileResult:
-    data = path.read_bytes()
-    batches = _batches(name, data, settings)
+    source = path.open("rb")
+    batches = _batches(name, source, settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".partial", dir=target.parent
@@ -262,6 +280,8 @@ def _transform_file(
     try:
         with os.fdopen(fd, "wb") as out:
             for batch, answer in _in_flight(batches, invoke, settings, name):
+                if on_answer is not None:
+                    on_answer(name, batch, answer)
                 out.write(_assemble(batch, answer, settings, name))
                 records += len(batch.records)
                 requests += 1
@@ -269,31 +289,52 @@ def _transform_file(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    finally:
+        source.close()
     return FileResult(path, target, records, requests)
 
 
-def _records(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(line number, record) for each non-empty line; CRLF ends are dropped."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        line = line.rstrip(b"\r")
+def _records(
+    source: BinaryIO, name: str, limit: int, settings: TransformSettings
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, record) for each non-empty line; CRLF ends are dropped.
+
+    A line is read at most `limit` + 1 bytes at a time, so one that could
+    never fit a request fails the job before the rest of it is read.
+    """
+    number = 0
+    while True:
+        line = source.readline(limit + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            raise TransformJobFailed(
+                f"ClientError: line {number} of {name} is over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes)"
+            )
+        line = line.rstrip(b"\n").rstrip(b"\r")
         if line.strip():
             yield number, line
 
 
-def _batches(name: str, data: bytes, settings: TransformSettings) -> Iterator[_Batch]:
+def _batches(
+    name: str, source: BinaryIO, settings: TransformSettings
+) -> Iterator[Batch]:
     limit = settings.max_payload_bytes
     if settings.split_type == "None":
-        if len(data) > limit:
+        size = os.fstat(source.fileno()).st_size
+        if size > limit:
             raise TransformJobFailed(
-                f"ClientError: {name} is {len(data)} bytes, over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes); with SplitType=None a whole file is one request"
+                f"ClientError: {name} is {size} bytes, over MaxPayloadInMB={settings.max_payload_in_mb} ({limit} bytes); with SplitType=None a whole file is one request"
             )
+        data = source.read(limit + 1)
         lines = max(1, data.count(b"\n") + (0 if data.endswith(b"\n") else 1))
-        yield _Batch(1, lines, (data,), data)
+        yield Batch(1, lines, (data,), data, (1,), (data,))
         return
     single = settings.batch_strategy == "SingleRecord"
     pending: list[tuple[int, bytes, bytes]] = []
     size = 0
-    for number, record in _records(data):
+    for number, record in _records(source, name, limit, settings):
         sent = _filter_input(record, settings, name, number)
         encoded = sent + b"\n"
         if len(encoded) > limit:
@@ -309,25 +350,27 @@ def _batches(name: str, data: bytes, settings: TransformSettings) -> Iterator[_B
         yield _pack(pending)
 
 
-def _pack(pending: list[tuple[int, bytes, bytes]]) -> _Batch:
-    return _Batch(
+def _pack(pending: list[tuple[int, bytes, bytes]]) -> Batch:
+    return Batch(
         pending[0][0],
         pending[-1][0],
         tuple(record for _, record, _ in pending),
         b"".join(sent + b"\n" for _, _, sent in pending),
+        tuple(number for number, _, _ in pending),
+        tuple(sent for _, _, sent in pending),
     )
 
 
 def _in_flight(
-    batches: Iterator[_Batch], invoke: Invoke, settings: TransformSettings, name: str
-) -> Iterator[tuple[_Batch, bytes]]:
+    batches: Iterator[Batch], invoke: Invoke, settings: TransformSettings, name: str
+) -> Iterator[tuple[Batch, bytes]]:
     """Answers in input order, at most MaxConcurrentTransforms requests at once."""
     concurrency = settings.max_concurrent_transforms or 1
     accept = settings.accept or settings.content_type
-    window: deque[tuple[_Batch, Future[tuple[int, bytes]]]] = deque()
+    window: deque[tuple[Batch, Future[tuple[int, bytes]]]] = deque()
     stop = threading.Event()
 
-    def call(batch: _Batch) -> tuple[int, bytes]:
+    def call(batch: Batch) -> tuple[int, bytes]:
         if stop.is_set():
             return 0, b""
         return invoke(batch.body, settings.content_type, accept)
@@ -351,8 +394,8 @@ def _in_flight(
 
 
 def _answer(
-    batch: _Batch, future: Future[tuple[int, bytes]], name: str
-) -> tuple[_Batch, bytes]:
+    batch: Batch, future: Future[tuple[int, bytes]], name: str
+) -> tuple[Batch, bytes]:
     where = f"{name} {_lines(batch)}"
     try:
         status, body = future.result()
@@ -368,14 +411,14 @@ def _answer(
     return batch, body
 
 
-def _lines(batch: _Batch) -> str:
+def _lines(batch: Batch) -> str:
     if batch.first_line == batch.last_line:
         return f"line {batch.first_line}"
     return f"lines {batch.first_line}-{batch.last_line}"
 
 
 def _assemble(
-    batch: _Batch, answer: bytes, settings: TransformSettings, name: str
+    batch: Batch, answer: bytes, settings: TransformSettings, name: str
 ) -> bytes:
     if settings.join_source == "None" and settings.output_filter == "$":
         if settings.assemble_with == "Line":

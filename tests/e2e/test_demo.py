@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from orchestration.config import REPO_ROOT
 from tests.e2e.conftest import project_containers, write_project
@@ -40,6 +41,8 @@ def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
         "== predict drifted traffic",
         "== ground truth for the drifted traffic",
         "== monitor drifted window",
+        "== batch transform of the held-out split",
+        "== monitor the transform job's capture",
         "== teardown",
     ):
         assert step in out
@@ -69,6 +72,17 @@ def test_demo_goes_from_raw_data_to_a_drift_alert_and_cleans_up(
     assert "ALERT [model-quality]" in out
     assert "model quality, drifted window: CompletedWithViolations" in out
     assert "Model quality per window" in page
+    # The held-out split scored offline, one label per record, then its
+    # capture monitored with its true labels like an endpoint window.
+    scored = summary["transform"]
+    out_files = list(Path(scored["output"]).glob("*.out"))
+    assert len(out_files) == 1
+    labels = out_files[0].read_text().splitlines()
+    assert len(labels) == scored["records"] > 0
+    assert {line.split(",")[0] for line in labels} <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert scored["violations"] == 0
+    assert scored["quality"]["status"] == "Completed"
+    assert scored["quality"]["metrics"]["accuracy"] >= 0.9
     assert project_containers(docker_client, tmp_path / "state") == []
 
 

@@ -28,6 +28,7 @@ from orchestration.backends.base import (
     ProcessingJobResult,
     ResourceNotFound,
     TrainingJobResult,
+    TransformJobResult,
 )
 from orchestration.config import load_config
 from orchestration.local import monitoring as local_monitoring
@@ -124,6 +125,32 @@ class MemoryBackend:
             f"CompletedWithViolations: {len(self.violations)}",
             str(out),
         )
+
+    def run_transform_job(self, spec, progress):
+        """One label per input line, as the image answers; `fail_transform` fails."""
+        self.calls.append(("transform", spec))
+        if getattr(self, "fail_transform", False):
+            return TransformJobResult(
+                spec.job_name, FAILED, spec.output_location, "ClientError: a.csv line 2"
+            )
+        out = Path(spec.output_location)
+        records = 0
+        for path in sorted(Path(spec.input_location).rglob("*.csv")):
+            lines = path.read_text().splitlines()
+            (out / f"{path.name}.out").parent.mkdir(parents=True, exist_ok=True)
+            (out / f"{path.name}.out").write_text("Adelie\n" * len(lines))
+            records += len(lines)
+        capture = spec.capture.destination if spec.capture else None
+        return TransformJobResult(
+            spec.job_name,
+            COMPLETED,
+            spec.output_location,
+            records=records,
+            capture_destination=capture,
+        )
+
+    def run_tuning_job(self, spec, progress):
+        raise AssertionError("no tuning job expected here")
 
     def fetch(self, location, local_dir):
         return Path(location)

@@ -267,7 +267,7 @@ def test_predict_writes_the_true_labels_by_the_ids_it_sent(labelled):
     path = Path(labelled.state["labels_held-out"])
     pairs = quality.read_labels(path)
     assert [i for i, _ in pairs] == again.inference_ids == ids[3:]
-    held_out = lifecycle._held_out(labelled).head(3)
+    held_out = lifecycle.held_out(labelled).head(3)
     assert [y for _, y in pairs] == held_out["species"].tolist()
 
 

@@ -25,6 +25,7 @@ class FakeContainer:
         self.labels = labels
         self.status = "created"
         self.attrs: dict[str, Any] = {"NetworkSettings": {"Ports": {}}}
+        self.options: dict[str, Any] = {}  # what containers.create was given
 
     def _step(self, name: str) -> None:
         action = self.client.on.get(name)
@@ -60,6 +61,7 @@ class _Containers:
 
     def create(self, image: str, command: list[str], **options: Any) -> FakeContainer:
         made = FakeContainer(self.client, command, options.get("labels") or {})
+        made.options = options
         self.client.by_id[made.id] = made
         self.client.created.append(made)
         return made

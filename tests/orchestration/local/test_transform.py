@@ -309,3 +309,49 @@ def test_a_failure_names_the_input_by_its_path_under_the_root(data, tmp_path):
     with pytest.raises(TransformJobFailed, match="415 for day=2/a.csv line 2"):
         run_transform([source], server, settings, tmp_path / "out", input_root=data)
     assert not list((tmp_path / "out" / "day=2").iterdir())
+
+
+def test_a_line_too_long_for_any_request_fails_before_the_rest_is_read(tmp_path):
+    big = tmp_path / "in" / "big.csv"
+    big.parent.mkdir()
+    with big.open("wb") as fh:
+        fh.write(b"1,2\n")
+        fh.write(b"3," + b"9" * (20 * MB))  # 20 MB and no line end
+    server = FakeServer()
+    reads: list[int] = []
+    real_open = Path.open
+
+    def counting_open(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        if self == big:
+            real_readline = handle.readline
+
+            def readline(size=-1):
+                line = real_readline(size)
+                reads.append(len(line))
+                return line
+
+            handle.readline = readline
+        return handle
+
+    settings = TransformSettings(max_payload_in_mb=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "open", counting_open)
+        with pytest.raises(TransformJobFailed) as failed:
+            run_transform([big], server, settings, tmp_path / "out")
+    assert "line 2 of big.csv is over MaxPayloadInMB=1" in failed.value.failure_reason
+    assert max(reads) <= MB + 1  # never the whole line in memory
+    assert server.requests == 0 and not list((tmp_path / "out").rglob("*.out"))
+
+
+def test_split_none_refuses_a_file_over_the_payload_by_its_size(tmp_path):
+    (tmp_path / "in").mkdir()
+    path = write_csv(tmp_path / "in" / "a.csv", rows=3)
+    settings = TransformSettings(split_type="None", max_payload_in_mb=0)
+    result = run_transform([path], FakeServer(), settings, tmp_path / "out")
+    assert result.records == 1 and result.requests == 1  # 0: no limit but 100 MB
+    with path.open("ab") as fh:
+        fh.truncate(MB + 10)
+    settings = TransformSettings(split_type="None", max_payload_in_mb=1)
+    with pytest.raises(TransformJobFailed, match="with SplitType=None a whole file"):
+        run_transform([path], FakeServer(), settings, tmp_path / "out2")
