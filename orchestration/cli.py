@@ -63,6 +63,12 @@ def _transform(p: Project, args: argparse.Namespace, progress: Progress) -> None
     batch.transform(p, args.version, args.input, progress)
 
 
+def _tune() -> Any:
+    from orchestration import tune
+
+    return tune
+
+
 def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     from orchestration import schedule
 
@@ -106,6 +112,12 @@ STEPS: tuple[Step, ...] = (
         "train",
         "run a training job and record the run",
         lambda p, args, progress: _lifecycle().train(p, progress),
+    ),
+    Step(
+        "tune",
+        "run a hyperparameter tuning job (config `tuning:`); its best trial "
+        "is what `register` takes",
+        lambda p, args, progress: _tune().tune(p, progress),
     ),
     Step(
         "register",

@@ -11,6 +11,7 @@ from orchestration.config import REPO_ROOT
 STEPS = [
     "prepare",
     "train",
+    "tune",
     "register",
     "approve",
     "deploy",
