@@ -64,6 +64,12 @@ def _transform(p: Project, args: argparse.Namespace, progress: Progress) -> None
     batch.transform(p, args.version, args.input, progress)
 
 
+def _tune() -> Any:
+    from orchestration import tune
+
+    return tune
+
+
 def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     from orchestration import schedule
 
@@ -107,6 +113,12 @@ STEPS: tuple[Step, ...] = (
         "train",
         "run a training job and record the run",
         lambda p, args, progress: _lifecycle().train(p, progress),
+    ),
+    Step(
+        "tune",
+        "run a hyperparameter tuning job (config `tuning:`); its best trial "
+        "is what `register` takes",
+        lambda p, args, progress: _tune().tune(p, progress),
     ),
     Step(
         "register",
@@ -372,7 +384,11 @@ def _status_text(data: dict[str, Any]) -> str:
         name = ep.get("endpoint_name") or ep.get("name")
         lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
     for job in backend.get("jobs", [])[-10:]:
-        lines.append(f"  job {job['job_name']}: {job['status']}")
+        best = job.get("best_job_name")
+        lines.append(
+            f"  job {job['job_name']}: {job['status']}"
+            + (f" (tuning job, best {best})" if best else "")
+        )
     for kind in ("training_jobs", "processing_jobs"):  # AWS: newest first
         for job in backend.get(kind, [])[:10]:
             lines.append(f"  job {job['name']}: {job['status']}")

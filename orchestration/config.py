@@ -18,6 +18,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from container.contract.errors import ByocError
+from orchestration.backends.base import (
+    OBJECTIVE_TYPES,
+    RANGE_KINDS,
+    SCALING_TYPES,
+    TUNING_STRATEGIES,
+)
 from orchestration.names import NAME_RULE, is_valid_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +156,38 @@ class AlertsConfig:
     webhook_url: str | None = None
 
 
+EARLY_STOPPING_TYPES = ("Off", "Auto")
+# Searches the local backend runs itself; the others need SageMaker's service.
+LOCAL_TUNING_STRATEGIES = ("Random", "Grid")
+APPROVAL_OBJECTIVE_TYPES = {"max": "Maximize", "min": "Minimize"}
+
+
+@dataclass(frozen=True)
+class RangeConfig:
+    """One searched hyperparameter of `tuning.ranges`."""
+
+    name: str
+    kind: str  # Integer | Continuous | Categorical, as SageMaker spells them
+    min_value: float | None = None  # Integer and Continuous only
+    max_value: float | None = None
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()  # Categorical only: strings, as SageMaker passes them
+
+
+@dataclass(frozen=True)
+class TuningConfig:
+    """A hyperparameter tuning job over `training`: SageMaker's HyperParameterTuningJob."""
+
+    objective_metric: str  # a `name=value` metric `train` prints
+    objective_type: str  # Maximize | Minimize
+    ranges: tuple[RangeConfig, ...]
+    strategy: str = "Random"
+    max_jobs: int = 4
+    max_parallel_jobs: int = 2
+    early_stopping: str = "Off"
+    random_seed: int | None = None
+
+
 @dataclass(frozen=True)
 class AwsConfig:
     region: str
@@ -176,6 +214,7 @@ class ProjectConfig:
     monitoring: MonitoringConfig
     alerts: AlertsConfig
     aws: AwsConfig | None = None
+    tuning: TuningConfig | None = None
     transform: TransformConfig = field(default_factory=TransformConfig)
 
     @property
@@ -265,6 +304,14 @@ class _Section:
             raise self.fail(name, f"must be between {low} and {high}, got {value!r}")
         return number
 
+    def one_of(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """One of `choices`, in any case, spelled back as `choices` spell it."""
+        value = self.str(name, default)
+        for known in choices:
+            if value.lower() == known.lower():
+                return known
+        raise self.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+
     def bool(self, name: str, default: bool) -> bool:
         value = self.raw(name)
         return default if value is None else self.typed(name, value, "bool")
@@ -330,6 +377,8 @@ def load_config(
     top = _Section(data, "", source)
     # Read the file's key even when the flag overrides it, so it counts as known.
     backend_in_file = top.str("backend", "local")
+    registry = _registry(top.section("registry", required=True))
+    tuning_s = top.section("tuning")
     config = ProjectConfig(
         project=top.name("project"),
         source=source,
@@ -338,13 +387,14 @@ def load_config(
         image=top.str("image", "sklearn-byoc:latest"),
         data=_data(top.section("data", required=True), root),
         training=_training(top.section("training", required=True)),
-        registry=_registry(top.section("registry", required=True)),
+        registry=registry,
         endpoint=_endpoint(top.section("endpoint", required=True)),
         monitoring=_monitoring(
             top.section("monitoring") or _Section({}, "monitoring", source)
         ),
         alerts=_alerts(top.section("alerts") or _Section({}, "alerts", source)),
         aws=_aws(top.section("aws")),
+        tuning=_tuning(tuning_s, registry) if tuning_s is not None else None,
         transform=_transform(
             top.section("transform") or _Section({}, "transform", source)
         ),
@@ -579,4 +629,141 @@ def _aws(s: _Section | None) -> AwsConfig | None:
             f"must be an IAM role ARN (arn:aws:iam::...), got {out.role_arn!r}",
         )
     s.done()
+    return out
+
+
+def _tuning(s: _Section, registry: RegistryConfig) -> TuningConfig:
+    objective_metric, objective_type = _objective(s, registry)
+    out = TuningConfig(
+        objective_metric=objective_metric,
+        objective_type=objective_type,
+        ranges=_ranges(s),
+        strategy=s.one_of("strategy", TUNING_STRATEGIES, "Random"),
+        max_jobs=s.number("max_jobs", 4, 1, 750, integer=True),
+        max_parallel_jobs=s.number("max_parallel_jobs", 2, 1, 100, integer=True),
+        early_stopping=_early_stopping(s),
+        random_seed=_optional_int(s, "random_seed", 0, 2**31 - 1),
+    )
+    s.done()
+    if out.strategy == "Grid":
+        searched = [r.name for r in out.ranges if r.kind != "Categorical"]
+        if searched:
+            raise s.fail("strategy", grid_refusal(searched))
+    return out
+
+
+def grid_refusal(names: list[str]) -> str:
+    """Why a Grid search over non-categorical ranges is refused (config and sampling)."""
+    return (
+        f"Grid searches categorical ranges only, as SageMaker's Grid strategy does, "
+        f"but {', '.join(names)} {'is' if len(names) == 1 else 'are'} not: give "
+        f"each a list of `values:` or use strategy Random"
+    )
+
+
+def _early_stopping(s: _Section) -> str:
+    # YAML 1.1 reads a bare Off as false: the file still means "Off".
+    if s.raw("early_stopping") is False:
+        return "Off"
+    return s.one_of("early_stopping", EARLY_STOPPING_TYPES, "Off")
+
+
+def _optional_int(s: _Section, name: str, low: int, high: int) -> int | None:
+    if s.raw(name) is None:
+        return None
+    return s.number(name, 0, low, high, integer=True)
+
+
+def _objective(s: _Section, registry: RegistryConfig) -> tuple[str, str]:
+    """tuning.objective, by default the registry's auto-approval metric."""
+    rule = registry.auto_approval
+    o = s.section("objective")
+    if o is None:
+        if rule is None:
+            raise s.fail(
+                "objective",
+                'is required when registry.auto_approval names no metric, e.g. {metric: "validation:accuracy", type: Maximize}',
+            )
+        return rule.metric, APPROVAL_OBJECTIVE_TYPES[rule.direction]
+    default_type = APPROVAL_OBJECTIVE_TYPES[rule.direction] if rule else None
+    metric = o.str("metric", rule.metric if rule else None)
+    if metric is None:
+        raise o.fail("metric", 'is required, e.g. "validation:accuracy"')
+    if o.raw("type") is None and default_type is None:
+        raise o.fail("type", f"is required: one of {', '.join(OBJECTIVE_TYPES)}")
+    kind = o.one_of("type", OBJECTIVE_TYPES, default_type or "")
+    o.done()
+    return metric, kind
+
+
+def _ranges(s: _Section) -> tuple[RangeConfig, ...]:
+    raw = s.raw("ranges", required=True)
+    if not isinstance(raw, dict) or not raw:
+        raise s.fail(
+            "ranges",
+            "must map hyperparameter names to ranges, e.g. {max_depth: {type: integer, min: 2, max: 10}}",
+        )
+    return tuple(
+        _range(_Section(spec, s.key(f"ranges.{name}"), s.source), str(name))
+        for name, spec in raw.items()
+    )
+
+
+RANGE_TYPES = {kind.lower(): kind for kind in RANGE_KINDS}
+
+
+def _range(r: _Section, name: str) -> RangeConfig:
+    given_values = r.raw("values") is not None
+    if r.raw("type") is None and not given_values:
+        raise r.fail(
+            "type",
+            f"is required: one of {', '.join(RANGE_TYPES)} (or give `values:` for a categorical range)",
+        )
+    kind = RANGE_TYPES[r.one_of("type", tuple(RANGE_TYPES), "categorical")]
+    if kind == "Categorical":
+        out = RangeConfig(name, kind, values=_categorical_values(r))
+        r.done()
+        return out
+    if given_values:
+        raise r.fail(
+            "values",
+            f"is for categorical ranges; {kind.lower()} ranges take min and max",
+        )
+    integer = kind == "Integer"
+    low = r.raw("min", required=True)
+    high = r.raw("max", required=True)
+    low = r.typed("min", low, "int" if integer else "float")
+    high = r.typed("max", high, "int" if integer else "float")
+    if low > high:
+        raise r.fail("min", f"must not be above max ({low!r} > {high!r})")
+    scaling = r.one_of("scaling", SCALING_TYPES, "Auto")
+    if scaling == "Logarithmic" and low <= 0:
+        raise r.fail(
+            "scaling",
+            f"Logarithmic needs a range above 0 (min > 0), got min {low!r}",
+        )
+    if scaling == "ReverseLogarithmic" and (integer or not 0 <= low <= high < 1):
+        raise r.fail(
+            "scaling",
+            "ReverseLogarithmic is for continuous ranges within 0 <= x < 1 only, "
+            f"as SageMaker defines it; got {kind.lower()} {low!r} to {high!r}",
+        )
+    r.done()
+    return RangeConfig(name, kind, low, high, scaling)
+
+
+def _categorical_values(r: _Section) -> tuple[str, ...]:
+    values = r.raw("values", required=True)
+    if (
+        not isinstance(values, list)
+        or not values
+        or any(isinstance(v, dict | list) or v is None for v in values)
+    ):
+        raise r.fail(
+            "values", f"must be a non-empty list of single values, got {values!r}"
+        )
+    # Strings, as SageMaker passes every hyperparameter (true, not True).
+    out = tuple(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+    if len(set(out)) != len(out):
+        raise r.fail("values", f"must not repeat a value, got {values!r}")
     return out

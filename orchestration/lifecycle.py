@@ -47,7 +47,7 @@ from orchestration.config import ProjectConfig
 from orchestration.names import NAME_MAX_LENGTH
 from orchestration.reports import run_summary_html
 from orchestration.times import iso, parse_utc, stamp
-from orchestration.tracking import Run, Tracker, code_revision
+from orchestration.tracking import Run, Tracker, code_revision, tuning_lineage
 
 Say = Callable[[str], None]
 CHANNELS = specs.CHANNELS
@@ -244,6 +244,9 @@ def register(p: Project) -> registry.ModelVersion:
         "code_revision": run.code_revision,
         "raw_sha256": p.state.get("prepared", {}).get("raw_sha256"),
     }
+    tuned = tuning_lineage(p.tracker, run)  # a trial of `tune`: the whole search
+    if tuned:
+        lineage["tuning_job"] = tuned
     measured = _measured_quality(p, run)
     model_metrics = (
         registry.model_quality_metrics(

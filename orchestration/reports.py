@@ -217,3 +217,91 @@ Total {summary.get("total_seconds")} s. Full drift report:
 <h2>Step timings (s)</h2>{table(timings, ("step", "seconds"))}
 </body></html>
 """
+
+
+# --- a tuning job: its trials and the objective of each --------------------------
+def objective_svg(trials: list[dict[str, Any]], best: str | None) -> str:
+    """Each trial's objective, in launch order: a dot each, the best one ringed,
+    a failed trial (no objective) a grey cross on the floor."""
+    width, height, pad = 480, 200, 36
+    values = [t["objective_value"] for t in trials if t["objective_value"] is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    if high == low:  # one value (or all equal): a band around it
+        margin = abs(high) * 0.01 or 0.01
+        low, high = low - margin, high + margin
+    step = (width - 2 * pad) / max(1, len(trials) - 1)
+
+    def y(value: float) -> float:
+        return height - pad - (value - low) / (high - low) * (height - 2 * pad)
+
+    parts = [
+        f'<svg width="{width}" height="{height}" role="img" font-size="11">',
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#999"/>',
+        f'<text x="2" y="{y(high) + 4:.1f}">{high:.4g}</text>',
+        f'<text x="2" y="{y(low) + 4:.1f}">{low:.4g}</text>',
+    ]
+    for i, trial in enumerate(trials):
+        x = pad + i * step
+        label = escape(f"{trial['job_name']}: {trial['objective_value']}")
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - pad + 14}" text-anchor="middle">{i + 1}</text>'
+        )
+        if trial["objective_value"] is None:
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - pad - 3}" text-anchor="middle" '
+                f'fill="#999" font-size="14">&#215;<title>{label} ({escape(str(trial["status"]))})</title></text>'
+            )
+            continue
+        cy = y(trial["objective_value"])
+        if trial["job_name"] == best:
+            parts.append(
+                f'<circle cx="{x:.1f}" cy="{cy:.1f}" r="9" fill="none" stroke="{COLOURS[3]}" stroke-width="2"/>'
+            )
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{cy:.1f}" r="5" fill="{COLOURS[0]}"><title>{label}</title></circle>'
+        )
+    parts.append(
+        f'<text x="{width / 2:.0f}" y="{height - 4}" text-anchor="middle">trial</text></svg>'
+    )
+    return "".join(parts)
+
+
+def tuning_html(document: dict[str, Any]) -> str:
+    """A tuning job's page: the objective per trial pictured, and every trial."""
+    objective = document["objective"]
+    trials = document["trials"]
+    best = document.get("best_job_name")
+    names = [r["name"] for r in document["ranges"]]
+    head = "".join(
+        f"<th>{escape(h)}</th>"
+        for h in ("#", "training job", *names, objective["metric"], "status", "reason")
+    )
+    rows = "".join(
+        f"<tr{' class=best' if t['job_name'] == best else ''}><td>{i + 1}</td>"
+        f"<td>{escape(t['job_name'])}</td>"
+        + "".join(
+            f"<td>{escape(str(t['hyperparameters'].get(n, '')))}</td>" for n in names
+        )
+        + f"<td>{_objective_text(t['objective_value'])}</td>"
+        f"<td>{escape(t['status'])}</td><td>{escape(t.get('failure_reason') or '')}</td></tr>"
+        for i, t in enumerate(trials)
+    )
+    status = escape(str(document["status"]))
+    reason = document.get("failure_reason")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Tuning job {escape(document["tuning_job"])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}
+td,th{{padding:2px 8px;text-align:left}}tr.best td{{background:#e2f0d9}}</style></head>
+<body><h1>Tuning job {escape(document["tuning_job"])}</h1>
+<p>{status}{": " + escape(reason) if reason else ""}. {escape(document["strategy"])} search on
+{escape(document["backend"])}, {len(trials)} trial(s),
+{escape(objective["type"])} {escape(objective["metric"])}; best:
+{escape(best or "none")}.</p>
+<h2>{escape(objective["metric"])} per trial</h2>{objective_svg(trials, best)}
+<h2>Trials</h2><table><tr>{head}</tr>{rows}</table>
+</body></html>
+"""
+
+
+def _objective_text(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

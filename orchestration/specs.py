@@ -18,14 +18,17 @@ from orchestration.backends.base import (
     CONTAINER,
     CaptureSpec,
     EndpointSpec,
+    ParameterRange,
     ProcessingJobSpec,
     TrainingJobSpec,
     TransformCaptureSpec,
     TransformJobSpec,
+    TuningJobSpec,
     processing_container_path,
     processing_input_key,
 )
-from orchestration.config import ProjectConfig
+from orchestration.config import ConfigError, ProjectConfig, RangeConfig
+from orchestration.tuning import unknown_names
 
 CHANNELS = ("train", "validation", "test")
 CAPTURE_FORMAT = {
@@ -67,6 +70,51 @@ def training(
         instance_type=cfg.instance_type,
         max_runtime_seconds=cfg.max_runtime_seconds,
         output_location=output_location,
+    )
+
+
+def tuning(
+    config: ProjectConfig, tuning_job_name: str, training_spec: TrainingJobSpec
+) -> TuningJobSpec:
+    """The config's `tuning:` over `training_spec`, which every trial shares.
+
+    Searched names the image's `train` does not take are refused here when
+    that is cheap to know (`orchestration.tuning.unknown_names`).
+    """
+    cfg = config.tuning
+    if cfg is None:
+        raise ConfigError(
+            f"{config.source}: `tune` needs a `tuning:` section (see config/penguins.yaml)"
+        )
+    ranges = tuple(_parameter_range(r) for r in cfg.ranges)
+    refused = unknown_names(ranges, training_spec.hyperparameters)
+    if refused:
+        raise ConfigError(f"{config.source}: tuning.ranges {refused}")
+    return TuningJobSpec(
+        tuning_job_name=tuning_job_name,
+        training=training_spec,
+        objective_metric=cfg.objective_metric,
+        objective_type=cfg.objective_type,
+        ranges=ranges,
+        strategy=cfg.strategy,
+        max_jobs=cfg.max_jobs,
+        max_parallel_jobs=cfg.max_parallel_jobs,
+        early_stopping=cfg.early_stopping,
+        random_seed=cfg.random_seed,
+    )
+
+
+def _parameter_range(r: RangeConfig) -> ParameterRange:
+    if r.kind == "Categorical":
+        return ParameterRange(r.name, r.kind, values=r.values)
+    # Strings, as SageMaker's ParameterRanges take them.
+    number = int if r.kind == "Integer" else float
+    return ParameterRange(
+        r.name,
+        r.kind,
+        min_value=str(number(r.min_value)),
+        max_value=str(number(r.max_value)),
+        scaling=r.scaling,
     )
 
 

@@ -17,11 +17,22 @@ from typing import Any
 DB_FILE = "state.sqlite"
 
 
-def connect(state_dir: Path, schema_sql: str) -> sqlite3.Connection:
-    """Open (and create if needed) the state database with the given tables."""
+def connect(
+    state_dir: Path, schema_sql: str, any_thread: bool = False
+) -> sqlite3.Connection:
+    """Open (and create if needed) the state database with the given tables.
+
+    A connection serves the thread that opened it, unless `any_thread`: the
+    caller then lets one thread use it at a time (a lock around each use).
+    """
     state_dir = Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(state_dir / DB_FILE, timeout=30, isolation_level=None)
+    conn = sqlite3.connect(
+        state_dir / DB_FILE,
+        timeout=30,
+        isolation_level=None,
+        check_same_thread=not any_thread,
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.executescript(schema_sql)

@@ -1,7 +1,8 @@
 """The local backend: SageMaker's jobs and endpoints on this machine's Docker engine.
 
 Glue over `orchestration.local`, one module per concern: `engine` (Docker),
-`training`, `hosting` (endpoints and capture), `processing`, `state`
+`training`, `tuning` (trials as training jobs), `hosting` (endpoints and
+capture), `processing`, `state`
 (SQLite) and `artifacts`. Every container is labelled, recorded by id in the
 state database before it runs, and removed by id when it ends or on teardown.
 """
@@ -28,6 +29,8 @@ from orchestration.backends.base import (
     TrainingJobSpec,
     TransformJobResult,
     TransformJobSpec,
+    TuningJobResult,
+    TuningJobSpec,
     no_progress,
 )
 from orchestration.config import ProjectConfig
@@ -38,6 +41,7 @@ from orchestration.local import (
     processing,
     training,
     transform_job,
+    tuning,
 )
 from orchestration.local.engine import Engine
 from orchestration.local.hosting import EndpointInvocationError, Endpoints
@@ -121,6 +125,13 @@ class LocalBackend:
             self.engine, self.state, self.root, spec, progress
         )
 
+    def run_tuning_job(
+        self, spec: TuningJobSpec, progress: Progress = no_progress
+    ) -> TuningJobResult:
+        """Random or Grid search, its trials as local training jobs side by side
+        (see `orchestration.local.tuning` for what is not emulated)."""
+        return tuning.run_tuning_job(self.engine, self.state, self.root, spec, progress)
+
     def run_processing_job(
         self, spec: ProcessingJobSpec, progress: Progress = no_progress
     ) -> ProcessingJobResult:
@@ -194,6 +205,7 @@ class LocalBackend:
                 "started_at": j["started_at"],
                 "ended_at": j["ended_at"],
                 "failure_reason": (j["result"] or {}).get("failure_reason"),
+                **_best_trial(j),
             }
             for j in self.state.jobs()
         ]
@@ -224,3 +236,10 @@ class LocalBackend:
             self.engine.remove(container_id)
             removed.append(container_id)
         return removed
+
+
+def _best_trial(job: dict[str, Any]) -> dict[str, Any]:
+    """A tuning job's best training job, for `status`; nothing for other jobs."""
+    if job["kind"] != tuning.KIND:
+        return {}
+    return {"best_job_name": (job["result"] or {}).get("best_job_name")}

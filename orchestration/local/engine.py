@@ -125,6 +125,11 @@ class Engine:
             self.client.containers.get(container_id).remove(force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            # 409: another thread's removal of it is under way (a tuning job's
+            # trial stopped by Ctrl-C while its own job removes it too).
+            if exc.status_code != 409:
+                raise
 
     def running(self, container_id: str | None) -> bool:
         if not container_id:

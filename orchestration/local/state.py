@@ -3,10 +3,16 @@
 Every container the backend starts is recorded here (by id) before it runs,
 so a CLI that crashed or was interrupted can still find and remove it, and
 `status` after a restart shows what is running.
+
+One `LocalState` may be used from several threads (a tuning job's trials run
+side by side): its one connection is used by one thread at a time, under a
+lock, so no two threads' transactions interleave.
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,14 +75,13 @@ class EndpointRecord:
 
 class LocalState:
     def __init__(self, state_dir: Path):
-        self.conn = store.connect(state_dir, SCHEMA)
+        self.conn = store.connect(state_dir, SCHEMA, any_thread=True)
+        # Reentrant: `save_endpoint` reads the endpoint it writes.
+        self._lock = threading.RLock()
 
     # --- jobs ------------------------------------------------------------
     def job_exists(self, job_name: str) -> bool:
-        row = self.conn.execute(
-            "SELECT 1 FROM local_jobs WHERE job_name = ?", (job_name,)
-        ).fetchone()
-        return row is not None
+        return bool(self._read("SELECT 1 FROM local_jobs WHERE job_name = ?", job_name))
 
     @contextmanager
     def recording_job(
@@ -103,7 +108,7 @@ class LocalState:
             raise
 
     def start_job(self, job_name: str, kind: str, spec: dict[str, Any]) -> None:
-        with store.transaction(self.conn) as conn:
+        with self._writing() as conn:
             conn.execute(
                 "INSERT INTO local_jobs (job_name, kind, status, started_at, spec) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -111,45 +116,42 @@ class LocalState:
             )
 
     def set_job_container(self, job_name: str, container_id: str) -> None:
-        with store.transaction(self.conn) as conn:
+        with self._writing() as conn:
             conn.execute(
                 "UPDATE local_jobs SET container_id = ? WHERE job_name = ?",
                 (container_id, job_name),
             )
 
     def finish_job(self, job_name: str, status: str, result: dict[str, Any]) -> None:
-        with store.transaction(self.conn) as conn:
+        with self._writing() as conn:
             conn.execute(
                 "UPDATE local_jobs SET status = ?, ended_at = ?, result = ?, "
                 "container_id = NULL WHERE job_name = ?",
                 (status, utc_now(), store.dumps(result), job_name),
             )
 
+    def job(self, job_name: str) -> dict[str, Any] | None:
+        """One job's record (as `jobs` gives them), or None."""
+        rows = self._read("SELECT * FROM local_jobs WHERE job_name = ?", job_name)
+        return _job(rows[0]) if rows else None
+
     def jobs(self) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT * FROM local_jobs ORDER BY started_at, rowid")
-        out = []
-        for row in rows:
-            item = dict(row)
-            item["spec"] = store.loads(item["spec"])
-            item["result"] = store.loads(item["result"])
-            out.append(item)
-        return out
+        rows = self._read("SELECT * FROM local_jobs ORDER BY started_at, rowid")
+        return [_job(row) for row in rows]
 
     # --- endpoints ---------------------------------------------------------
     def endpoint(self, name: str) -> EndpointRecord | None:
-        row = self.conn.execute(
-            "SELECT * FROM local_endpoints WHERE endpoint_name = ?", (name,)
-        ).fetchone()
-        return EndpointRecord(**dict(row)) if row else None
+        rows = self._read("SELECT * FROM local_endpoints WHERE endpoint_name = ?", name)
+        return EndpointRecord(**dict(rows[0])) if rows else None
 
     def endpoints(self) -> list[EndpointRecord]:
-        rows = self.conn.execute("SELECT * FROM local_endpoints ORDER BY created_at")
+        rows = self._read("SELECT * FROM local_endpoints ORDER BY created_at")
         return [EndpointRecord(**dict(r)) for r in rows]
 
     def save_endpoint(self, name: str, **values: Any) -> EndpointRecord:
         now = utc_now()
-        current = self.endpoint(name)
-        with store.transaction(self.conn) as conn:
+        with self._writing() as conn:
+            current = self.endpoint(name)
             if current is None:
                 conn.execute(
                     "INSERT INTO local_endpoints (endpoint_name, status, created_at, "
@@ -167,8 +169,26 @@ class LocalState:
         return record
 
     def delete_endpoint(self, name: str) -> None:
-        with store.transaction(self.conn) as conn:
+        with self._writing() as conn:
             conn.execute("DELETE FROM local_endpoints WHERE endpoint_name = ?", (name,))
 
+    # --- one thread at a time on the connection ----------------------------
+    def _read(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self.conn.execute(sql, args).fetchall()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, store.transaction(self.conn) as conn:
+            yield conn
+
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
+
+
+def _job(row: sqlite3.Row) -> dict[str, Any]:
+    item = dict(row)
+    item["spec"] = store.loads(item["spec"])
+    item["result"] = store.loads(item["result"])
+    return item

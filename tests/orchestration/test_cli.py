@@ -12,6 +12,7 @@ from orchestration.config import REPO_ROOT
 STEPS = [
     "prepare",
     "train",
+    "tune",
     "register",
     "approve",
     "deploy",

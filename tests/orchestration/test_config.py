@@ -146,3 +146,200 @@ def test_missing_file_and_bad_yaml_are_one_line_errors(tmp_path):
 def test_aws_backend_without_aws_section_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="aws:"):
         load_config(write(tmp_path, MINIMAL), backend="aws")
+
+
+# --- tuning -----------------------------------------------------------------------
+TUNED = (
+    MINIMAL
+    + """
+tuning:
+  max_jobs: 6
+  max_parallel_jobs: 3
+  random_seed: 11
+  objective: {metric: "validation:f1", type: minimize}
+  ranges:
+    n_estimators: {type: integer, min: 10, max: 100, scaling: logarithmic}
+    max_features: {type: continuous, min: 0.1, max: 0.99, scaling: ReverseLogarithmic}
+    criterion: {values: [gini, entropy]}
+    bootstrap: {type: categorical, values: [true, false]}
+"""
+)
+
+
+def test_a_tuning_section_reads_sagemakers_spellings_in_any_case(tmp_path):
+    tuning = load_config(write(tmp_path, TUNED)).tuning
+    assert (tuning.strategy, tuning.max_jobs, tuning.max_parallel_jobs) == (
+        "Random",
+        6,
+        3,
+    )
+    assert (tuning.objective_metric, tuning.objective_type) == (
+        "validation:f1",
+        "Minimize",
+    )
+    assert (tuning.early_stopping, tuning.random_seed) == ("Off", 11)
+    n, features, criterion, bootstrap = tuning.ranges
+    assert (n.kind, n.min_value, n.max_value, n.scaling) == (
+        "Integer",
+        10,
+        100,
+        "Logarithmic",
+    )
+    assert (features.kind, features.scaling) == ("Continuous", "ReverseLogarithmic")
+    assert (criterion.kind, criterion.values) == ("Categorical", ("gini", "entropy"))
+    assert bootstrap.values == ("true", "false")  # strings, as SageMaker passes them
+
+
+def test_the_tuning_objective_defaults_to_the_auto_approval_rule(tmp_path):
+    text = MINIMAL.replace(
+        "registry: {model_group: g}",
+        'registry: {model_group: g, auto_approval: {metric: "validation:rmse", '
+        "threshold: 1, direction: min}}",
+    )
+    text += "tuning: {ranges: {max_depth: {type: integer, min: 2, max: 4}}}\n"
+    tuning = load_config(write(tmp_path, text)).tuning
+    assert (tuning.objective_metric, tuning.objective_type) == (
+        "validation:rmse",
+        "Minimize",
+    )
+    assert load_config(REPO_ROOT / "config" / "penguins.yaml").tuning.max_jobs == 4
+    aws = load_config(REPO_ROOT / "config" / "aws-example.yaml").tuning
+    assert (aws.strategy, aws.early_stopping) == ("Bayesian", "Off")  # bare YAML Off
+
+
+def tuning_text(block: str) -> str:
+    return MINIMAL + "tuning:\n" + "".join(f"  {line}\n" for line in block.split("\n"))
+
+
+RANGE = "ranges: {max_depth: {type: integer, min: 2, max: 4}}"
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        (
+            RANGE,
+            "tuning.objective is required when registry.auto_approval names no metric",
+        ),
+        (
+            "objective: {metric: m, type: Max}\n" + RANGE,
+            "tuning.objective.type must be one of Maximize, Minimize, got 'Max'",
+        ),
+        (
+            "objective: {metric: m}\n" + RANGE,
+            "tuning.objective.type is required: one of Maximize, Minimize",
+        ),
+        (
+            "objective: {metric: m, type: Maximize, goal: x}\n" + RANGE,
+            "unknown key 'tuning.objective.goal'",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}",
+            "tuning.ranges is required",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nranges: [max_depth]",
+            "tuning.ranges must map hyperparameter names to ranges",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nstrategy: Genetic\n" + RANGE,
+            "tuning.strategy must be one of Bayesian, Random, Hyperband, Grid, got 'Genetic'",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nmax_jobs: 0\n" + RANGE,
+            "tuning.max_jobs must be between 1 and 750, got 0",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nmax_parallel_jobs: two\n" + RANGE,
+            "tuning.max_parallel_jobs must be a whole number, got 'two'",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nearly_stopping: Sometimes\n"
+            + RANGE,
+            "tuning.early_stopping must be one of Off, Auto, got 'Sometimes'",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nrandom_seed: 1.5\n" + RANGE,
+            "tuning.random_seed must be a whole number, got 1.5",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nwarm_start: x\n" + RANGE,
+            "unknown key 'tuning.warm_start'",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nranges: {max_depth: {min: 2}}",
+            "tuning.ranges.max_depth.type is required: one of integer, continuous, categorical",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {max_depth: {type: float, min: 2, max: 4}}",
+            "tuning.ranges.max_depth.type must be one of integer, continuous, categorical, got 'float'",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {max_depth: {type: integer, min: 2}}",
+            "tuning.ranges.max_depth.max is required",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {max_depth: {type: integer, min: 2.5, max: 4}}",
+            "tuning.ranges.max_depth.min must be a whole number, got 2.5",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {max_depth: {type: integer, min: 5, max: 4}}",
+            "tuning.ranges.max_depth.min must not be above max (5 > 4)",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {alpha: {type: continuous, min: 0, max: 1, scaling: Logarithmic}}",
+            "tuning.ranges.alpha.scaling Logarithmic needs a range above 0 (min > 0), got min 0.0",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {alpha: {type: continuous, min: 0.5, max: 1, scaling: ReverseLogarithmic}}",  # noqa: E501
+            "tuning.ranges.alpha.scaling ReverseLogarithmic is for continuous ranges within 0 <= x < 1 only",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {n: {type: integer, min: 1, max: 3, scaling: ReverseLogarithmic}}",
+            "tuning.ranges.n.scaling ReverseLogarithmic is for continuous ranges",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {n: {type: integer, min: 1, max: 3, scaling: Cubic}}",
+            "tuning.ranges.n.scaling must be one of Auto, Linear, Logarithmic, ReverseLogarithmic, got 'Cubic'",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {n: {type: integer, min: 1, max: 3, values: [1, 2]}}",
+            "tuning.ranges.n.values is for categorical ranges; integer ranges take min and max",  # noqa: E501
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\n"
+            "ranges: {c: {values: [a, b], min: 1}}",
+            "unknown key 'tuning.ranges.c.min'",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nranges: {c: {values: []}}",
+            "tuning.ranges.c.values must be a non-empty list of single values, got []",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nranges: {c: {values: [[1], 2]}}",
+            "tuning.ranges.c.values must be a non-empty list of single values",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nranges: {c: {values: [a, a]}}",
+            "tuning.ranges.c.values must not repeat a value",
+        ),
+        (
+            "objective: {metric: m, type: Maximize}\nstrategy: Grid\n"
+            "ranges: {c: {values: [a, b]}, max_depth: {type: integer, min: 2, max: 4}}",
+            "tuning.strategy Grid searches categorical ranges only, as SageMaker's Grid strategy does, but max_depth is not",  # noqa: E501
+        ),
+    ],
+)
+def test_tuning_config_errors_say_what_is_expected(tmp_path, block, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, tuning_text(block)))
+    assert message in err.value.message

@@ -40,6 +40,8 @@ def starts(names: set[str], *prefixes: str) -> list[str]:
 
 STEPS = (
     "lifecycle.py",
+    "tune.py",
+    "tuning.py",
     "schedule.py",
     "specs.py",
     "cli.py",
