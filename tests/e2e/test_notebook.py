@@ -1,4 +1,4 @@
-"""The notebook is executed, so it never rots: every cell runs, the drift shows."""
+"""The notebooks are executed, so they never rot: every cell runs, the pictures show."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from nbclient import NotebookClient
 
 from orchestration.config import REPO_ROOT
 
-NOTEBOOK = REPO_ROOT / "notebooks" / "lifecycle.ipynb"
+NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
-def test_notebook_runs_the_lifecycle_and_pictures_the_drift(image, docker_client):
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+def execute(name: str) -> tuple[str, list[dict]]:
+    """Run a notebook; its printed text, and its outputs (none an error)."""
+    path = NOTEBOOKS / name
+    notebook = nbformat.read(path, as_version=4)
     NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     outputs = [
         o
@@ -26,8 +28,38 @@ def test_notebook_runs_the_lifecycle_and_pictures_the_drift(image, docker_client
     ]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
+    return text, outputs
+
+
+def svgs(outputs: list[dict]) -> list[str]:
+    return [
+        o["data"]["image/svg+xml"]
+        for o in outputs
+        if "image/svg+xml" in o.get("data", {})
+    ]
+
+
+def test_notebook_runs_the_lifecycle_and_pictures_the_drift(image, docker_client):
+    text, outputs = execute("lifecycle.ipynb")
     assert "violations on held-out traffic: 0" in text
     assert "[any-drift] data drift on penguins-notebook" in text
     assert "teardown: deleted endpoint(s) ['penguins-notebook']" in text
-    svgs = [o for o in outputs if "image/svg+xml" in o.get("data", {})]
-    assert len(svgs) == 3 and "body_mass_g" in svgs[0]["data"]["image/svg+xml"]
+    pictures = svgs(outputs)
+    assert len(pictures) == 3 and "body_mass_g" in pictures[0]
+
+
+def test_training_notebook_pictures_a_tuning_jobs_trials(image, docker_client):
+    text, outputs = execute("training.ipynb")
+    assert "best trial: " in text and "with 4 trials" in text
+    (picture,) = svgs(outputs)
+    assert picture.count("<circle") >= 4  # a dot per trial, and the best ringed
+
+
+def test_inference_notebook_scores_a_batch_and_pictures_its_confusion(
+    image, docker_client
+):
+    text, outputs = execute("inference.ipynb")
+    assert "data-quality violations: 0" in text
+    assert "model quality: Completed" in text
+    (picture,) = svgs(outputs)
+    assert "confusion matrix" in picture and "Gentoo" in picture
