@@ -169,6 +169,44 @@ class EndpointSpec:
 
 
 @dataclass(frozen=True)
+class VariantSpec:
+    """A production (or shadow) variant added to an endpoint that exists.
+
+    SageMaker's ProductionVariant / ShadowProductionVariant: a model version
+    with its own instances, receiving `weight` of the endpoint's traffic
+    (relative to the other production variants' weights), or, as a shadow, a
+    copy of that share of live traffic whose answers no client sees.
+    """
+
+    variant_name: str
+    model_name: str
+    model_artifact: str
+    image: str
+    weight: float = 1.0
+    shadow: bool = False
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """One variant of an endpoint, as DescribeEndpoint shows it, with traffic."""
+
+    variant_name: str
+    model_name: str | None
+    weight: float
+    shadow: bool = False
+    status: str = IN_SERVICE
+    # Requests, errors_4xx / errors_5xx, error_rate, latency_p50_ms / p99_ms,
+    # as far as the backend knows them (the local front counts them itself).
+    traffic: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     endpoint_name: str
     status: str  # InService | Failed | ...
@@ -474,8 +512,40 @@ class Backend(Protocol):
         content_type: str,
         accept: str,
         inference_id: str | None = None,
+        target_variant: str | None = None,
     ) -> bytes:
-        """One request to /invocations; a 4xx/5xx raises `BackendError`."""
+        """One request to /invocations; a 4xx/5xx raises `BackendError`.
+
+        `target_variant` sends it to that production variant (InvokeEndpoint's
+        TargetVariant) instead of one drawn by the variants' weights.
+        """
+        ...
+
+    def deploy_variant(
+        self, endpoint_name: str, spec: VariantSpec
+    ) -> list[VariantInfo]:
+        """Add `spec` to an existing endpoint's variants, or replace the
+        variant of that name; returns the endpoint's variants.
+
+        The other variants keep serving throughout. A variant that does not
+        come up leaves the endpoint as it was and raises `UpdateRolledBack`.
+        """
+        ...
+
+    def set_variant_weights(
+        self, endpoint_name: str, weights: dict[str, float]
+    ) -> list[VariantInfo]:
+        """New traffic weights for some variants (UpdateEndpointWeightsAndCapacities)."""
+        ...
+
+    def remove_variants(
+        self, endpoint_name: str, names: list[str]
+    ) -> list[VariantInfo]:
+        """Take variants out of an endpoint (at least one production variant stays)."""
+        ...
+
+    def describe_variants(self, endpoint_name: str) -> list[VariantInfo]:
+        """The endpoint's variants, weights and the traffic each has answered."""
         ...
 
     def run_processing_job(
