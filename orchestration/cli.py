@@ -77,12 +77,39 @@ def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
 
 
 def _predict(p: Project, args: argparse.Namespace, progress: Progress) -> int:
-    result, _ = _lifecycle().predict(p, drifted=args.drifted, limit=args.limit)
+    result, _ = _lifecycle().predict(
+        p, drifted=args.drifted, limit=args.limit, variant=args.variant
+    )
     return 1 if result.errors else 0
 
 
+def _deploy(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    if args.variant is None:
+        if args.weight is not None or args.shadow:
+            raise ByocError("--weight and --shadow go with --variant NAME")
+        _lifecycle().deploy(p, args.version)
+        return
+    from orchestration import rollout
+
+    weight = 1.0 if args.weight is None else args.weight
+    rollout.deploy_variant(p, args.variant, args.version, weight, args.shadow)
+
+
+def _promote(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import rollout
+
+    rollout.promote(p, args.variant)
+
+
 def _status(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import rollout
+
     data = _lifecycle().status(p)
+    if p.state.get("endpoint"):
+        try:
+            data["variants"] = rollout.status(p)
+        except ByocError as exc:  # the endpoint is gone: say so, show the rest
+            data["variants_error"] = exc.message
     print(json.dumps(data, indent=2, default=str) if args.json else _status_text(data))
 
 
@@ -139,9 +166,32 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         "deploy",
-        "serve the latest approved version (or --version), with data capture",
-        lambda p, args, progress: _lifecycle().deploy(p, args.version),
-        (option("--version", type=int, help=VERSION),),
+        "serve the latest approved version (or --version), with data capture; "
+        "--variant adds it beside the live one (A/B, or --shadow)",
+        _deploy,
+        (
+            option("--version", type=int, help=VERSION),
+            option(
+                "--variant",
+                help="add the version as this production variant of the endpoint",
+            ),
+            option(
+                "--weight",
+                type=float,
+                help="the variant's traffic weight, relative to the others (default 1)",
+            ),
+            option(
+                "--shadow",
+                action="store_true",
+                help="a shadow variant: a copy of live traffic, answering no client",
+            ),
+        ),
+    ),
+    Step(
+        "promote",
+        "give a variant all the endpoint's traffic and retire the others",
+        _promote,
+        (option("--variant", required=True, help="the variant that wins"),),
     ),
     Step(
         "predict",
@@ -154,6 +204,7 @@ STEPS: tuple[Step, ...] = (
                 help="shift the rows as monitoring.drift says",
             ),
             option("--limit", type=int, help="send at most this many rows"),
+            option("--variant", help="send every request to this production variant"),
         ),
     ),
     Step(
@@ -383,6 +434,15 @@ def _status_text(data: dict[str, Any]) -> str:
         # The local backend says endpoint_name, the AWS one name.
         name = ep.get("endpoint_name") or ep.get("name")
         lines.append(f"  endpoint {name}: {ep['status']} {ep.get('url') or ''}")
+    for v in data.get("variants", []):
+        traffic = v.get("traffic") or {}
+        role = "shadow" if v["shadow"] else f"weight {v['weight']:g}"
+        lines.append(
+            f"    variant {v['variant_name']} (version {v.get('version')}, {role}): "
+            f"{v['status']}; {traffic.get('requests', 0)} requests, error rate "
+            f"{traffic.get('error_rate', 0):.3f}, p50 {traffic.get('latency_p50_ms')} ms, "
+            f"p99 {traffic.get('latency_p99_ms')} ms"
+        )
     for job in backend.get("jobs", [])[-10:]:
         best = job.get("best_job_name")
         lines.append(

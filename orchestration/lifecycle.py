@@ -395,7 +395,9 @@ def held_out(p: Project) -> pd.DataFrame:
     return table
 
 
-def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
+def send(
+    p: Project, rows: pd.DataFrame, label: str, variant: str | None = None
+) -> traffic.TrafficResult:
     """One request per row; counts errors instead of stopping at the first.
 
     Each request's inference id (`label-<stamp>-<row>`) is unique across
@@ -414,6 +416,7 @@ def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
                 "text/csv",
                 "text/csv",
                 inference_id=inference_id,
+                **({"target_variant": variant} if variant else {}),
             )
             result.predictions.append(traffic.first_prediction(body))
         except BackendError as exc:
@@ -428,9 +431,15 @@ def send(p: Project, rows: pd.DataFrame, label: str) -> traffic.TrafficResult:
 
 
 def predict(
-    p: Project, drifted: bool = False, limit: int | None = None
+    p: Project,
+    drifted: bool = False,
+    limit: int | None = None,
+    variant: str | None = None,
 ) -> tuple[traffic.TrafficResult, tuple[str, str]]:
-    """Send the held-out rows (or a drifted copy); returns result and time window."""
+    """Send the held-out rows (or a drifted copy); returns result and time window.
+
+    With `variant`, every request targets that production variant.
+    """
     table = held_out(p)
     target = p.config.target
     features = table.drop(columns=[target])
@@ -442,7 +451,7 @@ def predict(
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
     start = iso(datetime.now(UTC))
     label = "drifted" if drifted else "held-out"
-    result = send(p, features, label)
+    result = send(p, features, label, variant)
     end = iso(datetime.now(UTC) + timedelta(seconds=1))
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
     accuracy = None if drifted else result.accuracy(table[target].tolist())

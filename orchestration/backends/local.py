@@ -31,6 +31,8 @@ from orchestration.backends.base import (
     TransformJobSpec,
     TuningJobResult,
     TuningJobSpec,
+    VariantInfo,
+    VariantSpec,
     no_progress,
 )
 from orchestration.config import ProjectConfig
@@ -46,6 +48,7 @@ from orchestration.local import (
 from orchestration.local.engine import Engine
 from orchestration.local.hosting import EndpointInvocationError, Endpoints
 from orchestration.local.state import LocalState
+from orchestration.local.variants import Variants
 from orchestration.registry import LocalRegistry
 
 __all__ = ["EndpointInvocationError", "LocalBackend", "create_backend"]
@@ -78,6 +81,7 @@ class LocalBackend:
         self.state = LocalState(Path(state_dir))
         self.engine = Engine(image, project, self.root, client)
         self.endpoints = Endpoints(self.engine, self.state, self.root, startup_timeout)
+        self.variants = Variants(self.endpoints)
         self._image_digest: str | None = None
 
     # --- where things are ---------------------------------------------------
@@ -151,7 +155,17 @@ class LocalBackend:
         return self.endpoints.create(spec)
 
     def update_endpoint(self, spec: EndpointSpec) -> EndpointInfo:
-        return self.endpoints.update(spec)
+        """A whole update: the new version alone serves, as a one-variant
+        endpoint config replaces every variant on SageMaker."""
+        info = self.endpoints.update(spec)
+        record = self.state.endpoint(spec.endpoint_name)
+        self.variants.retire(
+            spec.endpoint_name, record.container_id if record else None
+        )
+        if record is not None and record.container_id:
+            # The endpoint's URL is its one container's again, not the front's.
+            self.state.save_endpoint(spec.endpoint_name, url=info.url)
+        return info
 
     def describe_endpoint(self, endpoint_name: str) -> EndpointInfo:
         return self.endpoints.describe(endpoint_name)
@@ -163,13 +177,35 @@ class LocalBackend:
         content_type: str,
         accept: str,
         inference_id: str | None = None,
+        target_variant: str | None = None,
     ) -> bytes:
         return self.endpoints.invoke(
-            endpoint_name, body, content_type, accept, inference_id
+            endpoint_name, body, content_type, accept, inference_id, target_variant
         )
 
     def delete_endpoint(self, endpoint_name: str) -> None:
+        if self.state.endpoint(endpoint_name) is not None:
+            self.variants.retire(endpoint_name)
         self.endpoints.delete(endpoint_name)
+
+    # --- production variants -------------------------------------------------
+    def deploy_variant(
+        self, endpoint_name: str, spec: VariantSpec
+    ) -> list[VariantInfo]:
+        return self.variants.deploy(endpoint_name, spec)
+
+    def set_variant_weights(
+        self, endpoint_name: str, weights: dict[str, float]
+    ) -> list[VariantInfo]:
+        return self.variants.set_weights(endpoint_name, weights)
+
+    def remove_variants(
+        self, endpoint_name: str, names: list[str]
+    ) -> list[VariantInfo]:
+        return self.variants.remove(endpoint_name, names)
+
+    def describe_variants(self, endpoint_name: str) -> list[VariantInfo]:
+        return self.variants.describe(endpoint_name)
 
     def wait_for_capture(
         self,
@@ -220,6 +256,7 @@ class LocalBackend:
         """Remove every container still recorded (endpoints, stray jobs), by id."""
         removed = []
         for record in self.state.endpoints():
+            self.variants.retire(record.endpoint_name)
             self.endpoints.remove(record)
             if record.container_id:
                 removed.append(record.container_id)

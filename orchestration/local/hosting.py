@@ -46,6 +46,7 @@ CONTAINER_PORT = settings.DEFAULT_PORT
 CAPTURE_MOUNT = "/opt/ml/data-capture"
 MODEL_MOUNT = str(OptMl().model_dir)
 INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
+TARGET_VARIANT_HEADER = "X-Amzn-SageMaker-Target-Variant"
 INVOKE_TIMEOUT_SECONDS = 60
 
 
@@ -97,7 +98,7 @@ class Endpoints:
         name = spec.endpoint_name
         container = None
         try:
-            container = self._create_container(spec, record=previous is None)
+            container = self.create_container(spec, record=previous is None)
             container.start()
             url, failure = self._wait_in_service(container)
         except BaseException as exc:
@@ -130,14 +131,14 @@ class Endpoints:
             self.engine.remove(previous)
         return _info(record)
 
-    def _create_container(self, spec: EndpointSpec, record: bool) -> Any:
+    def create_container(self, spec: EndpointSpec, record: bool) -> Any:
         """The endpoint's container; a new endpoint records it before it starts.
 
         Recorded first, a container is found by teardown even if this
         command dies now; an update's new container is recorded once it
         serves (until then only its label knows it).
         """
-        model_dir = self._endpoint_dir(spec.endpoint_name) / "models" / spec.model_name
+        model_dir = self.endpoint_dir(spec.endpoint_name) / "models" / spec.model_name
         if model_dir.exists():
             shutil.rmtree(model_dir)
         artifacts.extract_tarball(Path(spec.model_artifact), model_dir)
@@ -211,6 +212,7 @@ class Endpoints:
         content_type: str,
         accept: str,
         inference_id: str | None = None,
+        target_variant: str | None = None,
     ) -> bytes:
         import requests
 
@@ -224,6 +226,10 @@ class Endpoints:
         headers = {"Content-Type": content_type, "Accept": accept}
         if inference_id:
             headers[INFERENCE_ID_HEADER] = inference_id
+        if target_variant:
+            # The front (when the endpoint has variants) routes on it; a
+            # one-container endpoint has only its first variant.
+            headers[TARGET_VARIANT_HEADER] = target_variant
         try:
             response = requests.post(
                 f"{record.url}/invocations",
@@ -255,7 +261,7 @@ class Endpoints:
         self.engine.remove(record.container_id)
         self.state.delete_endpoint(record.endpoint_name)
         shutil.rmtree(
-            self._endpoint_dir(record.endpoint_name) / "models", ignore_errors=True
+            self.endpoint_dir(record.endpoint_name) / "models", ignore_errors=True
         )
 
     def status(self) -> list[dict[str, Any]]:
@@ -268,7 +274,7 @@ class Endpoints:
             endpoints.append(info)
         return endpoints
 
-    def _endpoint_dir(self, endpoint_name: str) -> Path:
+    def endpoint_dir(self, endpoint_name: str) -> Path:
         """The endpoint's own folder, which a valid name cannot leave."""
         check_name(endpoint_name, "endpoint")
         return self.root / "endpoints" / endpoint_name

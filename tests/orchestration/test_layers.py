@@ -42,6 +42,8 @@ STEPS = (
     "lifecycle.py",
     "tune.py",
     "tuning.py",
+    "batch.py",
+    "rollout.py",
     "schedule.py",
     "specs.py",
     "cli.py",

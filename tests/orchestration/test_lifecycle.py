@@ -29,6 +29,7 @@ from orchestration.backends.base import (
     ResourceNotFound,
     TrainingJobResult,
     TransformJobResult,
+    VariantInfo,
 )
 from orchestration.config import load_config
 from orchestration.local import monitoring as local_monitoring
@@ -50,6 +51,7 @@ class MemoryBackend:
         self.root = root
         self.calls: list[tuple[str, object]] = []
         self.endpoints: dict[str, object] = {}
+        self.variants: dict[str, dict[str, VariantInfo]] = {}
         self.accuracy = 0.97
         self.violations: list[dict] = [DRIFT]
         self.fail_monitor = False
@@ -99,10 +101,51 @@ class MemoryBackend:
         return EndpointInfo(spec.endpoint_name, IN_SERVICE, "http://x")
 
     def invoke_endpoint(
-        self, endpoint_name, body, content_type, accept, inference_id=None
+        self,
+        endpoint_name,
+        body,
+        content_type,
+        accept,
+        inference_id=None,
+        target_variant=None,
     ):
         self.calls.append(("invoke", body))
+        if target_variant is not None:
+            self.calls.append(("target_variant", target_variant))
         return b"Adelie\n"
+
+    def _variants(self, endpoint_name):
+        if endpoint_name not in self.endpoints:
+            raise ResourceNotFound(f"no endpoint {endpoint_name}")
+        known = self.variants.setdefault(
+            endpoint_name, {"AllTraffic": VariantInfo("AllTraffic", "first", 1.0)}
+        )
+        return known
+
+    def deploy_variant(self, endpoint_name, spec):
+        self.calls.append(("deploy_variant", spec))
+        known = self._variants(endpoint_name)
+        known[spec.variant_name] = VariantInfo(
+            spec.variant_name, spec.model_name, spec.weight, spec.shadow
+        )
+        return list(known.values())
+
+    def set_variant_weights(self, endpoint_name, weights):
+        self.calls.append(("set_variant_weights", weights))
+        known = self._variants(endpoint_name)
+        for name, weight in weights.items():
+            known[name] = dataclasses.replace(known[name], weight=weight)
+        return list(known.values())
+
+    def remove_variants(self, endpoint_name, names):
+        self.calls.append(("remove_variants", names))
+        known = self._variants(endpoint_name)
+        for name in names:
+            known.pop(name)
+        return list(known.values())
+
+    def describe_variants(self, endpoint_name):
+        return list(self._variants(endpoint_name).values())
 
     def run_processing_job(self, spec, progress):
         self.calls.append((spec.command, spec))
