@@ -245,7 +245,12 @@ STEPS: tuple[Step, ...] = (
         "monitor",
         "check captured traffic (and its labels) against the baseline; raise alerts",
         lambda p, args, progress: _lifecycle().monitor(
-            p, args.start, args.end, progress, transform_job=args.transform_job
+            p,
+            args.start,
+            args.end,
+            progress,
+            transform_job=args.transform_job,
+            variant=args.variant,
         ),
         (
             option(
@@ -256,6 +261,10 @@ STEPS: tuple[Step, ...] = (
                 "--transform-job",
                 help="monitor this batch transform job's capture (over its run) "
                 "instead of the endpoint's",
+            ),
+            option(
+                "--variant",
+                help="monitor only this variant's capture (its version's quality)",
             ),
         ),
     ),
@@ -442,6 +451,7 @@ def _status_text(data: dict[str, Any]) -> str:
             f"{v['status']}; {traffic.get('requests', 0)} requests, error rate "
             f"{traffic.get('error_rate', 0):.3f}, p50 {traffic.get('latency_p50_ms')} ms, "
             f"p99 {traffic.get('latency_p99_ms')} ms"
+            + _variant_quality(v.get("monitor"))
         )
     for job in backend.get("jobs", [])[-10:]:
         best = job.get("best_job_name")
@@ -463,6 +473,21 @@ def _status_text(data: dict[str, Any]) -> str:
         )
     lines.append(f"  runs recorded: {data['runs']}")
     return "\n".join(lines)
+
+
+def _variant_quality(monitor: dict[str, Any] | None) -> str:
+    if not monitor:
+        return ""
+    metrics = monitor.get("metrics") or {}
+    shown = ", ".join(
+        f"{k}={metrics[k]:.3f}"
+        for k in ("accuracy", "weighted_f1", "rmse")
+        if k in metrics
+    )
+    return (
+        f"; last monitor: {monitor.get('violations')} violation(s), model quality "
+        f"{monitor.get('quality_status')}" + (f" ({shown})" if shown else "")
+    )
 
 
 def _execution_text(execution: dict[str, Any] | None) -> str:

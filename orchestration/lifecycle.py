@@ -672,11 +672,15 @@ def monitor(
     schedule_name: str | None = None,
     wait_for_capture: bool | None = None,
     transform_job: str | None = None,
+    variant: str | None = None,
 ) -> MonitorReport:
     """Monitor [start, end) (default: the last `window_minutes`).
 
     With `transform_job`, the capture of that batch transform job is
-    monitored instead of the endpoint's, over the job's run by default.
+    monitored instead of the endpoint's, over the job's run by default. With
+    `variant`, only that production (or shadow) variant's capture, against
+    the quality of the version it serves; its outcome is kept per variant
+    for `status`.
 
     First the backend finds the window's capture. With `wait_for_capture`
     (default: when traffic `predict` sent lies in the window) it waits for
@@ -686,7 +690,7 @@ def monitor(
     """
     base = p.need("baseline", "baseline")
     if transform_job is None:
-        endpoint = p.need("endpoint", "deploy")
+        endpoint = _variant_of(p, p.need("endpoint", "deploy"), variant)
     else:
         endpoint = _transformed(p, transform_job)
         start = start or endpoint["window"][0]
@@ -709,6 +713,7 @@ def monitor(
         p.backend.location("monitoring", name),
         schedule_name or f"{endpoint['name']}-adhoc",
     )
+    spec = specs.for_variant(spec, endpoint)
     p.say(f"monitoring job {name} over {start} → {end}")
     result, local = _run_processing(p, spec, "monitoring", progress)
     violations = _violations(local)
@@ -721,16 +726,19 @@ def monitor(
         p, base, endpoint, (start, end), schedule_name, progress
     )
     raised = _alert(p, endpoint, name, violations, local, model_quality)
-    p.save(
-        last_monitor={
-            "job": name,
-            "window": [start, end],
-            "violations": len(violations),
-            "folder": str(local),
-            "alerts": [a.rule for a in raised],
-            "quality": model_quality,
-        }
-    )
+    outcome = {
+        "job": name,
+        "window": [start, end],
+        "violations": len(violations),
+        "folder": str(local),
+        "alerts": [a.rule for a in raised],
+        "quality": model_quality,
+    }
+    p.save(last_monitor=outcome)
+    if variant is not None:
+        p.save(
+            variant_monitors={**p.state.get("variant_monitors", {}), variant: outcome}
+        )
     return MonitorReport(
         name,
         result.status,
@@ -807,6 +815,7 @@ def _quality_monitor(
         mq["problem_type"],
         str(model) if model else None,
     )
+    spec = specs.for_variant(spec, endpoint)
     p.say(f"model-quality job {name} over {start} → {end}")
     result = p.backend.run_processing_job(spec, progress or quiet)
     if result.status != COMPLETED:
@@ -933,6 +942,22 @@ def _estimated_metrics(folder: Path) -> dict[str, float]:
         if isinstance(block.get(name), dict)
         and isinstance(block[name].get("value"), (int, float))
     }
+
+
+def _variant_of(
+    p: Project, endpoint: dict[str, Any], variant: str | None
+) -> dict[str, Any]:
+    """The endpoint narrowed to one variant (its version too), for `monitor`."""
+    if variant is None:
+        return endpoint
+    known = endpoint.get("variants") or {
+        "AllTraffic": {"version": endpoint.get("version")}
+    }
+    if variant not in known:
+        raise LifecycleError(
+            f"{endpoint['name']} has no variant {variant!r}: its variants are {', '.join(known)}"
+        )
+    return {**endpoint, "variant": variant, "version": known[variant].get("version")}
 
 
 def _transformed(p: Project, name: str) -> dict[str, Any]:

@@ -1,4 +1,9 @@
-"""A/B and shadow rollouts: `deploy --variant`, `promote`, and variants in `status`.
+"""A/B and shadow rollouts: `deploy --variant`, `promote`, variants in `status`.
+
+`monitor --variant NAME` checks one variant's capture against the quality of
+the version it serves; `status` shows its last outcome beside the variant's
+traffic, so two versions compare on error rate, latency and, once labels
+come, model quality.
 
 SageMaker rolls a new model version out as a second production variant of
 the live endpoint, taking a share of traffic set by the variants' weights
@@ -102,10 +107,24 @@ def status(p: lifecycle.Project) -> list[dict[str, Any]]:
     """The endpoint's variants side by side: weight, version and traffic."""
     endpoint = p.need("endpoint", "deploy")
     known = endpoint.get("variants") or _first(endpoint)
+    monitored = p.state.get("variant_monitors", {})
     rows = []
     for info in p.backend.describe_variants(endpoint["name"]):
         row = info.to_dict()
         row["version"] = (known.get(info.variant_name) or {}).get("version")
+        # The last `monitor --variant` of it: drift and model quality, if any.
+        last = monitored.get(info.variant_name) or {}
+        quality = last.get("quality") or {}
+        row["monitor"] = (
+            {
+                "window": last.get("window"),
+                "violations": last.get("violations"),
+                "quality_status": quality.get("status"),
+                "metrics": quality.get("metrics") or {},
+            }
+            if last
+            else None
+        )
         rows.append(row)
     return rows
 

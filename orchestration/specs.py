@@ -24,6 +24,7 @@ from orchestration.backends.base import (
     TransformCaptureSpec,
     TransformJobSpec,
     TuningJobSpec,
+    join_location,
     processing_container_path,
     processing_input_key,
 )
@@ -277,6 +278,23 @@ def quality_baseline(
         environment=environment,
         instance_type=config.monitoring.instance_type,
     )
+
+
+def for_variant(spec: ProcessingJobSpec, endpoint: dict) -> ProcessingJobSpec:
+    """`spec` reading only the capture of `endpoint["variant"]`, when one is named.
+
+    The variant's folder is mounted where it lies in the capture layout
+    (``input/endpoint/<endpoint>/<variant>``), so `monitor` finds the same
+    ``{endpoint}/{variant}/yyyy/mm/dd/hh`` tree holding that variant alone.
+    """
+    variant = endpoint.get("variant")
+    if not variant:
+        return spec
+    inputs = dict(spec.inputs)
+    capture = inputs.pop(ENDPOINT_INPUT)
+    name = endpoint["name"]
+    inputs[f"{ENDPOINT_INPUT}/{name}/{variant}"] = join_location(capture, name, variant)
+    return replace(spec, inputs=inputs)
 
 
 def quality_monitor(

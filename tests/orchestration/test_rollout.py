@@ -64,3 +64,21 @@ def test_a_variant_needs_a_deployed_endpoint(project):  # noqa: F811
         lifecycle.LifecycleError, match="run `python -m orchestration deploy`"
     ):
         rollout.deploy_variant(project, "b")
+
+
+def test_monitor_variant_reads_only_that_variants_capture(project):  # noqa: F811
+    two_versions(project)
+    lifecycle.baseline(project)
+    rollout.deploy_variant(project, "challenger")
+    _, window = lifecycle.predict(project, limit=2, variant="challenger")
+    lifecycle.monitor(project, *window, variant="challenger")
+    spec = calls(project, "monitor")[-1]
+    endpoint = project.state["endpoint"]["name"]
+    key = f"input/endpoint/{endpoint}/challenger"
+    assert spec.inputs[key].endswith(f"capture/{endpoint}/challenger")
+    assert "input/endpoint" not in spec.inputs
+    rows = {r["variant_name"]: r for r in rollout.status(project)}
+    assert rows["challenger"]["monitor"]["violations"] == 1  # the backend's drift
+    assert rows["AllTraffic"]["monitor"] is None
+    with pytest.raises(lifecycle.LifecycleError, match="no variant 'nope'"):
+        lifecycle.monitor(project, *window, variant="nope")
