@@ -342,6 +342,11 @@ SAGEMAKER_NAMES = {
     "MonitoringScheduleName": "monitoring-schedule",
     "ModelPackageGroupName": "model-package-group",
 }
+# Job names that are the only resource of the calls naming them.
+JOB_NAMES = {
+    "TransformJobName": "transform-job",
+    "HyperParameterTuningJobName": "hyper-parameter-tuning-job",
+}
 # Operations that need no resource ("*" is the only Resource that allows them).
 NOT_RESOURCE_SCOPED = {
     ("ecr", "GetAuthorizationToken"),
@@ -411,6 +416,12 @@ def resources(
             return [params["ResourceARN"]]
         return None
     if service in ("sagemaker", "sagemaker-runtime"):
+        # A job's calls are authorised against the job alone, even those that
+        # name another resource (CreateTransformJob's ModelName) or list
+        # (ListTrainingJobsForHyperParameterTuningJob, scoped to the tuning job).
+        for key, kind in JOB_NAMES.items():
+            if isinstance(params.get(key), str):
+                return [_sagemaker_arn(values, kind, params[key])]
         if operation.startswith("List") or operation == "Search":
             return ["*"]
         if operation == "CreateModelPackage":
@@ -612,6 +623,10 @@ _ALARMS = (f"{_E}-feature-drift", f"{_E}-missing-feature-drift")
 _QUALITY_ALARM = f"{_E}-model-quality"
 _QUALITY_SCHEDULE = f"{_E}-model-quality"
 _QUALITY_DEFINITION = f"{_E}-mq-20250101-000000-000"
+_TRANSFORM_JOB = "penguins-transform-20250101-000000-000-0a1b2c3d"
+_TRANSFORM_MODEL = f"{_GROUP}-v1-transform-20250101-000000"
+_TUNING_JOB = "penguins-tune-20250101-000000"  # at most 32 characters
+_TRIAL = f"{_TUNING_JOB}-001-0a1b2c3d"
 
 
 def _upload(key: str, where: str) -> list[Expected]:
@@ -1107,6 +1122,111 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "DeleteModel",
             {"ModelName": _MODEL},
             "_delete_config_and_models",
+        ),
+    ],
+    "transform": [
+        LIST_VERSIONS,  # the deployed or latest approved version
+        DESCRIBE_VERSION,
+        *ENSURE_IMAGE,  # only when the version records no image
+        *_upload(
+            f"{_P}/jobs/{_TRANSFORM_JOB}/input/test.csv",
+            "run_transform_job -> _as_s3: inputs given as a local folder",
+        ),
+        Expected(
+            "sagemaker",
+            "CreateModel",
+            {"ModelName": _TRANSFORM_MODEL, "ExecutionRoleArn": _ROLE, "Tags": _TAGS},
+            "AwsBackend.run_transform_job: the job's own model",
+        ),
+        Expected(
+            "sagemaker",
+            "CreateTransformJob",
+            {
+                "TransformJobName": _TRANSFORM_JOB,
+                "ModelName": _TRANSFORM_MODEL,
+                "Tags": _TAGS,
+            },
+            "AwsBackend._transform",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeTransformJob",
+            {"TransformJobName": _TRANSFORM_JOB},
+            "_transform: wait",
+        ),
+        Expected(
+            "sagemaker",
+            "StopTransformJob",
+            {"TransformJobName": _TRANSFORM_JOB},
+            "_transform: Ctrl-C during the wait",
+        ),
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/transform/{_TRANSFORM_JOB}/"},
+            "_transform: the .out objects written",
+        ),
+        Expected(
+            "s3",
+            "ListObjectsV2",
+            {"Bucket": _B, "Prefix": f"{_P}/jobs/{_TRANSFORM_JOB}/output"},
+            "_transform: the .out objects, output given as a local folder",
+        ),
+        *(
+            Expected(
+                "s3",
+                operation,
+                {"Bucket": _B, "Key": f"{_P}/transform/{_TRANSFORM_JOB}/test.csv.out"},
+                "AwsBackend.fetch of the outputs (download_file)",
+            )
+            for operation in ("HeadObject", "GetObject")
+        ),
+        Expected(
+            "sagemaker",
+            "DeleteModel",
+            {"ModelName": _TRANSFORM_MODEL},
+            "run_transform_job -> _delete_job_model, however the job ended",
+        ),
+    ],
+    "tune": [
+        *ENSURE_IMAGE,
+        *_upload(
+            f"{_P}/jobs/{_TUNING_JOB}/input/train/train.csv",
+            "run_tuning_job -> _as_s3: a channel given as a local folder",
+        ),
+        Expected(
+            "sagemaker",
+            "CreateHyperParameterTuningJob",
+            {
+                "HyperParameterTuningJobName": _TUNING_JOB,
+                "TrainingJobDefinition": {"RoleArn": _ROLE},
+                "Tags": _TAGS,
+            },
+            "AwsBackend.run_tuning_job",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeHyperParameterTuningJob",
+            {"HyperParameterTuningJobName": _TUNING_JOB},
+            "run_tuning_job: wait",
+        ),
+        Expected(
+            "sagemaker",
+            "StopHyperParameterTuningJob",
+            {"HyperParameterTuningJobName": _TUNING_JOB},
+            "run_tuning_job: Ctrl-C during the wait",
+        ),
+        Expected(
+            "sagemaker",
+            "ListTrainingJobsForHyperParameterTuningJob",
+            {"HyperParameterTuningJobName": _TUNING_JOB},
+            "tuning.list_trials (paginator)",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeTrainingJob",
+            {"TrainingJobName": _TRIAL},
+            "run_tuning_job: each completed trial's metrics and model",
         ),
     ],
 }

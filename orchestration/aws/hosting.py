@@ -30,17 +30,37 @@ CAPTURE_MODES = ("Input", "Output")
 def model_request(
     spec: EndpointSpec, role_arn: str, tags: dict[str, str]
 ) -> dict[str, Any]:
-    check_name(spec.model_name, "model")
-    if not s3.is_s3_uri(spec.model_artifact):
+    return container_model_request(
+        spec.model_name,
+        spec.model_artifact,
+        spec.image,
+        spec.environment,
+        role_arn,
+        tags,
+    )
+
+
+def container_model_request(
+    model_name: str,
+    model_artifact: str,
+    image: str,
+    environment: dict[str, str],
+    role_arn: str,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """The CreateModel request of one container: what endpoints and batch
+    transform jobs both run."""
+    check_name(model_name, "model")
+    if not s3.is_s3_uri(model_artifact):
         raise BackendError(
-            f"model artifact {spec.model_artifact!r} must be an s3:// URI of model.tar.gz on the aws backend (train there, or upload it first)"
+            f"model artifact {model_artifact!r} must be an s3:// URI of model.tar.gz on the aws backend (train there, or upload it first)"
         )
     return {
-        "ModelName": spec.model_name,
+        "ModelName": model_name,
         "PrimaryContainer": {
-            "Image": spec.image,
-            "ModelDataUrl": spec.model_artifact,
-            "Environment": dict(spec.environment),
+            "Image": image,
+            "ModelDataUrl": model_artifact,
+            "Environment": dict(environment),
         },
         "ExecutionRoleArn": role_arn,
         "Tags": _tags(tags),

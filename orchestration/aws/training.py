@@ -56,30 +56,42 @@ def training_request(
         },
         "RoleArn": role_arn,
         "HyperParameters": dict(spec.hyperparameters),
-        "InputDataConfig": [
-            {
-                "ChannelName": channel,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": uri,
-                        "S3DataDistributionType": "FullyReplicated",
-                    }
-                },
-                "ContentType": spec.content_type,
-                "CompressionType": "None",
-            }
-            for channel, uri in sorted(channel_uris.items())
-        ],
+        "InputDataConfig": input_data_config(channel_uris, spec.content_type),
         "OutputDataConfig": {"S3OutputPath": output_uri},
-        "ResourceConfig": {
-            "InstanceType": spec.instance_type,
-            "InstanceCount": spec.instance_count,
-            "VolumeSizeInGB": volume_gb,
-        },
+        "ResourceConfig": resource_config(spec, volume_gb),
         "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_runtime_seconds},
         "Environment": dict(spec.environment),
         "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())],
+    }
+
+
+def input_data_config(
+    channel_uris: dict[str, str], content_type: str
+) -> list[dict[str, Any]]:
+    """One File-mode S3 channel per entry: what `train` reads under
+    /opt/ml/input/data/<channel>, for a training job or a tuning job's trials."""
+    return [
+        {
+            "ChannelName": channel,
+            "DataSource": {
+                "S3DataSource": {
+                    "S3DataType": "S3Prefix",
+                    "S3Uri": uri,
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            },
+            "ContentType": content_type,
+            "CompressionType": "None",
+        }
+        for channel, uri in sorted(channel_uris.items())
+    ]
+
+
+def resource_config(spec: TrainingJobSpec, volume_gb: int) -> dict[str, Any]:
+    return {
+        "InstanceType": spec.instance_type,
+        "InstanceCount": spec.instance_count,
+        "VolumeSizeInGB": volume_gb,
     }
 
 

@@ -4,7 +4,9 @@ Implements `orchestration.backends.base.Backend` with the small modules of
 `orchestration.aws` (one per AWS concern): S3 locations, ECR, training,
 hosting with data capture, processing, the SageMaker Model Registry, and
 monitoring schedules running the image's `monitor` (data quality, and model
-quality against uploaded ground truth) with CloudWatch alarms notifying SNS. Every boto3 failure leaves here as a `BackendError` that
+quality against uploaded ground truth) with CloudWatch alarms notifying SNS,
+batch transform jobs and hyperparameter tuning jobs. Every boto3 failure
+leaves here as a `BackendError` that
 names the step and what AWS said.
 """
 
@@ -28,6 +30,8 @@ from orchestration.aws import (
     processing,
     s3,
     training,
+    transform,
+    tuning,
 )
 from orchestration.aws.clients import AwsClients
 from orchestration.aws.errors import (
@@ -60,6 +64,10 @@ from orchestration.backends.base import (
     ScheduleRun,
     TrainingJobResult,
     TrainingJobSpec,
+    TransformJobResult,
+    TransformJobSpec,
+    TuningJobResult,
+    TuningJobSpec,
     UpdateRolledBack,
     no_progress,
 )
@@ -177,6 +185,168 @@ class AwsBackend:
     def stop_training_job(self, job_name: str) -> None:
         with aws_call(f"stopping training job {job_name}"):
             self.clients.sagemaker.stop_training_job(TrainingJobName=job_name)
+
+    # --- hyperparameter tuning ---------------------------------------------------
+    def run_tuning_job(
+        self, spec: TuningJobSpec, progress: Progress = no_progress
+    ) -> TuningJobResult:
+        """Run the tuning job to its end, then read what each trial found.
+
+        Every completed trial is described (DescribeTrainingJob, one call each)
+        for its metrics and model.tar.gz, so the result can register any of
+        them, not only the best; failed and stopped trials are not.
+        """
+        name = spec.tuning_job_name
+        trial = spec.training
+        channel_uris = {
+            channel: self._as_s3(location, f"jobs/{name}/input/{channel}")
+            for channel, location in trial.channels.items()
+        }
+        output_uri = (
+            trial.output_location
+            if s3.is_s3_uri(trial.output_location)
+            else training.default_output_uri(self.settings.data_prefix)
+        )
+        request = tuning.tuning_request(
+            spec,
+            self.settings.role_arn,
+            channel_uris,
+            output_uri,
+            self.settings.metric_names,
+            self.settings.training_volume_gb,
+            self.settings.tags,
+        )
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"creating tuning job {name}"):
+            sagemaker.create_hyper_parameter_tuning_job(**request)
+        progress(
+            f"tuning job {name} created: {spec.strategy} search of {', '.join(r.name for r in spec.ranges)} by {spec.objective_metric} ({spec.objective_type})"
+        )
+        try:
+            description = self._wait(
+                lambda: sagemaker.describe_hyper_parameter_tuning_job(
+                    HyperParameterTuningJobName=name
+                ),
+                lambda d: d["HyperParameterTuningJobStatus"],
+                tuning.TERMINAL,
+                progress,
+                f"tuning job {name}",
+                tuning.progress_detail,
+            )
+        except KeyboardInterrupt:
+            # Ctrl-C must not leave its trials billing on AWS.
+            self.stop_tuning_job(name)
+            progress(f"tuning job {name}: stop requested (its trials stop too)")
+            raise
+        with aws_call(f"listing the training jobs of tuning job {name}"):
+            summaries = tuning.list_trials(sagemaker, name)
+        described = {}
+        for summary in summaries:
+            if summary["TrainingJobStatus"] == COMPLETED:
+                job = summary["TrainingJobName"]
+                with aws_call(f"describing training job {job}"):
+                    described[job] = sagemaker.describe_training_job(
+                        TrainingJobName=job
+                    )
+        result = tuning.result_from(description, summaries, described)
+        if result.status != COMPLETED:
+            progress(f"tuning job {name} {result.status}: {result.failure_reason}")
+        return result
+
+    def stop_tuning_job(self, tuning_job_name: str) -> None:
+        with aws_call(f"stopping tuning job {tuning_job_name}"):
+            self.clients.sagemaker.stop_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=tuning_job_name
+            )
+
+    # --- batch transform ---------------------------------------------------------
+    def run_transform_job(
+        self, spec: TransformJobSpec, progress: Progress = no_progress
+    ) -> TransformJobResult:
+        """Create the job's model, run the job to its end, delete the model.
+
+        A local input folder is uploaded first; a local output location
+        becomes a prefix below the data prefix. The model is deleted however
+        the job ends (a transform job keeps the model definition it started
+        with); a failed deletion is reported through `progress`, not raised,
+        so the job's result is not lost.
+        """
+        name = spec.job_name
+        output_uri = (
+            spec.output_location
+            if s3.is_s3_uri(spec.output_location)
+            else s3.join(self.settings.data_prefix, "jobs", name, "output")
+        )
+        # Everything is checked before the upload and any resource is made.
+        on_s3 = replace(
+            spec,
+            input_location=spec.input_location
+            if s3.is_s3_uri(spec.input_location)
+            else s3.join(self.settings.data_prefix, "jobs", name, "input"),
+            output_location=output_uri,
+        )
+        tags = self.settings.tags
+        transform.transform_request(on_s3, tags)
+        model = hosting.container_model_request(
+            spec.model_name,
+            spec.model_artifact,
+            spec.image,
+            {},
+            self.settings.role_arn,
+            tags,
+        )
+        on_s3 = replace(
+            on_s3, input_location=self._as_s3(spec.input_location, f"jobs/{name}/input")
+        )
+        request = transform.transform_request(on_s3, tags)
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"creating model {spec.model_name}"):
+            sagemaker.create_model(**model)
+        try:
+            return self._transform(on_s3, request, progress)
+        finally:
+            self._delete_job_model(spec.model_name, progress)
+
+    def _transform(
+        self, spec: TransformJobSpec, request: dict[str, Any], progress: Progress
+    ) -> TransformJobResult:
+        name = spec.job_name
+        sagemaker = self.clients.sagemaker
+        with aws_call(f"creating transform job {name}"):
+            sagemaker.create_transform_job(**request)
+        progress(
+            f"transform job {name} created: {spec.input_location} -> {spec.output_location}"
+        )
+        try:
+            description = self._wait(
+                lambda: sagemaker.describe_transform_job(TransformJobName=name),
+                lambda d: d["TransformJobStatus"],
+                transform.TERMINAL,
+                progress,
+                f"transform job {name}",
+                lambda d: d.get("FailureReason"),
+            )
+        except KeyboardInterrupt:
+            self.stop_transform_job(name)
+            progress(f"transform job {name}: stop requested")
+            raise
+        result = transform.result_from_description(description)
+        if result.status != COMPLETED:
+            progress(f"transform job {name} {result.status}: {result.failure_reason}")
+            return result
+        bucket, _ = s3.parse_s3_uri(result.output_location)
+        keys = s3.list_keys(self.clients.s3, result.output_location)
+        return replace(result, outputs=transform.output_uris(bucket, keys))
+
+    def stop_transform_job(self, job_name: str) -> None:
+        with aws_call(f"stopping transform job {job_name}"):
+            self.clients.sagemaker.stop_transform_job(TransformJobName=job_name)
+
+    def _delete_job_model(self, model_name: str, progress: Progress) -> None:
+        try:
+            self._delete_model(model_name)
+        except BackendError as exc:
+            progress(f"{exc.message}: delete model {model_name} by hand")
 
     # --- hosting --------------------------------------------------------------
     def create_endpoint(self, spec: EndpointSpec) -> EndpointInfo:

@@ -101,6 +101,23 @@ def test_execution_role_trusts_only_sagemaker():
     assert not any(a.startswith(("sagemaker:", "iam:")) for a in granted)
 
 
+@pytest.mark.parametrize(
+    ("action", "key"),
+    [
+        ("s3:GetObject", "jobs/penguins-transform-1/input/test.csv"),  # inputs
+        ("s3:PutObject", "transform/penguins-transform-1/test.csv.out"),  # outputs
+        ("s3:PutObject", "transform-capture/penguins-transform-1/x.jsonl"),
+        ("s3:PutObject", "training/penguins-tune-1-001-0a1b2c3d/output/model.tar.gz"),
+    ],
+)
+def test_execution_role_lets_batch_and_tuning_jobs_use_the_prefix(action, key):
+    role = iam.mapping()["execution_role"]
+    documents = iam.policy_documents(role["permissions"])
+    bucket, prefix = iam.TEST_VALUES["BUCKET"], iam.TEST_VALUES["PREFIX"]
+    assert iam.is_allowed(documents, action, f"arn:aws:s3:::{bucket}/{prefix}/{key}")
+    assert iam.is_allowed(documents, "s3:ListBucket", f"arn:aws:s3:::{bucket}")
+
+
 def test_every_cli_step_is_mapped_and_every_document_is_used():
     mapping = iam.mapping()
     (subcommands,) = [
@@ -108,10 +125,18 @@ def test_every_cli_step_is_mapped_and_every_document_is_used():
         for a in build_parser()._actions
         if isinstance(a, argparse._SubParsersAction)
     ]
-    assert set(subcommands) == set(mapping["steps"]) | set(
+    # Documents may be ready before their subcommand; once it lands, the
+    # step leaves steps_without_their_subcommand_yet.
+    ahead = set(mapping["steps_without_their_subcommand_yet"]["steps"])
+    assert not ahead & set(subcommands), "drop these from ..._subcommand_yet"
+    assert set(subcommands) == (set(mapping["steps"]) - ahead) | set(
         mapping["steps_without_aws_calls"]
     )
-    assert set(mapping["run_is_the_union_of"]) == set(mapping["steps"]) - {"run"}
+    beside = set(mapping["attached_beside_run"]["steps"])
+    assert set(mapping["run_is_the_union_of"]) == set(mapping["steps"]) - {
+        "run",
+        *beside,
+    }
     used = {f for files in mapping["steps"].values() for f in files}
     used |= set(mapping["build_and_push_script"])
     used |= set(mapping["with_build_and_push"]["also_attach"])
@@ -128,11 +153,35 @@ def test_run_json_is_the_union_of_the_steps_documents():
     # and allows what every step's calls need, on their resources
     every_call = [
         ("run", s, o, p)
-        for step in STEPS
-        if step != "run"
+        for step in iam.mapping()["run_is_the_union_of"]
         for _, s, o, p in iam.expected_calls(step)
     ]
     assert iam.violations(every_call) == []
+
+
+def test_steps_attached_beside_run_would_not_fit_in_it():
+    """transform and tune stay out of run.json only because of IAM's size limit."""
+    mapping = iam.mapping()
+    steps = [*mapping["run_is_the_union_of"], *mapping["attached_beside_run"]["steps"]]
+    text = json.dumps(iam.union_policy(steps), indent=2)
+    assert len(re.sub(r"\s", "", text)) > MAX_POLICY_CHARACTERS
+    # With run.json beside them, an identity can run every step.
+    beside = [
+        ("run", s, o, p)
+        for step in mapping["attached_beside_run"]["steps"]
+        for _, s, o, p in iam.expected_calls(step)
+    ]
+    documents = iam.policy_documents(
+        [
+            "run.json",
+            *(
+                f
+                for s in mapping["attached_beside_run"]["steps"]
+                for f in iam.step_files(s)
+            ),
+        ]
+    )
+    assert iam.violations(beside, policies={"run": documents}) == []
 
 
 def test_build_and_push_is_offered_to_the_steps_that_look_the_image_up():
