@@ -719,6 +719,15 @@ def _processing(job: str, folder: str, where: str) -> list[Expected]:
     ]
 
 
+VARIANT_TRAFFIC = Expected(
+    "cloudwatch",
+    "GetMetricData",
+    {},
+    "describe_variants -> _variant_traffic: the last hour's AWS/SageMaker "
+    "metrics per variant",
+)
+
+
 STEP_CALLS: dict[str, list[Expected]] = {
     "prepare": _upload(
         f"{_P}/data/processed/train/train.csv",
@@ -784,6 +793,14 @@ STEP_CALLS: dict[str, list[Expected]] = {
     "approve": SET_APPROVAL,
     "deploy": [
         LIST_VERSIONS,  # registry.latest / get
+        Expected(
+            "cloudwatch",
+            "DescribeAlarms",
+            {"AlarmNames": [_QUALITY_ALARM]},
+            "deploy_variant -> _existing_alarms: the rollback alarm, if it exists, "
+            "of a variant replaced blue/green",
+        ),
+        VARIANT_TRAFFIC,
         DESCRIBE_VERSION,
         *ENSURE_IMAGE,  # only when the version records no image
         Expected(
@@ -849,8 +866,49 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "sagemaker-runtime",
             "InvokeEndpoint",
             {"EndpointName": _E, "Body": b"", "ContentType": "text/csv"},
-            "AwsBackend.invoke_endpoint, one request per row",
+            "AwsBackend.invoke_endpoint, one request per row (TargetVariant "
+            "needs no other action)",
         )
+    ],
+    "promote": [
+        *(
+            Expected("sagemaker", operation, params, where)
+            for operation, params, where in (
+                ("DescribeEndpoint", {"EndpointName": _E}, "_serving; the waits"),
+                (
+                    "DescribeEndpointConfig",
+                    {"EndpointConfigName": _CONFIG},
+                    "_serving; describe_variants: the variants' models",
+                ),
+                (
+                    "UpdateEndpointWeightsAndCapacities",
+                    {"EndpointName": _E},
+                    "set_variant_weights",
+                ),
+                (
+                    "CreateEndpointConfig",
+                    {"EndpointConfigName": _CONFIG, "Tags": _TAGS},
+                    "remove_variants -> _switch_variants: the config without them",
+                ),
+                (
+                    "UpdateEndpoint",
+                    {"EndpointName": _E, "EndpointConfigName": _CONFIG},
+                    "remove_variants -> _switch_variants",
+                ),
+                (
+                    "DeleteEndpointConfig",
+                    {"EndpointConfigName": _CONFIG},
+                    "_switch_variants: the old config, or the new one after a "
+                    "rollback or refusal",
+                ),
+                (
+                    "DeleteModel",
+                    {"ModelName": _MODEL},
+                    "_switch_variants: the removed variants' models",
+                ),
+            )
+        ),
+        VARIANT_TRAFFIC,
     ],
     "ground-truth": _upload(
         f"{_P}/groundtruth/2025/01/01/00/labels-20250101-000000-0a1b.jsonl",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from orchestration.aws import (
     training,
     transform,
     tuning,
+    variants,
 )
 from orchestration.aws.clients import AwsClients
 from orchestration.aws.errors import (
@@ -69,6 +71,8 @@ from orchestration.backends.base import (
     TuningJobResult,
     TuningJobSpec,
     UpdateRolledBack,
+    VariantInfo,
+    VariantSpec,
     no_progress,
 )
 
@@ -444,6 +448,7 @@ class AwsBackend:
         content_type: str,
         accept: str,
         inference_id: str | None = None,
+        target_variant: str | None = None,
     ) -> bytes:
         request: dict[str, Any] = {
             "EndpointName": endpoint_name,
@@ -453,6 +458,9 @@ class AwsBackend:
         }
         if inference_id:
             request["InferenceId"] = inference_id
+        if target_variant:
+            # That production variant answers, whatever the weights say.
+            request["TargetVariant"] = target_variant
         try:
             response = self.clients.runtime.invoke_endpoint(**request)
         except ClientError as exc:
@@ -1011,6 +1019,234 @@ class AwsBackend:
         _delete_if_present(
             lambda: self.clients.sagemaker.delete_model(ModelName=model),
             f"deleting model {model}",
+        )
+
+    # --- production and shadow variants -----------------------------------------
+    def deploy_variant(
+        self, endpoint_name: str, spec: VariantSpec
+    ) -> list[VariantInfo]:
+        """Add `spec` to the endpoint's variants, or replace the one of its name.
+
+        A new config holds every variant as it runs now plus this one, and the
+        endpoint switches to it blue/green (`variants.update_request`). When
+        the new fleet does not come up, or a rollback alarm goes off while it
+        bakes, SageMaker keeps the old one serving: the new config and model
+        are deleted and `UpdateRolledBack` is raised.
+        """
+        endpoint, config = self._serving(endpoint_name)
+        before = variants.deployed(endpoint, config)
+        after = variants.with_variant(endpoint_name, before, spec)
+        model = hosting.model_request(
+            variants.model_spec(endpoint_name, spec),
+            self.settings.role_arn,
+            self.settings.tags,
+        )
+        replacing = spec.variant_name in {v.variant_name for v in before}
+        rollback_alarms = (
+            self._existing_alarms(variants.rollback_alarm_names(endpoint_name))
+            if replacing
+            else []
+        )
+        with aws_call(f"creating model {spec.model_name}"):
+            self.clients.sagemaker.create_model(**model)
+        self._switch_variants(
+            endpoint_name,
+            config,
+            before,
+            after,
+            rollback_alarms,
+            [spec.model_name],
+            f"deploying variant {spec.variant_name} (model {spec.model_name})",
+        )
+        return self.describe_variants(endpoint_name)
+
+    def set_variant_weights(
+        self, endpoint_name: str, weights: dict[str, float]
+    ) -> list[VariantInfo]:
+        """New weights in place (UpdateEndpointWeightsAndCapacities): no new
+        instances, and the endpoint serves throughout."""
+        endpoint, config = self._serving(endpoint_name)
+        request = variants.weights_request(
+            endpoint_name, variants.deployed(endpoint, config), weights
+        )
+        with aws_call(f"setting the variant weights of endpoint {endpoint_name}"):
+            self.clients.sagemaker.update_endpoint_weights_and_capacities(**request)
+        description = self._wait_for_endpoint(endpoint_name, no_progress)
+        if description["EndpointStatus"] != IN_SERVICE:
+            reason = description.get("FailureReason")
+            raise EndpointFailed(
+                f"setting the variant weights of endpoint {endpoint_name} left it {description['EndpointStatus']}: {reason or 'no FailureReason given'}",
+                reason,
+            )
+        return self.describe_variants(endpoint_name)
+
+    def remove_variants(
+        self, endpoint_name: str, names: list[str]
+    ) -> list[VariantInfo]:
+        """A config without `names`; once the endpoint serves it, the old config
+        and the removed variants' models are deleted."""
+        endpoint, config = self._serving(endpoint_name)
+        before = variants.deployed(endpoint, config)
+        after = variants.without_variants(endpoint_name, before, list(names))
+        self._switch_variants(
+            endpoint_name,
+            config,
+            before,
+            after,
+            [],
+            [],
+            f"removing variant {', '.join(names)}",
+        )
+        return self.describe_variants(endpoint_name)
+
+    def describe_variants(self, endpoint_name: str) -> list[VariantInfo]:
+        """DescribeEndpoint's variants, with their models and last hour's traffic."""
+        endpoint = self._describe_endpoint(endpoint_name)
+        config: dict[str, Any] = {}
+        config_name = endpoint.get("EndpointConfigName")
+        if config_name:
+            try:
+                with aws_call(f"describing endpoint config {config_name}"):
+                    config = self.clients.sagemaker.describe_endpoint_config(
+                        EndpointConfigName=config_name
+                    )
+            except ResourceNotFound:
+                pass  # deleted by hand: the variants show without their models
+        names = [
+            v["VariantName"]
+            for key in ("ProductionVariants", "ShadowProductionVariants")
+            for v in endpoint.get(key) or []
+        ]
+        return variants.variant_infos(
+            endpoint, config, self._variant_traffic(endpoint_name, names)
+        )
+
+    def _variant_traffic(
+        self, endpoint_name: str, names: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Last hour's CloudWatch metrics per variant; a refused call (a policy
+        without GetMetricData) is shown in place rather than failing the step."""
+        if not names:
+            return {}
+        request = variants.metric_data_request(endpoint_name, names, datetime.now(UTC))
+        results: list[dict[str, Any]] = []
+        try:
+            with aws_call(
+                f"reading the CloudWatch metrics of endpoint {endpoint_name}"
+            ):
+                pages = self.clients.cloudwatch.get_paginator("get_metric_data")
+                for page in pages.paginate(**request):
+                    results += page.get("MetricDataResults", [])
+        except BackendError as exc:
+            return {name: {"error": exc.message} for name in names}
+        return variants.traffic_from(names, results)
+
+    def _serving(self, endpoint_name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """DescribeEndpoint and its config, for an endpoint that can change."""
+        description = self._describe_endpoint(endpoint_name)
+        status = description["EndpointStatus"]
+        if status == FAILED:
+            reason = description.get("FailureReason")
+            raise EndpointFailed(
+                f"endpoint {endpoint_name} is Failed ({reason or 'no FailureReason given'}) and SageMaker accepts only DeleteEndpoint on a failed endpoint: run `teardown`, then `deploy`",
+                reason,
+            )
+        if status != IN_SERVICE:
+            raise BackendError(
+                f"endpoint {endpoint_name} is {status}: SageMaker changes an endpoint's variants only while it is InService; wait for it (`status`) and try again"
+            )
+        config_name = description["EndpointConfigName"]
+        with aws_call(f"describing endpoint config {config_name}"):
+            config = self.clients.sagemaker.describe_endpoint_config(
+                EndpointConfigName=config_name
+            )
+        return description, config
+
+    def _existing_alarms(self, names: list[str]) -> list[str]:
+        """Those of the alarms `names` that exist (AutoRollbackConfiguration
+        refuses an alarm that does not)."""
+        with aws_call(f"looking up CloudWatch alarms {', '.join(names)}"):
+            found = self.clients.cloudwatch.describe_alarms(AlarmNames=names)
+        return [a["AlarmName"] for a in found.get("MetricAlarms", [])]
+
+    def _switch_variants(
+        self,
+        endpoint_name: str,
+        config: dict[str, Any],
+        before: list[variants.Variant],
+        after: list[variants.Variant],
+        rollback_alarms: list[str],
+        new_models: list[str],
+        what: str,
+    ) -> None:
+        """Create the config of `after`, switch the endpoint to it, and keep
+        whichever config and models the endpoint serves in the end.
+
+        `new_models` (created for `after`) are deleted with the new config
+        when the endpoint stays on the old one; the old config and the models
+        `after` no longer holds, once it serves the new one. Nothing that
+        serves is deleted: when SageMaker's rollback failed too, both stay.
+        """
+        sagemaker = self.clients.sagemaker
+        old_config = config["EndpointConfigName"]
+        config_name = timestamped(endpoint_name)
+        request = variants.endpoint_config_request(
+            config_name, after, config, self.settings.tags
+        )
+        try:
+            with aws_call(f"creating endpoint config {config_name}"):
+                sagemaker.create_endpoint_config(**request)
+        except BackendError as exc:
+            _add_note(exc, self._discard(None, new_models))
+            raise
+        update = variants.update_request(
+            endpoint_name,
+            config_name,
+            before,
+            after,
+            rollback_alarms,
+            self.settings.wait_timeout_seconds,
+        )
+        try:
+            with aws_call(f"updating endpoint {endpoint_name}"):
+                sagemaker.update_endpoint(**update)
+        except BackendError as exc:
+            _add_note(exc, self._discard(config_name, new_models))
+            raise
+        description = self._wait_for_endpoint(endpoint_name, no_progress)
+        status = description["EndpointStatus"]
+        serving = description.get("EndpointConfigName")
+        reason = description.get("FailureReason")
+        said = reason or "no FailureReason given"
+        what = f"{what} on endpoint {endpoint_name}"
+        new = f"the new endpoint config {config_name}" + (
+            f" and model {', '.join(new_models)}" if new_models else ""
+        )
+        if status == hosting.UPDATE_ROLLBACK_FAILED:
+            raise EndpointFailed(
+                f"{what} failed and so did SageMaker's rollback ({said}): it serves a mix of endpoint configs {old_config} and {config_name}, so both are kept with their models; deploy again, or run `teardown`",
+                reason,
+            )
+        if serving == config_name:
+            held = {v.model_name for v in after}
+            unused = [v.model_name for v in before if v.model_name not in held]
+            self._delete_config_and_models(old_config, unused)
+            if status == IN_SERVICE:
+                return
+            raise EndpointFailed(
+                f"{what} left it {status}: {said}; it serves nothing now: run `teardown`, then `deploy`",
+                reason,
+            )
+        # The endpoint does not use the new config: it and its model go.
+        self._delete_config_and_models(config_name, new_models)
+        if status != IN_SERVICE:
+            raise EndpointFailed(
+                f"{what} left it {status}: {said}; it serves nothing now (deleted {new}): run `teardown`, then `deploy`",
+                reason,
+            )
+        raise UpdateRolledBack(
+            f"{what} failed and SageMaker rolled it back: it still serves endpoint config {serving} (variants {variants.names_of(before) if serving == old_config else 'unknown'}); SageMaker says: {said}; deleted {new}",
+            reason,
         )
 
 
