@@ -41,7 +41,8 @@ def transform(
         inputs, labels = _held_out_input(p, work / "input")
     else:
         inputs, labels = _user_input(Path(input_path), work / "input"), None
-    input_location = p.backend.upload_data(inputs, f"transform/{name}/input")
+    # Under the prefix jobs' inputs go to (on AWS, where transform.json lets it write).
+    input_location = p.backend.upload_data(inputs, f"jobs/{name}/input")
     output_location = p.backend.location("transform", name, "output")
     capture = p.backend.location("capture")
     spec = specs.transform(

@@ -1111,6 +1111,15 @@ STEP_CALLS: dict[str, list[Expected]] = {
         ),
         LIST_VERSIONS,  # lifecycle.status: registry.list
         DESCRIBE_VERSION,
+        # cli status -> rollout.status -> describe_variants, once deployed
+        Expected("sagemaker", "DescribeEndpoint", {"EndpointName": _E}, "_serving"),
+        Expected(
+            "sagemaker",
+            "DescribeEndpointConfig",
+            {"EndpointConfigName": _CONFIG},
+            "_serving; describe_variants: the variants' models",
+        ),
+        VARIANT_TRAFFIC,
     ],
     "models": [LIST_VERSIONS, DESCRIBE_VERSION],
     "teardown": [

@@ -14,7 +14,9 @@ local backend, run as its own process on the endpoint's port::
 shadow); it is re-read when it changes, so weights move without a restart.
 Each variant's requests, errors and latencies are kept and written to
 ``<ROUTES>.stats.json`` once a second (atomically), where `status` compares
-them. Bodies are bounded (``MAX_BODY_BYTES``), a slow client times out
+them. A front whose routes file has been gone for ``ORPHAN_SECONDS`` (its
+endpoint deleted by a command that crashed, or its state folder removed)
+exits by itself. Bodies are bounded (``MAX_BODY_BYTES``), a slow client times out
 (``CLIENT_TIMEOUT_SECONDS``), and the shadow copies wait in a bounded queue:
 when it is full a copy is dropped and counted, never delaying a client.
 """
@@ -51,6 +53,7 @@ UPSTREAM_TIMEOUT_SECONDS = 60  # InvokeEndpoint's model timeout
 SHADOW_QUEUE = 64
 LATENCIES_KEPT = 10_000  # per variant: the most recent, for p50 / p99
 STATS_EVERY_SECONDS = 1.0
+ORPHAN_SECONDS = 10  # a front whose routes file is gone this long exits
 
 
 @dataclass(frozen=True)
@@ -368,12 +371,21 @@ def serve(
     threading.Thread(target=front.run_shadows, daemon=True).start()
 
     def keep_stats() -> None:
+        missing_since = None
         while True:
             time.sleep(STATS_EVERY_SECONDS)
-            try:
-                front.write_stats()
-            except OSError:
-                pass  # the endpoint's folder is being removed
+            if front.routes_path.exists():
+                missing_since = None
+                try:
+                    front.write_stats()
+                except OSError:
+                    pass  # the endpoint's folder is being removed
+                continue
+            # Its endpoint is gone (deleted, or its state folder removed by
+            # hand): a front serves nothing without routes, so it ends.
+            missing_since = missing_since or time.monotonic()
+            if time.monotonic() - missing_since > ORPHAN_SECONDS:
+                os._exit(0)
 
     threading.Thread(target=keep_stats, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from orchestration import cli, lifecycle
+from orchestration import batch, cli, lifecycle
 from orchestration.aws.settings import AwsSettings
 from orchestration.config import load_config
 from tests import iam_policies
@@ -192,6 +192,9 @@ def test_run_on_aws(emulator, tmp_path, capsys, monkeypatch):
     # making it; what `run` does itself falls under run.json.
     for name in RUN_STEPS:
         monkeypatch.setattr(lifecycle, name, attributed(emulator, name))
+    # The batch transform `run` does falls under transform.json, which is
+    # attached beside run.json (infrastructure/steps.json says why).
+    monkeypatch.setattr(batch, "transform", attributed(emulator, "transform", batch))
     state = tmp_path / "state"
     emulator.step = "run"
     code = cli.main(["run", *AWS, "--state-dir", str(state), "--quiet"])
@@ -201,6 +204,15 @@ def test_run_on_aws(emulator, tmp_path, capsys, monkeypatch):
     assert {v["feature_name"] for v in summary["drift_violations"]} == planted_drift()
     assert summary["metrics"]["validation:accuracy"] >= 0.9
     assert {a["rule"] for a in summary["alerts"]} == {"any-drift"}
+    # The held-out split scored by a transform job, as on the local backend:
+    # a label per record, fetched from S3.
+    scored = summary["transform"]
+    job = lifecycle_state(state)["transforms"][scored["job"]]
+    sent = Path(job["labels"]).read_text().splitlines()[1:]
+    (output,) = Path(scored["output"]).glob("*.out")
+    labels = output.read_text().splitlines()
+    assert len(labels) == len(sent) > 0
+    assert {line.split(",")[0] for line in labels} <= {"Adelie", "Chinstrap", "Gentoo"}
     # Torn down: nothing left serving or billing.
     assert not emulator.endpoints
     # approve runs only when the auto-approval rule did not approve.
@@ -212,8 +224,8 @@ def test_run_on_aws(emulator, tmp_path, capsys, monkeypatch):
     assert registered_model_quality() <= set(s3_keys("sklearn-byoc/penguins/"))
 
 
-def attributed(emulator, name: str):
-    step_function = getattr(lifecycle, name)
+def attributed(emulator, name: str, module=lifecycle):
+    step_function = getattr(module, name)
 
     def run_as_step(*args, **kwargs):
         outer, emulator.step = emulator.step, name

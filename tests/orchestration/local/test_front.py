@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -11,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from orchestration.config import REPO_ROOT
 from orchestration.local import front
 from orchestration.local.front import Route, choose, mirrored, write_routes
 
@@ -180,3 +183,23 @@ def test_errors_and_bad_requests_are_answered_and_counted(variants, running, tmp
     server.front.write_stats()
     stats = json.loads(front.stats_path(path).read_text())["broken"]
     assert (stats["requests"], stats["errors_5xx"], stats["error_rate"]) == (2, 2, 1.0)
+
+
+def test_a_front_whose_routes_are_gone_exits_by_itself(tmp_path):
+    routes = tmp_path / "routes.json"
+    write_routes(routes, [Route("a", "http://127.0.0.1:9", 1)])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.local.front", str(routes), "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(1.5)
+        assert process.poll() is None  # serving while its routes exist
+        routes.unlink()
+        assert process.wait(timeout=front.ORPHAN_SECONDS + 10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
