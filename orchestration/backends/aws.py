@@ -143,15 +143,7 @@ class AwsBackend:
     def run_training_job(
         self, spec: TrainingJobSpec, progress: Progress = no_progress
     ) -> TrainingJobResult:
-        channel_uris = {
-            channel: self._as_s3(location, f"jobs/{spec.job_name}/input/{channel}")
-            for channel, location in spec.channels.items()
-        }
-        output_uri = (
-            spec.output_location
-            if s3.is_s3_uri(spec.output_location)
-            else training.default_output_uri(self.settings.data_prefix)
-        )
+        channel_uris, output_uri = self._training_locations(spec, spec.job_name)
         request = training.training_request(
             spec,
             self.settings.role_arn,
@@ -186,6 +178,22 @@ class AwsBackend:
             )
         return result
 
+    def _training_locations(
+        self, spec: TrainingJobSpec, job_name: str
+    ) -> tuple[dict[str, str], str]:
+        """The channels on S3 (uploaded under the job's prefix when local), and
+        where model.tar.gz goes: what a training job and a tuning job share."""
+        channel_uris = {
+            channel: self._as_s3(location, f"jobs/{job_name}/input/{channel}")
+            for channel, location in spec.channels.items()
+        }
+        output_uri = (
+            spec.output_location
+            if s3.is_s3_uri(spec.output_location)
+            else training.default_output_uri(self.settings.data_prefix)
+        )
+        return channel_uris, output_uri
+
     def stop_training_job(self, job_name: str) -> None:
         with aws_call(f"stopping training job {job_name}"):
             self.clients.sagemaker.stop_training_job(TrainingJobName=job_name)
@@ -202,15 +210,7 @@ class AwsBackend:
         """
         name = spec.tuning_job_name
         trial = spec.training
-        channel_uris = {
-            channel: self._as_s3(location, f"jobs/{name}/input/{channel}")
-            for channel, location in trial.channels.items()
-        }
-        output_uri = (
-            trial.output_location
-            if s3.is_s3_uri(trial.output_location)
-            else training.default_output_uri(self.settings.data_prefix)
-        )
+        channel_uris, output_uri = self._training_locations(trial, name)
         request = tuning.tuning_request(
             spec,
             self.settings.role_arn,

@@ -117,17 +117,20 @@ class VariantStats:
         self._lock = threading.Lock()
         self._data: dict[str, dict[str, Any]] = {}
 
+    def _entry(self, variant: str) -> dict[str, Any]:
+        return self._data.setdefault(
+            variant,
+            {
+                "requests": 0,
+                "4xx": 0,
+                "5xx": 0,
+                "latencies": deque(maxlen=LATENCIES_KEPT),
+            },
+        )
+
     def record(self, variant: str, status: int, seconds: float) -> None:
         with self._lock:
-            entry = self._data.setdefault(
-                variant,
-                {
-                    "requests": 0,
-                    "4xx": 0,
-                    "5xx": 0,
-                    "latencies": deque(maxlen=LATENCIES_KEPT),
-                },
-            )
+            entry = self._entry(variant)
             entry["requests"] += 1
             if 400 <= status < 500:
                 entry["4xx"] += 1
@@ -137,15 +140,7 @@ class VariantStats:
 
     def dropped(self, variant: str) -> None:
         with self._lock:
-            entry = self._data.setdefault(
-                variant,
-                {
-                    "requests": 0,
-                    "4xx": 0,
-                    "5xx": 0,
-                    "latencies": deque(maxlen=LATENCIES_KEPT),
-                },
-            )
+            entry = self._entry(variant)
             entry["shadow_copies_dropped"] = entry.get("shadow_copies_dropped", 0) + 1
 
     def summary(self) -> dict[str, dict[str, Any]]:
