@@ -73,18 +73,27 @@ def deploy_variant(
 
 
 def promote(p: lifecycle.Project, variant: str) -> list[VariantInfo]:
-    """All traffic to `variant`, the other variants retired."""
+    """All traffic to `variant`, the other variants retired.
+
+    A shadow variant is promoted as SageMaker's shadow tests do: its version
+    replaces the endpoint's variants in a whole update (a new AllTraffic).
+    """
+    endpoint = p.need("endpoint", "deploy")
+    known = dict(endpoint.get("variants") or _first(endpoint))
+    if variant not in known:
+        raise lifecycle.LifecycleError(
+            f"{endpoint['name']} has no variant {variant!r}: its variants are {', '.join(known)}"
+        )
+    if known[variant].get("shadow"):
+        version = known[variant]["version"]
+        p.say(
+            f"promoting shadow {variant}: version {version} replaces every variant of {endpoint['name']}"
+        )
+        lifecycle.deploy(p, version)
+        return p.backend.describe_variants(endpoint["name"])
     with p.exclusive("deploy"):
         endpoint = p.need("endpoint", "deploy")
         known = dict(endpoint.get("variants") or _first(endpoint))
-        if variant not in known:
-            raise lifecycle.LifecycleError(
-                f"{endpoint['name']} has no variant {variant!r}: its variants are {', '.join(known)}"
-            )
-        if known[variant].get("shadow"):
-            raise lifecycle.LifecycleError(
-                f"{variant} is a shadow variant: `deploy --variant NAME` it as a production variant before promoting it"
-            )
         name = endpoint["name"]
         p.backend.set_variant_weights(name, {variant: 1.0})
         others = [v for v in known if v != variant]

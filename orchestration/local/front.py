@@ -8,7 +8,7 @@ the response says which variant answered
 (``X-Amzn-Invoked-Production-Variant``). This module is that router for the
 local backend, run as its own process on the endpoint's port::
 
-    python -m orchestration.local.front ROUTES.json
+    python -m orchestration.local.front ROUTES.json PORT   # 0: any free port
 
 ``ROUTES.json`` lists the variants (name, URL of its container, weight,
 shadow); it is re-read when it changes, so weights move without a restart.
@@ -204,21 +204,25 @@ class Front:
         self.rng = rng or random.Random()
         self.stats = VariantStats()
         self._routes: list[Route] = []
-        self._mtime = -1.0
+        self._seen: tuple[int, int, int] | None = None  # inode, mtime, size
         self._lock = threading.Lock()
+        self.stopped = threading.Event()
         self.shadow_queue: queue.Queue[tuple[Route, bytes, dict[str, str]]] = (
             queue.Queue(SHADOW_QUEUE)
         )
 
     def routes(self) -> list[Route]:
         try:
-            mtime = self.routes_path.stat().st_mtime_ns
+            found = self.routes_path.stat()
         except OSError:
             return self._routes
+        # Routes are replaced whole (a new inode each time), so two changes
+        # within one clock tick of the modification time are still told apart.
+        seen = (found.st_ino, found.st_mtime_ns, found.st_size)
         with self._lock:
-            if mtime != self._mtime:
+            if seen != self._seen:
                 try:
-                    self._routes, self._mtime = read_routes(self.routes_path), mtime
+                    self._routes, self._seen = read_routes(self.routes_path), seen
                 except (OSError, ValueError, KeyError):
                     pass  # a routes file being replaced: keep the last good one
             return self._routes
@@ -255,14 +259,18 @@ class Front:
         return status, answer, content_type, route.name
 
     def run_shadows(self) -> None:
-        while True:
-            route, body, headers = self.shadow_queue.get()
+        while not self.stopped.is_set():
+            try:
+                route, body, headers = self.shadow_queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
             started = time.perf_counter()
             status, _, _ = forward(route, body, headers)
             self.stats.record(route.name, status, time.perf_counter() - started)
 
     def ping(self) -> bool:
-        """Healthy when every production variant with weight answers /ping."""
+        """Healthy when every production variant answers /ping (one with
+        weight 0 too: it is still in service, and may get weight any time)."""
         for route in self.routes():
             if route.shadow:
                 continue
@@ -355,10 +363,13 @@ def handler_for(front: Front) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(
-    routes_path: Path, port: int, ready: threading.Event | None = None
-) -> ThreadingHTTPServer:
-    """Start the front on 127.0.0.1:`port` (0: any free port) in threads."""
+def serve(routes_path: Path, port: int, on_orphan: Any = None) -> ThreadingHTTPServer:
+    """Start the front on 127.0.0.1:`port` (0: any free port) in threads.
+
+    `on_orphan` is called once the routes file has been gone for
+    ``ORPHAN_SECONDS`` (the front's own process exits then). The server's
+    `shutdown` also stops the front's threads.
+    """
     front = Front(routes_path)
     server = ThreadingHTTPServer(("127.0.0.1", port), handler_for(front))
     server.daemon_threads = True
@@ -367,8 +378,7 @@ def serve(
 
     def keep_stats() -> None:
         missing_since = None
-        while True:
-            time.sleep(STATS_EVERY_SECONDS)
+        while not front.stopped.wait(STATS_EVERY_SECONDS):
             if front.routes_path.exists():
                 missing_since = None
                 try:
@@ -380,12 +390,19 @@ def serve(
             # hand): a front serves nothing without routes, so it ends.
             missing_since = missing_since or time.monotonic()
             if time.monotonic() - missing_since > ORPHAN_SECONDS:
-                os._exit(0)
+                if on_orphan is not None:
+                    on_orphan()
+                return
 
     threading.Thread(target=keep_stats, daemon=True).start()
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    if ready is not None:
-        ready.set()
+    shutdown = server.shutdown
+
+    def shutdown_all() -> None:
+        front.stopped.set()
+        shutdown()
+
+    server.shutdown = shutdown_all  # type: ignore[method-assign]
     return server
 
 
@@ -399,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # SageMaker-style stop: SIGTERM ends the front as Ctrl-C does, stats kept.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = serve(Path(args[0]), int(args[1]))
+    server = serve(Path(args[0]), int(args[1]), on_orphan=lambda: os._exit(0))
     print(f"front on 127.0.0.1:{server.server_address[1]}", flush=True)
     try:
         threading.Event().wait()

@@ -114,10 +114,10 @@ class TransformSettings:
             strategy = _FROM_ENV_STRATEGY.get(raw.upper(), raw)
         payload = self.max_payload_in_mb
         if payload is None and params.get("MaxPayloadInMB") is not None:
-            payload = int(params["MaxPayloadInMB"])
+            payload = _whole(params, "MaxPayloadInMB")
         concurrency = self.max_concurrent_transforms
         if concurrency is None and params.get("MaxConcurrentTransforms") is not None:
-            concurrency = int(params["MaxConcurrentTransforms"])
+            concurrency = _whole(params, "MaxConcurrentTransforms")
         resolved = replace(
             self,
             batch_strategy=strategy or DEFAULT_BATCH_STRATEGY,
@@ -153,10 +153,13 @@ class TransformSettings:
             raise TransformSettingsError(
                 f"MaxConcurrentTransforms must be at least 1, got {concurrency}"
             )
+        # 0 is "no limit" but a request is still capped at 100 MB, so it
+        # counts as 100 here: that bounds the bytes in flight (and read ahead).
+        effective = contract.BATCH_MAX_PAYLOAD_MB_LIMIT if payload == 0 else payload
         if (
-            payload
+            effective
             and concurrency
-            and payload * concurrency > contract.BATCH_MAX_PAYLOAD_MB_LIMIT
+            and effective * concurrency > contract.BATCH_MAX_PAYLOAD_MB_LIMIT
         ):
             raise TransformSettingsError(
                 f"MaxConcurrentTransforms x MaxPayloadInMB must be at most {contract.BATCH_MAX_PAYLOAD_MB_LIMIT}, got {concurrency} x {payload}"
@@ -178,6 +181,19 @@ class TransformSettings:
         if mb is None:
             mb = contract.BATCH_DEFAULT_MAX_PAYLOAD_MB
         return (mb or contract.BATCH_MAX_PAYLOAD_MB_LIMIT) * MB
+
+
+def _whole(params: dict[str, Any], name: str) -> int:
+    """A whole number the container's /execution-parameters gave, or a clear error."""
+    value = params[name]
+    try:
+        if isinstance(value, bool) or int(value) != float(value):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise TransformSettingsError(
+            f"the container's /execution-parameters gave {name}={value!r}: expected a whole number"
+        ) from None
 
 
 def container_environment(settings: TransformSettings) -> dict[str, str]:
@@ -270,10 +286,13 @@ def run_transform(
         target = output_dir / relative.parent / (relative.name + OUTPUT_SUFFIX)
         plans.append((path, relative.as_posix(), target))
     concurrency = settings.max_concurrent_transforms or 1
-    job = _Job(threading.BoundedSemaphore(concurrency), threading.Event())
+    parallel = max(1, min(len(plans), concurrency, MAX_FILES_IN_PARALLEL))
+    # The inputs side by side queue MaxConcurrentTransforms requests between
+    # them (plus one each), not each that many: bytes read ahead stay bounded.
+    ahead = max(1, -(-concurrency // parallel))
+    job = _Job(threading.BoundedSemaphore(concurrency), threading.Event(), ahead)
     done: dict[int, FileResult] = {}
     failure: TransformJobFailed | None = None
-    parallel = max(1, min(len(plans), concurrency, MAX_FILES_IN_PARALLEL))
     with ThreadPoolExecutor(parallel, thread_name_prefix="transform-file") as pool:
         futures = [
             pool.submit(_transform_file, *plan, invoke, settings, on_answer, job)
@@ -303,6 +322,7 @@ class _Job:
 
     gate: threading.BoundedSemaphore  # MaxConcurrentTransforms, across inputs
     abort: threading.Event  # set once an input failed (or on Ctrl-C)
+    ahead: int = 1  # requests an input queues beyond the one answered next
 
 
 class _Aborted(Exception):
@@ -318,14 +338,15 @@ def _transform_file(
     on_answer: OnAnswer | None,
     job: _Job,
 ) -> FileResult:
-    source = path.open("rb")
-    batches = _batches(name, source, settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".partial", dir=target.parent
     )
     records = requests = 0
+    source = None
     try:
+        source = path.open("rb")
+        batches = _batches(name, source, settings)
         with os.fdopen(fd, "wb") as out:
             for batch, answer in _in_flight(batches, invoke, settings, name, job):
                 if on_answer is not None:
@@ -334,11 +355,16 @@ def _transform_file(
                 records += len(batch.records)
                 requests += 1
         os.replace(temporary, target)
+    except TransformJobFailed:
+        job.abort.set()  # SageMaker stops the whole job: the other inputs too
+        Path(temporary).unlink(missing_ok=True)
+        raise
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     finally:
-        source.close()
+        if source is not None:
+            source.close()
     return FileResult(path, target, records, requests)
 
 
@@ -418,7 +444,6 @@ def _in_flight(
 ) -> Iterator[tuple[Batch, bytes]]:
     """Answers in input order; the job's gate holds the requests in flight
     across all its inputs to MaxConcurrentTransforms."""
-    concurrency = settings.max_concurrent_transforms or 1
     accept = settings.accept or settings.content_type
     window: deque[tuple[Batch, Future[tuple[int, bytes]]]] = deque()
     stop = threading.Event()
@@ -430,15 +455,15 @@ def _in_flight(
             return invoke(batch.body, settings.content_type, accept)
 
     with ThreadPoolExecutor(
-        max_workers=concurrency, thread_name_prefix="transform"
+        max_workers=job.ahead + 1, thread_name_prefix="transform"
     ) as pool:
         try:
             for batch in batches:
                 if job.abort.is_set():
                     raise _Aborted
-                # One more than in flight is queued so the next request leaves
-                # as soon as a worker is free; no more is read ahead.
-                if len(window) > concurrency:
+                # This input's share of the requests in flight, plus one queued
+                # so the next leaves as soon as a slot is free; no more is read.
+                if len(window) > job.ahead:
                     yield _answer(*window.popleft(), name)
                 window.append((batch, pool.submit(call, batch)))
             while window:

@@ -114,10 +114,13 @@ class Variants:
             raise BackendError(
                 f"variant {spec.variant_name} of {endpoint_name} is {kind} variant: remove it first to add it as the other kind"
             )
-        if spec.shadow and not any(not v.get("shadow") for v in routes):
-            raise BackendError("a shadow variant needs a production variant to copy")
+        _check_shadow_rules(endpoint_name, routes, spec)
         container = self._start_variant(record, spec)
-        url, failure = wait_for_ping(container, self.endpoints.startup_timeout)
+        try:
+            url, failure = wait_for_ping(container, self.endpoints.startup_timeout)
+        except BaseException:  # Ctrl-C while it starts: nothing left running
+            self.engine.remove(container.id)
+            raise
         if failure is not None:
             self.engine.remove(container.id)
             raise UpdateRolledBack(
@@ -141,6 +144,14 @@ class Variants:
         kept = [v for v in routes if v["name"] != spec.variant_name]
         self._write(endpoint_name, [*kept, entry])
         self.state.save_endpoint(endpoint_name, url=front_url)
+        if replaced is not None and replaced.get("container_id") == record.container_id:
+            # The endpoint's own container was that variant's: it is this one now.
+            self.state.save_endpoint(
+                endpoint_name,
+                container_id=container.id,
+                model_name=spec.model_name,
+                model_artifact=spec.model_artifact,
+            )
         if replaced is not None and replaced.get("container_id") != container.id:
             self.engine.remove(replaced.get("container_id"))
         return self.describe(endpoint_name)
@@ -250,6 +261,28 @@ class Variants:
         os.replace(temporary, path)
 
 
+def _check_shadow_rules(
+    endpoint_name: str, routes: list[dict[str, Any]], spec: VariantSpec
+) -> None:
+    """SageMaker's: a shadow variant beside exactly one production variant,
+    and at most one shadow; so no production variant joins a shadow test."""
+    others = [v for v in routes if v["name"] != spec.variant_name]
+    production = [v["name"] for v in others if not v.get("shadow")]
+    shadows = [v["name"] for v in others if v.get("shadow")]
+    if spec.shadow and len(production) != 1:
+        raise BackendError(
+            f"a shadow variant goes beside exactly one production variant; {endpoint_name} has {len(production)} ({', '.join(production)}): promote one first"
+        )
+    if spec.shadow and shadows:
+        raise BackendError(
+            f"{endpoint_name} already has a shadow variant ({shadows[0]}): promote or replace it first"
+        )
+    if not spec.shadow and shadows:
+        raise BackendError(
+            f"{endpoint_name} is running a shadow test ({shadows[0]}): promote the shadow or the production variant before adding another production variant"
+        )
+
+
 def _check_known(
     endpoint_name: str, routes: list[dict[str, Any]], names: list[str]
 ) -> None:
@@ -294,12 +327,13 @@ def start_front(folder: Path) -> str:
             url = f"http://127.0.0.1:{port}"
             (folder / FRONT_FILE).write_text(json.dumps({"pid": pid, "url": url}))
             return url
-        if _reaped(pid):
+        if _reaped(pid):  # it ended: its pid is no longer ours to signal
             break
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    _reaped(pid)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _reaped(pid)
     raise BackendError(
         f"the endpoint's front did not start: {log.read_text(errors='replace')[-500:]}"
     )
@@ -349,4 +383,5 @@ def stop_front(folder: Path) -> None:
         _reaped(pid)  # our child (started by this command): no zombie left
         time.sleep(0.05)
     if _front_pid(folder) is not None:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

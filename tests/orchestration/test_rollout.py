@@ -44,8 +44,6 @@ def test_promote_gives_the_winner_all_traffic_and_retires_the_rest(project):  # 
     two_versions(project)
     rollout.deploy_variant(project, "challenger")
     rollout.deploy_variant(project, "shadow", shadow=True, version=1)
-    with pytest.raises(lifecycle.LifecycleError, match="is a shadow variant"):
-        rollout.promote(project, "shadow")
     with pytest.raises(lifecycle.LifecycleError, match="no variant 'nope'"):
         rollout.promote(project, "nope")
     rollout.promote(project, "challenger")
@@ -82,3 +80,16 @@ def test_monitor_variant_reads_only_that_variants_capture(project):  # noqa: F81
     assert rows["AllTraffic"]["monitor"] is None
     with pytest.raises(lifecycle.LifecycleError, match="no variant 'nope'"):
         lifecycle.monitor(project, *window, variant="nope")
+
+
+def test_promoting_a_shadow_replaces_every_variant_with_its_version(project):  # noqa: F811
+    two_versions(project)
+    rollout.deploy_variant(project, "shadow", shadow=True)
+    rollout.promote(project, "shadow")
+    update = calls(project, "update_endpoint")[-1]
+    assert (
+        update.model_artifact
+        == project.registry.get("penguins-species", 2).model_artifact
+    )
+    endpoint = project.state["endpoint"]
+    assert endpoint["version"] == 2 and "variants" not in endpoint

@@ -34,7 +34,24 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def test_ab_and_shadow_variants_share_traffic_capture_apart_and_promote(
+def traffic_once(backend, endpoint, done) -> dict[str, dict]:
+    """Each variant's traffic once `done(traffic)` holds (the front writes its
+    counts once a second), or as it is after 20 s."""
+    deadline = time.monotonic() + 20
+    while True:
+        traffic = {
+            v.variant_name: v.traffic for v in backend.describe_variants(endpoint)
+        }
+        if done(traffic) or time.monotonic() > deadline:
+            return traffic
+        time.sleep(0.2)
+
+
+def requests(traffic, name) -> int:
+    return (traffic.get(name) or {}).get("requests", 0)
+
+
+def test_ab_variants_share_traffic_capture_apart_and_move_by_weight(
     backend, model_tarball, tmp_path, image
 ):
     capture = tmp_path / "capture"
@@ -50,10 +67,6 @@ def test_ab_and_shadow_variants_share_traffic_capture_apart_and_promote(
         ("AllTraffic", 1.0, "InService"),
         ("B", 1.0, "InService"),
     ]
-    backend.deploy_variant(
-        "ep-ab",
-        VariantSpec("S", "m-s", str(model_tarball), image, weight=2.0, shadow=True),
-    )
     answers = Counter(
         backend.invoke_endpoint("ep-ab", ROW, "text/csv", "text/csv").strip()
         for _ in range(60)
@@ -65,54 +78,68 @@ def test_ab_and_shadow_variants_share_traffic_capture_apart_and_promote(
         ).strip()
         == b"Gentoo"
     )
-    with pytest.raises(BackendError, match="'S' is not a production variant"):
-        backend.invoke_endpoint(
-            "ep-ab", ROW, "text/csv", "text/csv", target_variant="S"
-        )
-
-    time.sleep(2)  # the front writes its counts once a second
-    traffic = {v.variant_name: v.traffic for v in backend.describe_variants("ep-ab")}
-    served = traffic["AllTraffic"]["requests"] + traffic["B"]["requests"]
-    assert (
-        served == 61
-        and min(traffic["AllTraffic"]["requests"], traffic["B"]["requests"]) > 10
+    traffic = traffic_once(
+        backend, "ep-ab", lambda t: requests(t, "AllTraffic") + requests(t, "B") == 61
     )
-    # Weight 2 against the production variants' 2: a copy of every request
-    # drawn by weight (the targeted one is not copied).
-    assert traffic["S"]["requests"] == 60
+    assert requests(traffic, "AllTraffic") + requests(traffic, "B") == 61
+    assert min(requests(traffic, "AllTraffic"), requests(traffic, "B")) > 10
     assert traffic["B"]["latency_p99_ms"] >= traffic["B"]["latency_p50_ms"] > 0
     # Each variant captures under its own name, in SageMaker's layout.
-    folders = {p.name for p in (capture / "ep-ab").iterdir()}
-    assert folders == {"AllTraffic", "B", "S"}
+    assert {p.name for p in (capture / "ep-ab").iterdir()} == {"AllTraffic", "B"}
 
     backend.set_variant_weights("ep-ab", {"AllTraffic": 0.0})
-    before = backend.describe_variants("ep-ab")
     for _ in range(10):
         backend.invoke_endpoint("ep-ab", ROW, "text/csv", "text/csv")
-    time.sleep(2)
-    after = {
-        v.variant_name: v.traffic["requests"]
-        for v in backend.describe_variants("ep-ab")
-    }
-    was = {v.variant_name: v.traffic["requests"] for v in before}
-    assert after["AllTraffic"] == was["AllTraffic"] and after["B"] == was["B"] + 10
+    after = traffic_once(
+        backend, "ep-ab", lambda t: requests(t, "B") >= requests(traffic, "B") + 10
+    )
+    assert requests(after, "AllTraffic") == requests(traffic, "AllTraffic")
+    assert requests(after, "B") == requests(traffic, "B") + 10
 
     with pytest.raises(BackendError, match="no production variant left"):
         backend.remove_variants("ep-ab", ["AllTraffic", "B"])
     with pytest.raises(BackendError, match="has no variant 'C'"):
         backend.set_variant_weights("ep-ab", {"C": 1.0})
+    with pytest.raises(BackendError, match="beside exactly one production variant"):
+        backend.deploy_variant(
+            "ep-ab", VariantSpec("S", "m-s", str(model_tarball), image, shadow=True)
+        )
     left = backend.remove_variants("ep-ab", ["AllTraffic"])
-    assert [v.variant_name for v in left] == ["B", "S"]
-    assert (
-        backend.invoke_endpoint("ep-ab", ROW, "text/csv", "text/csv").strip()
-        == b"Gentoo"
-    )
-
+    assert [v.variant_name for v in left] == ["B"]
     pid = json.loads((backend.variants.folder("ep-ab") / "front.json").read_text())[
         "pid"
     ]
     backend.delete_endpoint("ep-ab")
     assert not _alive(pid)  # the front went with the endpoint
+
+
+def test_a_shadow_gets_a_copy_of_live_traffic_and_answers_no_client(
+    backend, model_tarball, tmp_path, image
+):
+    capture = tmp_path / "capture"
+    backend.create_endpoint(
+        EndpointSpec(
+            "ep-sh", "m-a", str(model_tarball), image, capture=CaptureSpec(str(capture))
+        )
+    )
+    backend.deploy_variant(
+        "ep-sh", VariantSpec("S", "m-s", str(model_tarball), image, shadow=True)
+    )
+    for _ in range(30):
+        answer = backend.invoke_endpoint("ep-sh", ROW, "text/csv", "text/csv")
+        assert answer.strip() == b"Gentoo"
+    with pytest.raises(BackendError, match="'S' is not a production variant"):
+        backend.invoke_endpoint(
+            "ep-sh", ROW, "text/csv", "text/csv", target_variant="S"
+        )
+    # Weight 1 against the production variant's 1: a copy of every request.
+    traffic = traffic_once(backend, "ep-sh", lambda t: requests(t, "S") >= 30)
+    assert (requests(traffic, "AllTraffic"), requests(traffic, "S")) == (30, 30)
+    assert {p.name for p in (capture / "ep-sh").iterdir()} == {"AllTraffic", "S"}
+    with pytest.raises(BackendError, match="running a shadow test"):
+        backend.deploy_variant(
+            "ep-sh", VariantSpec("B", "m-b", str(model_tarball), image)
+        )
 
 
 def test_a_variant_that_cannot_serve_leaves_the_endpoint_as_it_was(
