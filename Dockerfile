@@ -1,5 +1,6 @@
 # sklearn-byoc: one image that follows the SageMaker container contract for
-# tabular scikit-learn models. Commands: train, serve, baseline, monitor.
+# tabular scikit-learn models. Commands: train, serve, baseline, monitor,
+# and the pipeline's prepare and evaluate.
 #
 # Any Python 3.11 base works; a Debian base built from packages does too
 # (docker/build_base_image.sh), since everything installs into a venv.
@@ -57,7 +58,7 @@ COPY container /opt/program/container
 # import is part of the start-up time SageMaker's health check waits for.
 # The commands are also on PATH, for jobs that set ContainerEntrypoint.
 RUN /opt/venv/bin/python -m compileall -q /opt/program/container \
- && for command in train serve baseline monitor; do \
+ && for command in train serve baseline monitor prepare evaluate; do \
         printf '#!/bin/sh\nexec /opt/program/entrypoint.sh %s "$@"\n' "$command" \
             > /usr/local/bin/$command; \
         chmod 0755 /usr/local/bin/$command; \

@@ -2,7 +2,8 @@
 # The image's exec-form ENTRYPOINT.
 #
 # SageMaker starts the image as `IMAGE train` (training jobs) or `IMAGE serve`
-# (endpoints, batch transform); processing jobs pass `baseline` or `monitor`.
+# (endpoints, batch transform); processing jobs pass `baseline`, `monitor`,
+# or, in the pipeline, `prepare` and `evaluate`.
 # Some clients start it with no argument: then a training job is recognised by
 # the config folder SageMaker mounts only for training. Any other command runs
 # as given, so `docker run -it IMAGE bash` works.
@@ -24,5 +25,7 @@ case "$command" in
   serve)    exec "$PYTHON" -m container.serving "$@" ;;
   baseline) exec "$PYTHON" -m container.monitoring.baseline "$@" ;;
   monitor)  exec "$PYTHON" -m container.monitoring.monitor "$@" ;;
+  prepare)  exec "$PYTHON" -m container.preparation "$@" ;;
+  evaluate) exec "$PYTHON" -m container.training.assessment "$@" ;;
   *)        exec "$command" "$@" ;;
 esac

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from container.contract import archives
 from container.contract.errors import ByocError
-from orchestration import archives
 
 LABEL_COLUMNS = ("inference_id", "label")
 REGRESSION = "Regression"

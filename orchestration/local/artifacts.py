@@ -14,8 +14,9 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from container.contract import archives
 from container.contract.paths import OptMl
-from orchestration import archives, files
+from orchestration import files
 from orchestration.backends.base import BackendError
 
 # The `name=value` lines the image prints; AWS's MetricDefinitions use the

@@ -22,6 +22,7 @@ ALLOWED = {
     "training": {"contract", "jobs", "training"},
     "serving": {"contract", "serving"},
     "monitoring": {"contract", "jobs", "monitoring"},
+    "preparation": {"contract", "jobs", "preparation"},
     # Aliases for bundles of release 0.1.0 (see the module).
     "features": {"contract"},
 }

@@ -51,15 +51,14 @@ def test_other_commands_run_as_given(docker_client, image):
 
 def test_commands_are_on_path_for_container_entrypoint(docker_client, image):
     # A job may set ContainerEntrypoint=["train"] and bypass our ENTRYPOINT.
+    commands = ("train", "serve", "baseline", "monitor", "prepare", "evaluate")
     code, logs = run(
         docker_client,
         image,
-        ["sh", "-c", "for c in train serve baseline monitor; do command -v $c; done"],
+        ["sh", "-c", f"for c in {' '.join(commands)}; do command -v $c; done"],
     )
     assert code == 0
-    assert logs.split() == [
-        f"/usr/local/bin/{c}" for c in ("train", "serve", "baseline", "monitor")
-    ]
+    assert logs.split() == [f"/usr/local/bin/{c}" for c in commands]
 
 
 def test_no_compilers_or_pip_in_the_venv(docker_client, image):

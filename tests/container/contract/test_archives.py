@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import archives
+from container.contract import archives
 
 
 def tarball(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:

@@ -32,7 +32,7 @@ def checked_members(tar: tarfile.TarFile, root: Path) -> list[tarfile.TarInfo]:
         target = (root / member.name).resolve()
         if not (target == root or root in target.parents):
             raise UnsafeArchive(
-                f"{tar.name} holds {member.name!r}, which would land outside the model folder; refusing to extract it"
+                f"{tar.name} holds {member.name!r}, which would land outside the model folder; refusing to extract it"  # noqa: E501
             )
         if not (member.isfile() or member.isdir()):
             raise UnsafeArchive(

@@ -1,0 +1,5 @@
+import sys
+
+from container.preparation.job import main
+
+sys.exit(main())
