@@ -70,6 +70,44 @@ def _tune() -> Any:
     return tune
 
 
+def _ingest() -> Any:
+    from orchestration import ingest
+
+    return ingest
+
+
+def _pipeline(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import pipelines
+
+    local = args.local or p.backend.name == "local"
+    if args.action == "definition":
+        pipelines.write_definition(p, args.out, local=local)
+    elif args.action == "run":
+        if not args.local:
+            raise ByocError(
+                "pipeline run executes locally: add --local (on aws: `pipeline upsert`, then `pipeline start`)"
+            )
+        pipelines.run_locally(p, args.s3_endpoint, progress)
+    elif args.action == "upsert":
+        pipelines.upsert(p)
+    elif args.action == "start":
+        pipelines.start(p, _parameters(args.parameter))
+    else:
+        pipelines.status(p)
+
+
+def _parameters(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ByocError(
+                f"--parameter {pair!r} must be NAME=VALUE, e.g. ApprovalThreshold=0.95"
+            )
+        out[name] = value
+    return out
+
+
 def _schedule(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     from orchestration import schedule
 
@@ -131,6 +169,11 @@ def _alerts(p: Project, args: argparse.Namespace, progress: Progress) -> None:
 
 VERSION = "version (default: the latest approved)"
 STEPS: tuple[Step, ...] = (
+    Step(
+        "ingest",
+        "upload the raw files to a versioned prefix (what the pipeline prepares)",
+        lambda p, args, progress: _ingest().ingest(p),
+    ),
     Step(
         "prepare",
         "validate raw data, split it, write data/processed + manifest",
@@ -307,6 +350,33 @@ STEPS: tuple[Step, ...] = (
             option("action", choices=("list", "compare")),
             option("run_ids", nargs="*", help="runs to compare (default: last two)"),
             option("--html", type=Path, help="also write the comparison as HTML"),
+        ),
+    ),
+    Step(
+        "pipeline",
+        "the lifecycle as a SageMaker Pipeline: definition, run --local, upsert, start, status",
+        _pipeline,
+        (
+            option(
+                "action", choices=("definition", "run", "upsert", "start", "status")
+            ),
+            option(
+                "--local",
+                action="store_true",
+                help="run: execute on this machine with the SDK's LocalPipelineSession",
+            ),
+            option("--out", type=Path, help="definition: write the JSON to FILE"),
+            option(
+                "--s3-endpoint",
+                help="run --local: an S3-compatible endpoint instead of the built-in emulator",
+            ),
+            option(
+                "--parameter",
+                action="append",
+                default=[],
+                metavar="NAME=VALUE",
+                help="start: a pipeline parameter, e.g. ApprovalThreshold=0.95 (repeatable)",
+            ),
         ),
     ),
     Step("models", "list model versions", _models),

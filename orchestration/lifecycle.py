@@ -247,6 +247,12 @@ def register(p: Project) -> registry.ModelVersion:
     tuned = tuning_lineage(p.tracker, run)  # a trial of `tune`: the whole search
     if tuned:
         lineage["tuning_job"] = tuned
+    if run.extra.get("pipeline"):  # trained by `pipeline run --local`
+        lineage["pipeline"] = run.extra["pipeline"]
+    ingested = p.state.get("ingested") or {}
+    raw_file = ingested.get("files", {}).get("raw", {})
+    if raw_file.get("sha256") == lineage["raw_sha256"]:
+        lineage["raw_data"] = ingested  # where `ingest` put these very raw files
     measured = _measured_quality(p, run)
     model_metrics = (
         registry.model_quality_metrics(

@@ -198,14 +198,19 @@ def baseline(
         command="baseline",
         inputs={BASELINE_INPUT: dataset_location},
         output_location=output_location,
-        environment={
-            settings.DATASET_FORMAT: json.dumps(BASELINE_FORMAT),
-            settings.DATASET_SOURCE: str(CONTAINER.baseline_dataset_dir),
-            settings.OUTPUT_PATH: str(CONTAINER.processing_output_dir),
-            settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
-        },
+        environment=baseline_environment(),
         instance_type=config.monitoring.instance_type,
     )
+
+
+def baseline_environment() -> dict[str, str]:
+    """The Model Monitor variables of a data-quality baseline job."""
+    return {
+        settings.DATASET_FORMAT: json.dumps(BASELINE_FORMAT),
+        settings.DATASET_SOURCE: str(CONTAINER.baseline_dataset_dir),
+        settings.OUTPUT_PATH: str(CONTAINER.processing_output_dir),
+        settings.PUBLISH_CLOUDWATCH_METRICS: "Disabled",
+    }
 
 
 def monitor(
