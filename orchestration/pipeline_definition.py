@@ -23,6 +23,9 @@ the evaluation's metrics, exactly as `register` does.
 from __future__ import annotations
 
 import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,7 @@ EVALUATION_PROPERTY_FILE = "Evaluation"
 BASELINE_OUTPUT = "baseline"
 PROCESSING = str(CONTAINER.processing_dir)
 LOCAL_INSTANCE = "local"  # what LocalPipelineSession runs jobs on
+SDK_NOTICE = r".*SageMaker Python SDK v2"
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,47 @@ def pipeline_settings(
     )
 
 
+@contextmanager
+def quiet_sdk() -> Iterator[None]:
+    """The 2.x SDK used quietly and without telemetry.
+
+    - Its "path of deprecation" notices go: 2.x is a deliberate choice
+      (pyproject.toml) and they say nothing a user can act on; so does
+      "Running within a PipelineSession ... no job being started", which is
+      the point of building a definition.
+    - Nothing leaves the machine that the user did not ask for: the SDK's
+      telemetry requests are not sent. Its documented opt-out is a
+      TelemetryOptOut key in the SDK's config, but any config makes the SDK
+      re-check its JSON schema on every lookup (about 12 s per definition),
+      so the request itself is switched off while we use the SDK.
+    """
+    from sagemaker.telemetry import telemetry_logging
+
+    send = telemetry_logging._send_telemetry_request
+    telemetry_logging._send_telemetry_request = _no_telemetry
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=SDK_NOTICE)
+            warnings.filterwarnings(
+                "ignore", message="Running within a PipelineSession"
+            )
+            yield
+    finally:
+        telemetry_logging._send_telemetry_request = send
+
+
+def _no_telemetry(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
 def build_pipeline(settings: PipelineSettings, session: Any) -> Any:
     """The `sagemaker.workflow.pipeline.Pipeline` for `settings` on `session`
     (a PipelineSession on AWS, a LocalPipelineSession locally)."""
+    with quiet_sdk():
+        return _build(settings, session)
+
+
+def _build(settings: PipelineSettings, session: Any) -> Any:
     from sagemaker.estimator import Estimator
     from sagemaker.inputs import TrainingInput
     from sagemaker.model import Model
@@ -346,7 +388,8 @@ def build_pipeline(settings: PipelineSettings, session: Any) -> Any:
 
 def definition(pipeline: Any) -> dict[str, Any]:
     """The pipeline's definition JSON, as CreatePipeline receives it."""
-    return json.loads(pipeline.definition())
+    with quiet_sdk():
+        return json.loads(pipeline.definition())
 
 
 def write_definition(pipeline: Any, path: Path) -> Path:

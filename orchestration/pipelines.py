@@ -30,6 +30,7 @@ from orchestration.pipeline_definition import (
     build_pipeline,
     definition,
     pipeline_settings,
+    quiet_sdk,
 )
 from orchestration.pipeline_local import LocalExecution, PipelineError
 from orchestration.times import iso
@@ -191,7 +192,7 @@ def settings_for(
 def definition_document(p: Project, *, local: bool) -> dict[str, Any]:
     """The definition JSON, built on a session that sends nothing anywhere."""
     settings = settings_for(p, local=local)
-    with pipeline_local.quiet_sdk():
+    with quiet_sdk():
         from sagemaker.workflow.pipeline_context import (
             LocalPipelineSession,
             PipelineSession,
