@@ -89,7 +89,9 @@ def ingest(p: Project) -> Ingested:
                 f"raw data version {version} already ingested at {previous['location']}"
             )
             return Ingested(previous["location"], version, previous["files"])
-        location = p.backend.upload_data(_kept(p, staged, version), f"raw/{version}")
+        location = p.backend.upload_data(
+            _kept(p, staged, version), f"data/raw/{version}"
+        )
     ingested = Ingested(location, version, hashes)
     p.save(ingested=ingested.to_dict())
     names = ", ".join(f"{f['name']} ({f['sha256'][:12]})" for f in hashes.values())

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import specs
+from orchestration.aws.settings import DEFAULT_METRIC_NAMES
 from orchestration.aws.training import metric_definitions
 from orchestration.backends.base import CONTAINER
 from orchestration.config import ProjectConfig
@@ -92,8 +93,8 @@ def pipeline_settings(
     artifacts_uri: str,
     raw_uri: str,
     settings_uri: str,
-    metric_names: tuple[str, ...],
     local: bool,
+    metric_names: tuple[str, ...] = DEFAULT_METRIC_NAMES,
 ) -> PipelineSettings:
     rule = config.registry.auto_approval
     return PipelineSettings(

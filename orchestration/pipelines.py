@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 from container.contract.errors import ByocError
 from orchestration import dataprep, ingest, pipeline_local
-from orchestration.aws import pipelines as aws_pipelines
 from orchestration.pipeline_definition import (
     EVALUATE,
     TRAIN,
@@ -152,8 +151,6 @@ def settings_for(
     p: Project, *, local: bool, image: str | None = None
 ) -> PipelineSettings:
     """The definition's settings on the project's backend (or for the local run)."""
-    from orchestration.aws.settings import DEFAULT_METRIC_NAMES
-
     if local:
         with tempfile.TemporaryDirectory(prefix="ingest-") as scratch:
             version, _ = ingest.stage(p, Path(scratch))
@@ -166,7 +163,6 @@ def settings_for(
             artifacts_uri=f"s3://{pipeline_local.BUCKET}/pipelines",
             raw_uri=raw,
             settings_uri=f"{raw}/settings/{ingest.SETTINGS_NAME}",
-            metric_names=DEFAULT_METRIC_NAMES,
             local=True,
         )
     ingested = p.state.get("ingested") or {}
@@ -174,17 +170,15 @@ def settings_for(
         raise ByocError(
             "the pipeline reads the raw data from S3: run `python -m orchestration ingest --backend aws` first"
         )
-    aws = p.backend.settings
     raw = ingested["location"].rstrip("/")
     return pipeline_settings(
         p.config,
         name=pipeline_local.pipeline_name(p),
         image=image or p.backend.ensure_image(),
-        role_arn=aws.role_arn,
+        role_arn=p.config.aws.role_arn,
         artifacts_uri=p.backend.location("pipelines"),
         raw_uri=raw,
         settings_uri=f"{raw}/settings/{ingest.SETTINGS_NAME}",
-        metric_names=aws.metric_names,
         local=False,
     )
 
@@ -198,9 +192,8 @@ def definition_document(p: Project, *, local: bool) -> dict[str, Any]:
             PipelineSession,
         )
 
-        boto_session = (
-            pipeline_local.dummy_session() if local else p.backend.clients.session
-        )
+        # Building a definition calls nothing: any session will do.
+        boto_session = pipeline_local.dummy_session()
         kind = LocalPipelineSession if local else PipelineSession
         session = kind(
             boto_session=boto_session,
@@ -221,22 +214,11 @@ def write_definition(p: Project, out: Path | None, local: bool) -> dict[str, Any
     return document
 
 
-# --- AWS ---------------------------------------------------------------------------
-def _aws(p: Project) -> Any:
-    if p.backend.name != "aws":
-        raise ByocError(
-            "pipeline upsert/start/status talk to SageMaker: use --backend aws (locally: `pipeline run --local`)"
-        )
-    return p.backend.clients.sagemaker
-
-
+# --- on SageMaker (the aws backend) ---------------------------------------------
 def upsert(p: Project) -> str:
-    sagemaker = _aws(p)
     settings = settings_for(p, local=False)
     document = definition_document(p, local=False)
-    arn = aws_pipelines.upsert(
-        sagemaker, settings.name, document, settings.role_arn, settings.tags
-    )
+    arn = p.backend.upsert_pipeline(settings.name, document, settings.tags)
     p.save(pipeline={"name": settings.name, "arn": arn})
     p.say(
         f"pipeline {settings.name} upserted: {arn} ({len(document['Steps'])} top-level steps)"
@@ -245,26 +227,19 @@ def upsert(p: Project) -> str:
 
 
 def start(p: Project, parameters: dict[str, str]) -> str:
-    sagemaker = _aws(p)
-    name = p.need("pipeline", "pipeline upsert")["name"]
-    arn = aws_pipelines.start(sagemaker, name, parameters)
+    name = _upserted(p)["name"]
+    arn = p.backend.start_pipeline(name, parameters)
     p.save(pipeline={**p.state["pipeline"], "last_execution": arn})
     p.say(f"pipeline {name}: execution {arn} started; `pipeline status` follows it")
     return arn
 
 
 def status(p: Project) -> dict[str, Any]:
-    sagemaker = _aws(p)
-    record = p.need("pipeline", "pipeline upsert")
-    arn = record.get("last_execution") or aws_pipelines.latest_execution(
-        sagemaker, record["name"]
+    record = _upserted(p)
+    outcome = p.backend.pipeline_status(record["name"], record.get("last_execution"))
+    p.say(
+        f"pipeline {record['name']} execution {outcome['execution_arn']}: {outcome['status']}"
     )
-    if arn is None:
-        raise ByocError(
-            f"pipeline {record['name']} has no execution yet: `pipeline start`"
-        )
-    outcome = aws_pipelines.execution_status(sagemaker, arn)
-    p.say(f"pipeline {record['name']} execution {arn}: {outcome['status']}")
     for step in outcome["steps"]:
         reason = step["failure_reason"]
         p.say(
@@ -273,3 +248,9 @@ def status(p: Project) -> dict[str, Any]:
     if outcome["failure_reason"]:
         p.say(f"  failure: {outcome['failure_reason']}")
     return outcome
+
+
+def _upserted(p: Project) -> dict[str, Any]:
+    if p.backend.name != "aws":
+        p.backend.start_pipeline("", {})  # the local backend says what to run instead
+    return p.need("pipeline", "pipeline upsert")

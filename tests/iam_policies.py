@@ -341,6 +341,7 @@ SAGEMAKER_NAMES = {
     "EndpointName": "endpoint",
     "MonitoringScheduleName": "monitoring-schedule",
     "ModelPackageGroupName": "model-package-group",
+    "PipelineName": "pipeline",
 }
 # Job names that are the only resource of the calls naming them.
 JOB_NAMES = {
@@ -422,6 +423,9 @@ def resources(
         for key, kind in JOB_NAMES.items():
             if isinstance(params.get(key), str):
                 return [_sagemaker_arn(values, kind, params[key])]
+        if isinstance(params.get("PipelineExecutionArn"), str):
+            # .../pipeline/<name>/execution/<id>: executions are their own resource.
+            return [params["PipelineExecutionArn"]]
         if operation.startswith("List") or operation == "Search":
             return ["*"]
         if operation == "CreateModelPackage":
@@ -627,6 +631,12 @@ _TRANSFORM_JOB = "penguins-transform-20250101-000000-000-0a1b2c3d"
 _TRANSFORM_MODEL = f"{_GROUP}-v1-transform-20250101-000000"
 _TUNING_JOB = "penguins-tune-20250101-000000"  # at most 32 characters
 _TRIAL = f"{_TUNING_JOB}-001-0a1b2c3d"
+_PIPELINE = "penguins-lifecycle"
+_EXECUTION = (
+    f"arn:aws:sagemaker:{_V['REGION']}:{_V['ACCOUNT_ID']}:"
+    f"pipeline/{_PIPELINE}/execution/0a1b2c3d4e5f"
+)
+_RAW = f"{_P}/data/raw/0123456789abcdef"
 
 
 def _upload(key: str, where: str) -> list[Expected]:
@@ -1294,6 +1304,48 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "DescribeTrainingJob",
             {"TrainingJobName": _TRIAL},
             "run_tuning_job: each completed trial's metrics and model",
+        ),
+    ],
+    "ingest": [
+        *_upload(f"{_RAW}/raw/penguins-raw.csv", "ingest.ingest -> upload_data"),
+    ],
+    "pipeline": [
+        *ENSURE_IMAGE,  # upsert: the image the steps run
+        Expected(
+            "sagemaker",
+            "CreatePipeline",
+            {"PipelineName": _PIPELINE, "RoleArn": _ROLE, "Tags": _TAGS},
+            "pipelines.upsert -> aws.pipelines.upsert",
+        ),
+        Expected(
+            "sagemaker",
+            "UpdatePipeline",
+            {"PipelineName": _PIPELINE, "RoleArn": _ROLE},
+            "aws.pipelines.upsert: the pipeline exists",
+        ),
+        Expected(
+            "sagemaker",
+            "StartPipelineExecution",
+            {"PipelineName": _PIPELINE},
+            "pipelines.start",
+        ),
+        Expected(
+            "sagemaker",
+            "ListPipelineExecutions",
+            {"PipelineName": _PIPELINE},
+            "pipelines.status: the latest execution when none was started here",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribePipelineExecution",
+            {"PipelineExecutionArn": _EXECUTION},
+            "pipelines.status",
+        ),
+        Expected(
+            "sagemaker",
+            "ListPipelineExecutionSteps",
+            {"PipelineExecutionArn": _EXECUTION},
+            "pipelines.status: every step, paged",
         ),
     ],
 }

@@ -28,6 +28,7 @@ from orchestration.aws import (
     hosting,
     model_quality,
     monitoring,
+    pipelines,
     processing,
     s3,
     training,
@@ -199,6 +200,29 @@ class AwsBackend:
             self.clients.sagemaker.stop_training_job(TrainingJobName=job_name)
 
     # --- hyperparameter tuning ---------------------------------------------------
+    # --- pipelines -------------------------------------------------------------
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], tags: dict[str, str]
+    ) -> str:
+        return pipelines.upsert(
+            self.clients.sagemaker,
+            name,
+            definition,
+            self.settings.role_arn,
+            {**self.settings.tags, **tags},
+        )
+
+    def start_pipeline(self, name: str, parameters: dict[str, str]) -> str:
+        return pipelines.start(self.clients.sagemaker, name, parameters)
+
+    def pipeline_status(self, name: str, execution_arn: str | None) -> dict[str, Any]:
+        arn = execution_arn or pipelines.latest_execution(self.clients.sagemaker, name)
+        if arn is None:
+            raise ResourceNotFound(
+                f"pipeline {name} has no execution yet: `pipeline start`"
+            )
+        return pipelines.execution_status(self.clients.sagemaker, arn)
+
     def run_tuning_job(
         self, spec: TuningJobSpec, progress: Progress = no_progress
     ) -> TuningJobResult:

@@ -566,6 +566,21 @@ class Backend(Protocol):
         """Run a tuning job's trials to the end; never raises on job failure."""
         ...
 
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], tags: dict[str, str]
+    ) -> str:
+        """Create or update a SageMaker Pipeline; its ARN. Only SageMaker runs
+        pipelines: locally `pipeline run --local` uses the SDK's local mode."""
+        ...
+
+    def start_pipeline(self, name: str, parameters: dict[str, str]) -> str:
+        """Start an execution (parameters override the defaults); its ARN."""
+        ...
+
+    def pipeline_status(self, name: str, execution_arn: str | None) -> dict[str, Any]:
+        """An execution (the latest when None) and its steps."""
+        ...
+
     def fetch(self, location: str, local_dir: Path) -> Path:
         """Bring an artifact or report location to a folder on this machine."""
         ...

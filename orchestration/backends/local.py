@@ -63,6 +63,12 @@ def create_backend(config: ProjectConfig) -> LocalBackend:
     )
 
 
+NO_PIPELINES = (
+    "pipeline upsert/start/status talk to SageMaker Pipelines: use --backend aws; "
+    "on this machine, `pipeline run --local` runs the same definition"
+)
+
+
 class LocalBackend:
     name = "local"
 
@@ -128,6 +134,18 @@ class LocalBackend:
         return training.run_training_job(
             self.engine, self.state, self.root, spec, progress
         )
+
+    # --- pipelines: SageMaker's, run locally by the SDK, not by this backend ---
+    def upsert_pipeline(
+        self, name: str, definition: dict[str, Any], tags: dict[str, str]
+    ) -> str:
+        raise BackendError(NO_PIPELINES)
+
+    def start_pipeline(self, name: str, parameters: dict[str, str]) -> str:
+        raise BackendError(NO_PIPELINES)
+
+    def pipeline_status(self, name: str, execution_arn: str | None) -> dict[str, Any]:
+        raise BackendError(NO_PIPELINES)
 
     def run_tuning_job(
         self, spec: TuningJobSpec, progress: Progress = no_progress

@@ -142,6 +142,7 @@ def test_every_cli_step_is_mapped_and_every_document_is_used():
     used |= set(mapping["with_build_and_push"]["also_attach"])
     role = mapping["execution_role"]
     used |= {role["trust"], *role["permissions"]}
+    used |= set(mapping["pipeline_role"]["permissions"])
     assert used == {p.name for p in documents_in_the_folder()}
 
 

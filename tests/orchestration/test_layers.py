@@ -49,6 +49,8 @@ STEPS = (
     "cli.py",
     "alerts.py",
     "dataprep.py",
+    "ingest.py",
+    "pipelines.py",
 )
 
 
