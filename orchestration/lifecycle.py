@@ -247,8 +247,9 @@ def register(p: Project) -> registry.ModelVersion:
     tuned = tuning_lineage(p.tracker, run)  # a trial of `tune`: the whole search
     if tuned:
         lineage["tuning_job"] = tuned
-    if run.extra.get("pipeline"):  # trained by `pipeline run --local`
-        lineage["pipeline"] = run.extra["pipeline"]
+    pipeline = p.state.get("pipeline_run") or {}
+    if pipeline.get("run_id") == run.run_id:  # trained by `pipeline run --local`
+        lineage["pipeline"] = {k: v for k, v in pipeline.items() if k != "run_id"}
     ingested = p.state.get("ingested") or {}
     raw_file = ingested.get("files", {}).get("raw", {})
     if raw_file.get("sha256") == lineage["raw_sha256"]:

@@ -117,13 +117,6 @@ def _record_run(p: Project, execution: LocalExecution, started: datetime) -> Run
             image_digest=p.backend.image_digest(),
             code_revision=code_revision(),
             model_artifact=str(archives[0]),
-            extra={
-                "pipeline": {
-                    "execution": execution.name,
-                    "outputs": str(folder),
-                    "evaluation": str(evaluation_file),
-                }
-            },
         )
     )
     channels = {
@@ -139,6 +132,12 @@ def _record_run(p: Project, execution: LocalExecution, started: datetime) -> Run
         },
         features=list(prepared.manifest["schema"]["features"]),
         last_run=run.run_id,
+        pipeline_run={
+            "run_id": run.run_id,
+            "execution": execution.name,
+            "outputs": str(folder),
+            "evaluation": str(evaluation_file),
+        },
     )
     shown = ", ".join(
         f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if k.endswith("accuracy")
