@@ -195,6 +195,18 @@ class MemoryBackend:
     def run_tuning_job(self, spec, progress):
         raise AssertionError("no tuning job expected here")
 
+    def upsert_pipeline(self, name, definition, tags):
+        self.calls.append(("upsert_pipeline", definition))
+        return f"arn:aws:sagemaker:eu-west-1:123456789012:pipeline/{name}"
+
+    def start_pipeline(self, name, parameters):
+        self.calls.append(("start_pipeline", parameters))
+        return f"arn:aws:sagemaker:eu-west-1:123456789012:pipeline/{name}/execution/1"
+
+    def pipeline_status(self, name, execution_arn):
+        self.calls.append(("pipeline_status", execution_arn))
+        return {"execution_arn": execution_arn, "status": "Executing", "steps": []}
+
     def fetch(self, location, local_dir):
         return Path(location)
 
