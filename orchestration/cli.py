@@ -177,7 +177,15 @@ STEPS: tuple[Step, ...] = (
     Step(
         "prepare",
         "validate raw data, split it, write data/processed + manifest",
-        lambda p, args, progress: _lifecycle().prepare(p),
+        lambda p, args, progress: _lifecycle().prepare(p, args.job, progress),
+        (
+            option(
+                "--job",
+                action="store_true",
+                help="run it in the image as a processing job over the ingested raw data "
+                "(the pipeline's first step)",
+            ),
+        ),
     ),
     Step(
         "train",

@@ -150,8 +150,45 @@ def job_name(project: Project, kind: str) -> str:
 
 
 # --- prepare ---------------------------------------------------------------------
-def prepare(p: Project) -> dataprep.PreparedData:
+def prepare(
+    p: Project, as_job: bool = False, progress: Say | None = None
+) -> dataprep.PreparedData:
+    """The splits, made in process, or by the image as a processing job over
+    the ingested raw data (`as_job`: the pipeline's first step, run alone)."""
+    if as_job:
+        return _prepare_as_job(p, progress)
     data = dataprep.prepare(p.config.data)
+    _prepared(p, data, channels=None)
+    return data
+
+
+def _prepare_as_job(p: Project, progress: Say | None) -> dataprep.PreparedData:
+    from orchestration import ingest
+
+    raw = ingest.ingest(p)  # nothing is uploaded when this version is there
+    name = job_name(p, "prepare")
+    output = p.backend.location("prepare", name)
+    spec = specs.preparation(
+        p.config, name, p.backend.ensure_image(), raw.location, output
+    )
+    p.say(
+        f"prepare job {name} on {p.backend.name}, over raw data version {raw.version}"
+    )
+    result, local = _run_processing(p, spec, "prepare", progress)
+    p.say(f"  {result.exit_message or result.status}")
+    data = dataprep.load_prepared(local / specs.PREPARED_OUTPUT)
+    prefix = join_location(output, specs.PREPARED_OUTPUT)
+    channels = {
+        name: join_location(prefix, name) for name in (*CHANNELS, dataprep.BASELINE_DIR)
+    }
+    _prepared(p, data, channels)
+    return data
+
+
+def _prepared(
+    p: Project, data: dataprep.PreparedData, channels: dict[str, str] | None
+) -> None:
+    """Say what `prepare` made and remember it (the channels: on the backend)."""
     m = data.manifest
     rows = ", ".join(f"{k} {m['files'][k]['rows']}" for k in CHANNELS)
     p.say(
@@ -160,10 +197,11 @@ def prepare(p: Project) -> dataprep.PreparedData:
         f"{m['rejected_rows']}; Ground Truth labels joined: "
         f"{m['annotations'].get('joined', 0)}"
     )
-    channels = {
-        name: p.backend.upload_data(data.split_dir(name), f"data/processed/{name}")
-        for name in (*CHANNELS, dataprep.BASELINE_DIR)
-    }
+    if channels is None:
+        channels = {
+            name: p.backend.upload_data(data.split_dir(name), f"data/processed/{name}")
+            for name in (*CHANNELS, dataprep.BASELINE_DIR)
+        }
     p.save(
         prepared={
             "folder": str(data.folder),
@@ -175,7 +213,6 @@ def prepare(p: Project) -> dataprep.PreparedData:
         features=list(m["schema"]["features"]),
     )
     p.say(f"  data in {data.folder} (manifest.json, validation_report.json)")
-    return data
 
 
 # --- train -------------------------------------------------------------------------

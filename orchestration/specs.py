@@ -32,6 +32,9 @@ from orchestration.config import ConfigError, ProjectConfig, RangeConfig
 from orchestration.tuning import unknown_names
 
 CHANNELS = ("train", "validation", "test")
+# What `ingest` lays out and the image's `prepare` job reads, each an input.
+PREPARATION_INPUTS = ("raw", "annotations", "settings")
+PREPARED_OUTPUT = "prepared"  # below /opt/ml/processing/output
 CAPTURE_FORMAT = {
     "sagemakerCaptureJson": {"captureIndexNames": ["endpointInput", "endpointOutput"]}
 }
@@ -199,6 +202,32 @@ def baseline(
         inputs={BASELINE_INPUT: dataset_location},
         output_location=output_location,
         environment=baseline_environment(),
+        instance_type=config.monitoring.instance_type,
+    )
+
+
+def preparation(
+    config: ProjectConfig,
+    job_name: str,
+    image: str,
+    raw_location: str,
+    output_location: str,
+) -> ProcessingJobSpec:
+    """`prepare` as a processing job over what `ingest` uploaded (raw/,
+    annotations/, settings/), writing the splits to output/prepared."""
+    return ProcessingJobSpec(
+        job_name=job_name,
+        image=image,
+        command="prepare",
+        inputs={
+            processing_input_key(CONTAINER.processing_input_dir / part): join_location(
+                raw_location, part
+            )
+            for part in PREPARATION_INPUTS
+            if part != "annotations" or config.data.annotations is not None
+        },
+        output_location=output_location,
+        environment={},
         instance_type=config.monitoring.instance_type,
     )
 

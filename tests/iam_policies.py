@@ -631,6 +631,7 @@ _TRANSFORM_JOB = "penguins-transform-20250101-000000-000-0a1b2c3d"
 _TRANSFORM_MODEL = f"{_GROUP}-v1-transform-20250101-000000"
 _TUNING_JOB = "penguins-tune-20250101-000000"  # at most 32 characters
 _TRIAL = f"{_TUNING_JOB}-001-0a1b2c3d"
+_PREPARE_JOB = "penguins-prepare-20250101-000000-000-0a1b2c3d"
 _PIPELINE = "penguins-lifecycle"
 _EXECUTION = (
     f"arn:aws:sagemaker:{_V['REGION']}:{_V['ACCOUNT_ID']}:"
@@ -743,6 +744,26 @@ STEP_CALLS: dict[str, list[Expected]] = {
         f"{_P}/data/processed/train/train.csv",
         "lifecycle.prepare -> upload_data of each split",
     ),
+    # prepare --job: ingest first, then the image's prepare job.
+    "prepare --job": [
+        *_upload(f"{_RAW}/raw/penguins-raw.csv", "prepare --job -> ingest.ingest"),
+        *ENSURE_IMAGE,
+        Expected(
+            "sagemaker",
+            "CreateProcessingJob",
+            {"ProcessingJobName": _PREPARE_JOB, "RoleArn": _ROLE, "Tags": _TAGS},
+            "prepare --job -> run_processing_job (command prepare)",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeProcessingJob",
+            {"ProcessingJobName": _PREPARE_JOB},
+            "run_processing_job: wait",
+        ),
+        *_fetch(
+            f"{_P}/prepare/{_PREPARE_JOB}", "AwsBackend.fetch of the prepared splits"
+        ),
+    ],
     "train": [
         *ENSURE_IMAGE,
         *_upload(

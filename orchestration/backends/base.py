@@ -40,7 +40,7 @@ CREATING = "Creating"
 UPDATING = "Updating"
 
 # Processing-job commands of the image (its ContainerArguments).
-PROCESSING_COMMANDS = ("baseline", "monitor")
+PROCESSING_COMMANDS = ("baseline", "monitor", "prepare")
 
 Progress = Callable[[str], None]
 
@@ -223,7 +223,7 @@ class EndpointInfo:
 class ProcessingJobSpec:
     job_name: str
     image: str
-    command: str  # "baseline" | "monitor" (ContainerArguments)
+    command: str  # "baseline" | "monitor" | "prepare" (ContainerArguments)
     # container path under /opt/ml/processing/ (e.g. "input/endpoint",
     # "baseline/stats") -> local folder / s3 URI
     inputs: dict[str, str]

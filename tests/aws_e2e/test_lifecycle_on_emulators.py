@@ -8,13 +8,14 @@ service-model check (tests/service_model.py) first.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import boto3
 import pytest
 
-from orchestration import batch, cli, lifecycle
+from orchestration import batch, cli, dataprep, lifecycle
 from orchestration.aws.settings import AwsSettings
 from orchestration.config import load_config
 from tests import iam_policies
@@ -235,3 +236,36 @@ def attributed(emulator, name: str, module=lifecycle):
             emulator.step = outer
 
     return run_as_step
+
+
+def test_prepare_as_a_processing_job_then_train_on_aws(emulator, tmp_path, capsys):
+    """`prepare --job`: `ingest`, then the image's `prepare` command as a
+    processing job (real container, local mode) over the ingested prefix, and
+    `train` on the splits it wrote, with no local data/processed at all."""
+    state = tmp_path / "state"
+    emulator.step = "prepare --job"
+    try:
+        code = cli.main(
+            ["prepare", "--job", *AWS, "--state-dir", str(state), "--quiet"]
+        )
+    finally:
+        emulator.step = ""
+    assert code == 0, capsys.readouterr().err
+    ingested = lifecycle_state(state)["ingested"]
+    raw = s3_keys(f"sklearn-byoc/penguins/data/raw/{ingested['version']}/")
+    assert {k.rsplit("/", 1)[-1] for k in raw} == {
+        "penguins-raw.csv",
+        "penguins-species.manifest",
+        "preparation.json",
+    }
+    prepared = lifecycle_state(state)["prepared"]
+    in_process = dataprep.prepare(
+        dataclasses.replace(load_config(CONFIG).data, processed=tmp_path / "local")
+    )
+    assert prepared["data_hashes"] == in_process.data_hashes
+    assert prepared["channels"]["train"].startswith(
+        f"s3://{BUCKET}/sklearn-byoc/penguins/prepare/"
+    )
+    assert step(emulator, state, "train") == 0, capsys.readouterr().err
+    assert "validation:accuracy=" in capsys.readouterr().out
+    assert not refused_by_iam(emulator)
