@@ -42,14 +42,40 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     LANG=C.UTF-8
 
-# nginx buffers whole requests in front of the sync workers, so a slow client
-# holds an nginx connection rather than a worker (docs/serving.md). Debian's
-# `nginx` is the smallest package with the proxy module.
+# One layer, so dpkg's database is rewritten once:
+# - nginx buffers whole requests in front of the sync workers, so a slow client
+#   holds an nginx connection rather than a worker (docs/serving.md). Debian's
+#   `nginx` is the smallest package with the proxy module.
+# - The base Python's own pip, setuptools and wheel (and the copies ensurepip
+#   would install) carry known CVEs and nothing at run time uses them: the
+#   venv has none. Debian-packaged ones are purged through dpkg, so scanners
+#   that read its database stop listing them; python.org builds keep theirs as
+#   plain files in site-packages (docs/security.md).
+# - The jobs and the server run as the account `sklearn`
+#   (container/runtime_user.py); /opt/program and /opt/venv stay root-owned
+#   and read-only to it, so it cannot change the code it runs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nginx \
+ && packages=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' \
+        'python3-pip*' 'python3-setuptools*' 'python3-wheel*' 'python3*-venv' 2>/dev/null \
+        | awk '$1 == "ii" {print $2}') \
+ && if [ -n "$packages" ]; then apt-get purge -y -q $packages >/dev/null; fi \
+ && for python in /usr/local/bin/python3 /usr/bin/python3; do \
+        [ -x "$python" ] || continue; \
+        for folder in $("$python" -c 'import site; print(*site.getsitepackages())'); do \
+            rm -rf "$folder"/pip "$folder"/pip-* "$folder"/setuptools "$folder"/setuptools-* \
+                "$folder"/wheel "$folder"/wheel-* "$folder"/pkg_resources \
+                "$folder"/_distutils_hack "$folder"/distutils-precedence.pth; \
+        done; \
+        rm -f "$("$python" -c 'import ensurepip, os; print(os.path.dirname(ensurepip.__file__))' 2>/dev/null)"/_bundled/*.whl; \
+    done \
+ && rm -f /usr/local/bin/pip /usr/local/bin/pip3* /usr/share/python-wheels/*.whl \
+ && groupadd --system --gid 10001 sklearn \
+ && useradd --system --uid 10001 --gid sklearn --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin sklearn \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
-        /etc/nginx/sites-enabled/default
+        /var/lib/dpkg/*-old /var/cache/debconf/*-old /etc/nginx/sites-enabled/default
 
 COPY --from=build /opt/venv /opt/venv
 COPY docker/entrypoint.sh /opt/program/entrypoint.sh

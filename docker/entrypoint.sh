@@ -8,6 +8,12 @@
 # the config folder SageMaker mounts only for training. Any other command runs
 # as given, so `docker run -it IMAGE bash` works.
 #
+# Started as root (as SageMaker starts images), it runs the command through
+# container/runtime_user.py, which hands the command's output folders to the
+# unprivileged account `sklearn` and runs the command as that account, or says
+# why it cannot and stays root (docs/security.md). Started as any other user,
+# it runs the command as that user.
+#
 # `exec` keeps one process: the job itself receives SageMaker's SIGTERM.
 set -eu
 
@@ -21,11 +27,15 @@ fi
 command=$1
 shift
 case "$command" in
-  train)    exec "$PYTHON" -m container.training "$@" ;;
-  serve)    exec "$PYTHON" -m container.serving "$@" ;;
-  baseline) exec "$PYTHON" -m container.monitoring.baseline "$@" ;;
-  monitor)  exec "$PYTHON" -m container.monitoring.monitor "$@" ;;
-  prepare)  exec "$PYTHON" -m container.preparation "$@" ;;
-  evaluate) exec "$PYTHON" -m container.training.assessment "$@" ;;
-  *)        exec "$command" "$@" ;;
+  train)    set -- "$PYTHON" -m container.training "$@" ;;
+  serve)    set -- "$PYTHON" -m container.serving "$@" ;;
+  baseline) set -- "$PYTHON" -m container.monitoring.baseline "$@" ;;
+  monitor)  set -- "$PYTHON" -m container.monitoring.monitor "$@" ;;
+  prepare)  set -- "$PYTHON" -m container.preparation "$@" ;;
+  evaluate) set -- "$PYTHON" -m container.training.assessment "$@" ;;
+  *)        set -- "$command" "$@" ;;
 esac
+if [ "$(id -u)" = 0 ]; then
+  exec "$PYTHON" -m container.runtime_user "$command" "$@"
+fi
+exec "$@"

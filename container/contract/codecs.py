@@ -304,10 +304,29 @@ def _column_label(
     return f"value {index + 1}"
 
 
+# First bytes of compressed bodies. InvokeEndpoint passes no Content-Encoding
+# header to the container, so a compressed body can only be refused, by name.
+COMPRESSED_BODY_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+}
+
+
 def _text(body: bytes, kind: str) -> str:
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        for magic, name in COMPRESSED_BODY_MAGIC.items():
+            if body.startswith(magic):
+                raise _invalid(
+                    kind,
+                    f"the body is {name}-compressed; send it uncompressed "
+                    "(SageMaker passes no Content-Encoding to the model, and "
+                    "compressed request bodies are not read)",
+                ) from None
         raise _invalid(
             kind, f"the body is not valid UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None

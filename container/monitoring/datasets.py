@@ -84,24 +84,43 @@ def profile_dataset(
     )
     for path in dataset_files(source):
         try:
-            part = profile_batches(
-                prefetch(read_file(path, fmt, names)), track_values_for, categorical
-            )
-        except pa.ArrowInvalid:
-            try:
-                part = profile_batches(
-                    read_file(path, fmt, names, as_text=True),
-                    track_values_for,
-                    categorical,
-                )
-            except pa.ArrowInvalid as exc:
-                raise MonitoringInputError(
-                    f"{path} is not readable as {fmt.kind}: {exc}"
-                ) from None
+            part = _profile_file(path, fmt, names, track_values_for, categorical)
+        except (OSError, EOFError) as exc:
+            # pyarrow decompresses .gz/.bz2 files by name; a cut or corrupt
+            # stream surfaces here ("Truncated compressed stream").
+            raise MonitoringInputError(
+                f"{path} cannot be read ({exc}); if it is compressed, it is "
+                "truncated or corrupt: upload it again, or re-compress it"
+            ) from None
         total = _merge_profiles(total, part)
     if total.item_count == 0:
         raise NoDataError(f"dataset {source} holds no records")
     return total
+
+
+def _profile_file(
+    path: Path,
+    fmt: DatasetFormat,
+    names: NameChoices | None,
+    track_values_for: Sequence[str],
+    categorical: Collection[str],
+) -> DatasetProfile:
+    """One file's profile; read as text when its columns' types do not parse."""
+    try:
+        return profile_batches(
+            prefetch(read_file(path, fmt, names)), track_values_for, categorical
+        )
+    except pa.ArrowInvalid:
+        try:
+            return profile_batches(
+                read_file(path, fmt, names, as_text=True),
+                track_values_for,
+                categorical,
+            )
+        except pa.ArrowInvalid as exc:
+            raise MonitoringInputError(
+                f"{path} is not readable as {fmt.kind}: {exc}"
+            ) from None
 
 
 def prefetch(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:

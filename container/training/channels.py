@@ -3,9 +3,13 @@
 A channel is a folder under /opt/ml/input/data (or the folder named by
 ``SM_CHANNEL_<NAME>``). Its files may sit in sub-folders, as SageMaker keeps
 the S3 key tree. Each file is CSV (with or without a header row), JSON Lines or
-Parquet, optionally gzip-compressed; the format comes from the channel's
+Parquet, optionally compressed with gzip, bzip2 or xz (told by the file's
+first bytes, whatever its name); the format comes from the channel's
 ContentType in inputdataconfig.json, else the file extension, else the file's
 first bytes. Several files are concatenated after checking their columns agree.
+Columns must be flat: nested values (Parquet lists, structs and maps, JSON
+arrays and objects) are refused, as is a compressed file that does not
+decompress to its end.
 
 Every problem raises `DataError` with a message that names the channel, the
 file and what was expected, so it can go straight into the failure file.
@@ -13,16 +17,20 @@ file and what was expected, so it can go straight into the failure file.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import gzip
 import hashlib
 import io
 import json
+import lzma
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from container.contract import codecs
@@ -52,8 +60,46 @@ EXTENSIONS: dict[str, FileFormat] = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
+# Compressions read, by the first bytes of the file → (name, opener). The
+# names are also what pandas calls them.
+COMPRESSIONS: dict[bytes, tuple[str, Any]] = {
+    b"\x1f\x8b": ("gzip", gzip.open),
+    b"BZh": ("bz2", bz2.open),
+    b"\xfd7zXZ\x00": ("xz", lzma.open),
+}
+# Archives and compressions told apart from data only to say they are not read.
+UNREAD_ARCHIVES: dict[bytes, str] = {
+    b"PK\x03\x04": "a zip archive",
+    b"\x28\xb5\x2f\xfd": "zstd-compressed",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+}
+# What a stream that does not decompress raises (BadGzipFile is an OSError;
+# bz2 says "Invalid data stream" as an OSError; a cut stream is an EOFError).
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+# Values that make a column nested rather than flat.
+NESTED_TYPES = (list, tuple, dict, set, np.ndarray)
+# pandas' names for object columns that cannot hold a nested value.
+FLAT_INFERRED_TYPES = frozenset(
+    {
+        "string",
+        "bytes",
+        "empty",
+        "boolean",
+        "integer",
+        "floating",
+        "decimal",
+        "mixed-integer-float",
+        "datetime",
+        "datetime64",
+        "date",
+        "time",
+        "timedelta",
+        "timedelta64",
+        "period",
+        "complex",
+    }
+)
 # Lines looked at to decide whether a CSV's first row is a header.
 HEADER_SAMPLE_BYTES = 64 * 1024
 HASH_CHUNK_BYTES = 4 * 1024 * 1024
@@ -65,15 +111,21 @@ class ChannelFile:
 
     path: str
     format: FileFormat
-    compressed: bool
+    # "gzip", "bz2", "xz", or None when the file is not compressed.
+    compression: str | None
     sha256: str
     rows: int
+
+    @property
+    def compressed(self) -> bool:
+        return self.compression is not None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "format": self.format,
             "compressed": self.compressed,
+            "compression": self.compression,
             "sha256": self.sha256,
             "rows": self.rows,
         }
@@ -184,6 +236,9 @@ def parse_content_type(
     return fmt, {"present": True, "absent": False}.get(given)
 
 
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".xz")
+
+
 def _sniff_format(head: bytes) -> FileFormat:
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
@@ -196,7 +251,7 @@ def file_format(path: Path, head: bytes, declared: FileFormat | None) -> FileFor
     if declared is not None:
         return declared
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
         suffixes = suffixes[:-1]
     if suffixes and suffixes[-1] in EXTENSIONS:
         return EXTENSIONS[suffixes[-1]]
@@ -230,7 +285,7 @@ def list_files(spec: ChannelSpec) -> list[Path]:
     if not files:
         raise DataError(
             f"channel {spec.name!r} has no data files under {spec.folder}: "
-            "expected CSV, JSON Lines or Parquet files (optionally .gz)"
+            "expected CSV, JSON Lines or Parquet files (optionally .gz, .bz2 or .xz)"
         )
     return files
 
@@ -252,9 +307,16 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _sample_rows(path: Path, compressed: bool) -> list[list[str]]:
-    opener = gzip.open if compressed else open
-    with opener(path, "rb") as fh:
+def open_file(path: Path, compression: str | None) -> IO[bytes]:
+    """The file's bytes, decompressed."""
+    if compression is None:
+        return path.open("rb")
+    opener = next(o for name, o in COMPRESSIONS.values() if name == compression)
+    return opener(path, "rb")
+
+
+def _sample_rows(path: Path, compression: str | None) -> list[list[str]]:
+    with open_file(path, compression) as fh:
         raw = fh.read(HEADER_SAMPLE_BYTES)
     text = raw.decode("utf-8", errors="replace")
     lines = text.splitlines()
@@ -289,13 +351,23 @@ def detect_header(rows: list[list[str]]) -> bool:
 
 
 # --- reading one file -----------------------------------------------------------------
-def _read_csv(path: Path, header: bool) -> pd.DataFrame:
+def _read_csv(path: Path, header: bool, compression: str | None) -> pd.DataFrame:
     try:
         # pyarrow parses in parallel and is several times faster on large files.
-        frame = pd.read_csv(path, engine="pyarrow", header=0 if header else None)
+        # The compression is given, never inferred from the file name.
+        frame = pd.read_csv(
+            path,
+            engine="pyarrow",
+            header=0 if header else None,
+            compression=compression,
+        )
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
-    except (ValueError, OSError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+    except DECOMPRESSION_ERRORS as exc:
+        if compression:
+            raise  # read_file says the file is corrupt
+        raise DataError(f"cannot read {path.name} as CSV: {exc}") from None
+    except ValueError as exc:  # pyarrow.ArrowInvalid is a ValueError
         raise DataError(f"cannot parse {path.name} as CSV: {exc}".strip()) from None
     _refuse_undecoded_text(frame, path)
     if not header:
@@ -318,14 +390,14 @@ def _refuse_undecoded_text(frame: pd.DataFrame, path: Path) -> None:
             )
 
 
-def _read_jsonl(path: Path, compressed: bool) -> pd.DataFrame:
+def _read_jsonl(path: Path, compression: str | None) -> pd.DataFrame:
     try:
         frame = pd.read_json(
             path,
             lines=True,
             dtype=False,
             convert_dates=False,
-            compression="gzip" if compressed else None,
+            compression=compression,
         )
     except ValueError as exc:
         raise DataError(
@@ -336,14 +408,52 @@ def _read_jsonl(path: Path, compressed: bool) -> pd.DataFrame:
     return frame
 
 
-def _read_parquet(path: Path, compressed: bool) -> pd.DataFrame:
+def _read_parquet(path: Path, compression: str | None) -> pd.DataFrame:
+    if compression:
+        with open_file(path, compression) as fh:
+            data = io.BytesIO(fh.read())  # a corrupt stream fails here, in read_file
     try:
-        if compressed:
-            with gzip.open(path, "rb") as fh:
-                return pd.read_parquet(io.BytesIO(fh.read()))
-        return pd.read_parquet(path)
+        return pd.read_parquet(data if compression else path)
     except (ValueError, OSError) as exc:
         raise DataError(f"cannot read {path.name} as Parquet: {exc}") from None
+
+
+def _refuse_nested_columns(channel: str, rel: str, frame: pd.DataFrame) -> None:
+    """Name the first column holding lists, structs or maps, rather than train on
+    their text ("[1 2]") as if it were a category."""
+    for column in frame.select_dtypes(include="object").columns:
+        values = frame[column]
+        if pd.api.types.infer_dtype(values, skipna=True) in FLAT_INFERRED_TYPES:
+            continue
+        nested = values.map(lambda v: isinstance(v, NESTED_TYPES)).to_numpy(bool)
+        if nested.any():
+            row = int(np.flatnonzero(nested)[0])
+            example = values.iloc[row]
+            shown = repr(
+                example.tolist() if isinstance(example, np.ndarray) else example
+            )
+            raise DataError(
+                f"channel {channel!r}, file {rel}: column {column!r} holds nested "
+                f"values (lists, structs or maps), e.g. {shown[:60]} "
+                f"in data row {row + 1}; "
+                "train reads flat columns of numbers or text only. Flatten it into "
+                "columns of their own (one per list position or key), or leave it "
+                "out of the file"
+            )
+
+
+def _compression_of(channel: str, rel: str, head: bytes) -> str | None:
+    for magic, (name, _) in COMPRESSIONS.items():
+        if head.startswith(magic):
+            return name
+    for magic, what in UNREAD_ARCHIVES.items():
+        if head.startswith(magic):
+            raise DataError(
+                f"channel {channel!r}: file {rel} is {what}, which train does not "
+                "read: store the data uncompressed, or compress each file with "
+                "gzip, bzip2 or xz"
+            )
+    return None
 
 
 def _check_header_names(channel: str, rel: str, rows: list[list[str]]) -> None:
@@ -369,34 +479,50 @@ def read_file(
         head = fh.read(16)
     if not head:
         raise DataError(f"channel {channel!r}: file {rel} is empty (0 bytes)")
-    compressed = head.startswith(GZIP_MAGIC)
-    if compressed:
-        try:
-            with gzip.open(path, "rb") as fh:
+    compression = _compression_of(channel, rel, head)
+    try:
+        if compression:
+            with open_file(path, compression) as fh:
                 head = fh.read(16)
-        except (OSError, EOFError) as exc:
-            raise DataError(
-                f"channel {channel!r}: file {rel} is not valid gzip: {exc}"
-            ) from None
-    fmt = file_format(path, head, declared)
-    has_header = True
-    if fmt == "csv":
-        rows = _sample_rows(path, compressed)
-        if not rows:
-            raise DataError(f"channel {channel!r}: file {rel} holds no rows")
-        has_header = detect_header(rows) if header is None else header
-        if has_header:
-            _check_header_names(channel, rel, rows)
-        frame = _read_csv(path, has_header)
-    elif fmt == "jsonl":
-        frame = _read_jsonl(path, compressed)
-    else:
-        frame = _read_parquet(path, compressed)
+        fmt = file_format(path, head, declared)
+        frame, has_header = _read_format(channel, rel, path, fmt, header, compression)
+    except DECOMPRESSION_ERRORS as exc:
+        if not compression:
+            raise
+        raise DataError(
+            f"channel {channel!r}: file {rel} is not a valid {compression} file "
+            f"({exc or type(exc).__name__}); it is truncated or corrupt: "
+            "upload it again, or re-compress it"
+        ) from None
     if len(frame) == 0:
         raise DataError(f"channel {channel!r}: file {rel} holds no data rows")
     frame.columns = [str(c).strip() for c in frame.columns]
-    described = ChannelFile(rel, fmt, compressed, sha256_of(path), int(len(frame)))
+    if fmt != "csv":  # CSV cells are text; only JSON and Parquet can nest
+        _refuse_nested_columns(channel, rel, frame)
+    described = ChannelFile(rel, fmt, compression, sha256_of(path), int(len(frame)))
     return frame, described, has_header
+
+
+def _read_format(
+    channel: str,
+    rel: str,
+    path: Path,
+    fmt: FileFormat,
+    header: bool | None,
+    compression: str | None,
+) -> tuple[pd.DataFrame, bool]:
+    """(the frame, whether it had a header row) of one file in its format."""
+    if fmt == "jsonl":
+        return _read_jsonl(path, compression), True
+    if fmt == "parquet":
+        return _read_parquet(path, compression), True
+    rows = _sample_rows(path, compression)
+    if not rows:
+        raise DataError(f"channel {channel!r}: file {rel} holds no rows")
+    has_header = detect_header(rows) if header is None else header
+    if has_header:
+        _check_header_names(channel, rel, rows)
+    return _read_csv(path, has_header, compression), has_header
 
 
 # --- a whole channel ------------------------------------------------------------------

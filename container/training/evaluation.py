@@ -23,6 +23,14 @@ CLASSIFICATION_METRICS = (
     "log_loss",
 )
 REGRESSION_METRICS = ("rmse", "mae", "r2")
+# Beyond these many classes a confusion matrix grows with classes² and stops
+# being readable (3,000 classes made a 1.4 GB report): evaluation.json keeps the
+# matrix of the JSON_MATRIX_CLASSES most frequent classes, the report draws the
+# REPORT_MATRIX_CLASSES most frequent and lists REPORT_TABLE_CLASSES in its
+# per-class table. Per-class scores of every class stay in evaluation.json.
+JSON_MATRIX_CLASSES = 100
+REPORT_MATRIX_CLASSES = 20
+REPORT_TABLE_CLASSES = 50
 
 
 def class_codes(values: Any, classes: Sequence[Any]) -> np.ndarray:
@@ -118,9 +126,19 @@ def classification_details(
         class_codes(y_true, labels), class_codes(y_pred, labels), len(labels)
     )
     scores = per_class_scores(matrix)
+    shown = most_frequent(scores["support"], JSON_MATRIX_CLASSES)
+    matrix_part: dict[str, Any] = {
+        "confusion_matrix": matrix[np.ix_(shown, shown)].astype(int).tolist()
+    }
+    if len(shown) < len(labels):
+        matrix_part["confusion_matrix_labels"] = [labels[i] for i in shown]
+        matrix_part["confusion_matrix_note"] = (
+            f"the {len(shown)} most frequent of {len(labels)} classes; "
+            "per_class has every class"
+        )
     return {
         "labels": labels,
-        "confusion_matrix": matrix.astype(int).tolist(),
+        **matrix_part,
         "per_class": {
             str(label): {
                 "precision": float(scores["precision"][i]),
@@ -131,6 +149,18 @@ def classification_details(
             for i, label in enumerate(labels)
         },
     }
+
+
+def most_frequent(support: np.ndarray, limit: int) -> list[int]:
+    """Positions of the `limit` classes with the most rows, in their first order.
+
+    All positions when there are no more than `limit`, so a small matrix keeps
+    the classes' own order.
+    """
+    if len(support) <= limit:
+        return list(range(len(support)))
+    top = np.argsort(-np.asarray(support), kind="stable")[:limit]
+    return sorted(int(i) for i in top)
 
 
 def evaluate(
@@ -175,9 +205,26 @@ CELL = 46
 LABEL_WIDTH = 120
 
 
-def _confusion_svg(details: Mapping[str, Any]) -> str:
-    labels = [str(label) for label in details["labels"]]
+def _report_matrix(details: Mapping[str, Any]) -> tuple[list[str], np.ndarray, str]:
+    """(labels, matrix, note) of what the report draws: the most frequent classes."""
+    labels = [
+        str(label)
+        for label in details.get("confusion_matrix_labels", details["labels"])
+    ]
     matrix = np.asarray(details["confusion_matrix"])
+    support = [details["per_class"][label]["support"] for label in labels]
+    shown = most_frequent(np.array(support), REPORT_MATRIX_CLASSES)
+    total = len(details["labels"])
+    note = ""
+    if len(shown) < total:
+        note = (
+            f"Showing the {len(shown)} most frequent of {total} classes; "
+            "evaluation.json has the scores of every class."
+        )
+    return [labels[i] for i in shown], matrix[np.ix_(shown, shown)], note
+
+
+def _confusion_svg(labels: Sequence[str], matrix: np.ndarray) -> str:
     size = len(labels)
     width = LABEL_WIDTH + CELL * size + 10
     height = LABEL_WIDTH + CELL * size + 10
@@ -232,13 +279,23 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
 
 
 def _per_class_table(details: Mapping[str, Any]) -> str:
+    per_class = list(details["per_class"].items())
+    shown = most_frequent(
+        np.array([s["support"] for _, s in per_class]), REPORT_TABLE_CLASSES
+    )
     rows = "".join(
         f"<tr><th>{html.escape(label)}</th><td>{s['precision']:.3f}</td>"
         f"<td>{s['recall']:.3f}</td><td>{s['f1']:.3f}</td><td>{s['support']}</td></tr>"
-        for label, s in details["per_class"].items()
+        for label, s in (per_class[i] for i in shown)
+    )
+    note = (
+        f"<p>The {len(shown)} most frequent of {len(per_class)} classes; "
+        "evaluation.json has every class.</p>"
+        if len(shown) < len(per_class)
+        else ""
     )
     return (
-        "<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
+        f"{note}<table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
         f"<th>support</th></tr>{rows}</table>"
     )
 
@@ -256,11 +313,14 @@ def render_report(
     )
     sections = []
     for split, split_details in details.items():
+        labels, matrix, note = _report_matrix(split_details)
+        note_html = f"<p>{html.escape(note)}</p>" if note else ""
         sections.append(
             f"<section><h2>{html.escape(split)}: confusion matrix</h2>"
             "<p>Rows: true class; columns: predicted class; colour: share of the "
-            "row.</p>"
-            f"{_confusion_svg(split_details)}{_per_class_table(split_details)}</section>"
+            f"row.</p>{note_html}"
+            f"{_confusion_svg(labels, matrix)}{_per_class_table(split_details)}"
+            "</section>"
         )
     style = (
         "body{font-family:sans-serif;margin:2em;color:#222}"

@@ -43,6 +43,7 @@ from container.training import compiled as compilation
 from container.training import estimation, evaluation, features, options
 from container.training.algorithms import ALGORITHMS
 from container.training.channels import ChannelData
+from container.training.class_limits import check_class_count
 from container.training.cluster import check_not_sharded, read_cluster
 from container.training.errors import ConfigError, DataError
 from container.training.estimators import build_estimator, check_search_space
@@ -295,6 +296,8 @@ def prepare(
     problem_type = features.infer_problem_type(
         frame[target].dropna(), config.problem_type
     )
+    if problem_type == "classification":
+        check_class_count(frame[target].dropna(), config.max_classes)
     importing.join()
     estimator = build_estimator(config, problem_type, n_jobs=n_jobs)
     if config.search:

@@ -26,6 +26,7 @@ from container.training.errors import HyperparameterError
 RESERVED_PREFIXES = ("sagemaker_", "_")
 PROBLEM_TYPES = ("auto", "classification", "regression")
 SEARCH_STRATEGIES = ("grid", "random")
+DEFAULT_MAX_CLASSES = 100
 SEARCH_EXAMPLE = '{"max_depth": [3, 5, null], "n_estimators": [50, 100]}'
 
 Parser = Callable[[str, str], Any]  # (key, raw string) → value
@@ -172,6 +173,9 @@ class TrainingConfig:
     header: bool | None = option(flag_or_auto)  # None: detect per file
     random_state: int | None = option(whole_number(0, none_allowed=True), 0)
     min_rows: int = option(whole_number(1), 10)
+    # Memory grows with the class count (a forest keeps one value per class in
+    # every tree node), so a target with more classes is refused before the fit.
+    max_classes: int = option(whole_number(2), DEFAULT_MAX_CLASSES)
     max_invalid_fraction: float = option(fraction(), 0.01)
     validation_fraction: float = option(fraction(upper_open=True), 0.0)
     search: dict[str, list[Any]] = option(search_space, factory=dict)

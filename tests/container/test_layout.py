@@ -1,7 +1,7 @@
 """The package rules of container/, checked on the source.
 
 - `contract` imports nothing of the image but itself;
-- `jobs` imports only `contract`;
+- `jobs` and `runtime_user` import only `contract`;
 - `training`, `serving` and `monitoring` import only `contract`, `jobs` and
   themselves (serving never imports training: a worker would load the
   channel reader for nothing);
@@ -19,6 +19,7 @@ CONTAINER = Path(__file__).resolve().parents[2] / "container"
 ALLOWED = {
     "contract": {"contract"},
     "jobs": {"contract"},
+    "runtime_user": {"contract"},
     "training": {"contract", "jobs", "training"},
     "serving": {"contract", "serving"},
     "monitoring": {"contract", "jobs", "monitoring"},

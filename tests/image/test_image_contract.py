@@ -1,13 +1,30 @@
 """Static properties of the image and its scripts: what SageMaker and users rely on
-before any model is involved (labels, dispatcher, commands on PATH, no compilers)."""
+before any model is involved (labels, dispatcher, commands on PATH, no compilers,
+no pip, an unprivileged runtime user)."""
 
 from __future__ import annotations
 
+import gzip
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.image.docker_helpers import REPO_ROOT
+from tests.image.conftest import copy_test_dir
+from tests.image.docker_helpers import REPO_ROOT, run_job
+
+RUNTIME_UID = 10001
+# Every Python in the image, and where pip, setuptools or their wheels could hide.
+FIND_PACKAGING = (
+    "for p in /usr/local/bin/python3 /usr/bin/python3 /opt/venv/bin/python; do "
+    '[ -x "$p" ] || continue; '
+    'for m in pip setuptools wheel pkg_resources; do "$p" -c "import $m" 2>/dev/null '
+    '&& echo "importable: $p $m"; done; done; '
+    "find / -xdev \\( -name 'pip-*' -o -name 'setuptools-*' -o -name 'wheel-*' "
+    "-o -name 'pip' -o -name 'setuptools' -o -name '*.whl' \\) -print 2>/dev/null; "
+    "ls /usr/local/bin /usr/bin | grep -x 'pip[0-9.]*' || true"
+)
 
 SCRIPTS = [
     "build_and_push.sh",
@@ -106,3 +123,74 @@ def test_scripts_are_executable_with_unix_line_endings(script):
     assert b"\r" not in (REPO_ROOT / script).read_bytes(), (
         f"{script} has CRLF line endings"
     )
+
+
+def test_no_pip_setuptools_or_their_wheels_in_any_python(docker_client, image):
+    code, logs = run(docker_client, image, ["sh", "-c", FIND_PACKAGING])
+    assert code == 0, logs
+    assert logs.strip() == "", f"packaging tools left in the image:\n{logs}"
+
+
+def test_the_runtime_user_cannot_change_the_code_it_runs(docker_client, image):
+    code, logs = run(
+        docker_client,
+        image,
+        [
+            "sh",
+            "-c",
+            "id -u; for d in /opt/program /opt/program/container /opt/venv "
+            "/opt/venv/lib; do [ -w $d ] && echo writable $d; done; "
+            "touch /opt/program/x /opt/venv/x 2>/dev/null && echo touched; true",
+        ],
+    )
+    assert code == 0, logs
+    assert logs.split() == [str(RUNTIME_UID)], logs
+
+
+def test_the_image_starts_as_root_as_sagemaker_expects(docker_client, image):
+    # SageMaker starts images as root and mounts /opt/ml root-owned; the
+    # entrypoint, not the image's USER, hands the work to the account.
+    assert docker_client.images.get(image).attrs["Config"].get("User") in ("", None)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mounted tree must be root-owned")
+def test_train_runs_as_the_runtime_user_on_root_owned_mounts(
+    docker_client, image, tmp_path: Path
+):
+    root = copy_test_dir(tmp_path / "opt_ml")
+    run = run_job(docker_client, image, root, "train")
+    assert run.exit_code == 0, run.logs[-2000:]
+    assert "as root" not in run.logs
+    model = root / "model" / "model.joblib"
+    assert model.stat().st_uid == RUNTIME_UID
+    assert (root / "output" / "data" / "report.html").stat().st_uid == RUNTIME_UID
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mounted tree must be root-owned")
+def test_inputs_only_root_can_read_keep_the_job_root_and_say_why(
+    docker_client, image, tmp_path: Path
+):
+    # The SageMaker SDK's local mode mounts folders made with mode 0700.
+    root = copy_test_dir(tmp_path / "opt_ml")
+    (root / "input" / "data").chmod(0o700)
+    run = run_job(docker_client, image, root, "train")
+    assert run.exit_code == 0, run.logs[-2000:]
+    assert "running train as root: /opt/ml/input/data can be read only by root" in (
+        run.logs
+    )
+    assert (root / "model" / "model.joblib").stat().st_uid == 0
+
+
+def test_a_corrupt_gzip_channel_fails_the_image_job_with_a_reason(
+    docker_client, image, tmp_path: Path
+):
+    root = copy_test_dir(tmp_path / "opt_ml")
+    train = root / "input" / "data" / "train"
+    for path in list(train.iterdir()):
+        whole = gzip.compress(path.read_bytes())
+        path.unlink()
+        (train / "part.csv.gz").write_bytes(whole[: len(whole) // 2])
+    run = run_job(docker_client, image, root, "train")
+    assert run.exit_code == 1, run.logs[-2000:]
+    assert "part.csv.gz is not a valid gzip file" in (run.failure or "")
+    assert "Traceback" not in run.logs

@@ -185,6 +185,22 @@ def test_ragged_csv_is_refused_clearly(opt_ml, tmp_path, capsys):
     assert "not readable as csv" in capsys.readouterr().err
 
 
+def test_a_truncated_gzip_dataset_is_refused_clearly(opt_ml, tmp_path, capsys):
+    import gzip
+
+    whole = gzip.compress(b"a,b\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(9999)))
+    (tmp_path / "d.csv.gz").write_bytes(whole[: len(whole) // 2])
+    assert (
+        baseline.main(
+            ["--dataset", str(tmp_path / "d.csv.gz"), "--output", str(tmp_path / "out")]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "d.csv.gz cannot be read" in err and "truncated or corrupt" in err
+    assert "Traceback" not in err
+
+
 def test_monitor_follows_the_monitoring_job_contract(
     opt_ml, fitted, frame, tmp_path, monkeypatch
 ):

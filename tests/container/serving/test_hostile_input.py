@@ -280,3 +280,43 @@ def test_a_float_beyond_float32_range_is_a_400_for_a_tree(client):
     response = post(client, "39.1,18.7,181,3.4028235677973366e+38,Biscoe,male")
     assert response.status_code == 400, response.data[:300]
     assert "too large for dtype('float32')" in message(response)
+
+
+# --- compressed bodies and nested values ---------------------------------------------
+RECORD = dict(zip(FEATURES, ROW, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "plain"),
+    [
+        ("text/csv", ",".join(ROW).encode()),
+        ("application/json", json.dumps([ROW]).encode()),
+        ("application/jsonlines", json.dumps(ROW).encode()),
+    ],
+)
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "corrupt"])
+def test_a_gzip_body_is_a_400_saying_to_send_it_uncompressed(
+    client, content_type, plain, cut
+):
+    import gzip
+
+    body = gzip.compress(plain)
+    body = body[: len(body) // 2] if cut else body
+    response = post(client, body, content_type, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 400, response.data[:300]
+    assert "gzip" in message(response), message(response)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/json", [RECORD | {"island": ["a", "b"]}]),
+        ("application/json", {"instances": [[*ROW[:5], {"sex": "male"}]]}),
+        ("application/jsonlines", RECORD | {"sex": {"v": 1}}),
+    ],
+    ids=["records", "instances", "jsonlines"],
+)
+def test_a_nested_json_value_is_a_400_naming_the_column(client, content_type, body):
+    response = post(client, json.dumps(body), content_type)
+    assert response.status_code == 400, response.data[:300]
+    assert "holds a list or object in column" in message(response)
