@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import boto3
 import pytest
 import requests
 
+from orchestration.pipeline_local import remove_job_containers
 from tests.aws_e2e.emulated_sagemaker import (
     ACCOUNT,
     EmulatedSageMaker,
@@ -104,6 +106,7 @@ def emulator(
     session.client("s3").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
+    started = time.time()
     networks_before = {n.id for n in docker_client.networks.list(LOCAL_MODE_NETWORK)}
     emulated = EmulatedSageMaker(session, aws_environment, "sagemaker-emulator")
     restore_clients = patch_client_creation(emulated)
@@ -115,6 +118,8 @@ def emulator(
         restore_output()
         for endpoint in list(emulated.endpoints):
             emulated.local.delete_endpoint(endpoint)
+        # Local mode never removes a job's container once it exits.
+        remove_job_containers(image_in_ecr, since=started)
         # Only the network local mode made for this test, and only once empty.
         for network in docker_client.networks.list(LOCAL_MODE_NETWORK):
             network.reload()
