@@ -420,6 +420,7 @@ def _runs(project: Project, args: argparse.Namespace) -> None:
             print(
                 f"{r.run_id}  {r.status:<9} {r.duration_seconds or 0:7.1f}s  "
                 f"{_headline(r.metrics)}  {r.code_revision or ''}"
+                + (f"  mlflow={r.mlflow_run_id}" if r.mlflow_run_id else "")
             )
         if not runs:
             print("no runs yet: `python -m orchestration train`")

@@ -211,6 +211,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
             failure_reason=result.failure_reason,
         )
     )
+    log_to_mlflow(p, run)
     if result.status != COMPLETED:
         raise JobFailed(
             f"training job {name} {result.status}: {result.failure_reason}",
@@ -229,6 +230,18 @@ def train(p: Project, progress: Say | None = None) -> Run:
 
 def quiet(line: str) -> None:
     """Progress nobody asked to see (--quiet)."""
+
+
+def log_to_mlflow(p: Project, run: Run) -> None:
+    """Also log the recorded run to MLflow when `tracking.mlflow_uri` is set;
+    a failure there is a warning, never the step's."""
+    if p.config.tracking is None:
+        return
+    from orchestration import mlflow_runs
+
+    mlflow_runs.log_training_run(
+        p.config.tracking, p.backend, run, p.say, p.tracker.set_mlflow_run
+    )
 
 
 # --- register / approve ---------------------------------------------------------------

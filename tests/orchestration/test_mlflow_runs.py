@@ -1,0 +1,249 @@
+"""Runs logged to MLflow (`tracking.mlflow_uri`), read back with MlflowClient.
+
+The steps run over the in-memory backend of test_lifecycle, whose training
+jobs here leave real model.tar.gz and output.tar.gz archives; MLflow stores
+in a temporary folder (sqlite, and the file store) hold what was logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import socket
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestration import lifecycle, mlflow_runs, tune
+from orchestration.backends.base import COMPLETED, TrainingJobResult
+from orchestration.config import REPO_ROOT, TrackingConfig
+from tests.orchestration.test_lifecycle import MemoryBackend
+from tests.orchestration.test_lifecycle import project as project  # noqa: F401
+from tests.orchestration.test_tune import TuningBackend
+
+SEARCH = {
+    "strategy": "grid",
+    "scoring": "accuracy",
+    "cv_folds": 3,
+    "best_params": {"max_depth": 8},
+    "best_score": 0.96,
+    "trials": [
+        {"params": {"max_depth": 4}, "mean_score": 0.91, "std_score": 0.02, "rank": 2},
+        {"params": {"max_depth": 8}, "mean_score": 0.96, "std_score": 0.01, "rank": 1},
+    ],
+}
+
+
+def tarball(path: Path, members: dict[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+    return path
+
+
+class ArchivingBackend(MemoryBackend):
+    """Training jobs leave what the image leaves: a bundle with model.json, and
+    output.tar.gz with the evaluation and the job's own search."""
+
+    def run_training_job(self, spec, progress):
+        self.calls.append(("train", spec))
+        folder = Path(spec.output_location) / spec.job_name / "output"
+        bundle = {"schema": {"target": "species"}, "search": SEARCH}
+        artifact = tarball(
+            folder / "model.tar.gz",
+            {
+                "model.joblib": b"not loaded",
+                "./model.json": json.dumps(bundle).encode(),
+            },
+        )
+        tarball(
+            folder / "output.tar.gz",
+            {
+                "evaluation.json": b'{"confusion_matrix": [[1]]}',
+                "metrics.json": b'{"validation": {"accuracy": 0.97}}',
+                "report.html": b"<html>report</html>",
+                "search_trials.json": json.dumps(SEARCH).encode(),
+            },
+        )
+        metrics = {"validation:accuracy": 0.97, "train:accuracy": 1.0}
+        return TrainingJobResult(
+            spec.job_name, COMPLETED, str(artifact), None, metrics, 1.5
+        )
+
+
+def tracked(project, uri: str, backend=None):  # noqa: F811
+    """The project with `tracking.mlflow_uri` set, over `backend`."""
+    config = dataclasses.replace(
+        project.config, tracking=TrackingConfig(mlflow_uri=uri, experiment="penguins")
+    )
+    backend = backend or ArchivingBackend(project.backend.root)
+    made = lifecycle.open_project(config, say=project.said.append, backend=backend)
+    made.said = project.said  # type: ignore[attr-defined]
+    lifecycle.prepare(made)
+    return made
+
+
+def sqlite_uri(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+def runs_of(client, experiment: str):
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment}"
+    return client.search_runs([found.experiment_id], max_results=1000)
+
+
+def test_a_training_run_is_logged_with_what_went_in_and_came_out(project, tmp_path):  # noqa: F811
+    made = tracked(project, sqlite_uri(tmp_path))
+    run = lifecycle.train(made)
+    client = MlflowClient(tracking_uri=sqlite_uri(tmp_path))
+    runs = runs_of(client, "penguins")
+    (top,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert top.info.run_name == run.job_name
+    assert top.info.status == "FINISHED"
+    assert top.data.params == run.hyperparameters
+    assert top.data.metrics == {"validation:accuracy": 0.97, "train:accuracy": 1.0}
+    tags = top.data.tags
+    assert tags["sklearn_byoc.training_job"] == run.job_name
+    assert tags["sklearn_byoc.image_digest"] == "sha256:abc"
+    assert tags["sklearn_byoc.code_revision"] == run.code_revision
+    assert tags["mlflow.source.git.commit"] == run.code_revision.removesuffix("-dirty")
+    for name, digest in run.data_hashes.items():
+        assert tags[f"sklearn_byoc.data.{name}.sha256"] == digest
+    artifacts = {
+        f.path
+        for folder in ("bundle", "evaluation", "search")
+        for f in client.list_artifacts(top.info.run_id, folder)
+    }
+    assert artifacts == {
+        "bundle/model.json",
+        "evaluation/evaluation.json",
+        "evaluation/metrics.json",
+        "evaluation/report.html",
+        "search/search_trials.json",
+    }
+    report = client.download_artifacts(
+        top.info.run_id, "evaluation/report.html", str(tmp_path)
+    )
+    assert Path(report).read_text() == "<html>report</html>"
+    # The job's own search: one nested run per candidate.
+    nested = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == top.info.run_id
+    ]
+    assert sorted(r.data.params["max_depth"] for r in nested) == ["4", "8"]
+    assert sorted(r.data.metrics["cv:accuracy:mean"] for r in nested) == [0.91, 0.96]
+    # Where it went is said, and kept with the local run.
+    assert made.tracker.get(run.run_id).mlflow_run_id == top.info.run_id
+    assert any(top.info.run_id in line and "penguins" in line for line in made.said)
+
+
+def test_tuning_trials_are_runs_nested_under_the_tuning_job(project, tmp_path):  # noqa: F811
+    uri = (tmp_path / "mlruns").as_uri()  # the file store, this time
+    backend = TuningBackend(project.backend.root)
+    backend.fail_all = False
+    made = tracked(project, uri, backend)
+    made.config = dataclasses.replace(
+        made.config,
+        tuning=dataclasses.replace(made.config.tuning, max_jobs=4, random_seed=3),
+    )
+    result = tune.tune(made)
+    client = MlflowClient(tracking_uri=uri)
+    runs = runs_of(client, "penguins")
+    (parent,) = [r for r in runs if r.info.run_name == result.tuning_job_name]
+    assert parent.data.params["objective_metric"] == "validation:accuracy"
+    assert parent.data.tags["sklearn_byoc.best_training_job"] == result.best_job_name
+    assert parent.data.metrics["best:validation:accuracy"] == pytest.approx(
+        result.best.objective_value
+    )
+    trials = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    assert sorted(r.info.run_name for r in trials) == sorted(
+        t.job_name for t in result.trials
+    )
+    by_name = {r.info.run_name: r for r in trials}
+    for trial in result.trials:
+        logged = by_name[trial.job_name]
+        assert logged.data.params["max_depth"] == trial.hyperparameters["max_depth"]
+        assert logged.info.status == (
+            "FINISHED" if trial.status == COMPLETED else "FAILED"
+        )
+        local = made.tracker.get(trial.job_name)
+        assert local.mlflow_run_id == logged.info.run_id
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_tracking_server_that_does_not_answer_is_one_warning(project, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    made = tracked(project, f"http://127.0.0.1:{closed_port()}")
+    run = lifecycle.train(made)  # does not raise
+    warnings = [line for line in made.said if "warning:" in line]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert f"run {run.run_id} was not logged to MLflow" in warnings[0]
+    assert "recorded locally" in warnings[0]
+    kept = made.tracker.get(run.run_id)
+    assert kept.status == COMPLETED and kept.mlflow_run_id is None
+    assert made.state["last_run"] == run.run_id
+
+
+ARN = "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/penguins"
+
+
+def test_a_sagemaker_tracking_server_without_its_plugin_names_the_package(
+    project,  # noqa: F811
+    monkeypatch,
+):
+    real = mlflow_runs._installed
+    monkeypatch.setattr(
+        mlflow_runs, "_installed", lambda m: m != "sagemaker_mlflow" and real(m)
+    )
+    made = tracked(project, ARN)
+    run = lifecycle.train(made)
+    (warning,) = [line for line in made.said if "warning:" in line]
+    assert "pip install sagemaker-mlflow" in warning
+    assert made.tracker.get(run.run_id).status == COMPLETED
+
+
+def test_the_sagemaker_plugin_is_installed_with_mlflow():
+    assert mlflow_runs._installed("sagemaker_mlflow")
+
+
+def test_an_sqlite_store_keeps_artifacts_beside_the_database(tmp_path):
+    settings = TrackingConfig(sqlite_uri(tmp_path), "e")
+    assert (
+        mlflow_runs.artifact_location(settings) == (tmp_path / "mlartifacts").as_uri()
+    )
+    given = TrackingConfig("http://mlflow:5000", "e", "s3://b/artifacts")
+    assert mlflow_runs.artifact_location(given) == "s3://b/artifacts"
+    assert mlflow_runs.artifact_location(TrackingConfig("http://h:5000", "e")) is None
+
+
+def test_the_cli_runs_without_mlflow_installed(tmp_path):
+    """MLflow is imported only when configured: blocked, `runs list` still works."""
+    script = (
+        "import sys; sys.modules['mlflow'] = None\n"
+        "from orchestration.cli import main\n"
+        f"sys.exit(main(['runs', 'list', '--state-dir', {str(tmp_path)!r}]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no runs yet" in done.stdout
