@@ -1122,6 +1122,56 @@ STEP_CALLS: dict[str, list[Expected]] = {
         VARIANT_TRAFFIC,
     ],
     "models": [LIST_VERSIONS, DESCRIBE_VERSION],
+    "lineage": [
+        # AwsBackend.describe_endpoint_models: the endpoint, its config, each
+        # variant's model (its model.tar.gz names the version).
+        Expected(
+            "sagemaker",
+            "DescribeEndpoint",
+            {"EndpointName": _E},
+            "describe_endpoint_models -> _describe_endpoint",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeEndpointConfig",
+            {"EndpointConfigName": _CONFIG},
+            "describe_endpoint_models",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeModel",
+            {"ModelName": _MODEL},
+            "describe_endpoint_models -> _model_container, per variant",
+        ),
+        LIST_VERSIONS,  # lineage.of_endpoint / of_version: registry.list / get
+        DESCRIBE_VERSION,
+        *(
+            Expected("s3", operation, params, "lineage.recorded_lineage -> fetch")
+            for operation, params in (
+                (
+                    "ListObjectsV2",
+                    {
+                        "Bucket": _B,
+                        "Prefix": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+                (
+                    "HeadObject",
+                    {
+                        "Bucket": _B,
+                        "Key": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+                (
+                    "GetObject",
+                    {
+                        "Bucket": _B,
+                        "Key": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+            )
+        ),
+    ],
     "teardown": [
         Expected(
             "sagemaker",

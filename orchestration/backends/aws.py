@@ -64,6 +64,7 @@ from orchestration.backends.base import (
     Progress,
     ResourceNotFound,
     ScheduleRun,
+    ServedModel,
     TrainingJobResult,
     TrainingJobSpec,
     TransformJobResult,
@@ -1120,6 +1121,42 @@ class AwsBackend:
         return variants.variant_infos(
             endpoint, config, self._variant_traffic(endpoint_name, names)
         )
+
+    def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
+        """DescribeEndpoint → its endpoint config → DescribeModel of each variant."""
+        endpoint = self._describe_endpoint(endpoint_name)
+        config_name = endpoint["EndpointConfigName"]
+        with aws_call(f"describing endpoint config {config_name}"):
+            config = self.clients.sagemaker.describe_endpoint_config(
+                EndpointConfigName=config_name
+            )
+        served = []
+        for key, shadow in (
+            ("ProductionVariants", False),
+            ("ShadowProductionVariants", True),
+        ):
+            for variant in config.get(key) or []:
+                container = self._model_container(variant["ModelName"])
+                served.append(
+                    ServedModel(
+                        variant_name=variant["VariantName"],
+                        model_name=variant["ModelName"],
+                        model_artifact=container.get("ModelDataUrl"),
+                        image=container.get("Image"),
+                        shadow=shadow,
+                        weight=float(variant.get("InitialVariantWeight", 1.0)),
+                    )
+                )
+        return served
+
+    def _model_container(self, model_name: str) -> dict[str, Any]:
+        """A model's (first) container; empty when the model was deleted."""
+        try:
+            with aws_call(f"describing model {model_name}"):
+                model = self.clients.sagemaker.describe_model(ModelName=model_name)
+        except ResourceNotFound:
+            return {}
+        return model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
 
     def _variant_traffic(
         self, endpoint_name: str, names: list[str]

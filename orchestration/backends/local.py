@@ -25,6 +25,7 @@ from orchestration.backends.base import (
     Progress,
     ResourceNotFound,
     ScheduleRun,
+    ServedModel,
     TrainingJobResult,
     TrainingJobSpec,
     TransformJobResult,
@@ -206,6 +207,26 @@ class LocalBackend:
 
     def describe_variants(self, endpoint_name: str) -> list[VariantInfo]:
         return self.variants.describe(endpoint_name)
+
+    def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
+        """From the endpoint's record and routes: each variant's model.tar.gz.
+
+        A local model's image is the backend's: its containers run `image`.
+        """
+        record = self.state.endpoint(endpoint_name)
+        if record is None:
+            raise ResourceNotFound(f"endpoint {endpoint_name} does not exist")
+        return [
+            ServedModel(
+                variant_name=v["name"],
+                model_name=v.get("model_name"),
+                model_artifact=v.get("model_artifact"),
+                image=self.image,
+                shadow=bool(v.get("shadow")),
+                weight=float(v["weight"]),
+            )
+            for v in self.variants.routes(record)
+        ]
 
     def wait_for_capture(
         self,

@@ -49,6 +49,7 @@ STEPS = (
     "cli.py",
     "alerts.py",
     "dataprep.py",
+    "lineage.py",
 )
 
 

@@ -27,6 +27,7 @@ from orchestration.backends.base import (
     JobFailed,
     ProcessingJobResult,
     ResourceNotFound,
+    ServedModel,
     TrainingJobResult,
     TransformJobResult,
     VariantInfo,
@@ -146,6 +147,16 @@ class MemoryBackend:
 
     def describe_variants(self, endpoint_name):
         return list(self._variants(endpoint_name).values())
+
+    def describe_endpoint_models(self, endpoint_name):
+        spec = self.endpoints.get(endpoint_name)
+        if spec is None:
+            raise ResourceNotFound(f"no endpoint {endpoint_name}")
+        return [
+            ServedModel(
+                spec.variant_name, spec.model_name, spec.model_artifact, spec.image
+            )
+        ]
 
     def run_processing_job(self, spec, progress):
         self.calls.append((spec.command, spec))
