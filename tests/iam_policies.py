@@ -652,6 +652,20 @@ def _fetch(prefix: str, where: str) -> list[Expected]:
     ]
 
 
+def _training_outputs(job: str, where: str) -> list[Expected]:
+    """What training_outputs.read fetches of a job for MLflow (`tracking:`):
+    model.tar.gz's model.json and output.tar.gz's evaluation, through fetch."""
+    found = []
+    for name in ("model.tar.gz", "output.tar.gz"):
+        key = f"{_P}/training/{job}/output/{name}"
+        found += [
+            Expected("s3", "ListObjectsV2", {"Bucket": _B, "Prefix": key}, where),
+            Expected("s3", "HeadObject", {"Bucket": _B, "Key": key}, where),
+            Expected("s3", "GetObject", {"Bucket": _B, "Key": key}, where),
+        ]
+    return found
+
+
 ENSURE_IMAGE = [
     Expected(
         "ecr",
@@ -758,6 +772,9 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "run_training_job: Ctrl-C during the wait",
         ),
         # lifecycle.train records AwsBackend.image_digest: DescribeImages again.
+        *_training_outputs(
+            _TRAIN_JOB, "mlflow_runs.log_training_run -> training_outputs.read"
+        ),
     ],
     "register": [
         Expected(
@@ -1344,6 +1361,9 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "DescribeTrainingJob",
             {"TrainingJobName": _TRIAL},
             "run_tuning_job: each completed trial's metrics and model",
+        ),
+        *_training_outputs(
+            _TRIAL, "mlflow_runs.log_tuning_job -> training_outputs.read, per trial"
         ),
     ],
 }

@@ -19,12 +19,18 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestration import lifecycle, mlflow_runs, tune
+from orchestration import lifecycle, mlflow_runs, training_outputs, tune
 from orchestration.backends.base import COMPLETED, TrainingJobResult
 from orchestration.config import REPO_ROOT, TrackingConfig
+from tests import iam_policies as iam
+from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.test_lifecycle import MemoryBackend
 from tests.orchestration.test_lifecycle import project as project  # noqa: F401
 from tests.orchestration.test_tune import TuningBackend
+
+moto_url = helpers.moto_url
+aws_settings = helpers.aws_settings
+backend = helpers.backend
 
 SEARCH = {
     "strategy": "grid",
@@ -247,3 +253,27 @@ def test_the_cli_runs_without_mlflow_installed(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "no runs yet" in done.stdout
+
+
+def test_on_aws_the_documents_come_from_s3_under_the_train_policy(backend, tmp_path):  # noqa: F811
+    """The bundle's and the output's documents, fetched beside model.tar.gz."""
+    job = "penguins-train-20261201-100000-000-0a1b2c3d"
+    folder = f"penguins/training/{job}/output"
+    model = tarball(tmp_path / "model.tar.gz", {"model.json": b'{"search": null}'})
+    output = tarball(tmp_path / "output.tar.gz", {"report.html": b"<html/>"})
+    for path in (model, output):
+        backend.clients.s3.upload_file(
+            str(path), helpers.BUCKET, f"{folder}/{path.name}"
+        )
+    log = helpers.CallLog()
+    log.attach(backend.clients)
+    log.step = "train"
+    found = training_outputs.read(
+        backend, f"s3://{helpers.BUCKET}/{folder}/model.tar.gz"
+    )
+    assert found.files == {
+        "bundle/model.json": b'{"search": null}',
+        "evaluation/report.html": b"<html/>",
+    }
+    assert found.missing == () and found.search is None
+    assert iam.audit(log.requests) == [], "change STEP_CALLS and train.json"
