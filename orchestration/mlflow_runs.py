@@ -87,16 +87,28 @@ def client_for(settings: TrackingConfig) -> Any:
         raise MlflowUnavailable(
             "tracking.mlflow_uri is set but MLflow is not installed: pip install mlflow-skinny (or the project's `orchestration` extra)"
         )
-    for name, value in HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    if uri.startswith("file:"):
-        os.environ.setdefault(ALLOW_FILE_STORE, "true")
     # MLflow logs lines of its own on stderr (database migrations, plugins'
     # complaints about URIs not theirs); what matters is said here, once.
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
+
+
+@contextmanager
+def mlflow_environment(settings: TrackingConfig) -> Iterator[None]:
+    """MLflow's settings for one logging, unless the environment has its own;
+    restored afterwards, so nothing else in the process sees them."""
+    defaults = dict(HTTP_DEFAULTS)
+    if settings.mlflow_uri.startswith("file:"):
+        defaults[ALLOW_FILE_STORE] = "true"
+    added = [name for name in defaults if name not in os.environ]
+    os.environ.update({name: defaults[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def _installed(module: str) -> bool:
@@ -319,7 +331,7 @@ def log_training_run(
     """
     if settings is None:
         return None
-    with _warned(say, f"run {run.run_id}") as done:
+    with _warned(say, f"run {run.run_id}") as done, mlflow_environment(settings):
         log = MlflowLog(settings)
         logged = log.log_run(run, _outputs(backend, run, say))
         done(logged)
@@ -339,7 +351,10 @@ def log_tuning_job(
     """Log a tuning job and its trials to MLflow if configured."""
     if settings is None:
         return None
-    with _warned(say, f"tuning job {job.tuning_job}") as done:
+    with (
+        _warned(say, f"tuning job {job.tuning_job}") as done,
+        mlflow_environment(settings),
+    ):
         log = MlflowLog(settings)
         parent, nested = log.log_tuning_job(
             job, [(run, _outputs(backend, run, say)) for run in trials]

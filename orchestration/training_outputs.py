@@ -82,9 +82,9 @@ def read(backend: Backend, model_artifact: str | None) -> TrainingOutputs:
         output_archive(model_artifact): _output_documents(),
     }
     with tempfile.TemporaryDirectory(prefix="training-outputs-") as scratch:
-        for location, members in wanted.items():
+        for number, (location, members) in enumerate(wanted.items()):
             try:
-                archive = _here(backend, location, Path(scratch))
+                archive = _here(backend, location, Path(scratch) / str(number))
                 files.update(_members(archive, members))
             except (ByocError, OSError, tarfile.TarError) as exc:
                 why = getattr(exc, "message", None) or str(exc)
@@ -92,10 +92,11 @@ def read(backend: Backend, model_artifact: str | None) -> TrainingOutputs:
     return TrainingOutputs(files, tuple(missing))
 
 
-def _here(backend: Backend, location: str, scratch: Path) -> Path:
+def _here(backend: Backend, location: str, folder: Path) -> Path:
+    """The archive on this machine: where it is, or fetched into `folder`."""
     if "://" not in location and Path(location).is_file():
         return Path(location)
-    return Path(backend.fetch(location, scratch / str(len(list(scratch.iterdir())))))
+    return Path(backend.fetch(location, folder))
 
 
 def _members(archive: Path, wanted: dict[str, str]) -> dict[str, bytes]:

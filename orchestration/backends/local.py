@@ -211,7 +211,7 @@ class LocalBackend:
     def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
         """From the endpoint's record and routes: each variant's model.tar.gz.
 
-        A local model's image is the backend's: its containers run `image`.
+        The record keeps no image (the version it serves names its own).
         """
         record = self.state.endpoint(endpoint_name)
         if record is None:
@@ -221,7 +221,6 @@ class LocalBackend:
                 variant_name=v["name"],
                 model_name=v.get("model_name"),
                 model_artifact=v.get("model_artifact"),
-                image=self.image,
                 shadow=bool(v.get("shadow")),
                 weight=float(v["weight"]),
             )

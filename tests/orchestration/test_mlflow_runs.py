@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestration import lifecycle, mlflow_runs, training_outputs, tune
 from orchestration.backends.base import COMPLETED, TrainingJobResult
+from orchestration.cli import main
 from orchestration.config import REPO_ROOT, TrackingConfig
 from tests import iam_policies as iam
 from tests.orchestration import aws_conftest_helpers as helpers
@@ -107,7 +109,11 @@ def runs_of(client, experiment: str):
     return client.search_runs([found.experiment_id], max_results=1000)
 
 
-def test_a_training_run_is_logged_with_what_went_in_and_came_out(project, tmp_path):  # noqa: F811
+def test_a_training_run_is_logged_with_what_went_in_and_came_out(
+    project,  # noqa: F811
+    tmp_path,
+    capsys,
+):
     made = tracked(project, sqlite_uri(tmp_path))
     run = lifecycle.train(made)
     client = MlflowClient(tracking_uri=sqlite_uri(tmp_path))
@@ -149,9 +155,17 @@ def test_a_training_run_is_logged_with_what_went_in_and_came_out(project, tmp_pa
     # Where it went is said, and kept with the local run.
     assert made.tracker.get(run.run_id).mlflow_run_id == top.info.run_id
     assert any(top.info.run_id in line and "penguins" in line for line in made.said)
+    # `runs list` names it too.
+    assert main(["runs", "list", "--state-dir", str(made.config.state_dir)]) == 0
+    assert f"mlflow={top.info.run_id}" in capsys.readouterr().out
 
 
-def test_tuning_trials_are_runs_nested_under_the_tuning_job(project, tmp_path):  # noqa: F811
+def test_tuning_trials_are_runs_nested_under_the_tuning_job(
+    project,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    monkeypatch.delenv(mlflow_runs.ALLOW_FILE_STORE, raising=False)
     uri = (tmp_path / "mlruns").as_uri()  # the file store, this time
     backend = TuningBackend(project.backend.root)
     backend.fail_all = False
@@ -161,6 +175,9 @@ def test_tuning_trials_are_runs_nested_under_the_tuning_job(project, tmp_path): 
         tuning=dataclasses.replace(made.config.tuning, max_jobs=4, random_seed=3),
     )
     result = tune.tune(made)
+    # MLflow's settings were for the logging only.
+    assert mlflow_runs.ALLOW_FILE_STORE not in os.environ
+    monkeypatch.setenv(mlflow_runs.ALLOW_FILE_STORE, "true")  # to read it back
     client = MlflowClient(tracking_uri=uri)
     runs = runs_of(client, "penguins")
     (parent,) = [r for r in runs if r.info.run_name == result.tuning_job_name]
