@@ -55,6 +55,7 @@ HTTP_DEFAULTS = {
 # MLflow 3 keeps its file store (file:///path) in maintenance mode and refuses
 # it unless asked; a URI the config names explicitly is that request.
 ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+TRACKING_URI = "MLFLOW_TRACKING_URI"
 
 
 class MlflowUnavailable(ByocError):
@@ -87,11 +88,12 @@ def client_for(settings: TrackingConfig) -> Any:
         raise MlflowUnavailable(
             "tracking.mlflow_uri is set but MLflow is not installed: pip install mlflow-skinny (or the project's `orchestration` extra)"
         )
-    # MLflow logs lines of its own on stderr (database migrations, plugins'
-    # complaints about URIs not theirs); what matters is said here, once.
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
     from mlflow.tracking import MlflowClient
 
+    # MLflow logs lines of its own on stderr (database migrations, plugins'
+    # complaints about URIs not theirs); what matters is said here, once.
+    # After the import, which sets MLflow's own levels.
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -100,15 +102,24 @@ def mlflow_environment(settings: TrackingConfig) -> Iterator[None]:
     """MLflow's settings for one logging, unless the environment has its own;
     restored afterwards, so nothing else in the process sees them."""
     defaults = dict(HTTP_DEFAULTS)
-    if settings.mlflow_uri.startswith("file:"):
+    uri = settings.mlflow_uri
+    if uri.startswith("file:"):
         defaults[ALLOW_FILE_STORE] = "true"
-    added = [name for name in defaults if name not in os.environ]
-    os.environ.update({name: defaults[name] for name in added})
+    settings_now = {name: os.environ.get(name) for name in (*defaults, TRACKING_URI)}
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+    if MLFLOW_TRACKING_SERVER_ARN.fullmatch(uri):
+        # sagemaker-mlflow signs requests for the process's tracking URI
+        # (mlflow.get_tracking_uri), not for the client's: both must be the ARN.
+        os.environ[TRACKING_URI] = uri
     try:
         yield
     finally:
-        for name in added:
-            os.environ.pop(name, None)
+        for name, value in settings_now.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _installed(module: str) -> bool:

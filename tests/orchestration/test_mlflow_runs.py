@@ -240,8 +240,36 @@ def test_a_sagemaker_tracking_server_without_its_plugin_names_the_package(
     assert made.tracker.get(run.run_id).status == COMPLETED
 
 
-def test_the_sagemaker_plugin_is_installed_with_mlflow():
-    assert mlflow_runs._installed("sagemaker_mlflow")
+def test_a_sagemaker_tracking_server_is_reached_signed_by_its_plugin(
+    project,  # noqa: F811
+    monkeypatch,
+):
+    """The ARN becomes the server's URL and each request is SigV4-signed; the
+    request is caught before it leaves this machine."""
+    import requests.adapters
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    sent = []
+
+    def refuse(adapter, request, *args, **kwargs):
+        sent.append(request)
+        raise requests.exceptions.ConnectionError("no network in this test")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", refuse)
+    made = tracked(project, ARN)
+    run = lifecycle.train(made)
+    assert sent, "no request was made"
+    assert sent[0].url.startswith(
+        "https://eu-west-1.experiments.sagemaker.aws/api/2.0/mlflow/"
+    )
+    assert sent[0].headers["Authorization"].startswith("AWS4-HMAC-SHA256")
+    (warning,) = [line for line in made.said if "warning:" in line]
+    assert "no network in this test" in warning
+    assert made.tracker.get(run.run_id).mlflow_run_id is None
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # for the logging only
 
 
 def test_an_sqlite_store_keeps_artifacts_beside_the_database(tmp_path):
