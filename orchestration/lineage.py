@@ -44,7 +44,7 @@ def of_endpoint(p: Project, endpoint: str) -> dict[str, Any]:
         served = p.backend.describe_endpoint_models(endpoint)
     except ResourceNotFound as exc:
         raise LineageError(
-            f"no endpoint {endpoint!r} on the {p.backend.name} backend ({exc.message}); `status` lists the endpoints"
+            f"no endpoint {endpoint!r} on the {p.backend.name} backend ({exc.message}); `status` lists the endpoints, `lineage --version N` traces a version"
         ) from exc
     group = p.config.registry.model_group
     versions = p.registry.list(group)
