@@ -23,7 +23,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -166,13 +166,18 @@ class MlflowLog:
             self.experiment_id, start_time=started, tags=tags, run_name=run.job_name
         )
         mlflow_id = created.info.run_id
-        self._batch(mlflow_id, params=run.hyperparameters, metrics=run.metrics)
-        with _files(outputs.files) as folder:
-            for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-                self.client.log_artifacts(mlflow_id, str(sub), sub.name)
-        search = outputs.search
-        if search:
-            self._log_search(mlflow_id, run, search, started)
+        try:
+            self._batch(mlflow_id, params=run.hyperparameters, metrics=run.metrics)
+            with _files(outputs.files) as folder:
+                for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+                    self.client.log_artifacts(mlflow_id, str(sub), sub.name)
+            search = outputs.search
+            if search:
+                self._log_search(mlflow_id, run, search, started)
+        except Exception:
+            # Not left RUNNING in MLflow's UI forever: marked failed, then said.
+            self._abandon(mlflow_id)
+            raise
         self.client.set_terminated(
             mlflow_id,
             MLFLOW_STATUS.get(run.status, "FAILED"),
@@ -252,6 +257,11 @@ class MlflowLog:
                 metrics={k: v for k, v in metrics.items() if v is not None},
             )
             self.client.set_terminated(child.info.run_id, "FINISHED")
+
+    def _abandon(self, run_id: str) -> None:
+        # If the server went away this fails too: the warning says why.
+        with suppress(Exception):
+            self.client.set_terminated(run_id, "FAILED")
 
     def _batch(
         self, run_id: str, params: dict[str, str], metrics: dict[str, float]

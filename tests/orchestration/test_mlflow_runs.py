@@ -203,6 +203,20 @@ def test_tuning_trials_are_runs_nested_under_the_tuning_job(
         assert local.mlflow_run_id == logged.info.run_id
 
 
+def test_a_run_half_logged_is_marked_failed_in_mlflow(project, tmp_path, monkeypatch):  # noqa: F811
+    def refuse(*args, **kwargs):
+        raise OSError("artifact store full")
+
+    monkeypatch.setattr(MlflowClient, "log_artifacts", refuse)
+    made = tracked(project, sqlite_uri(tmp_path))
+    run = lifecycle.train(made)
+    (warning,) = [line for line in made.said if "warning:" in line]
+    assert "artifact store full" in warning
+    (logged,) = runs_of(MlflowClient(tracking_uri=sqlite_uri(tmp_path)), "penguins")
+    assert logged.info.status == "FAILED"  # not left RUNNING
+    assert made.tracker.get(run.run_id).mlflow_run_id is None
+
+
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
