@@ -210,22 +210,28 @@ class MlflowLog:
             },
         )
         parent = created.info.run_id
-        best = next((r for r, _ in trials if r.run_id == job.best_run), None)
-        value = best.metrics.get(job.objective_metric) if best else None
-        self._batch(
-            parent,
-            params={
-                "strategy": job.strategy,
-                "objective_metric": job.objective_metric,
-                "objective_type": job.objective_type,
-                "searched": ",".join(job.searched),
-                "trials": str(len(trials)),
-            },
-            metrics={f"best:{job.objective_metric}": value}
-            if value is not None
-            else {},
-        )
-        nested = [self.log_run(run, outputs, parent=parent) for run, outputs in trials]
+        try:
+            best = next((r for r, _ in trials if r.run_id == job.best_run), None)
+            value = best.metrics.get(job.objective_metric) if best else None
+            self._batch(
+                parent,
+                params={
+                    "strategy": job.strategy,
+                    "objective_metric": job.objective_metric,
+                    "objective_type": job.objective_type,
+                    "searched": ",".join(job.searched),
+                    "trials": str(len(trials)),
+                },
+                metrics={f"best:{job.objective_metric}": value}
+                if value is not None
+                else {},
+            )
+            nested = [
+                self.log_run(run, outputs, parent=parent) for run, outputs in trials
+            ]
+        except Exception:
+            self._abandon(parent)
+            raise
         self.client.set_terminated(parent, MLFLOW_STATUS.get(job.status, "FAILED"))
         return self.logged(parent), nested
 
