@@ -162,6 +162,20 @@ def _models(p: Project, args: argparse.Namespace, progress: Progress) -> None:
         )
 
 
+def _lineage(p: Project, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration import lineage
+
+    if args.endpoint is not None and args.version is not None:
+        raise ByocError("lineage traces --endpoint NAME or --version N, not both")
+    if args.version is not None:
+        found = lineage.of_version(p, args.version)
+        tree = lineage.version_tree(found)
+    else:
+        found = lineage.of_endpoint(p, args.endpoint or p.config.endpoint.name)
+        tree = lineage.endpoint_tree(found)
+    print(json.dumps(found, indent=2) if args.json else "\n".join(lineage.render(tree)))
+
+
 def _alerts(p: Project, args: argparse.Namespace, progress: Progress) -> None:
     for alert in p.alerts.history():
         print(f"{alert['raised_at']}  [{alert['rule']}] {alert['summary']}")
@@ -388,6 +402,16 @@ STEPS: tuple[Step, ...] = (
         ),
     ),
     Step("models", "list model versions", _models),
+    Step(
+        "lineage",
+        "where a model came from: endpoint → version → run → image, code, data",
+        _lineage,
+        (
+            option("--endpoint", help="trace this endpoint (default: the config's)"),
+            option("--version", type=int, help="trace this model version instead"),
+            option("--json", action="store_true", help="the same as JSON"),
+        ),
+    ),
     Step("alerts", "list raised alerts", _alerts),
 )
 STEP_BY_NAME = {step.name: step for step in STEPS}
@@ -498,6 +522,7 @@ def _runs(project: Project, args: argparse.Namespace) -> None:
             print(
                 f"{r.run_id}  {r.status:<9} {r.duration_seconds or 0:7.1f}s  "
                 f"{_headline(r.metrics)}  {r.code_revision or ''}"
+                + (f"  mlflow={r.mlflow_run_id}" if r.mlflow_run_id else "")
             )
         if not runs:
             print("no runs yet: `python -m orchestration train`")

@@ -10,6 +10,7 @@ parent), so the CLI works from any working directory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,25 @@ class TuningConfig:
     random_seed: int | None = None
 
 
+# A SageMaker managed MLflow tracking server, as its ARN names it.
+MLFLOW_TRACKING_SERVER_ARN = re.compile(
+    r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:mlflow-tracking-server/[A-Za-z0-9-]{1,256}"
+)
+# Where MLflow keeps runs: a tracking server, or a store MLflow opens itself.
+MLFLOW_URI_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where tracked runs are also logged (MLflow); the local table stays the record."""
+
+    mlflow_uri: str  # a tracking URI, or a SageMaker MLflow tracking server's ARN
+    experiment: str  # default: the project's name
+    # Where a new experiment keeps its artifacts; None: the tracking store's
+    # default (a server's own; beside an sqlite database file).
+    artifact_location: str | None = None
+
+
 @dataclass(frozen=True)
 class AwsConfig:
     region: str
@@ -216,6 +236,7 @@ class ProjectConfig:
     aws: AwsConfig | None = None
     tuning: TuningConfig | None = None
     transform: TransformConfig = field(default_factory=TransformConfig)
+    tracking: TrackingConfig | None = None
 
     @property
     def target(self) -> str:
@@ -398,6 +419,7 @@ def load_config(
         transform=_transform(
             top.section("transform") or _Section({}, "transform", source)
         ),
+        tracking=_tracking(top.section("tracking"), top, root),
     )
     top.done()
     if config.backend not in ("local", "aws"):
@@ -605,6 +627,47 @@ def _is_http_url(url: str) -> bool:
         return False
     blank = any(c.isspace() for c in url)
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not blank
+
+
+def _tracking(s: _Section | None, top: _Section, root: Path) -> TrackingConfig | None:
+    if s is None:
+        return None
+    uri = s.str("mlflow_uri", required=True)
+    if not (MLFLOW_TRACKING_SERVER_ARN.fullmatch(uri) or _is_mlflow_uri(uri)):
+        raise s.fail(
+            "mlflow_uri",
+            f"must be an MLflow tracking URI ({', '.join(f'{k}://' for k in MLFLOW_URI_SCHEMES)}), e.g. sqlite:///.state/mlflow.db or http://127.0.0.1:5000, or a SageMaker MLflow tracking server ARN (arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME); got {uri!r}",
+        )
+    location = s.str("artifact_location")
+    out = TrackingConfig(
+        mlflow_uri=_local_store_uri(uri, root),
+        experiment=s.str("experiment") or top.data.get("project") or "",
+        artifact_location=location,
+    )
+    s.done()
+    return out
+
+
+def _is_mlflow_uri(uri: str) -> bool:
+    parts = urlsplit(uri)
+    if parts.scheme not in MLFLOW_URI_SCHEMES or any(c.isspace() for c in uri):
+        return False
+    if parts.scheme in ("file", "sqlite"):
+        # file:///abs, sqlite:///relative or sqlite:////abs: a path, no host.
+        return uri.startswith(f"{parts.scheme}:///") and len(uri) > len("sqlite:///")
+    return bool(parts.hostname)
+
+
+def _local_store_uri(uri: str, root: Path) -> str:
+    """sqlite:///relative/x.db resolved against the repository, as other paths are.
+
+    MLflow reads sqlite:///x.db as relative to the working directory; the
+    CLI works from any directory, so the store is anchored as `state_dir` is.
+    """
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(root / uri[len(prefix) :])
+    return uri
 
 
 def _aws(s: _Section | None) -> AwsConfig | None:

@@ -248,6 +248,7 @@ def train(p: Project, progress: Say | None = None) -> Run:
             failure_reason=result.failure_reason,
         )
     )
+    log_to_mlflow(p, run)
     if result.status != COMPLETED:
         raise JobFailed(
             f"training job {name} {result.status}: {result.failure_reason}",
@@ -266,6 +267,18 @@ def train(p: Project, progress: Say | None = None) -> Run:
 
 def quiet(line: str) -> None:
     """Progress nobody asked to see (--quiet)."""
+
+
+def log_to_mlflow(p: Project, run: Run) -> None:
+    """Also log the recorded run to MLflow when `tracking.mlflow_uri` is set;
+    a failure there is a warning, never the step's."""
+    if p.config.tracking is None:
+        return
+    from orchestration import mlflow_runs
+
+    mlflow_runs.log_training_run(
+        p.config.tracking, p.backend, run, p.say, p.tracker.set_mlflow_run
+    )
 
 
 # --- register / approve ---------------------------------------------------------------
@@ -769,6 +782,15 @@ def monitor(
     model_quality = _quality_monitor(
         p, base, endpoint, (start, end), schedule_name, progress
     )
+    traffic = None
+    if transform_job is None:  # a batch job's records are counted by the job
+        traffic = _window_traffic(p, endpoint, (start, end), variant)
+        if traffic is not None:
+            endpoint = {
+                **endpoint,
+                "invocations": traffic["requests"],
+                "errors": traffic["errors_4xx"] + traffic["errors_5xx"],
+            }
     raised = _alert(p, endpoint, name, violations, local, model_quality)
     outcome = {
         "job": name,
@@ -777,6 +799,7 @@ def monitor(
         "folder": str(local),
         "alerts": [a.rule for a in raised],
         "quality": model_quality,
+        "traffic": traffic,
     }
     p.save(last_monitor=outcome)
     if variant is not None:
@@ -1022,6 +1045,30 @@ def _transformed(p: Project, name: str) -> dict[str, Any]:
             f"transform job {name} captured nothing (transform.capture is off, or it failed): nothing to monitor"
         )
     return {**job, "invocations": job.get("records") or 0, "errors": 0}
+
+
+def _window_traffic(
+    p: Project, endpoint: dict, window: tuple[str, str], variant: str | None
+) -> dict[str, Any] | None:
+    """The window's real traffic (all of it, or the variant's), as the
+    endpoint's own request logs or metrics count it; None when unreadable."""
+    deployed = (p.state.get("endpoint") or {}).get("variants") or {"AllTraffic": {}}
+    try:
+        traffic = p.backend.endpoint_traffic(
+            endpoint["name"], sorted(deployed), *window
+        )
+    except ByocError as exc:
+        p.say(f"  endpoint traffic unknown: {exc.message}")
+        return None
+    counted = traffic.get(variant or "all") or {}
+    if "requests" not in counted:
+        return None
+    p.say(
+        f"  traffic in the window: {counted['requests']} requests, "
+        f"{counted['errors_4xx']} 4xx, {counted['errors_5xx']} 5xx, "
+        f"p50 {counted.get('latency_p50_ms')} ms, p99 {counted.get('latency_p99_ms')} ms"
+    )
+    return counted
 
 
 def _window(p: Project, start: str | None, end: str | None) -> tuple[str, str]:

@@ -53,6 +53,10 @@ class ModelVersion:
     arn: str | None = None  # the model package ARN on AWS
     # SageMaker's ModelMetrics: {"ModelQuality": {"Statistics": {...}, ...}}.
     model_metrics: dict[str, Any] = field(default_factory=dict)
+    # Where a registry keeps a version's whole documents besides its entries
+    # ({"lineage": "s3://.../lineage.json", "evaluation": ...}); none locally,
+    # where the lineage is stored whole.
+    documents: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

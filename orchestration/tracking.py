@@ -2,8 +2,9 @@
 
 A run records hyperparameters, metrics, data hashes, the image and its digest,
 the code revision, duration and status, in the project's SQLite state
-database. MLflow would add a server or a file store and a dependency for what
-is here one table and two queries; runs can still be exported as JSON.
+database: the record every step reads, with no server. When the config sets
+`tracking.mlflow_uri`, each run is also logged to MLflow
+(`orchestration.mlflow_runs`), and the MLflow run's id is kept here.
 
 A trial of a hyperparameter tuning job is a run like any other, naming its
 tuning job; the tuning job itself (strategy, objective, best run) is a row of
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     code_revision TEXT,
     model_artifact TEXT,
     failure_reason TEXT,
-    tuning_job TEXT
+    tuning_job TEXT,
+    mlflow_run_id TEXT
 );
 CREATE TABLE IF NOT EXISTS tuning_jobs (
     tuning_job TEXT PRIMARY KEY,
@@ -57,7 +59,7 @@ CREATE TABLE IF NOT EXISTS tuning_jobs (
 """
 # Columns added since the table was first made: a database an older version
 # of this module created gets them on opening, its runs with NULL.
-ADDED_COLUMNS = {"tuning_job": "TEXT"}
+ADDED_COLUMNS = {"tuning_job": "TEXT", "mlflow_run_id": "TEXT"}
 
 
 class RunNotFound(ByocError):
@@ -100,6 +102,7 @@ class Run:
     model_artifact: str | None = None
     failure_reason: str | None = None
     tuning_job: str | None = None  # the tuning job this run is a trial of
+    mlflow_run_id: str | None = None  # where it was also logged (`tracking:`)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -155,6 +158,14 @@ class Tracker:
                 f"INSERT OR REPLACE INTO runs ({columns}) VALUES ({marks})", row
             )
         return run
+
+    def set_mlflow_run(self, run_id: str, mlflow_run_id: str) -> None:
+        """Keep the MLflow run a recorded run was logged as."""
+        with store.transaction(self.conn) as conn:
+            conn.execute(
+                "UPDATE runs SET mlflow_run_id = ? WHERE run_id = ?",
+                (mlflow_run_id, run_id),
+            )
 
     def get(self, run_id: str) -> Run:
         row = self.conn.execute(

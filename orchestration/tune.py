@@ -90,7 +90,8 @@ def _track(
     image: str,
     data_hashes: dict[str, str],
 ) -> None:
-    """Every trial as a run of the tuning job, then the tuning job itself."""
+    """Every trial as a run of the tuning job, then the tuning job itself; in
+    MLflow too when configured, the trials nested under the tuning job."""
     digest, revision = p.backend.image_digest(), code_revision()
     for trial in result.trials:
         p.tracker.record(
@@ -117,7 +118,7 @@ def _track(
                 tuning_job=spec.tuning_job_name,
             )
         )
-    p.tracker.record_tuning_job(
+    job = p.tracker.record_tuning_job(
         TuningJobRecord(
             tuning_job=spec.tuning_job_name,
             project=p.config.project,
@@ -132,6 +133,17 @@ def _track(
             failure_reason=result.failure_reason,
         )
     )
+    if p.config.tracking is not None:
+        from orchestration import mlflow_runs
+
+        mlflow_runs.log_tuning_job(
+            p.config.tracking,
+            p.backend,
+            job,
+            p.tracker.trials(job.tuning_job),
+            p.say,
+            p.tracker.set_mlflow_run,
+        )
 
 
 def trials_table(spec: TuningJobSpec, result: TuningJobResult) -> list[str]:

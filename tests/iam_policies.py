@@ -663,6 +663,20 @@ def _fetch(prefix: str, where: str) -> list[Expected]:
     ]
 
 
+def _training_outputs(job: str, where: str) -> list[Expected]:
+    """What training_outputs.read fetches of a job for MLflow (`tracking:`):
+    model.tar.gz's model.json and output.tar.gz's evaluation, through fetch."""
+    found = []
+    for name in ("model.tar.gz", "output.tar.gz"):
+        key = f"{_P}/training/{job}/output/{name}"
+        found += [
+            Expected("s3", "ListObjectsV2", {"Bucket": _B, "Prefix": key}, where),
+            Expected("s3", "HeadObject", {"Bucket": _B, "Key": key}, where),
+            Expected("s3", "GetObject", {"Bucket": _B, "Key": key}, where),
+        ]
+    return found
+
+
 ENSURE_IMAGE = [
     Expected(
         "ecr",
@@ -789,6 +803,9 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "run_training_job: Ctrl-C during the wait",
         ),
         # lifecycle.train records AwsBackend.image_digest: DescribeImages again.
+        *_training_outputs(
+            _TRAIN_JOB, "mlflow_runs.log_training_run -> training_outputs.read"
+        ),
     ],
     "register": [
         Expected(
@@ -982,6 +999,13 @@ STEP_CALLS: dict[str, list[Expected]] = {
             _MONITOR_JOB, "monitoring", "run_processing_job (command monitor)"
         ),
         Expected(
+            "cloudwatch",
+            "GetMetricData",
+            {},
+            "lifecycle._window_traffic -> endpoint_traffic: the window's real "
+            "requests and errors, for the error_rate rule",
+        ),
+        Expected(
             "s3",
             "ListObjectsV2",
             {"Bucket": _B, "Prefix": f"{_P}/capture/{_E}/AllTraffic/2025/01/01/00/"},
@@ -1153,6 +1177,56 @@ STEP_CALLS: dict[str, list[Expected]] = {
         VARIANT_TRAFFIC,
     ],
     "models": [LIST_VERSIONS, DESCRIBE_VERSION],
+    "lineage": [
+        # AwsBackend.describe_endpoint_models: the endpoint, its config, each
+        # variant's model (its model.tar.gz names the version).
+        Expected(
+            "sagemaker",
+            "DescribeEndpoint",
+            {"EndpointName": _E},
+            "describe_endpoint_models -> _describe_endpoint",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeEndpointConfig",
+            {"EndpointConfigName": _CONFIG},
+            "describe_endpoint_models",
+        ),
+        Expected(
+            "sagemaker",
+            "DescribeModel",
+            {"ModelName": _MODEL},
+            "describe_endpoint_models -> _model_container, per variant",
+        ),
+        LIST_VERSIONS,  # lineage.of_endpoint / of_version: registry.list / get
+        DESCRIBE_VERSION,
+        *(
+            Expected("s3", operation, params, "lineage.recorded_lineage -> fetch")
+            for operation, params in (
+                (
+                    "ListObjectsV2",
+                    {
+                        "Bucket": _B,
+                        "Prefix": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+                (
+                    "HeadObject",
+                    {
+                        "Bucket": _B,
+                        "Key": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+                (
+                    "GetObject",
+                    {
+                        "Bucket": _B,
+                        "Key": f"{_P}/registry/{_GROUP}/{_TRAIN_JOB}/lineage.json",
+                    },
+                ),
+            )
+        ),
+    ],
     "teardown": [
         Expected(
             "sagemaker",
@@ -1325,6 +1399,9 @@ STEP_CALLS: dict[str, list[Expected]] = {
             "DescribeTrainingJob",
             {"TrainingJobName": _TRIAL},
             "run_tuning_job: each completed trial's metrics and model",
+        ),
+        *_training_outputs(
+            _TRIAL, "mlflow_runs.log_tuning_job -> training_outputs.read, per trial"
         ),
     ],
     "ingest": [

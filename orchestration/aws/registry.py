@@ -42,8 +42,9 @@ CONTENT_TYPES = ["text/csv", "application/json", "application/jsonlines"]
 RESPONSE_TYPES = ["text/csv", "application/json"]
 METRIC_KEY = "metric:"
 LINEAGE_KEY = "lineage:"
-EVALUATION_KEY = "document:evaluation"  # s3:// URI of evaluation.json
-LINEAGE_DOCUMENT_KEY = "document:lineage"  # s3:// URI of lineage.json
+DOCUMENT_KEY = "document:"
+EVALUATION_KEY = f"{DOCUMENT_KEY}evaluation"  # s3:// URI of evaluation.json
+LINEAGE_DOCUMENT_KEY = f"{DOCUMENT_KEY}lineage"  # s3:// URI of lineage.json
 OMITTED_KEY = "lineage-omitted"  # lineage facts kept only in lineage.json
 # CustomerMetadataProperties, from the SageMaker service model: at most 50
 # entries; keys of 1-128 and values of 1-256 of these characters.
@@ -278,4 +279,9 @@ def version_from_description(found: dict[str, Any]) -> ModelVersion:
         approval_reason=found.get("ApprovalDescription", ""),
         arn=found["ModelPackageArn"],
         model_metrics=found.get("ModelMetrics") or {},
+        documents={
+            k.removeprefix(DOCUMENT_KEY): v
+            for k, v in metadata.items()
+            if k.startswith(DOCUMENT_KEY)
+        },
     )

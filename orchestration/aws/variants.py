@@ -396,10 +396,15 @@ def _query_id(index: int, suffix: str) -> str:
 
 
 def metric_data_request(
-    endpoint_name: str, variant_names: list[str], end: datetime
+    endpoint_name: str,
+    variant_names: list[str],
+    end: datetime,
+    start: datetime | None = None,
 ) -> dict[str, Any]:
-    """GetMetricData over the last hour: one period, five queries per variant."""
-    period = int(TRAFFIC_WINDOW.total_seconds())
+    """GetMetricData over [start, end) (default: the last hour) as one period,
+    five queries per variant. CloudWatch periods are whole minutes."""
+    start = start or end - TRAFFIC_WINDOW
+    period = max(60, math.ceil((end - start).total_seconds() / 60) * 60)
     queries = [
         {
             "Id": _query_id(i, suffix),
@@ -423,13 +428,15 @@ def metric_data_request(
     ]
     return {
         "MetricDataQueries": queries,
-        "StartTime": end - TRAFFIC_WINDOW,
+        "StartTime": start,
         "EndTime": end,
     }
 
 
 def traffic_from(
-    variant_names: list[str], results: list[dict[str, Any]]
+    variant_names: list[str],
+    results: list[dict[str, Any]],
+    window: timedelta = TRAFFIC_WINDOW,
 ) -> dict[str, dict[str, Any]]:
     """Per variant: requests, errors_4xx / errors_5xx, error_rate and
     latency_p50_ms / latency_p99_ms (ModelLatency is in microseconds)."""
@@ -467,6 +474,29 @@ def traffic_from(
             "latency_p99_ms": None
             if p99 is None
             else round(p99 / MICROSECONDS_PER_MS, 3),
-            "window_seconds": int(TRAFFIC_WINDOW.total_seconds()),
+            "window_seconds": int(window.total_seconds()),
         }
     return traffic
+
+
+def combined(per_variant: list[dict[str, Any]]) -> dict[str, Any]:
+    """The endpoint's traffic from its variants': counts add up, and each
+    latency is the worst variant's (percentiles cannot be added)."""
+    requests = sum(t["requests"] for t in per_variant)
+    errors_4xx = sum(t["errors_4xx"] for t in per_variant)
+    errors_5xx = sum(t["errors_5xx"] for t in per_variant)
+
+    def worst(key: str) -> float | None:
+        found = [t[key] for t in per_variant if t.get(key) is not None]
+        return max(found) if found else None
+
+    return {
+        "requests": requests,
+        "errors_4xx": errors_4xx,
+        "errors_5xx": errors_5xx,
+        "error_rate": round((errors_4xx + errors_5xx) / requests, 4)
+        if requests
+        else 0.0,
+        "latency_p50_ms": worst("latency_p50_ms"),
+        "latency_p99_ms": worst("latency_p99_ms"),
+    }

@@ -65,6 +65,7 @@ from orchestration.backends.base import (
     Progress,
     ResourceNotFound,
     ScheduleRun,
+    ServedModel,
     TrainingJobResult,
     TrainingJobSpec,
     TransformJobResult,
@@ -76,6 +77,7 @@ from orchestration.backends.base import (
     VariantSpec,
     no_progress,
 )
+from orchestration.times import parse_utc
 
 STATUS_LIST_SIZE = 20
 
@@ -200,6 +202,25 @@ class AwsBackend:
             self.clients.sagemaker.stop_training_job(TrainingJobName=job_name)
 
     # --- hyperparameter tuning ---------------------------------------------------
+    def endpoint_traffic(
+        self, endpoint_name: str, variant_names: list[str], start: str, end: str
+    ) -> dict[str, dict[str, Any]]:
+        """CloudWatch's AWS/SageMaker metrics of each variant over the window,
+        as one period. "all" adds the counts up; its latencies are the worst
+        variant's (percentiles of different variants do not add)."""
+        window = (parse_utc(start, "start"), parse_utc(end, "end"))
+        request = variants.metric_data_request(
+            endpoint_name, list(variant_names), window[1], window[0]
+        )
+        results: list[dict[str, Any]] = []
+        with aws_call(f"reading the CloudWatch metrics of endpoint {endpoint_name}"):
+            pages = self.clients.cloudwatch.get_paginator("get_metric_data")
+            for page in pages.paginate(**request):
+                results += page.get("MetricDataResults", [])
+        traffic = variants.traffic_from(list(variant_names), results, window[1] - window[0])
+        traffic["all"] = variants.combined(list(traffic.values()))
+        return traffic
+
     # --- pipelines -------------------------------------------------------------
     def upsert_pipeline(
         self, name: str, definition: dict[str, Any], tags: dict[str, str]
@@ -1144,6 +1165,42 @@ class AwsBackend:
         return variants.variant_infos(
             endpoint, config, self._variant_traffic(endpoint_name, names)
         )
+
+    def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
+        """DescribeEndpoint → its endpoint config → DescribeModel of each variant."""
+        endpoint = self._describe_endpoint(endpoint_name)
+        config_name = endpoint["EndpointConfigName"]
+        with aws_call(f"describing endpoint config {config_name}"):
+            config = self.clients.sagemaker.describe_endpoint_config(
+                EndpointConfigName=config_name
+            )
+        served = []
+        for key, shadow in (
+            ("ProductionVariants", False),
+            ("ShadowProductionVariants", True),
+        ):
+            for variant in config.get(key) or []:
+                container = self._model_container(variant["ModelName"])
+                served.append(
+                    ServedModel(
+                        variant_name=variant["VariantName"],
+                        model_name=variant["ModelName"],
+                        model_artifact=container.get("ModelDataUrl"),
+                        image=container.get("Image"),
+                        shadow=shadow,
+                        weight=float(variant.get("InitialVariantWeight", 1.0)),
+                    )
+                )
+        return served
+
+    def _model_container(self, model_name: str) -> dict[str, Any]:
+        """A model's (first) container; empty when the model was deleted."""
+        try:
+            with aws_call(f"describing model {model_name}"):
+                model = self.clients.sagemaker.describe_model(ModelName=model_name)
+        except ResourceNotFound:
+            return {}
+        return model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
 
     def _variant_traffic(
         self, endpoint_name: str, names: list[str]

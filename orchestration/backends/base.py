@@ -207,6 +207,22 @@ class VariantInfo:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """What one variant of an endpoint serves: its model and that model's
+    artifact and image (DescribeEndpoint → its endpoint config → DescribeModel)."""
+
+    variant_name: str
+    model_name: str | None
+    model_artifact: str | None  # None: the model is gone (deleted by hand)
+    image: str | None = None
+    shadow: bool = False
+    weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class EndpointInfo:
     endpoint_name: str
     status: str  # InService | Failed | ...
@@ -548,6 +564,14 @@ class Backend(Protocol):
         """The endpoint's variants, weights and the traffic each has answered."""
         ...
 
+    def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
+        """What each variant of the endpoint serves, down to its model.tar.gz:
+        the link from an endpoint to the model version it runs (`lineage`).
+
+        Raises `ResourceNotFound` for an endpoint that does not exist.
+        """
+        ...
+
     def run_processing_job(
         self, spec: ProcessingJobSpec, progress: Progress
     ) -> ProcessingJobResult:
@@ -564,6 +588,14 @@ class Backend(Protocol):
         self, spec: TuningJobSpec, progress: Progress
     ) -> TuningJobResult:
         """Run a tuning job's trials to the end; never raises on job failure."""
+        ...
+
+    def endpoint_traffic(
+        self, endpoint_name: str, variants: list[str], start: str, end: str
+    ) -> dict[str, dict[str, Any]]:
+        """[start, end)'s requests, errors_4xx, errors_5xx, error_rate and
+        latency_p50_ms / latency_p99_ms, per variant and under "all"
+        (`variants`: the ones the project deployed)."""
         ...
 
     def upsert_pipeline(

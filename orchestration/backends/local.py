@@ -25,6 +25,7 @@ from orchestration.backends.base import (
     Progress,
     ResourceNotFound,
     ScheduleRun,
+    ServedModel,
     TrainingJobResult,
     TrainingJobSpec,
     TransformJobResult,
@@ -135,6 +136,13 @@ class LocalBackend:
             self.engine, self.state, self.root, spec, progress
         )
 
+    def endpoint_traffic(
+        self, endpoint_name: str, variants: list[str], start: str, end: str
+    ) -> dict[str, dict[str, Any]]:
+        """From the serving containers' own request logs (request_log.py),
+        which name every variant that answered."""
+        return self.endpoints.traffic(endpoint_name, start, end)
+
     # --- pipelines: SageMaker's, run locally by the SDK, not by this backend ---
     def upsert_pipeline(
         self, name: str, definition: dict[str, Any], tags: dict[str, str]
@@ -224,6 +232,25 @@ class LocalBackend:
 
     def describe_variants(self, endpoint_name: str) -> list[VariantInfo]:
         return self.variants.describe(endpoint_name)
+
+    def describe_endpoint_models(self, endpoint_name: str) -> list[ServedModel]:
+        """From the endpoint's record and routes: each variant's model.tar.gz.
+
+        The record keeps no image (the version it serves names its own).
+        """
+        record = self.state.endpoint(endpoint_name)
+        if record is None:
+            raise ResourceNotFound(f"endpoint {endpoint_name} does not exist")
+        return [
+            ServedModel(
+                variant_name=v["name"],
+                model_name=v.get("model_name"),
+                model_artifact=v.get("model_artifact"),
+                shadow=bool(v.get("shadow")),
+                weight=float(v["weight"]),
+            )
+            for v in self.variants.routes(record)
+        ]
 
     def wait_for_capture(
         self,

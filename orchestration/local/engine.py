@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ class Engine:
         self.state_root = Path(state_root)
         self.stop_grace_seconds = STOP_GRACE_SECONDS
         self._client = client
+        self.before_remove: list[Callable[[Any], None]] = []
 
     @property
     def client(self) -> Any:
@@ -102,6 +104,7 @@ class Engine:
         environment: dict[str, str],
         volumes: dict[str, dict[str, str]],
         ports: dict[str, Any] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> Any:
         """A labelled container of the image running `command`, not started yet."""
         extra = {"ports": ports} if ports else {}
@@ -110,19 +113,29 @@ class Engine:
             [command],
             environment=environment,
             volumes=volumes,
-            labels=self.labels(kind, name),
+            labels={**self.labels(kind, name), **(labels or {})},
             detach=True,
             **extra,
         )
 
     def remove(self, container_id: str | None) -> None:
-        """Remove a container by id, running or not; already gone is fine."""
+        """Remove a container by id, running or not; already gone is fine.
+
+        Each `before_remove` hook sees the container first (the endpoints keep
+        its request log); a failing hook never stops the removal.
+        """
         if not container_id:
             return
         import docker.errors
 
         try:
-            self.client.containers.get(container_id).remove(force=True)
+            container = self.client.containers.get(container_id)
+            for hook in self.before_remove:
+                try:
+                    hook(container)
+                except Exception:  # noqa: BLE001 - keeping a log must not keep a container
+                    pass
+            container.remove(force=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:

@@ -35,8 +35,8 @@ from orchestration.backends.base import (
     UpdateRolledBack,
     check_name,
 )
-from orchestration.local import artifacts
-from orchestration.local.engine import Engine
+from orchestration.local import artifacts, request_log
+from orchestration.local.engine import LABEL_PREFIX, STATE_LABEL, Engine
 from orchestration.local.state import STOPPED_BY_USER, EndpointRecord, LocalState
 
 KIND = "endpoint"
@@ -72,6 +72,34 @@ class Endpoints:
         self.state = state
         self.root = Path(root)
         self.startup_timeout = startup_timeout
+        # An endpoint container's request log outlives it (request_log.py).
+        engine.before_remove.append(self._keep_request_log)
+
+    # --- the request log ------------------------------------------------------
+    def _keep_request_log(self, container: Any) -> None:
+        labels = container.labels or {}
+        if labels.get(f"{LABEL_PREFIX}.kind") == KIND:
+            request_log.collect(
+                container, self.endpoint_dir(labels[f"{LABEL_PREFIX}.name"])
+            )
+
+    def traffic(
+        self, endpoint_name: str, start: str, end: str
+    ) -> dict[str, dict[str, Any]]:
+        """The window's requests, errors and latency per variant and in all,
+        from the request log of every container the endpoint has had."""
+        folder = self.endpoint_dir(endpoint_name)
+        for container in self.engine.client.containers.list(
+            filters={
+                "label": [
+                    f"{STATE_LABEL}={self.engine.state_root}",
+                    f"{LABEL_PREFIX}.kind={KIND}",
+                    f"{LABEL_PREFIX}.name={endpoint_name}",
+                ]
+            }
+        ):
+            request_log.collect(container, folder)
+        return request_log.window(folder, start, end)
 
     # --- create, update ------------------------------------------------------
     def create(self, spec: EndpointSpec) -> EndpointInfo:
@@ -156,6 +184,7 @@ class Endpoints:
             environment=environment,
             volumes=volumes,
             ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
+            labels={request_log.VARIANT_LABEL: spec.variant_name},
         )
         if record:
             self.state.save_endpoint(

@@ -343,3 +343,67 @@ def test_tuning_config_errors_say_what_is_expected(tmp_path, block, message):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, tuning_text(block)))
     assert message in err.value.message
+
+
+def test_without_a_tracking_section_runs_stay_local_only(tmp_path):
+    assert load_config(write(tmp_path, MINIMAL)).tracking is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("https://mlflow.example.com", "https://mlflow.example.com"),
+        ("file:///srv/mlruns", "file:///srv/mlruns"),
+        ("sqlite:////srv/mlflow.db", "sqlite:////srv/mlflow.db"),
+        (
+            "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/penguins",
+            "arn:aws:sagemaker:eu-west-1:123456789012:mlflow-tracking-server/penguins",
+        ),
+    ],
+)
+def test_tracking_takes_mlflow_uris_and_sagemaker_tracking_server_arns(
+    tmp_path, uri, expected
+):
+    config = load_config(
+        write(tmp_path, MINIMAL + f"tracking: {{mlflow_uri: '{uri}'}}\n")
+    )
+    assert config.tracking.mlflow_uri == expected
+    assert config.tracking.experiment == "demo"  # the project, by default
+    assert config.tracking.artifact_location is None
+
+
+def test_a_relative_sqlite_store_is_anchored_at_the_repository(tmp_path):
+    text = MINIMAL + (
+        "tracking: {mlflow_uri: 'sqlite:///.state/mlflow.db', experiment: penguins-x,"
+        " artifact_location: 's3://b/mlflow'}\n"
+    )
+    tracking = load_config(write(tmp_path, text)).tracking
+    assert tracking.mlflow_uri == f"sqlite:///{tmp_path / '.state' / 'mlflow.db'}"
+    assert tracking.experiment == "penguins-x"
+    assert tracking.artifact_location == "s3://b/mlflow"
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("{experiment: x}", "tracking.mlflow_uri is required"),
+        ("{mlflow_uri: mlflow}", "tracking.mlflow_uri must be an MLflow tracking URI"),
+        ("{mlflow_uri: 'ftp://h/x'}", "tracking.mlflow_uri must be an MLflow"),
+        ("{mlflow_uri: 'http://'}", "tracking.mlflow_uri must be an MLflow"),
+        ("{mlflow_uri: 'sqlite:///'}", "tracking.mlflow_uri must be an MLflow"),
+        ("{mlflow_uri: 'file://host/x'}", "tracking.mlflow_uri must be an MLflow"),
+        (
+            "{mlflow_uri: 'arn:aws:sagemaker:eu-west-1:1234:mlflow-tracking-server/x'}",
+            "mlflow-tracking-server/NAME",
+        ),
+        ("{mlflow_uri: 'http://h', experment: x}", "unknown key 'tracking.experment'"),
+        ("{mlflow_uri: 5000}", "tracking.mlflow_uri must be an MLflow"),
+        ("[http://h]", "tracking must be a mapping"),
+    ],
+)
+def test_tracking_errors_say_what_is_expected(tmp_path, block, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, MINIMAL + f"tracking: {block}\n"))
+    assert message in err.value.message
+    assert "\n" not in err.value.message

@@ -51,6 +51,7 @@ STEPS = (
     "dataprep.py",
     "ingest.py",
     "pipelines.py",
+    "lineage.py",
 )
 
 

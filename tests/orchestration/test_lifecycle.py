@@ -27,6 +27,7 @@ from orchestration.backends.base import (
     JobFailed,
     ProcessingJobResult,
     ResourceNotFound,
+    ServedModel,
     TrainingJobResult,
     TransformJobResult,
     VariantInfo,
@@ -56,6 +57,7 @@ class MemoryBackend:
         self.violations: list[dict] = [DRIFT]
         self.fail_monitor = False
         self.capture_files = 1  # what wait_for_capture finds
+        self.traffic: dict[str, dict] = {}  # what endpoint_traffic counts
 
     def location(self, *parts):
         return str(self.root / "state" / "local" / Path(*parts))
@@ -147,6 +149,16 @@ class MemoryBackend:
     def describe_variants(self, endpoint_name):
         return list(self._variants(endpoint_name).values())
 
+    def describe_endpoint_models(self, endpoint_name):
+        spec = self.endpoints.get(endpoint_name)
+        if spec is None:
+            raise ResourceNotFound(f"no endpoint {endpoint_name}")
+        return [
+            ServedModel(
+                spec.variant_name, spec.model_name, spec.model_artifact, spec.image
+            )
+        ]
+
     def run_processing_job(self, spec, progress):
         self.calls.append((spec.command, spec))
         out = Path(spec.output_location)
@@ -194,6 +206,10 @@ class MemoryBackend:
 
     def run_tuning_job(self, spec, progress):
         raise AssertionError("no tuning job expected here")
+
+    def endpoint_traffic(self, endpoint_name, variants, start, end):
+        self.calls.append(("endpoint_traffic", (start, end)))
+        return self.traffic
 
     def upsert_pipeline(self, name, definition, tags):
         self.calls.append(("upsert_pipeline", definition))
@@ -347,6 +363,52 @@ def test_monitor_passes_the_model_monitor_contract_and_raises_alerts(project, tm
     assert spec.inputs["baseline/constraints"].endswith("constraints.json")
     assert [a.rule for a in report.alerts] == ["any-drift"]
     assert (project.config.state_dir / "alerts.jsonl").is_file()
+
+
+def traffic(requests: int, errors_5xx: int = 0, errors_4xx: int = 0) -> dict:
+    return {
+        "requests": requests,
+        "errors_4xx": errors_4xx,
+        "errors_5xx": errors_5xx,
+        "error_rate": (errors_4xx + errors_5xx) / requests if requests else 0.0,
+        "latency_p50_ms": 2.0,
+        "latency_p99_ms": 9.0,
+    }
+
+
+def test_the_error_rate_rule_counts_the_endpoints_real_traffic_in_the_window(
+    project,
+):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    _, window = lifecycle.predict(project, limit=4)  # the CLI saw no error
+    lifecycle.baseline(project)
+    project.backend.violations = []
+    # Other clients' requests in the same window: 8 of 100 failed.
+    project.backend.traffic = {"all": traffic(100, errors_5xx=5, errors_4xx=3)}
+
+    again = reopen(project)
+    report = lifecycle.monitor(again, *window)
+
+    assert calls(project, "endpoint_traffic") == [tuple(window)]
+    assert [a.rule for a in report.alerts] == ["endpoint-errors"]
+    assert "8/100" in report.alerts[0].summary
+    assert any("100 requests, 3 4xx, 5 5xx" in line for line in project.said)
+    assert again.state["last_monitor"]["traffic"]["requests"] == 100
+
+
+def test_a_quiet_window_raises_no_error_rate_alert(project):
+    lifecycle.prepare(project)
+    lifecycle.train(project)
+    lifecycle.register(project)
+    lifecycle.deploy(project)
+    _, window = lifecycle.predict(project, limit=4)
+    lifecycle.baseline(project)
+    project.backend.violations = []
+    project.backend.traffic = {"all": traffic(100, errors_5xx=1)}
+    assert lifecycle.monitor(reopen(project), *window).alerts == []
 
 
 def test_steps_run_too_early_say_which_step_comes_first(project):

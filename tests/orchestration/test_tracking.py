@@ -82,6 +82,9 @@ def test_a_store_from_before_tuning_gets_the_tuning_job_column(tmp_path):
     trial = dataclasses.replace(run("t1", "10", 0.9), tuning_job="tune-1")
     tracker.record(trial)
     assert tracker.trials("tune-1") == [trial]
+    assert tracker.get("old").mlflow_run_id is None  # nor an MLflow run
+    tracker.set_mlflow_run("old", "0123abcd")
+    assert tracker.get("old").mlflow_run_id == "0123abcd"
     tracker.close()
     Tracker(tmp_path).close()  # opening it again adds nothing twice
 
