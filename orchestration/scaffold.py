@@ -95,6 +95,10 @@ def read_table(path: Path) -> pd.DataFrame:
         ) from None
     if not head.strip():
         raise InitError(f"{path} is empty")
+    if head.lstrip()[:1] in (b"{", b"["):
+        raise InitError(
+            f"{path} looks like JSON, not CSV; export it as CSV with a header line"
+        )
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=True)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
