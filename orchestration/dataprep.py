@@ -130,10 +130,11 @@ def job_settings(
         "schema": settings.schema.to_declaration(),
         "split": _split_settings(settings.split),
         "max_rejected_fraction": settings.max_rejected_fraction,
-        "problem_type": settings.problem_type,
         "raw_file": config.raw.name,
         "raw_source": raw_source or settings.raw_source,
     }
+    if settings.problem_type != "auto":
+        document["problem_type"] = settings.problem_type
     if config.annotations is not None:
         document["annotations"] = {
             "file": config.annotations.manifest.name,
@@ -146,9 +147,11 @@ def job_settings(
 
 
 def _split_settings(split: SplitSettings) -> dict[str, Any]:
-    """The split as the job reads it; the strategy's columns only when set."""
+    """The split as the job reads it; other keys than the defaults only when
+    set, so a project that uses none of them runs on images older than them."""
     document: dict[str, Any] = split.fractions | {"seed": split.seed}
-    document["strategy"] = split.strategy
+    if split.strategy != "auto":
+        document["strategy"] = split.strategy
     for key in ("group_column", "time_column"):
         if getattr(split, key) is not None:
             document[key] = getattr(split, key)

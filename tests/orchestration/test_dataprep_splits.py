@@ -168,3 +168,6 @@ def test_the_jobs_settings_carry_the_strategy_and_problem_type(tmp_path):
     assert settings.split == dataprep.preparation_settings(data).split
     regression = dataprep.job_settings(_data(tmp_path, DIABETES))
     assert regression["problem_type"] == "regression"
+    # Defaults are left out, so the penguins' settings still suit older images.
+    penguins = dataprep.job_settings(_data(tmp_path))
+    assert "problem_type" not in penguins and "strategy" not in penguins["split"]
