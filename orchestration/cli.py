@@ -49,6 +49,9 @@ class Step:
     help: str
     run: Runner
     options: tuple[Option, ...] = ()
+    # False: the step makes a project rather than using one (`init`); it is
+    # given None for the project.
+    opens_project: bool = True
 
 
 def _lifecycle() -> Any:
@@ -181,8 +184,34 @@ def _alerts(p: Project, args: argparse.Namespace, progress: Progress) -> None:
         print(f"{alert['raised_at']}  [{alert['rule']}] {alert['summary']}")
 
 
+def _init(p: None, args: argparse.Namespace, progress: Progress) -> None:
+    from orchestration.scaffold import init_project, summary_lines
+
+    result = init_project(args.data, args.target, args.name, args.out, args.force)
+    for line in summary_lines(result):
+        print(line)
+
+
 VERSION = "version (default: the latest approved)"
 STEPS: tuple[Step, ...] = (
+    Step(
+        "init",
+        "write a project config and raw schema guessed from a CSV file",
+        _init,
+        (
+            option("--data", type=Path, required=True, help="the raw CSV file"),
+            option("--target", required=True, help="the column to predict"),
+            option("--name", help="project name (default: from the file name)"),
+            option(
+                "--out",
+                type=Path,
+                default=Path("config"),
+                help="folder for <name>.yaml and <name>-raw.schema.yaml (default: config)",
+            ),
+            option("--force", action="store_true", help="overwrite existing files"),
+        ),
+        opens_project=False,
+    ),
     Step(
         "ingest",
         "upload the raw files to a versioned prefix (what the pipeline prepares)",
@@ -500,8 +529,9 @@ def _open(args: argparse.Namespace):
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    project = _open(args)
-    done = STEP_BY_NAME[args.step].run(project, args, _progress(args.quiet))
+    step = STEP_BY_NAME[args.step]
+    project = _open(args) if step.opens_project else None
+    done = step.run(project, args, _progress(args.quiet))  # type: ignore[arg-type]
     return done if isinstance(done, int) and not isinstance(done, bool) else 0
 
 

@@ -44,6 +44,14 @@ class SplitConfig:
     validation: float = 0.15
     test: float = 0.15
     seed: int = 42
+    # auto: stratified for classification, random for regression
+    strategy: str = "auto"
+    group_column: str | None = None  # strategy group
+    time_column: str | None = None  # strategy time
+
+
+SPLIT_STRATEGIES = ("auto", "stratified", "random", "group", "time")
+PROBLEM_TYPES = ("auto", "classification", "regression")
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class DataConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     annotations: AnnotationsConfig | None = None
     max_rejected_fraction: float = 0.1
+    # training.hyperparameters.problem_type, the key `train` reads, so that
+    # `prepare` splits for the problem the model is trained for.
+    problem_type: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -400,14 +411,15 @@ def load_config(
     backend_in_file = top.str("backend", "local")
     registry = _registry(top.section("registry", required=True))
     tuning_s = top.section("tuning")
+    training = _training(top.section("training", required=True))
     config = ProjectConfig(
         project=top.name("project"),
         source=source,
         backend=backend or backend_in_file,
         state_dir=top.path_("state_dir", root) or root / ".state",
         image=top.str("image", "sklearn-byoc:latest"),
-        data=_data(top.section("data", required=True), root),
-        training=_training(top.section("training", required=True)),
+        data=_data(top.section("data", required=True), root, training),
+        training=training,
         registry=registry,
         endpoint=_endpoint(top.section("endpoint", required=True)),
         monitoring=_monitoring(
@@ -431,15 +443,19 @@ def load_config(
     return config
 
 
-def _data(s: _Section, root: Path) -> DataConfig:
+def _data(s: _Section, root: Path, training: TrainingConfig) -> DataConfig:
     split_s = s.section("split") or _Section({}, s.key("split"), s.source)
     split = SplitConfig(
         train=split_s.number("train", 0.7, 0.05, 0.95),
         validation=split_s.number("validation", 0.15, 0.0, 0.9),
         test=split_s.number("test", 0.15, 0.01, 0.9),
         seed=split_s.number("seed", 42, 0, 2**31 - 1, integer=True),
+        strategy=_choice(split_s, "strategy", "auto", SPLIT_STRATEGIES),
+        group_column=split_s.str("group_column"),
+        time_column=split_s.str("time_column"),
     )
     split_s.done()
+    _check_split_columns(split_s, split)
     total = split.train + split.validation + split.test
     if abs(total - 1.0) > 1e-6:
         raise split_s.fail(
@@ -462,15 +478,40 @@ def _data(s: _Section, root: Path) -> DataConfig:
         split=split,
         annotations=annotations,
         max_rejected_fraction=s.number("max_rejected_fraction", 0.1, 0.0, 1.0),
+        problem_type=training.hyperparameters.get("problem_type", "auto"),
     )
     s.done()
     return out
+
+
+def _check_split_columns(s: _Section, split: SplitConfig) -> None:
+    """group needs group_column, time needs time_column, and neither goes alone.
+
+    Whether the column is in the schema is checked by `prepare`, which reads
+    the schema file.
+    """
+    for strategy, key in (("group", "group_column"), ("time", "time_column")):
+        given = getattr(split, key) is not None
+        if split.strategy == strategy and not given:
+            raise s.fail(
+                key,
+                f"is required by strategy {strategy}: the column of each row's {strategy}",
+            )
+        if given and split.strategy != strategy:
+            raise s.fail(
+                key, f"is for strategy {strategy}, but the strategy is {split.strategy}"
+            )
 
 
 def _training(s: _Section) -> TrainingConfig:
     hps = s.string_map("hyperparameters")
     if "target" not in hps:
         raise s.fail("hyperparameters.target", "is required (the label column)")
+    if hps.get("problem_type", "auto") not in PROBLEM_TYPES:
+        raise s.fail(
+            "hyperparameters.problem_type",
+            f"must be one of {', '.join(PROBLEM_TYPES)}, got {hps['problem_type']!r}",
+        )
     out = TrainingConfig(
         hyperparameters=hps,
         instance_type=s.str("instance_type", "ml.m5.large"),

@@ -102,12 +102,16 @@ def preparation_settings(config: DataConfig) -> PreparationSettings:
             validation=config.split.validation,
             test=config.split.test,
             seed=config.split.seed,
+            strategy=config.split.strategy,
+            group_column=config.split.group_column,
+            time_column=config.split.time_column,
         ),
         annotations=(
             annotation_settings(config.annotations) if config.annotations else None
         ),
         max_rejected_fraction=config.max_rejected_fraction,
         raw_source=repo_relative(config.raw),
+        problem_type=config.problem_type,
     )
 
 
@@ -124,11 +128,13 @@ def job_settings(
     settings = preparation_settings(config)
     document: dict[str, Any] = {
         "schema": settings.schema.to_declaration(),
-        "split": settings.split.fractions | {"seed": settings.split.seed},
+        "split": _split_settings(settings.split),
         "max_rejected_fraction": settings.max_rejected_fraction,
         "raw_file": config.raw.name,
         "raw_source": raw_source or settings.raw_source,
     }
+    if settings.problem_type != "auto":
+        document["problem_type"] = settings.problem_type
     if config.annotations is not None:
         document["annotations"] = {
             "file": config.annotations.manifest.name,
@@ -137,6 +143,18 @@ def job_settings(
             "min_confidence": config.annotations.min_confidence,
             "source": annotations_source or repo_relative(config.annotations.manifest),
         }
+    return document
+
+
+def _split_settings(split: SplitSettings) -> dict[str, Any]:
+    """The split as the job reads it; other keys than the defaults only when
+    set, so a project that uses none of them runs on images older than them."""
+    document: dict[str, Any] = split.fractions | {"seed": split.seed}
+    if split.strategy != "auto":
+        document["strategy"] = split.strategy
+    for key in ("group_column", "time_column"):
+        if getattr(split, key) is not None:
+            document[key] = getattr(split, key)
     return document
 
 

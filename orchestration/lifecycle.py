@@ -192,8 +192,8 @@ def _prepared(
     m = data.manifest
     rows = ", ".join(f"{k} {m['files'][k]['rows']}" for k in CHANNELS)
     p.say(
-        f"prepared {m['raw']['rows']} raw rows → {rows} (stratified on "
-        f"{m['split']['stratify']}, seed {m['split']['seed']}); rejected "
+        f"prepared {m['raw']['rows']} raw rows → {rows} ({m['problem_type']}, "
+        f"{split_description(m['split'])}, seed {m['split']['seed']}); rejected "
         f"{m['rejected_rows']}; Ground Truth labels joined: "
         f"{m['annotations'].get('joined', 0)}"
     )
@@ -208,11 +208,24 @@ def _prepared(
             "channels": channels,
             "data_hashes": data.data_hashes,
             "raw_sha256": m["raw"]["sha256"],
+            "problem_type": m["problem_type"],
         },
         # The drift alarm on AWS watches one metric per feature.
         features=list(m["schema"]["features"]),
     )
     p.say(f"  data in {data.folder} (manifest.json, validation_report.json)")
+
+
+def split_description(split: dict[str, Any]) -> str:
+    """How the manifest says the rows were split, in a few words."""
+    strategy = split.get("strategy", "stratified")
+    column = {
+        "stratified": split.get("stratify"),
+        "group": split.get("group_column"),
+        "time": split.get("time_column"),
+    }.get(strategy)
+    by = {"stratified": "on", "group": "by", "time": "ordered by"}.get(strategy)
+    return f"{strategy} split" + (f" {by} {column}" if column else "")
 
 
 # --- train -------------------------------------------------------------------------
@@ -511,8 +524,8 @@ def predict(
     result = send(p, features, label, variant)
     end = iso(datetime.now(UTC) + timedelta(seconds=1))
     time.sleep(max(0.0, 1.05 - (time.time() % 1)))
-    accuracy = None if drifted else result.accuracy(table[target].tolist())
-    shown = f", accuracy {accuracy:.3f}" if accuracy is not None else ""
+    problem = p.state["prepared"].get("problem_type", "classification")
+    shown = "" if drifted else result.quality_text(table[target].tolist(), problem)
     p.say(
         f"sent {result.sent} {label} requests to {p.state['endpoint']['name']}: {result.errors} errors{shown}; e.g. {result.predictions[:3]}"
     )
@@ -1366,7 +1379,7 @@ def _every_step(p: Project, step: _Steps) -> tuple[dict[str, Any], tuple[dict, d
     step("deploy", lambda: deploy(p))
     held = step("predict held-out traffic", lambda: predict(p))
     step(
-        "ground truth for the held-out traffic (the true species)",
+        "ground truth for the held-out traffic (the true labels)",
         lambda: ground_truth(p, Path(p.state["labels_held-out"])),
     )
     # On AWS capture reaches S3 minutes after the requests: wait for it.

@@ -1,8 +1,10 @@
 """Requests for an endpoint: held-out rows as they are, or deliberately drifted.
 
 The demo sends the test split to show a healthy endpoint, then the same rows
-shifted as `monitoring.drift` says (heavier birds, one island) so that the
-monitor has real drift to find. Each row is one headerless CSV request, the
+shifted as `monitoring.drift` says (penguins: heavier birds, one island;
+diabetes: higher BMI and blood pressure) so that the monitor has real drift
+to find. Held-out traffic is scored against its labels as the problem type
+asks: accuracy for classes, MAE and RMSE for a regression. Each row is one headerless CSV request, the
 way SageMaker clients send single records, so each becomes one capture record.
 """
 
@@ -34,6 +36,39 @@ class TrafficResult:
         if not pairs:
             return None
         return sum(p == str(y) for p, y in pairs) / len(pairs)
+
+    def regression_errors(self, labels: list[str]) -> dict[str, float] | None:
+        """MAE and RMSE of the numeric predictions against numeric labels."""
+        pairs = [
+            (float(p), float(y))
+            for p, y in zip(self.predictions, labels, strict=False)
+            if _is_number(p) and _is_number(y)
+        ]
+        if not pairs:
+            return None
+        errors = [p - y for p, y in pairs]
+        return {
+            "mae": sum(abs(e) for e in errors) / len(errors),
+            "rmse": (sum(e * e for e in errors) / len(errors)) ** 0.5,
+        }
+
+    def quality_text(self, labels: list[str], problem: str) -> str:
+        """', accuracy 0.95' or ', mae 42.1, rmse 55.0' ('' without a measure)."""
+        if problem == "regression":
+            errors = self.regression_errors(labels)
+            if errors is None:
+                return ""
+            return "".join(f", {k} {v:.4g}" for k, v in errors.items())
+        accuracy = self.accuracy(labels)
+        return f", accuracy {accuracy:.3f}" if accuracy is not None else ""
+
+
+def _is_number(text: object) -> bool:
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return str(text).strip() != ""
 
 
 def drift(rows: pd.DataFrame, config: DriftConfig) -> pd.DataFrame:

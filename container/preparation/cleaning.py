@@ -8,6 +8,9 @@ from container.preparation.rules import RawSchema
 
 
 def record_ids(raw: pd.DataFrame, schema: RawSchema) -> pd.Series:
+    if schema.id_from_row_number:
+        # The raw frame keeps its row labels 0..n-1 through validation.
+        return pd.Series(raw.index + 1, index=raw.index).astype(str)
     parts = [raw[c].astype(str) for c in schema.id_from]
     ids = parts[0]
     for part in parts[1:]:

@@ -37,6 +37,7 @@ SETTINGS_KEYS = {
     "raw_file",
     "raw_source",
     "annotations",
+    "problem_type",
 }
 ANNOTATION_KEYS = {"file", "label_attribute", "id_field", "min_confidence", "source"}
 
@@ -100,7 +101,7 @@ def settings_from_json(
         split_settings = SplitSettings(**split)
     except TypeError:
         raise DataValidationError(
-            f"{SETTINGS_FILE}: split takes train, validation, test and seed, got {sorted(split)}"
+            f"{SETTINGS_FILE}: split takes train, validation, test, seed, strategy, group_column and time_column, got {sorted(split)}"
         ) from None
     annotations = None
     if document.get("annotations"):
@@ -125,6 +126,7 @@ def settings_from_json(
         annotations=annotations,
         max_rejected_fraction=float(document.get("max_rejected_fraction", 0.1)),
         raw_source=document.get("raw_source"),
+        problem_type=str(document.get("problem_type", "auto")),
     )
 
 

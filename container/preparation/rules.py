@@ -43,6 +43,9 @@ class RawSchema:
     id_from: tuple[str, ...]
     id_separator: str = "-"
     require_any: tuple[str, ...] = ()
+    # No column identifies a record: its id is its row number in the raw file
+    # (1 for the first data row), stable while the file only grows at its end.
+    id_from_row_number: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The summary recorded in the data manifest."""
@@ -64,12 +67,17 @@ class RawSchema:
             "columns": columns,
             "target": self.target,
             "features": list(self.features),
-            "id": {
-                "name": self.id_name,
-                "from": list(self.id_from),
-                "separator": self.id_separator,
-            },
+            "id": self._id_declaration(),
             "require_any": list(self.require_any),
+        }
+
+    def _id_declaration(self) -> dict[str, Any]:
+        if self.id_from_row_number:
+            return {"name": self.id_name, "row_number": True}
+        return {
+            "name": self.id_name,
+            "from": list(self.id_from),
+            "separator": self.id_separator,
         }
 
 
@@ -105,16 +113,20 @@ def schema_from_dict(data: Any, source: str) -> RawSchema:
     for key in ("target", "features"):
         if not data.get(key):
             raise DataValidationError(f"{source}: {key} is required")
-    if not id_spec.get("name") or not id_spec.get("from"):
-        raise DataValidationError(f"{source}: id.name and id.from are required")
+    row_number = id_spec.get("row_number") is True
+    if not id_spec.get("name") or bool(id_spec.get("from")) == row_number:
+        raise DataValidationError(
+            f"{source}: id needs a name and either from (the columns that make it) or row_number: true"
+        )
     schema = RawSchema(
         columns=tuple(columns),
         target=str(data["target"]),
         features=tuple(str(f) for f in data["features"]),
         id_name=str(id_spec["name"]),
-        id_from=tuple(str(c) for c in id_spec["from"]),
+        id_from=tuple(str(c) for c in id_spec.get("from") or ()),
         id_separator=str(id_spec.get("separator", "-")),
         require_any=tuple(str(c) for c in data.get("require_any") or ()),
+        id_from_row_number=row_number,
     )
     produced = {c.rename or c.name for c in schema.columns}
     missing = [c for c in (schema.target, *schema.features) if c not in produced]

@@ -26,8 +26,15 @@ from container.preparation.outputs import (
     sha256_file,
     write_prepared,
 )
+from container.preparation.problem import PROBLEM_TYPES, problem_type
 from container.preparation.rules import DataValidationError, RawSchema
-from container.preparation.splits import stratified_split
+from container.preparation.splits import (
+    STRATEGIES,
+    group_split,
+    random_split,
+    stratified_split,
+    time_split,
+)
 from container.preparation.validation import ValidationReport, validate
 
 
@@ -37,10 +44,36 @@ class SplitSettings:
     validation: float = 0.15
     test: float = 0.15
     seed: int = 42
+    # auto: stratified for classification, random for regression.
+    strategy: str = "auto"
+    group_column: str | None = None  # strategy group: rows of a group stay together
+    time_column: str | None = None  # strategy time: oldest to train, newest to test
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("auto", *STRATEGIES):
+            raise DataValidationError(
+                f"split strategy must be one of auto, {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
+        for strategy, key in (("group", "group_column"), ("time", "time_column")):
+            given = getattr(self, key) is not None
+            if self.strategy == strategy and not given:
+                raise DataValidationError(
+                    f"split strategy {strategy} needs {key}: the column that says each row's {strategy}"
+                )
+            if given and self.strategy != strategy:
+                raise DataValidationError(
+                    f"split {key} is for strategy {strategy}, but the strategy is {self.strategy}"
+                )
 
     @property
     def fractions(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in SPLITS}
+
+    def chosen(self, problem: str) -> str:
+        """The strategy used for a problem type (`auto` resolved)."""
+        if self.strategy != "auto":
+            return self.strategy
+        return "stratified" if problem == "classification" else "random"
 
 
 @dataclass(frozen=True)
@@ -52,6 +85,15 @@ class PreparationSettings:
     annotations: AnnotationSettings | None = None
     max_rejected_fraction: float = 0.1
     raw_source: str | None = None  # how the manifest names the raw file
+    # classification | regression, or auto: the rule `train` applies by default
+    # (see container.preparation.problem), so both see the same problem.
+    problem_type: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.problem_type not in PROBLEM_TYPES:
+            raise DataValidationError(
+                f"problem_type must be one of {', '.join(PROBLEM_TYPES)}, got {self.problem_type!r}"
+            )
 
 
 def prepare(settings: PreparationSettings) -> PreparedData:
@@ -81,9 +123,9 @@ def prepare(settings: PreparationSettings) -> PreparedData:
         report.dropped_no_measurements = int((~measured).sum())
         table = table[measured]
     table = table[table[schema.target].notna()]
-    splits = stratified_split(
-        table, schema.target, settings.split.fractions, settings.split.seed
-    )
+    problem = problem_type(table[schema.target], settings.problem_type)
+    strategy = settings.split.chosen(problem)
+    splits = split(table, raw, settings, problem, strategy)
     rejected = raw[reasons != ""].assign(
         rejection_reason=reasons[reasons != ""].str.rstrip("; ")
     )
@@ -93,7 +135,57 @@ def prepare(settings: PreparationSettings) -> PreparedData:
         splits,
         rejected,
         report.to_dict(),
-        _manifest_head(settings, report, splits),
+        _manifest_head(settings, report, splits, problem, strategy),
+    )
+
+
+def split(
+    table: pd.DataFrame,
+    raw: pd.DataFrame,
+    settings: PreparationSettings,
+    problem: str,
+    strategy: str,
+) -> dict[str, pd.DataFrame]:
+    """The kept rows split as `strategy` says; group and time read raw columns."""
+    fractions, seed = settings.split.fractions, settings.split.seed
+    target = settings.schema.target
+    if strategy == "stratified":
+        if problem == "regression":
+            raise DataValidationError(
+                f"split strategy stratified keeps class proportions, but target {target!r} is a regression target: use random, group or time"
+            )
+        return stratified_split(table, target, fractions, seed)
+    if strategy == "random":
+        return random_split(table, fractions, seed)
+    if strategy == "group":
+        column = settings.split.group_column or ""
+        groups = split_column(raw, settings.schema, column, "group_column")
+        return group_split(table, groups.loc[table.index], fractions, seed)
+    column = settings.split.time_column or ""
+    times = split_column(raw, settings.schema, column, "time_column")
+    return time_split(table, times.loc[table.index], fractions)
+
+
+def split_column(
+    raw: pd.DataFrame, schema: RawSchema, name: str, key: str
+) -> pd.Series:
+    """A schema column's raw values (by its raw name or its `rename`), typed:
+    times become dates or numbers so that they sort as times, not as text."""
+    rule = next((c for c in schema.columns if name in (c.name, c.rename)), None)
+    if rule is None:
+        declared = [c.rename or c.name for c in schema.columns]
+        raise DataValidationError(
+            f"split {key} {name!r} is not a column of the schema; its columns are {declared}"
+        )
+    values = raw[rule.name].where(raw[rule.name].str.strip() != "")
+    if key == "group_column":
+        return values.rename(name)
+    if rule.type == "date":
+        return pd.to_datetime(values, format="%Y-%m-%d").rename(name)
+    if rule.type in ("integer", "float"):
+        return pd.to_numeric(values).rename(name)
+    raise DataValidationError(
+        f"split time_column {name!r} is a {rule.type} column; declare it as date, integer or float so that it sorts as time"
     )
 
 
@@ -106,6 +198,8 @@ def _manifest_head(
     settings: PreparationSettings,
     report: ValidationReport,
     splits: dict[str, pd.DataFrame],
+    problem: str,
+    strategy: str,
 ) -> dict[str, Any]:
     target = settings.schema.target
     return {
@@ -115,18 +209,41 @@ def _manifest_head(
             "rows": report.rows,
         },
         "schema": settings.schema.to_dict(),
-        "split": {
-            **settings.split.fractions,
-            "seed": settings.split.seed,
-            "stratify": target,
-        },
-        "classes": {
-            n: f[target].value_counts().sort_index().to_dict()
-            for n, f in splits.items()
+        "problem_type": problem,
+        "split": _split_record(settings.split, strategy, target),
+        # Classes per split; for regression, the target's range per split.
+        "classes" if problem == "classification" else "target": {
+            n: _target_summary(f[target], problem) for n, f in splits.items()
         },
         "files": None,  # filled in by write_prepared, in this position
         "rejected_rows": report.rejected_rows,
         "annotations": report.annotations,
+    }
+
+
+def _split_record(split: SplitSettings, strategy: str, target: str) -> dict[str, Any]:
+    record: dict[str, Any] = {**split.fractions, "seed": split.seed}
+    record["strategy"] = strategy
+    if strategy == "stratified":
+        record["stratify"] = target
+    if strategy == "group":
+        record["group_column"] = split.group_column
+    if strategy == "time":
+        record["time_column"] = split.time_column
+    return record
+
+
+def _target_summary(values: pd.Series, problem: str) -> dict[str, Any]:
+    if problem == "classification":
+        return values.value_counts().sort_index().to_dict()
+    numbers = pd.to_numeric(values)
+    if numbers.empty:
+        return {"rows": 0}
+    return {
+        "rows": int(len(numbers)),
+        "min": float(numbers.min()),
+        "mean": round(float(numbers.mean()), 6),
+        "max": float(numbers.max()),
     }
 
 

@@ -217,7 +217,9 @@ class AwsBackend:
             pages = self.clients.cloudwatch.get_paginator("get_metric_data")
             for page in pages.paginate(**request):
                 results += page.get("MetricDataResults", [])
-        traffic = variants.traffic_from(list(variant_names), results, window[1] - window[0])
+        traffic = variants.traffic_from(
+            list(variant_names), results, window[1] - window[0]
+        )
         traffic["all"] = variants.combined(list(traffic.values()))
         return traffic
 

@@ -156,3 +156,27 @@ def test_a_refused_webhook_is_not_retried(tmp_path, receiver):
     assert len(sink.deliver(evaluate(RULES[:1], outcome([DRIFT])))) == 1
     assert len(Receiver.received) == 1 and slept == []
     assert sink.deliveries()[0]["attempts"][0]["outcome"] == "HTTP 404: ok"
+
+
+def test_model_quality_rules_watch_regression_metrics_by_name():
+    # SageMaker's regression constraints: errors above, r2 below, a threshold.
+    breached = [
+        {
+            "metric_name": "rmse",
+            "constraint_check_type": "GreaterThanThreshold",
+            "description": "Metric rmse with 128.4 was GreaterThanThreshold 63.3",
+        },
+        {
+            "metric_name": "r2",
+            "constraint_check_type": "LessThanThreshold",
+            "description": "Metric r2 with -2.02 was LessThanThreshold 0.33",
+        },
+    ]
+    found = MonitoringOutcome(
+        "ep", "job", [], quality_violations=breached, quality_metrics={"rmse": 128.4}
+    )
+    every = AlertRule("quality", "model_quality")
+    only_mae = AlertRule("mae-only", "model_quality", metrics=("mae",))
+    alerts = evaluate((every, only_mae), found)
+    assert [a.rule for a in alerts] == ["quality"]
+    assert "2 metric(s) past their constraint (rmse, r2)" in alerts[0].summary

@@ -33,3 +33,13 @@ def test_prediction_and_accuracy():
     assert traffic.first_prediction(b'"Gentoo",0.9\n') == "Gentoo"
     result = traffic.TrafficResult(sent=3, predictions=["A", "B", ""])
     assert result.accuracy(["A", "C", "A"]) == 0.5
+
+
+def test_regression_traffic_is_scored_by_its_errors_not_by_equality():
+    # The failed request (no prediction) is left out, not counted as wrong.
+    result = traffic.TrafficResult(predictions=["10.5", "", "19.0"])
+    labels = ["10", "7", "21"]
+    errors = result.regression_errors(labels)
+    assert errors == {"mae": 1.25, "rmse": pytest.approx((2.125) ** 0.5)}
+    assert result.quality_text(labels, "regression") == ", mae 1.25, rmse 1.458"
+    assert result.quality_text(labels, "classification") == ", accuracy 0.000"
