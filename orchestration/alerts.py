@@ -2,7 +2,8 @@
 
 Rules come from the config (`alerts.rules`): any drift violation on chosen
 features, at least N violations of any kind, an endpoint error rate above a
-limit, or a model-quality metric crossing its constraint (`model_quality`,
+limit or a latency p99 above one (both over the window's real traffic),
+or a model-quality metric crossing its constraint (`model_quality`,
 over the window's labelled predictions). `evaluate` is a pure function from a monitoring outcome to the alerts it
 raises; `LocalAlerts` delivers them: one JSON line appended to
 ``<state_dir>/alerts.jsonl``, one line on the console, and when configured a
@@ -48,6 +49,7 @@ class MonitoringOutcome:
     # (each names its metric) and the window's metrics; empty without labels.
     quality_violations: list[dict[str, str]] = field(default_factory=list)
     quality_metrics: dict[str, float] = field(default_factory=dict)
+    latency_p99_ms: float | None = None  # the window's, from the endpoint's traffic
 
     @property
     def error_rate(self) -> float:
@@ -128,6 +130,20 @@ def _error_rate_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | Non
     )
 
 
+def _latency_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | None:
+    p99 = outcome.latency_p99_ms
+    if p99 is None or p99 <= rule.max_latency_p99_ms:
+        return None
+    return Alert(
+        rule.name,
+        rule.kind,
+        outcome.endpoint_name,
+        outcome.job_name,
+        f"latency p99 {p99:g} ms on {outcome.endpoint_name} above {rule.max_latency_p99_ms:g} ms",
+        {"latency_p99_ms": p99, "report": outcome.report_location},
+    )
+
+
 def _model_quality_rule(rule: AlertRule, outcome: MonitoringOutcome) -> Alert | None:
     breached = [
         v
@@ -157,6 +173,7 @@ _RULES: dict[str, Callable[[AlertRule, MonitoringOutcome], Alert | None]] = {
     "violations": _violations_rule,
     "feature_drift": _drift_rule,
     "error_rate": _error_rate_rule,
+    "latency": _latency_rule,
     "model_quality": _model_quality_rule,
 }
 

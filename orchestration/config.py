@@ -152,14 +152,15 @@ class MonitoringConfig:
 @dataclass(frozen=True)
 class AlertRule:
     name: str
-    kind: str  # violations | feature_drift | error_rate | model_quality
+    kind: str  # violations | feature_drift | error_rate | latency | model_quality
     min_violations: int = 1
     features: tuple[str, ...] = ()
     max_error_rate: float = 0.05
+    max_latency_p99_ms: float = 1000.0  # latency: the window's p99 above this
     metrics: tuple[str, ...] = ()  # model_quality: the metrics watched (all if empty)
 
 
-ALERT_KINDS = ("violations", "feature_drift", "error_rate", "model_quality")
+ALERT_KINDS = ("violations", "feature_drift", "error_rate", "latency", "model_quality")
 
 
 @dataclass(frozen=True)
@@ -642,6 +643,7 @@ def _alerts(s: _Section) -> AlertsConfig:
             min_violations=r.number("min_violations", 1, 1, 10**6, integer=True),
             features=tuple(str(f) for f in (r.raw("features") or [])),
             max_error_rate=r.number("max_error_rate", 0.05, 0.0, 1.0),
+            max_latency_p99_ms=r.number("max_latency_p99_ms", 1000.0, 0.001, 3.6e6),
             metrics=tuple(str(m) for m in (r.raw("metrics") or [])),
         )
         if rule.kind not in ALERT_KINDS:

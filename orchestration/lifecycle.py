@@ -803,6 +803,7 @@ def monitor(
                 **endpoint,
                 "invocations": traffic["requests"],
                 "errors": traffic["errors_4xx"] + traffic["errors_5xx"],
+                "latency_p99_ms": traffic.get("latency_p99_ms"),
             }
     raised = _alert(p, endpoint, name, violations, local, model_quality)
     outcome = {
@@ -1129,6 +1130,7 @@ def _alert(
         endpoint.get("errors", 0),
         model_quality.get("violations", []),
         model_quality.get("metrics", {}),
+        endpoint.get("latency_p99_ms"),
     )
     raised = evaluate(p.config.alerts.rules, outcome)
     p.alerts.deliver(raised)

@@ -143,6 +143,7 @@ def run_schedule(
         instance_type=project.config.monitoring.instance_type,
         features=tuple(project.state.get("features", ())),
         quality=_quality_spec(project, base, name),
+        **_traffic_rules(project, endpoint),
     )
     ran = backend.run_monitoring_schedule(
         spec,
@@ -154,3 +155,17 @@ def run_schedule(
     )
     project.save(schedule=ran.schedule)
     return ran
+
+
+def _traffic_rules(
+    project: lifecycle.Project, endpoint: dict[str, Any]
+) -> dict[str, Any]:
+    """The strictest error_rate and latency rules, and the variants they watch."""
+    rules = project.config.alerts.rules
+    error_rates = [r.max_error_rate for r in rules if r.kind == "error_rate"]
+    latencies = [r.max_latency_p99_ms for r in rules if r.kind == "latency"]
+    return {
+        "variant_names": tuple(sorted(endpoint.get("variants") or {"AllTraffic": {}})),
+        "max_error_rate": min(error_rates) if error_rates else None,
+        "max_latency_p99_ms": min(latencies) if latencies else None,
+    }

@@ -1543,16 +1543,10 @@ def union_policy(steps: Sequence[str]) -> dict[str, Any]:
     statements = []
     sids: set[str] = set()
     for group in merged.values():
-        # Sids are alphanumeric: `ground-truth` becomes GroundTruth.
-        sid = (
-            group["sid"]
-            + "For"
-            + "".join(
-                part.capitalize()
-                for s in group["steps"]
-                for part in re.split(r"[^A-Za-z0-9]+", s)
-            )
-        )
+        # The first document's Sid: naming every step it serves as well would
+        # take run.json past IAM's 6144 characters (the README's table says
+        # which step needs what).
+        sid = group["sid"]
         n, base = 2, sid
         while sid in sids:
             sid, n = f"{base}{n}", n + 1

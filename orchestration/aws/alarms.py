@@ -310,6 +310,147 @@ def put_quality_alarm(cloudwatch: Any, spec: QualityAlarmSpec) -> str:
     return spec.alarm_name
 
 
+# --- the endpoint's own traffic: errors and latency ---------------------------
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+TRAFFIC_PERIOD_SECONDS = 300
+MICROSECONDS_PER_MS = 1000
+
+
+@dataclass(frozen=True)
+class TrafficAlarmSpec:
+    """The `error_rate` and `latency` alert rules as CloudWatch alarms over
+    the endpoint's AWS/SageMaker metrics, all variants together."""
+
+    endpoint_name: str
+    variant_names: tuple[str, ...]
+    topic_arn: str
+    max_error_rate: float | None = None  # the error_rate rule's
+    max_latency_p99_ms: float | None = None  # the latency rule's
+    period_seconds: int = TRAFFIC_PERIOD_SECONDS
+
+
+def _variant_metric(
+    spec: TrafficAlarmSpec, query_id: str, variant: str, metric: str, stat: str
+) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {
+                "Namespace": SAGEMAKER_NAMESPACE,
+                "MetricName": metric,
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": spec.endpoint_name},
+                    {"Name": "VariantName", "Value": variant},
+                ],
+            },
+            "Period": spec.period_seconds,
+            "Stat": stat,
+        },
+        "ReturnData": False,
+    }
+
+
+def error_rate_alarm_request(spec: TrafficAlarmSpec) -> dict[str, Any]:
+    """(4xx + 5xx) / invocations over each period, above the rule's limit.
+
+    A period without requests has no rate (`notBreaching`); FILL keeps a
+    variant without errors from hiding the others' in the sum.
+    """
+    queries = []
+    for i, variant in enumerate(spec.variant_names):
+        for key, metric in (
+            ("i", "Invocations"),
+            ("c", "Invocation4XXErrors"),
+            ("s", "Invocation5XXErrors"),
+        ):
+            queries.append(_variant_metric(spec, f"{key}{i}", variant, metric, "Sum"))
+    ids = range(len(spec.variant_names))
+
+    def total(key: str) -> str:
+        return "+".join(f"FILL({key}{i},0)" for i in ids)
+
+    queries.append(
+        {
+            "Id": "error_rate",
+            "Expression": f"({total('c')}+{total('s')})/({total('i')})",
+            "Label": "4xx and 5xx per invocation",
+            "ReturnData": True,
+        }
+    )
+    return {
+        "AlarmName": error_rate_alarm_name_for(spec.endpoint_name),
+        "AlarmDescription": (
+            f"Endpoint {spec.endpoint_name}: 4xx and 5xx above "
+            f"{spec.max_error_rate:.1%} of invocations in {spec.period_seconds} s."
+        ),
+        "ActionsEnabled": True,
+        "AlarmActions": [spec.topic_arn],
+        "Metrics": queries,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "Threshold": float(spec.max_error_rate or 0.0),
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+
+
+def latency_alarm_request(spec: TrafficAlarmSpec) -> dict[str, Any]:
+    """The worst variant's ModelLatency p99 (in microseconds) over a period."""
+    queries = [
+        _variant_metric(spec, f"l{i}", variant, "ModelLatency", "p99")
+        for i, variant in enumerate(spec.variant_names)
+    ]
+    ids = ",".join(q["Id"] for q in queries)
+    queries.append(
+        {
+            "Id": "latency_p99",
+            "Expression": f"MAX([{ids}])",
+            "Label": "ModelLatency p99, worst variant",
+            "ReturnData": True,
+        }
+    )
+    return {
+        "AlarmName": latency_alarm_name_for(spec.endpoint_name),
+        "AlarmDescription": (
+            f"Endpoint {spec.endpoint_name}: model latency p99 above "
+            f"{spec.max_latency_p99_ms:g} ms in {spec.period_seconds} s."
+        ),
+        "ActionsEnabled": True,
+        "AlarmActions": [spec.topic_arn],
+        "Metrics": queries,
+        "EvaluationPeriods": 1,
+        "DatapointsToAlarm": 1,
+        "Threshold": float(spec.max_latency_p99_ms or 0.0) * MICROSECONDS_PER_MS,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+    }
+
+
+def put_traffic_alarms(cloudwatch: Any, spec: TrafficAlarmSpec) -> list[str]:
+    """The alarms the spec's rules ask for; their names."""
+    if len(spec.variant_names) * 3 + 1 > MAX_ALARM_METRICS:
+        raise BackendError(
+            f"endpoint {spec.endpoint_name} has {len(spec.variant_names)} variants; a CloudWatch alarm takes at most {MAX_ALARM_METRICS} metrics, so its error-rate alarm can watch at most {(MAX_ALARM_METRICS - 1) // 3}"
+        )
+    requests = []
+    if spec.max_error_rate is not None:
+        requests.append(error_rate_alarm_request(spec))
+    if spec.max_latency_p99_ms is not None:
+        requests.append(latency_alarm_request(spec))
+    for request in requests:
+        with aws_call(f"creating CloudWatch alarm {request['AlarmName']}"):
+            cloudwatch.put_metric_alarm(**request)
+    return [r["AlarmName"] for r in requests]
+
+
+def error_rate_alarm_name_for(endpoint_name: str) -> str:
+    return _alarm_name(f"{endpoint_name}-error-rate")
+
+
+def latency_alarm_name_for(endpoint_name: str) -> str:
+    return _alarm_name(f"{endpoint_name}-latency")
+
+
 def quality_alarm_name_for(endpoint_name: str) -> str:
     # infrastructure/'s schedule and teardown policies name it.
     return _alarm_name(f"{endpoint_name}-model-quality")
@@ -335,6 +476,8 @@ def alarm_names_for(endpoint_name: str) -> list[str]:
         alarm_name_for(endpoint_name),
         silence_alarm_name_for(endpoint_name),
         quality_alarm_name_for(endpoint_name),
+        error_rate_alarm_name_for(endpoint_name),
+        latency_alarm_name_for(endpoint_name),
     ]
 
 

@@ -673,6 +673,19 @@ class AwsBackend:
             f"monitoring schedule {spec.schedule_name} ({expression}); alarm {alarm['alarm_name']} → {alarm['topic_arn']}"
         )
         record: dict[str, Any] = {"name": spec.schedule_name, **alarm}
+        traffic = alarms.put_traffic_alarms(
+            self.clients.cloudwatch,
+            alarms.TrafficAlarmSpec(
+                endpoint_name=spec.endpoint_name,
+                variant_names=spec.variant_names,
+                topic_arn=alarm["topic_arn"],
+                max_error_rate=spec.max_error_rate,
+                max_latency_p99_ms=spec.max_latency_p99_ms,
+            ),
+        )
+        if traffic:
+            record["traffic_alarm_names"] = traffic
+            say(f"traffic alarms {', '.join(traffic)} → {alarm['topic_arn']}")
         if spec.quality is not None:
             record["model_quality"] = self.create_quality_schedule(
                 spec, spec.quality, schedule.image, expression, progress

@@ -334,6 +334,12 @@ class MonitoringScheduleSpec:
     # Model quality too, when the baseline measured it (the local scheduler
     # monitors it in each window through `monitor`).
     quality: ModelQualityScheduleSpec | None = None
+    # The error_rate and latency alert rules, over the endpoint's own traffic:
+    # on AWS CloudWatch alarms on these variants' metrics; locally `monitor`
+    # evaluates them on each window's request log.
+    variant_names: tuple[str, ...] = ("AllTraffic",)
+    max_error_rate: float | None = None
+    max_latency_p99_ms: float | None = None
 
 
 # Monitors every window due now, once each; one record per execution.

@@ -180,3 +180,17 @@ def test_model_quality_rules_watch_regression_metrics_by_name():
     alerts = evaluate((every, only_mae), found)
     assert [a.rule for a in alerts] == ["quality"]
     assert "2 metric(s) past their constraint (rmse, r2)" in alerts[0].summary
+
+
+def test_the_latency_rule_fires_on_the_windows_p99():
+    from orchestration.alerts import MonitoringOutcome, evaluate
+    from orchestration.config import AlertRule
+
+    rule = AlertRule(name="slow", kind="latency", max_latency_p99_ms=200.0)
+    slow = MonitoringOutcome("ep", "job", [], latency_p99_ms=350.0)
+    (alert,) = evaluate((rule,), slow)
+    assert alert.rule == "slow" and "p99 350 ms on ep above 200 ms" in alert.summary
+    quick = MonitoringOutcome("ep", "job", [], latency_p99_ms=120.0)
+    assert evaluate((rule,), quick) == []
+    unknown = MonitoringOutcome("ep", "job", [])  # no traffic counted: no evidence
+    assert evaluate((rule,), unknown) == []

@@ -150,6 +150,8 @@ def test_the_policies_grant_the_endpoints_alarms_and_no_other():
         alarms.alarm_name_for(ENDPOINT),
         spec().silence_alarm_name,
         alarms.quality_alarm_name_for(ENDPOINT),
+        alarms.error_rate_alarm_name_for(ENDPOINT),
+        alarms.latency_alarm_name_for(ENDPOINT),
     ]
     put = [
         ("schedule", "cloudwatch", "PutMetricAlarm", {"AlarmName": n}) for n in names
@@ -252,10 +254,14 @@ def test_teardown_still_deletes_an_alarm_when_the_other_never_existed(backend):
             "delete_alarms", "ResourceNotFound", "alarm not found", 404
         )
         stub.add_response("delete_alarms", {}, {"AlarmNames": [names[2]]})
+        for _traffic in names[3:]:  # the traffic alarms: no such rule, none made
+            stub.add_client_error(
+                "delete_alarms", "ResourceNotFound", "alarm not found", 404
+            )
         alarms.delete_alarms(cloudwatch, names)
         stub.assert_no_pending_responses()
     # All of them, then each alone: all of them teardown's to make.
-    assert log.operations("teardown") == ["DeleteAlarms"] * 4
+    assert log.operations("teardown") == ["DeleteAlarms"] * (1 + len(names))
     assert_allowed(log, "teardown")
 
 
@@ -369,3 +375,77 @@ def test_status_text_reads_the_aws_backends_endpoints():
     assert f"  endpoint {ENDPOINT}: InService " in lines
     assert "  job penguins-train-1: Completed" in lines
     assert f"  schedule {SCHEDULE}: Scheduled; no execution yet" in lines
+
+
+# --- the endpoint's traffic: the error_rate and latency rules ----------------------
+def traffic_spec(**overrides) -> alarms.TrafficAlarmSpec:
+    values = dict(
+        endpoint_name=ENDPOINT,
+        variant_names=("AllTraffic", "challenger"),
+        topic_arn=TOPIC,
+        max_error_rate=0.05,
+        max_latency_p99_ms=250.0,
+    )
+    return alarms.TrafficAlarmSpec(**{**values, **overrides})
+
+
+def test_traffic_alarms_watch_every_variant_and_notify_the_topic(backend):
+    log = CallLog(step="schedule")
+    log.attach(backend.clients)
+    made = alarms.put_traffic_alarms(backend.clients.cloudwatch, traffic_spec())
+    assert made == [f"{ENDPOINT}-error-rate", f"{ENDPOINT}-latency"]
+    log.step = ""  # reading the alarms back is the test's, not the step's
+    found = {
+        a["AlarmName"]: a
+        for a in backend.clients.cloudwatch.describe_alarms(AlarmNames=made)[
+            "MetricAlarms"
+        ]
+    }
+    rate = found[f"{ENDPOINT}-error-rate"]
+    assert rate["AlarmActions"] == [TOPIC] and rate["Threshold"] == 0.05
+    (expression,) = [q["Expression"] for q in rate["Metrics"] if "Expression" in q]
+    assert expression == (
+        "(FILL(c0,0)+FILL(c1,0)+FILL(s0,0)+FILL(s1,0))/(FILL(i0,0)+FILL(i1,0))"
+    )
+    watched = {
+        (
+            q["MetricStat"]["Metric"]["MetricName"],
+            q["MetricStat"]["Metric"]["Dimensions"][1]["Value"],
+        )
+        for q in rate["Metrics"]
+        if "MetricStat" in q
+    }
+    assert watched == {
+        (metric, variant)
+        for metric in ("Invocations", "Invocation4XXErrors", "Invocation5XXErrors")
+        for variant in ("AllTraffic", "challenger")
+    }
+    latency = found[f"{ENDPOINT}-latency"]
+    assert latency["Threshold"] == 250_000  # ModelLatency is in microseconds
+    assert {
+        q["MetricStat"]["Stat"] for q in latency["Metrics"] if "MetricStat" in q
+    } == {"p99"}
+    for request in (
+        alarms.error_rate_alarm_request(traffic_spec()),
+        alarms.latency_alarm_request(traffic_spec()),
+    ):
+        assert request["TreatMissingData"] in TREAT_MISSING_DATA
+        model = botocore.session.get_session().get_service_model("cloudwatch")
+        shape = model.operation_model("PutMetricAlarm").input_shape
+        assert not ParamValidator().validate(request, shape).has_errors()
+    assert_allowed(log, "schedule", "PutMetricAlarm")
+
+
+def test_no_rule_no_traffic_alarm(backend):
+    none = traffic_spec(max_error_rate=None, max_latency_p99_ms=None)
+    assert alarms.put_traffic_alarms(backend.clients.cloudwatch, none) == []
+    only_latency = traffic_spec(max_error_rate=None)
+    assert alarms.put_traffic_alarms(backend.clients.cloudwatch, only_latency) == [
+        f"{ENDPOINT}-latency"
+    ]
+
+
+def test_too_many_variants_for_one_alarm_is_refused_before_any_call(backend):
+    many = traffic_spec(variant_names=tuple(f"v{i}" for i in range(4)))
+    with pytest.raises(Exception, match="at most 3"):
+        alarms.put_traffic_alarms(backend.clients.cloudwatch, many)
