@@ -673,16 +673,7 @@ class AwsBackend:
             f"monitoring schedule {spec.schedule_name} ({expression}); alarm {alarm['alarm_name']} → {alarm['topic_arn']}"
         )
         record: dict[str, Any] = {"name": spec.schedule_name, **alarm}
-        traffic = alarms.put_traffic_alarms(
-            self.clients.cloudwatch,
-            alarms.TrafficAlarmSpec(
-                endpoint_name=spec.endpoint_name,
-                variant_names=spec.variant_names,
-                topic_arn=alarm["topic_arn"],
-                max_error_rate=spec.max_error_rate,
-                max_latency_p99_ms=spec.max_latency_p99_ms,
-            ),
-        )
+        traffic = self.create_traffic_alarms(spec, alarm["topic_arn"])
         if traffic:
             record["traffic_alarm_names"] = traffic
             say(f"traffic alarms {', '.join(traffic)} → {alarm['topic_arn']}")
@@ -694,6 +685,21 @@ class AwsBackend:
                 f"model-quality schedule {record['model_quality']['name']} (job definition {record['model_quality']['job_definition']}); alarm {record['model_quality'].get('alarm_name') or 'none (the baseline suggested no constraint for its metric)'}"
             )
         return ScheduleRun(record, [])
+
+    def create_traffic_alarms(
+        self, spec: MonitoringScheduleSpec, topic_arn: str
+    ) -> list[str]:
+        """The error_rate and latency rules' alarms on the endpoint's metrics."""
+        return alarms.put_traffic_alarms(
+            self.clients.cloudwatch,
+            alarms.TrafficAlarmSpec(
+                endpoint_name=spec.endpoint_name,
+                variant_names=spec.variant_names,
+                topic_arn=topic_arn,
+                max_error_rate=spec.max_error_rate,
+                max_latency_p99_ms=spec.max_latency_p99_ms,
+            ),
+        )
 
     def schedule_expression(self, minutes: int) -> str:
         """aws.options.schedule_expression if set, else `minutes` as a cron."""

@@ -565,6 +565,10 @@ class ScheduleRecordingBackend(MemoryBackend):
         self.calls.append(("alarm", (endpoint_name, schedule_name, features)))
         return {"alarm_name": f"{endpoint_name}-drift", "topic_arn": "arn:aws:sns:x"}
 
+    def create_traffic_alarms(self, spec, topic_arn):
+        self.calls.append(("traffic_alarms", spec))
+        return [f"{spec.endpoint_name}-error-rate"]
+
 
 def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     project.backend.__class__ = ScheduleRecordingBackend
@@ -583,6 +587,11 @@ def test_on_aws_schedule_creates_a_monitoring_schedule_and_drift_alarm(project):
     (alarm,) = calls(project, "alarm")
     assert alarm[0] == "penguins-local" and "body_mass_g" in alarm[2]
     assert created["alarm_name"] == "penguins-local-drift"
+    # The config's error_rate rule, as an alarm on the deployed variant.
+    (traffic,) = calls(project, "traffic_alarms")
+    assert traffic.max_error_rate == 0.05 and traffic.max_latency_p99_ms is None
+    assert traffic.variant_names == ("AllTraffic",)
+    assert created["traffic_alarm_names"] == ["penguins-local-error-rate"]
     assert reopen(project).state["schedule"]["name"] == "penguins-local-monitoring"
 
 
