@@ -39,6 +39,10 @@ def test_tune_runs_trials_on_the_image_and_register_takes_the_best(
     tmp_path, image, docker_client
 ):
     config = small_tuning(write_project(tmp_path, image))
+    store = tmp_path / "mlflow.db"
+    settings = yaml.safe_load(config.read_text())
+    settings["tracking"] = {"mlflow_uri": f"sqlite:///{store}", "experiment": "e2e"}
+    config.write_text(yaml.safe_dump(settings))
     state = tmp_path / "state"
     for step in ("prepare", "tune", "register"):
         done = cli(step, "--config", str(config))
@@ -78,3 +82,32 @@ def test_tune_runs_trials_on_the_image_and_register_takes_the_best(
     assert kinds.count("hyper-parameter-tuning-job") == 1
     assert kinds.count("training-job") == 3
     assert project_containers(docker_client, state) == []
+
+    # MLflow shows the tuning job with its trials nested, and their artifacts.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    (parent,) = parents
+    children = [
+        r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    ]
+    assert sorted(r.info.run_name for r in children) == sorted(
+        t["job_name"] for t in trials
+    )
+    for child in children:
+        trial = next(t for t in trials if t["job_name"] == child.info.run_name)
+        assert child.data.metrics[METRIC] == trial["metrics"][METRIC]
+        assert child.data.params["max_depth"] == trial["hyperparameters"]["max_depth"]
+        artifacts = {
+            a.path
+            for folder in client.list_artifacts(child.info.run_id)
+            for a in (
+                client.list_artifacts(child.info.run_id, folder.path)
+                if folder.is_dir
+                else [folder]
+            )
+        }
+        assert any(path.endswith("model.json") for path in artifacts), artifacts
