@@ -45,6 +45,7 @@ from orchestration.backends.base import (
     EndpointSpec,
     VariantInfo,
     VariantSpec,
+    traffic_summary,
 )
 
 MAX_PRODUCTION_VARIANTS = 10
@@ -462,18 +463,13 @@ def traffic_from(
         errors_5xx = int(get("errors_5xx") or 0)
         p50, p99 = get("latency_p50"), get("latency_p99")
         traffic[name] = {
-            "requests": requests,
-            "errors_4xx": errors_4xx,
-            "errors_5xx": errors_5xx,
-            "error_rate": round((errors_4xx + errors_5xx) / requests, 4)
-            if requests
-            else 0.0,
-            "latency_p50_ms": None
-            if p50 is None
-            else round(p50 / MICROSECONDS_PER_MS, 3),
-            "latency_p99_ms": None
-            if p99 is None
-            else round(p99 / MICROSECONDS_PER_MS, 3),
+            **traffic_summary(
+                requests,
+                errors_4xx,
+                errors_5xx,
+                None if p50 is None else round(p50 / MICROSECONDS_PER_MS, 3),
+                None if p99 is None else round(p99 / MICROSECONDS_PER_MS, 3),
+            ),
             "window_seconds": int(window.total_seconds()),
         }
     return traffic
@@ -490,13 +486,10 @@ def combined(per_variant: list[dict[str, Any]]) -> dict[str, Any]:
         found = [t[key] for t in per_variant if t.get(key) is not None]
         return max(found) if found else None
 
-    return {
-        "requests": requests,
-        "errors_4xx": errors_4xx,
-        "errors_5xx": errors_5xx,
-        "error_rate": round((errors_4xx + errors_5xx) / requests, 4)
-        if requests
-        else 0.0,
-        "latency_p50_ms": worst("latency_p50_ms"),
-        "latency_p99_ms": worst("latency_p99_ms"),
-    }
+    return traffic_summary(
+        requests,
+        errors_4xx,
+        errors_5xx,
+        worst("latency_p50_ms"),
+        worst("latency_p99_ms"),
+    )

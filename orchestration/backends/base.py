@@ -255,6 +255,26 @@ class ProcessingJobSpec:
             )
 
 
+def traffic_summary(
+    requests: int,
+    errors_4xx: int,
+    errors_5xx: int,
+    latency_p50_ms: float | None,
+    latency_p99_ms: float | None,
+) -> dict[str, Any]:
+    """An endpoint's (or a variant's) traffic, as `endpoint_traffic` reports it."""
+    return {
+        "requests": requests,
+        "errors_4xx": errors_4xx,
+        "errors_5xx": errors_5xx,
+        "error_rate": round((errors_4xx + errors_5xx) / requests, 4)
+        if requests
+        else 0.0,
+        "latency_p50_ms": latency_p50_ms,
+        "latency_p99_ms": latency_p99_ms,
+    }
+
+
 # The image's own paths: where SageMaker mounts a processing job's inputs.
 CONTAINER = OptMl()
 PROCESSING_ROOT = str(CONTAINER.processing_dir)

@@ -28,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestration.backends.base import traffic_summary
 from orchestration.times import parse_utc
 
 REQUESTS_FILE = "requests.jsonl"
@@ -124,17 +125,13 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     )
     errors_4xx = sum(1 for s in statuses if 400 <= s < 500)
     errors_5xx = sum(1 for s in statuses if s >= 500)
-    requests = len(records)
-    return {
-        "requests": requests,
-        "errors_4xx": errors_4xx,
-        "errors_5xx": errors_5xx,
-        "error_rate": round((errors_4xx + errors_5xx) / requests, 4)
-        if requests
-        else 0.0,
-        "latency_p50_ms": _percentile(latencies, 0.50),
-        "latency_p99_ms": _percentile(latencies, 0.99),
-    }
+    return traffic_summary(
+        len(records),
+        errors_4xx,
+        errors_5xx,
+        _percentile(latencies, 0.50),
+        _percentile(latencies, 0.99),
+    )
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -97,6 +97,38 @@ def backend(aws_settings: AwsSettings) -> AwsBackend:
     return backend
 
 
+def aws_project(backend: AwsBackend, tmp_path: Path) -> Any:
+    """The shipped config/aws-example.yaml as a Project over `backend`, with
+    its own state folder; what it says is kept in `project.said`."""
+    import dataclasses
+
+    from orchestration import lifecycle
+    from orchestration.alerts import LocalAlerts
+    from orchestration.config import REPO_ROOT, load_config
+    from orchestration.tracking import Tracker
+
+    config = load_config(REPO_ROOT / "config" / "aws-example.yaml")
+    config = dataclasses.replace(
+        config,
+        state_dir=tmp_path / "state",
+        aws=dataclasses.replace(
+            config.aws, region=REGION, bucket=BUCKET, prefix=backend.settings.prefix
+        ),
+    )
+    said: list[str] = []
+    project = lifecycle.Project(
+        config,
+        backend,
+        backend.registry(),
+        Tracker(config.state_dir),
+        LocalAlerts(config.state_dir, config.alerts, said.append),
+        said.append,
+    )
+    project.load_state()
+    project.said = said  # type: ignore[attr-defined]
+    return project
+
+
 class PartialStubber(Stubber):
     """botocore's Stubber for `operations` only; other calls reach the server."""
 

@@ -11,7 +11,6 @@ against the CLI step's IAM policy (`tests.iam_policies.audit`).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tarfile
 from datetime import UTC, datetime
@@ -23,7 +22,6 @@ import pytest
 from botocore.validate import ParamValidator
 
 from orchestration import dataprep, lifecycle, quality, schedule
-from orchestration.alerts import LocalAlerts
 from orchestration.aws import alarms, model_quality
 from orchestration.backends.base import (
     BackendError,
@@ -31,8 +29,7 @@ from orchestration.backends.base import (
     MonitoringScheduleSpec,
     ScheduleRun,
 )
-from orchestration.config import load_config
-from orchestration.tracking import Run, Tracker
+from orchestration.tracking import Run
 from tests import iam_policies, service_model
 from tests.bundles import PENGUINS_CSV, build_penguins_bundle
 from tests.orchestration import aws_conftest_helpers as helpers
@@ -59,25 +56,7 @@ COLLECTED = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
 
 @pytest.fixture
 def project(backend, tmp_path):
-    config = load_config(ROOT / "config" / "aws-example.yaml")
-    config = dataclasses.replace(
-        config,
-        state_dir=tmp_path / "state",
-        aws=dataclasses.replace(
-            config.aws, region=REGION, bucket=BUCKET, prefix=backend.settings.prefix
-        ),
-    )
-    said: list[str] = []
-    p = lifecycle.Project(
-        config,
-        backend,
-        backend.registry(),
-        Tracker(config.state_dir),
-        LocalAlerts(config.state_dir, config.alerts, said.append),
-        said.append,
-    )
-    p.load_state()
-    return p
+    return helpers.aws_project(backend, tmp_path)
 
 
 def logged(backend, step: str) -> CallLog:

@@ -16,15 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestration import ingest, lifecycle, pipelines
-from orchestration.alerts import LocalAlerts
-from orchestration.config import load_config
-from orchestration.tracking import Tracker
+from orchestration import ingest, pipelines
 from tests import iam_policies
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
     BUCKET,
-    REGION,
     CallLog,
     PartialStubber,
     push_fake_image,
@@ -39,27 +35,8 @@ TOO_LOW = "validation:accuracy is 0.62 but must be at least 0.9"
 
 @pytest.fixture
 def project(backend, tmp_path):
-    config = load_config(ROOT / "config" / "aws-example.yaml")
-    config = dataclasses.replace(
-        config,
-        state_dir=tmp_path / "state",
-        aws=dataclasses.replace(
-            config.aws, region=REGION, bucket=BUCKET, prefix=backend.settings.prefix
-        ),
-    )
-    said: list[str] = []
-    p = lifecycle.Project(
-        config,
-        backend,
-        backend.registry(),
-        Tracker(config.state_dir),
-        LocalAlerts(config.state_dir, config.alerts, said.append),
-        said.append,
-    )
-    p.load_state()
-    p.said = said  # type: ignore[attr-defined]
     push_fake_image(backend)
-    return p
+    return helpers.aws_project(backend, tmp_path)
 
 
 def logged(backend, step: str) -> CallLog:
