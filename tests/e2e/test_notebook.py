@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 from nbclient import NotebookClient
 
@@ -63,3 +65,29 @@ def test_inference_notebook_scores_a_batch_and_pictures_its_confusion(
     assert "model quality: Completed" in text
     (picture,) = svgs(outputs)
     assert "confusion matrix" in picture and "Gentoo" in picture
+
+
+def test_rollout_notebook_compares_two_variants_and_promotes_the_better(
+    image, docker_client
+):
+    text, outputs = execute("rollout.ipynb")
+    assert "AllTraffic weight 1.0 InService" in text
+    assert "challenger weight 1.0 InService" in text
+    assert "AllTraffic CompletedWithViolations" in text  # the weak version falls short
+    assert "challenger Completed {'accuracy': 1.0" in text
+    charts = svgs(outputs)
+    assert len(charts) == 6  # requests, error rate, p50, p99, accuracy, weighted F1
+    for chart in charts:  # a bar for each variant, none left as n/a
+        assert chart.count('class="bar"') == 2 and "n/a" not in chart
+        assert ">AllTraffic</text>" in chart and ">challenger</text>" in chart
+    requests = re.search(
+        r"<title>AllTraffic: (\d+)</title>.*?"
+        r"<title>challenger: (\d+)</title>",
+        charts[0],
+    )
+    assert requests and min(map(int, requests.groups())) > 10  # both got traffic
+    # The registry outlives runs, so version numbers grow: read the challenger's.
+    won = re.search(r"verdict: challenger \(version (\d+)\) wins", text)
+    assert won, text[-2000:]
+    assert f"variants left: [('challenger', {won.group(1)}, 1.0)]" in text
+    assert "teardown: deleted endpoint(s) ['penguins-notebook-rollout']" in text
