@@ -91,3 +91,24 @@ def test_rollout_notebook_compares_two_variants_and_promotes_the_better(
     assert won, text[-2000:]
     assert f"variants left: [('challenger', {won.group(1)}, 1.0)]" in text
     assert "teardown: deleted endpoint(s) ['penguins-notebook-rollout']" in text
+
+
+def test_exploration_notebook_pictures_the_data_before_training():
+    text, outputs = execute("exploration.ipynb")
+    assert "penguins-raw.csv: 344 rows, 17 columns" in text
+    assert "'rejected_rows': 0, 'dropped_no_measurements': 2" in text
+    tables = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert "above maximum 7000" in tables  # the broken copy's rejections, with reasons
+    pictures = svgs(outputs)
+    balance, *histograms, correlation = pictures
+    assert balance.count('class="bar"') == 3 and "Chinstrap" in balance
+    features = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    assert [
+        re.search(r'aria-label="histogram of (\w+)"', h)[1] for h in histograms
+    ] == (features)
+    for histogram in histograms:  # every species drawn in every histogram
+        assert all(
+            f"<title>{s}: " in histogram for s in ("Adelie", "Chinstrap", "Gentoo")
+        )
+    assert correlation.count('class="cell"') == len(features) ** 2
+    assert "most correlated pair: ('flipper_length_mm', 'body_mass_g')" in text
