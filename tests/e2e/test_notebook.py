@@ -73,7 +73,8 @@ def test_rollout_notebook_compares_two_variants_and_promotes_the_better(
     text, outputs = execute("rollout.ipynb")
     assert "AllTraffic weight 1.0 InService" in text
     assert "challenger weight 1.0 InService" in text
-    assert "AllTraffic CompletedWithViolations" in text  # the weak version falls short
+    weak = re.search(r"AllTraffic \w+ \{'accuracy': ([\d.]+)", text)
+    assert weak and float(weak[1]) < 0.95  # three stumps miss some of the birds
     assert "challenger Completed {'accuracy': 1.0" in text
     charts = svgs(outputs)
     assert len(charts) == 6  # requests, error rate, p50, p99, accuracy, weighted F1
