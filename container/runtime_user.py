@@ -117,6 +117,10 @@ def first_unreadable(folder: Path) -> Path | None:
     """The first file or folder under `folder` the current user cannot read."""
     if not folder.exists():
         return None
+    # os.walk cannot list a folder it may not read, and says nothing: check
+    # the top one first (local mode mounts /opt/ml/model itself as 0700).
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return folder
     for root, dirs, files in os.walk(folder, onerror=lambda _: None):
         if not os.access(root, os.R_OK | os.X_OK):
             return Path(root)

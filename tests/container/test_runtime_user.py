@@ -92,3 +92,12 @@ def test_model_files_only_root_can_read_keep_serve_root(open_root: Path):
     (open_root / "model" / "model.joblib").chmod(0o600)
     reason = reason_to_stay_root(NOBODY, "serve", OptMl(open_root), {})
     assert reason == f"{open_root / 'model' / 'model.joblib'} can be read only by root"
+
+
+@as_root
+def test_a_model_folder_only_root_can_open_keeps_serve_root(open_root: Path):
+    # SageMaker SDK local mode mounts /opt/ml/model itself with mode 0700.
+    (open_root / "model" / "model.json").write_text("{}")
+    (open_root / "model").chmod(0o700)
+    reason = reason_to_stay_root(NOBODY, "serve", OptMl(open_root), {})
+    assert reason == f"{open_root / 'model'} can be read only by root"
