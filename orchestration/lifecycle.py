@@ -748,9 +748,9 @@ def monitor(
 
     With `transform_job`, the capture of that batch transform job is
     monitored instead of the endpoint's, over the job's run by default. With
-    `variant`, only that production (or shadow) variant's capture, against
-    the quality of the version it serves; its outcome is kept per variant
-    for `status`.
+    `variant`, only that production (or shadow) variant's capture, with the
+    bundle of the version it serves, against the last model-quality
+    baseline's constraints; its outcome is kept per variant for `status`.
 
     First the backend finds the window's capture. With `wait_for_capture`
     (default: when traffic `predict` sent lies in the window) it waits for

@@ -1,7 +1,9 @@
 """A/B and shadow rollouts: `deploy --variant`, `promote`, variants in `status`.
 
-`monitor --variant NAME` checks one variant's capture against the quality of
-the version it serves; `status` shows its last outcome beside the variant's
+`monitor --variant NAME` checks one variant's capture, measured with the
+bundle of the version it serves against the last model-quality baseline's
+constraints (those of the last model `baseline` measured, not necessarily
+this version's); `status` shows its last outcome beside the variant's
 traffic, so two versions compare on error rate, latency and, once labels
 come, model quality.
 
