@@ -104,9 +104,17 @@ def test_a_full_capture_disk_keeps_whole_records_and_counts_every_drop(
     assert dropped > 0, "the disk never filled up"
     assert len(ids) + dropped == answered
 
-    # The workers' shutdown lines say the same.
+    # The workers' shutdown lines say the same. Only a worker that dropped
+    # records says anything at exit, and which of the two met the full disk
+    # is up to the scheduler: when one never did, its records are not in a
+    # line, so the lines can only count fewer.
     closed = re.findall(
         r"data capture closed: (\d+) records written, (\d+) dropped", logs
     )
+    assert 1 <= len(closed) <= 2, logs[-3000:]
     assert sum(int(d) for _, d in closed) == dropped, logs[-3000:]
-    assert sum(int(w) for w, _ in closed) == len(ids)
+    written = sum(int(w) for w, _ in closed)
+    if len(closed) == 2:
+        assert written == len(ids)
+    else:
+        assert written <= len(ids)
