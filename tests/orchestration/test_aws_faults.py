@@ -16,7 +16,6 @@ here rather than as AccessDenied in the middle of a failed deploy.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,6 @@ from botocore.awsrequest import AWSResponse
 
 from container.contract.errors import ByocError
 from orchestration import dataprep, lifecycle
-from orchestration.alerts import LocalAlerts
 from orchestration.aws.errors import AwsCallFailed
 from orchestration.backends.base import (
     CaptureSpec,
@@ -36,9 +34,7 @@ from orchestration.backends.base import (
     JobFailed,
     UpdateRolledBack,
 )
-from orchestration.config import load_config
 from orchestration.registry import APPROVED
-from orchestration.tracking import Tracker
 from tests import iam_policies
 from tests.orchestration import aws_conftest_helpers as helpers
 from tests.orchestration.aws_conftest_helpers import (
@@ -341,29 +337,7 @@ def test_endpoint_that_fails_to_start_is_reported_and_removed(backend):
 # --- through the lifecycle ----------------------------------------------------------
 @pytest.fixture
 def project(backend, tmp_path):
-    config = load_config(ROOT / "config" / "aws-example.yaml")
-    config = dataclasses.replace(
-        config,
-        state_dir=tmp_path / "state",
-        # Where the backend's settings put things, as one config would.
-        aws=dataclasses.replace(
-            config.aws,
-            region=REGION,
-            bucket=BUCKET,
-            prefix=backend.settings.prefix,
-        ),
-    )
-    said: list[str] = []
-    p = lifecycle.Project(
-        config,
-        backend,
-        backend.registry(),
-        Tracker(config.state_dir),
-        LocalAlerts(config.state_dir, config.alerts, said.append),
-        said.append,
-    )
-    p.load_state()
-    return p
+    return helpers.aws_project(backend, tmp_path)
 
 
 def approved_version(p, run_id: str) -> int:
